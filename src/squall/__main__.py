@@ -1,0 +1,3 @@
+from squall.cli.main import main
+
+main()

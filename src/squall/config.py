@@ -1,0 +1,104 @@
+"""Settings: one object, read from flags and `SQUALL_*` environment variables.
+
+Precedence: an explicit flag, then the environment, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+DEFAULT_ACCOUNT = "000000000000"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class RootKey:
+    """A root access key: requests signed with it act as the account's root user."""
+
+    access_key_id: str
+    secret_access_key: str
+    account_id: str = DEFAULT_ACCOUNT
+
+    @classmethod
+    def parse(cls, text: str) -> RootKey:
+        """`AKID:SECRET` or `AKID:SECRET:ACCOUNT` (account: 12 digits)."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError(f"root key must be ACCESS_KEY:SECRET[:ACCOUNT], got {text!r}")
+        account = parts[2] if len(parts) == 3 else DEFAULT_ACCOUNT
+        if not (len(account) == 12 and account.isdigit()):
+            raise ValueError(f"account id must be 12 digits, got {account!r}")
+        return cls(parts[0], parts[1], account)
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("squall", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = field(default_factory=default_data_dir)
+    root_keys: tuple[RootKey, ...] = (RootKey("test", "test", DEFAULT_ACCOUNT),)
+    region: str = DEFAULT_REGION
+    #: Largest request body accepted, in bytes (bigger ones get a 413-style error).
+    max_body_bytes: int = 64 * 1024 * 1024
+    #: Seconds a client may take to send its whole request body.
+    body_timeout: float = 30.0
+    #: Allowed difference between a signed request's time and ours, in seconds.
+    clock_skew: float = 900.0
+    #: SQLite synchronous mode: NORMAL survives kill -9; FULL also survives power loss.
+    sync_mode: str = "NORMAL"
+    log_level: str = "info"
+    #: Hostnames under which services and S3 virtual-host buckets are addressed.
+    base_hosts: tuple[str, ...] = ("localhost", "localhost.localstack.cloud")
+
+    @property
+    def endpoint(self) -> str:
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `SQUALL_<FIELD>` variables, then `overrides` (flags; None = not given)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"SQUALL_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, raw)
+        for name, value in (overrides or {}).items():
+            if value is None or value == ():
+                continue
+            values[name] = _convert(name, value) if isinstance(value, str) else value
+        if "root_keys" in values and not isinstance(values["root_keys"], tuple):
+            values["root_keys"] = tuple(values["root_keys"])
+        return replace(cls(), **values)
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in ("port",):
+        return int(raw)
+    if name in ("max_body_bytes",):
+        return int(raw)
+    if name in ("body_timeout", "clock_skew"):
+        return float(raw)
+    if name == "data_dir":
+        return Path(raw).expanduser()
+    if name == "root_keys":
+        return tuple(RootKey.parse(p.strip()) for p in raw.split(",") if p.strip())
+    if name == "base_hosts":
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if name == "sync_mode":
+        mode = raw.upper()
+        if mode not in ("NORMAL", "FULL"):
+            raise ValueError(f"sync mode must be NORMAL or FULL, got {raw!r}")
+        return mode
+    return raw

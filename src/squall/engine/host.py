@@ -1,0 +1,166 @@
+"""What this host allows: isolation layers and Python interpreters.
+
+Probed at start-up (`squall up` prints it) and by `squall doctor`. Each
+namespace kind is tried for real in a short-lived forked child, so the
+answer reflects this process's privileges, not just the kernel's config.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# clone(2) flags for unshare(2)
+_NAMESPACE_FLAGS: dict[str, int] = {
+    "user": 0x10000000,
+    "mount": 0x00020000,
+    "pid": 0x20000000,
+    "ipc": 0x08000000,
+    "uts": 0x04000000,
+    "net": 0x40000000,
+}
+
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+
+
+@dataclass(frozen=True)
+class CgroupSupport:
+    version: int | None  # 1, 2 or None (no usable hierarchy)
+    controllers: tuple[str, ...]
+    writable: bool
+
+
+@dataclass(frozen=True)
+class Isolation:
+    namespaces: dict[str, bool]
+    cgroups: CgroupSupport
+    seccomp_kernel: bool
+    seccomp_binding: bool
+    bubblewrap: str | None
+    rlimits: bool = True
+
+    def summary(self) -> list[str]:
+        ns = [name for name, ok in self.namespaces.items() if ok]
+        cg = self.cgroups
+        lines = [
+            "namespaces: " + (", ".join(ns) if ns else "none"),
+            (
+                f"cgroups: v{cg.version} ({', '.join(cg.controllers) or 'no controllers'})"
+                f"{'' if cg.writable else ', read-only'}"
+                if cg.version
+                else "cgroups: unavailable (rlimits instead)"
+            ),
+            "seccomp: "
+            + ("kernel filters" if self.seccomp_kernel else "unavailable")
+            + ("" if self.seccomp_binding or not self.seccomp_kernel else " (no libseccomp binding installed)"),
+            f"bubblewrap: {self.bubblewrap or 'not installed'}",
+            "rlimits: yes",
+        ]
+        return lines
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    version: str  # "3.12"
+    path: str  # a real binary, never a pyenv shim
+    full_version: str = field(default="")
+
+
+def probe_namespace(flag: int) -> bool:
+    """Can a child of this process unshare this namespace kind?"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 2
+        try:
+            code = 0 if libc.unshare(flag) == 0 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def probe_cgroups() -> CgroupSupport:
+    if (_CGROUP_ROOT / "cgroup.controllers").is_file():
+        controllers = tuple((_CGROUP_ROOT / "cgroup.controllers").read_text().split())
+        return CgroupSupport(2, controllers, os.access(_CGROUP_ROOT, os.W_OK))
+    present = tuple(c for c in _V1_CONTROLLERS if (_CGROUP_ROOT / c).is_dir())
+    if present:
+        writable = all(os.access(_CGROUP_ROOT / c, os.W_OK) for c in present)
+        return CgroupSupport(1, present, writable)
+    return CgroupSupport(None, (), False)
+
+
+def probe_seccomp() -> tuple[bool, bool]:
+    kernel = Path("/proc/sys/kernel/seccomp/actions_avail").exists()
+    try:
+        import pyseccomp  # noqa: F401
+
+        binding = True
+    except ImportError:
+        binding = False
+    return kernel, binding
+
+
+def probe_isolation() -> Isolation:
+    kernel, binding = probe_seccomp()
+    return Isolation(
+        namespaces={name: probe_namespace(flag) for name, flag in _NAMESPACE_FLAGS.items()},
+        cgroups=probe_cgroups(),
+        seccomp_kernel=kernel,
+        seccomp_binding=binding,
+        bubblewrap=shutil.which("bwrap"),
+    )
+
+
+_VERSION_RE = re.compile(r"^python(3\.\d+)$")
+
+
+def discover_interpreters() -> list[Interpreter]:
+    """Real CPython 3.x binaries on PATH and under pyenv, newest patch per minor version."""
+    candidates: list[Path] = []
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if directory and "shims" not in Path(directory).parts:
+            candidates.extend(Path(directory).glob("python3.*"))
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates.extend(sorted((pyenv_root / "versions").glob("3.*/bin/python3.*")))
+    found: dict[str, Interpreter] = {}
+    for path in candidates:
+        m = _VERSION_RE.match(path.name)
+        if not m or not path.is_file() or not os.access(path, os.X_OK):
+            continue
+        real = path.resolve()
+        if "shims" in real.parts:
+            continue
+        minor = m.group(1)
+        full = _full_version(real)
+        if full is None:
+            continue
+        known = found.get(minor)
+        if known is None or _version_key(full) > _version_key(known.full_version):
+            found[minor] = Interpreter(minor, str(real), full)
+    return sorted(found.values(), key=lambda i: _version_key(i.version))
+
+
+def _full_version(path: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            [str(path), "-c", "import sys;print('.'.join(map(str, sys.version_info[:3])))"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())

@@ -1,0 +1,261 @@
+"""The ASGI application: one HTTP request -> one AWS operation -> one HTTP response.
+
+The pipeline, in order (each step may end the request with an AWS-shaped error
+in the protocol the client spoke):
+
+1. read the body, bounded in size and time;
+2. route: (service, operation, protocol, URI labels) from headers/path/body;
+3. authenticate: SigV4 header or presigned query, access key -> account;
+4. decode aws-chunked bodies and check their signatures and checksums;
+5. parse the wire input and validate it against the model;
+6. dispatch to the service provider;
+7. serialize the output (or the error).
+
+Unexpected exceptions become `InternalFailure` (500) with the request id; the
+traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from squall import __version__
+from squall.gateway.auth import AuthError, CredentialStore, auth_error_response, decode_body, verify
+from squall.protocol.errors import ServiceError, internal_failure
+from squall.protocol.parsers import parse_request
+from squall.protocol.router import Router, RoutingError
+from squall.protocol.serializers import serialize_error, serialize_response
+from squall.protocol.types import HttpRequest, HttpResponse, Protocol, Route
+from squall.protocol.validate import validate_input
+from squall.services.base import RequestContext
+from squall.services.registry import ServiceRegistry
+
+log = logging.getLogger("squall.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+HEALTH_PATHS = frozenset({"/_squall/health", "/_localstack/health"})
+ANONYMOUS_SERVICES = frozenset({"s3"})
+
+
+class _Disconnected(Exception):
+    """The client went away before sending its whole request."""
+
+
+class Gateway:
+    """The ASGI callable. Construct once per server; it holds no per-request state."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        credentials: CredentialStore,
+        services: ServiceRegistry,
+        endpoint: str,
+        max_body_bytes: int,
+        body_timeout: float,
+        clock_skew: float,
+        lifespan: Callable[[], Any] | None = None,
+    ) -> None:
+        self.router = router
+        self.credentials = credentials
+        self.services = services
+        self.endpoint = endpoint
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.clock_skew = clock_skew
+        self._lifespan = lifespan
+        self.started_at = time.time()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan_loop(receive, send)
+
+    async def _lifespan_loop(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for provider in self.services:
+                        await provider.start()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for provider in self.services:
+                    try:
+                        await provider.stop()
+                    except Exception:  # noqa: BLE001
+                        log.exception("stopping %s failed", provider.service)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(uuid.uuid4())
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        path = scope.get("raw_path") or scope["path"].encode()
+        head = HttpRequest(
+            method=scope["method"],
+            path=path.decode("latin-1").split("?", 1)[0],
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+        )
+        if head.path in HEALTH_PATHS and head.method in ("GET", "HEAD"):
+            await _send(send, self._health(head.method == "HEAD"))
+            return
+        try:
+            response = await self._handle(head, receive, request_id)
+        except _Disconnected:
+            return
+        if head.method == "HEAD":
+            response = HttpResponse(response.status, response.headers, b"")
+        await _send(send, response)
+
+    async def _handle(self, head: HttpRequest, receive: Receive, request_id: str) -> HttpResponse:
+        route: Route | None = None
+        protocol = Protocol.JSON
+        try:
+            body = await self._read_body(head, receive)
+            request = HttpRequest(head.method, head.path, head.query_string, head.headers, body)
+            route = self.router.route(request)
+            protocol = route.protocol
+            auth = verify(
+                request,
+                self.credentials,
+                allow_anonymous=route.service in ANONYMOUS_SERVICES,
+                max_skew=self.clock_skew,
+            )
+            decoded = decode_body(request, auth)
+            if decoded.payload is not request.body:
+                request = HttpRequest(request.method, request.path, request.query_string, request.headers, decoded.payload)
+            params = parse_request(route, request)
+            validate_input(route, params)
+            provider = self.services.get(route.service)
+            ctx = RequestContext(
+                request_id=request_id,
+                account_id=auth.account_id,
+                region=auth.region,
+                service=route.service,
+                operation=route.operation,
+                access_key_id=auth.access_key_id,
+                principal_arn=auth.principal_arn,
+                endpoint=self.endpoint,
+            )
+            if provider is None:
+                from squall.services.base import not_implemented
+
+                raise not_implemented(route.service, route.operation)
+            output = await provider.dispatch(ctx, params)
+            return serialize_response(route, output, request_id)
+        except _Disconnected:
+            raise
+        except RoutingError as err:
+            return serialize_error(err.protocol, err, request_id, service=err.service)
+        except AuthError as err:
+            svc = route.service if route else None
+            error = auth_error_response(err, protocol, svc)
+            return self._error(protocol, error, request_id, route)
+        except ServiceError as err:
+            if route is None:
+                protocol = self._guess_protocol(head)
+            return self._error(protocol, err, request_id, route)
+        except Exception:  # noqa: BLE001 - the one place that turns bugs into InternalFailure
+            log.exception("request %s failed", request_id)
+            return self._error(protocol, internal_failure(request_id), request_id, route)
+
+    def _error(self, protocol: Protocol, err: ServiceError, request_id: str, route: Route | None) -> HttpResponse:
+        return serialize_error(
+            protocol,
+            err,
+            request_id,
+            service=route.service if route else None,
+            operation=route.operation if route else None,
+        )
+
+    def _guess_protocol(self, head: HttpRequest) -> Protocol:
+        try:
+            return self.router.route(head).protocol
+        except RoutingError as err:
+            return err.protocol
+        except Exception:  # noqa: BLE001
+            return Protocol.JSON
+
+    async def _read_body(self, head: HttpRequest, receive: Receive) -> bytes:
+        declared = head.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise ServiceError("BadRequest", "Content-Length is not a number.", 400) from None
+            if size > self.max_body_bytes:
+                raise _too_large(head, self.max_body_bytes)
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Disconnected
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        total += len(chunk)
+                        if total > self.max_body_bytes:
+                            raise _too_large(head, self.max_body_bytes)
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise ServiceError(
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within "
+                "the timeout period. Idle connections will be closed.",
+                400,
+            ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _health(self, head_only: bool) -> HttpResponse:
+        body = orjson.dumps(
+            {
+                "version": __version__,
+                "edition": "squall",
+                "services": self.services.states(),
+                "uptime_seconds": round(time.time() - self.started_at, 3),
+            }
+        )
+        return HttpResponse(200, [("content-type", "application/json")], b"" if head_only else body)
+
+
+def _too_large(head: HttpRequest, limit: int) -> ServiceError:
+    return ServiceError(
+        "RequestEntityTooLarge",
+        f"Request must be smaller than {limit} bytes.",
+        413,
+        fields={"MaxSizeAllowed": limit},
+    )
+
+
+async def _send(send: Send, response: HttpResponse) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    if not any(k == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

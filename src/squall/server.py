@@ -1,0 +1,116 @@
+"""The composition root: settings -> data directory -> services -> gateway -> uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+
+from squall import __version__
+from squall.config import Settings
+from squall.engine.host import Isolation, probe_isolation
+from squall.gateway.app import Gateway
+from squall.gateway.auth import Credentials, StaticCredentials
+from squall.protocol.router import Router
+from squall.services.registry import ServiceRegistry
+from squall.services.sts.provider import StsProvider
+from squall.storage import DataDir
+
+log = logging.getLogger("squall")
+
+
+@dataclass
+class Server:
+    """A built (not yet serving) Squall server. Owns its data directory."""
+
+    settings: Settings
+    data_dir: DataDir
+    gateway: Gateway
+    isolation: Isolation
+
+    def close(self) -> None:
+        self.data_dir.close()
+
+
+def build(settings: Settings) -> Server:
+    """Open the data directory (taking its lock) and wire the layers together."""
+    data_dir = DataDir.open(settings.data_dir, sync_mode=settings.sync_mode)
+    try:
+        credentials = StaticCredentials(
+            {
+                key.access_key_id: Credentials(
+                    access_key_id=key.access_key_id,
+                    secret_access_key=key.secret_access_key,
+                    account_id=key.account_id,
+                    principal_arn=f"arn:aws:iam::{key.account_id}:root",
+                )
+                for key in settings.root_keys
+            }
+        )
+        key_accounts = {k.access_key_id: k.account_id for k in settings.root_keys}
+        services = ServiceRegistry([StsProvider(key_accounts)])
+        gateway = Gateway(
+            router=Router(base_hosts=settings.base_hosts),
+            credentials=credentials,
+            services=services,
+            endpoint=settings.endpoint,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout,
+            clock_skew=settings.clock_skew,
+        )
+        return Server(settings, data_dir, gateway, probe_isolation())
+    except BaseException:
+        data_dir.close()
+        raise
+
+
+def banner(server: Server) -> str:
+    s = server.settings
+    keys = ", ".join(f"{k.access_key_id} / {k.secret_access_key} (account {k.account_id})" for k in s.root_keys)
+    lines = [
+        f"Squall {__version__}",
+        f"  endpoint:    {s.endpoint}   (AWS_ENDPOINT_URL={s.endpoint})",
+        f"  data dir:    {server.data_dir.path}",
+        f"  credentials: {keys}",
+        f"  region:      {s.region}",
+        "  isolation:",
+        *(f"    {line}" for line in server.isolation.summary()),
+    ]
+    return "\n".join(lines)
+
+
+def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
+    """Run in the foreground until SIGINT/SIGTERM; uvicorn handles the signals and drains."""
+    server = build(settings)
+    try:
+        config = uvicorn.Config(
+            server.gateway,
+            host=settings.host,
+            port=settings.port,
+            loop="auto",
+            http="auto",
+            lifespan="on",
+            log_level=settings.log_level,
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=30,
+        )
+        http = uvicorn.Server(config)
+        server.data_dir.write_server_info(
+            {
+                "endpoint": settings.endpoint,
+                "host": settings.host,
+                "port": settings.port,
+                "pid": os.getpid(),
+                "started_at": time.time(),
+                "version": __version__,
+            }
+        )
+        echo(banner(server))
+        http.run()
+    finally:
+        server.close()

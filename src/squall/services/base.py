@@ -1,0 +1,85 @@
+"""What every service provider looks like, and the context a request carries.
+
+A provider is a class with one method per implemented operation, named in
+snake_case after the model's operation name (`GetCallerIdentity` ->
+`get_caller_identity`). A method takes the request context and the parsed,
+validated input dict, and returns the output dict; it may be sync or async.
+Domain errors are raised as `ServiceError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from squall.protocol.errors import ServiceError
+
+Handler = Callable[["RequestContext", dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking, where, and which request this is."""
+
+    request_id: str
+    account_id: str
+    region: str
+    service: str
+    operation: str
+    access_key_id: str | None
+    principal_arn: str | None
+    #: The endpoint clients reached us on, e.g. "http://localhost:4566".
+    endpoint: str
+
+
+def snake_case(name: str) -> str:
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+class ServiceProvider:
+    """Base class: finds the operation methods once, dispatches by name."""
+
+    #: The botocore service name this provider serves.
+    service: str = ""
+
+    def __init__(self) -> None:
+        from squall.protocol.models import service_model
+
+        self._handlers: dict[str, tuple[Handler, bool]] = {}
+        for op in service_model(self.service).operation_names:
+            method = getattr(self, snake_case(op), None)
+            if method is not None:
+                self._handlers[op] = (method, inspect.iscoroutinefunction(method))
+
+    @property
+    def operations(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        entry = self._handlers.get(ctx.operation)
+        if entry is None:
+            raise not_implemented(ctx.service, ctx.operation)
+        handler, is_async = entry
+        result = handler(ctx, params)
+        if is_async:
+            result = await result  # type: ignore[misc]
+        return result  # type: ignore[return-value]
+
+    async def start(self) -> None:
+        """Start background work (owned by the server's task group)."""
+
+    async def stop(self) -> None:
+        """Stop background work."""
+
+
+def not_implemented(service: str, operation: str) -> ServiceError:
+    return ServiceError(
+        "NotImplemented",
+        f"Squall does not implement the {operation} operation of {service} yet.",
+        501,
+        sender_fault=False,
+    )

@@ -1,0 +1,84 @@
+"""The gateway pipeline driven as a plain ASGI callable (no socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from squall.gateway.app import Gateway
+from squall.gateway.auth import Credentials, StaticCredentials
+from squall.protocol.router import Router
+from squall.protocol.types import HttpRequest
+from squall.services.base import RequestContext
+from squall.services.registry import ServiceRegistry
+from squall.services.sts.provider import StsProvider
+from tests.protocol.wire import parse_response, request_for
+
+
+class BrokenSts(StsProvider):
+    def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("secret internals")
+
+
+def make_gateway(provider: StsProvider) -> Gateway:
+    creds = StaticCredentials(
+        {"test": Credentials("test", "test", "000000000000", "arn:aws:iam::000000000000:root")}
+    )
+    return Gateway(
+        router=Router(),
+        credentials=creds,
+        services=ServiceRegistry([provider]),
+        endpoint="http://localhost:4566",
+        max_body_bytes=1 << 20,
+        body_timeout=5,
+        clock_skew=900,
+    )
+
+
+def call(app: Gateway, request: HttpRequest) -> tuple[int, dict[str, str], bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": request.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "query_string": request.query_string.encode(),
+        "headers": [(k.encode(), v.encode()) for k, v in request.headers.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    start, body = sent
+    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], headers, body["body"]
+
+
+def test_bug_becomes_internal_failure_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    app = make_gateway(BrokenSts({}))
+    with caplog.at_level(logging.ERROR, logger="squall.gateway"):
+        status, headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
+    assert status == 500
+    assert b"<Code>InternalFailure</Code>" in body
+    assert b"secret internals" not in body and b"Traceback" not in body
+    request_id = body.split(b"<RequestId>")[1].split(b"</RequestId>")[0].decode()
+    assert len(request_id) == 36
+    assert "secret internals" in caplog.text  # the traceback went to the server log
+
+
+def test_pipeline_round_trip() -> None:
+    from squall.protocol.types import HttpResponse
+
+    app = make_gateway(StsProvider({}))
+    status, headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
+    assert status == 200
+    parsed = parse_response("sts", "GetCallerIdentity", HttpResponse(status, list(headers.items()), body))
+    assert parsed["Account"] == "000000000000"
+    assert int(headers["content-length"]) == len(body)
