@@ -85,10 +85,7 @@ class BlobStore:
         """Store `data` (bytes, or an iterable of chunks) durably; returns its
         reference with size and digests."""
         chunks: Iterable[bytes]
-        if isinstance(data, bytes | bytearray | memoryview):
-            chunks = (bytes(data),)
-        else:
-            chunks = data
+        chunks = (bytes(data),) if isinstance(data, bytes | bytearray | memoryview) else data
         md5 = hashlib.md5(usedforsecurity=False)
         sha256 = hashlib.sha256()
         size = 0
