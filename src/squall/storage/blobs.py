@@ -81,11 +81,10 @@ class BlobStore:
             raise BlobNotFoundError(f"no blob {blob_id}")
         return path
 
-    def put(self, data: bytes | Iterable[bytes]) -> BlobRef:
+    def put(self, data: bytes | bytearray | memoryview | Iterable[bytes]) -> BlobRef:
         """Store `data` (bytes, or an iterable of chunks) durably; returns its
         reference with size and digests."""
-        chunks: Iterable[bytes]
-        chunks = (bytes(data),) if isinstance(data, bytes | bytearray | memoryview) else data
+        chunks: Iterable[bytes] = (bytes(data),) if isinstance(data, bytes | bytearray | memoryview) else data
         md5 = hashlib.md5(usedforsecurity=False)
         sha256 = hashlib.sha256()
         size = 0
