@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +265,59 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
     with s.write() as w:
         assert w.next_sequence("q") == 2
     s.close()
+
+
+def test_readers_always_see_consistent_snapshots(store: SQLiteStore) -> None:
+    # Writers move amounts between two accounts; every snapshot must show the same total.
+    with store.write() as w:
+        w.put("bank", b"a", b"500")
+        w.put("bank", b"b", b"500")
+    stop = threading.Event()
+    bad: list[tuple[int, int]] = []
+
+    def transfer() -> None:
+        for i in range(300):
+            with store.write() as w:
+                a, b = int(w.get("bank", b"a") or 0), int(w.get("bank", b"b") or 0)
+                amount = i % 7 - 3
+                w.put("bank", b"a", str(a - amount).encode())
+                w.put("bank", b"b", str(b + amount).encode())
+        stop.set()
+
+    def audit() -> None:
+        while not stop.is_set():
+            with store.read() as r:
+                a = int(r.get("bank", b"a") or 0)
+                b = int(dict(r.scan("bank"))[b"b"])
+                if a + b != 1000:
+                    bad.append((a, b))
+
+    threads = [threading.Thread(target=transfer)] + [threading.Thread(target=audit) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bad == []
+
+
+def test_usable_from_asyncio(store: SQLiteStore) -> None:
+    async def handler(i: int) -> int:
+        with store.write() as w:
+            w.put("async", pack(i), b"x")
+            seq = w.next_sequence("async")
+        await asyncio.sleep(0)
+        with store.read() as r:
+            assert r.get("async", pack(i)) == b"x"
+        return seq
+
+    async def main() -> list[int]:
+        direct = await asyncio.gather(*(handler(i) for i in range(50)))
+        threaded = await asyncio.gather(*(asyncio.to_thread(_put, store, pack(i), b"t") for i in range(20)))
+        assert threaded == [None] * 20
+        return list(direct)
+
+    seqs = asyncio.run(main())
+    assert sorted(seqs) == list(range(1, 51))
+    with store.read() as r:
+        assert r.count("async") == 50
+        assert r.count("ns") == 20
