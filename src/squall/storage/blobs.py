@@ -1,0 +1,146 @@
+"""Immutable blobs as files: object bodies, function code, large payloads.
+
+A blob is written once and never modified: `put` streams the data into a
+temporary file under `<root>/.tmp/` (same filesystem), fsyncs it, renames it
+to `<root>/<id[:2]>/<id>` and fsyncs the directory. A rename is atomic, so a
+reader sees either no blob or the whole blob, never part of it; after `put`
+returns the blob survives a crash. Temporary files left by a crash are
+removed when the `BlobStore` is opened (only one process opens a data
+directory, see `DataDir`).
+
+Ids are 32 random hex digits. Metadata (which object owns which blob) lives
+in the `Store`; write the blob first, then commit the reference, and delete
+the blob after the transaction that dropped its last reference committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from squall.storage.interface import StorageError
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_TMP = ".tmp"
+
+
+class BlobNotFoundError(StorageError, LookupError):
+    """No blob with that id."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    id: str
+    size: int
+    md5_hex: str
+    sha256_hex: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobUsage:
+    count: int
+    bytes: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Files under `root`, created (mode 0o700) if missing."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._tmp = self.root / _TMP
+        if self._tmp.exists():
+            shutil.rmtree(self._tmp)
+        self._tmp.mkdir(mode=0o700)
+        _fsync_dir(self.root)
+
+    def _path(self, blob_id: str) -> Path:
+        if not _ID.fullmatch(blob_id):
+            raise BlobNotFoundError(f"invalid blob id {blob_id!r}")
+        return self.root / blob_id[:2] / blob_id
+
+    def path(self, blob_id: str) -> Path:
+        """Where the blob's file is (for sendfile or mmap); it must exist."""
+        path = self._path(blob_id)
+        if not path.is_file():
+            raise BlobNotFoundError(f"no blob {blob_id}")
+        return path
+
+    def put(self, data: bytes | bytearray | memoryview | Iterable[bytes]) -> BlobRef:
+        """Store `data` (bytes, or an iterable of chunks) durably; returns its
+        reference with size and digests."""
+        chunks: Iterable[bytes] = (bytes(data),) if isinstance(data, bytes | bytearray | memoryview) else data
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha256 = hashlib.sha256()
+        size = 0
+        blob_id = secrets.token_hex(16)
+        tmp_path = self._tmp / f"{blob_id}.part"
+        try:
+            with open(tmp_path, "xb") as tmp:
+                for chunk in chunks:
+                    tmp.write(chunk)
+                    md5.update(chunk)
+                    sha256.update(chunk)
+                    size += len(chunk)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            shard = self.root / blob_id[:2]
+            if not shard.is_dir():
+                shard.mkdir(mode=0o700, exist_ok=True)
+                _fsync_dir(self.root)
+            os.rename(tmp_path, shard / blob_id)
+            _fsync_dir(shard)
+        except BaseException:
+            tmp_path.unlink(missing_ok=True)
+            raise
+        return BlobRef(blob_id, size, md5.hexdigest(), sha256.hexdigest())
+
+    def open(self, blob_id: str) -> BinaryIO:
+        """The blob's content as a seekable binary file; close it after use."""
+        try:
+            return open(self._path(blob_id), "rb")
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"no blob {blob_id}") from None
+
+    def read(self, blob_id: str) -> bytes:
+        with self.open(blob_id) as f:
+            return f.read()
+
+    def exists(self, blob_id: str) -> bool:
+        return _ID.fullmatch(blob_id) is not None and self._path(blob_id).is_file()
+
+    def delete(self, blob_id: str) -> bool:
+        """Remove the blob; True if it existed. Open readers keep reading it."""
+        path = self._path(blob_id)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(path.parent)
+        return True
+
+    def usage(self) -> BlobUsage:
+        count = total = 0
+        for shard in self.root.iterdir():
+            if shard.name == _TMP or not shard.is_dir():
+                continue
+            for entry in os.scandir(shard):
+                if entry.is_file(follow_symlinks=False) and _ID.fullmatch(entry.name):
+                    count += 1
+                    total += entry.stat(follow_symlinks=False).st_size
+        return BlobUsage(count, total)

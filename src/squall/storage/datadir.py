@@ -1,0 +1,163 @@
+"""The data directory: everything one Squall server persists, in one place.
+
+Layout (directories mode 0o700)::
+
+    <path>/squall.lock    exclusive flock held for the server's lifetime; holds its pid
+    <path>/server.json    endpoint, pid, started_at, version of the running server
+    <path>/db/squall.db   the SQLite store (plus -wal and -shm files)
+    <path>/blobs/         the BlobStore
+    <path>/tmp/           scratch space on the same filesystem; emptied at open
+
+Only one process may open a data directory. `DataDir.open` takes a
+non-blocking `fcntl.flock` on `squall.lock` and raises `DataDirInUse` if
+another process holds it. The kernel releases the lock when the holder exits
+for any reason (including `kill -9`), so a crashed server never leaves a
+stale lock behind. Note that a forked child shares the lock's open file
+description: children that may outlive the server must close inherited file
+descriptors (sandboxes do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from squall.storage.blobs import BlobStore
+from squall.storage.interface import StorageError
+from squall.storage.sqlite import SQLiteStore
+
+LOCK_FILE = "squall.lock"
+SERVER_INFO_FILE = "server.json"
+DB_FILE = "squall.db"
+
+
+class DataDirInUse(StorageError):
+    """Another process holds the data directory's lock."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "unknown pid"
+        super().__init__(f"data directory {path} is already in use by another Squall server ({holder})")
+        self.path = path
+        self.pid = pid
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        raw = os.pread(fd, 64, 0)
+        return int(raw.decode("ascii").strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class DataDir:
+    """An open, locked data directory with its store and blob store.
+    Create with `DataDir.open(path)`; `close()` (or `with`) releases it."""
+
+    def __init__(self, path: Path, lock_fd: int, store: SQLiteStore, blobs: BlobStore) -> None:
+        self.path = path
+        self.store = store
+        self.blobs = blobs
+        self._lock_fd: int | None = lock_fd
+        self._wrote_info = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> DataDir:
+        root = Path(path).expanduser().absolute()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise DataDirInUse(root, pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        store: SQLiteStore | None = None
+        try:
+            pid_bytes = f"{os.getpid()}\n".encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, pid_bytes, 0)
+            for sub in ("db", "blobs", "tmp"):
+                (root / sub).mkdir(mode=0o700, exist_ok=True)
+            for entry in (root / "tmp").iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous)
+            blobs = BlobStore(root / "blobs")
+        except BaseException:
+            if store is not None:
+                store.close()
+            os.close(fd)
+            raise
+        return cls(root, fd, store, blobs)
+
+    @property
+    def tmp(self) -> Path:
+        return self.path / "tmp"
+
+    def write_server_info(self, info: dict[str, Any]) -> None:
+        """Publish `info` (endpoint, pid, started_at, version...) as server.json,
+        atomically; removed again by `close()`."""
+        _write_atomic(self.path / SERVER_INFO_FILE, json.dumps(info, indent=2, sort_keys=True).encode())
+        self._wrote_info = True
+
+    @staticmethod
+    def read_server_info(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+        """server.json of the data directory at `path`, without taking the lock;
+        None if absent or unreadable. The pid in it may be dead (after a crash)."""
+        try:
+            data = json.loads((Path(path).expanduser() / SERVER_INFO_FILE).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def usage(self) -> dict[str, Any]:
+        """Sizes for `squall status` / `squall doctor`."""
+        db = self.path / "db" / DB_FILE
+        db_bytes = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                db_bytes += os.stat(f"{db}{suffix}").st_size
+        blob_usage = self.blobs.usage()
+        return {
+            "path": str(self.path),
+            "db_bytes": db_bytes,
+            "blob_count": blob_usage.count,
+            "blob_bytes": blob_usage.bytes,
+        }
+
+    def close(self) -> None:
+        """Close the store and release the lock. Idempotent."""
+        if self._lock_fd is None:
+            return
+        try:
+            self.store.close()
+            if self._wrote_info:
+                (self.path / SERVER_INFO_FILE).unlink(missing_ok=True)
+        finally:
+            fd, self._lock_fd = self._lock_fd, None
+            os.close(fd)
+
+    def __enter__(self) -> DataDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

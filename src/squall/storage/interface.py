@@ -1,0 +1,108 @@
+"""The storage contract every backend implements (SQLite now, PostgreSQL later).
+
+Services see an ordered key-value store: values are bytes, keys are bytes
+compared in byte order, grouped into namespaces (`ns`, a short string such as
+"lambda" or "sqs.messages"). Composite keys are built with `keys.pack`.
+
+Transactions:
+
+- `Store.read()` yields a `ReadTxn` over one consistent snapshot: writes
+  committed after the snapshot was taken are not visible inside it.
+- `Store.write()` yields a `WriteTxn`. Write transactions are serialised (one
+  at a time per store) and atomic: everything done in the block is committed,
+  durably, when the block exits normally, and nothing of it is when it exits
+  with an exception. A write transaction reads its own writes.
+- Transactions are short and synchronous. From asyncio code call them
+  directly (they do not block for long), but never `await` inside the block.
+- Iterators returned by `scan` must be consumed inside the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+
+class StorageError(Exception):
+    """Base class of storage-layer errors."""
+
+
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer Squall than this one."""
+
+
+class TransactionError(StorageError):
+    """A transaction was used wrongly (nested write, use after close...)."""
+
+
+@runtime_checkable
+class ReadTxn(Protocol):
+    def get(self, ns: str, key: bytes) -> bytes | None:
+        """The value stored under `key`, or None."""
+        ...
+
+    def scan(
+        self,
+        ns: str,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs in byte order of key (descending if `reverse`).
+
+        `start` is inclusive and `end` exclusive; `prefix` restricts to keys
+        starting with it. Bounds combine (intersection). `limit` caps the
+        number of pairs yielded.
+        """
+        ...
+
+    def count(self, ns: str, prefix: bytes | None = None) -> int:
+        """Number of keys in `ns` (starting with `prefix` if given)."""
+        ...
+
+
+@runtime_checkable
+class WriteTxn(ReadTxn, Protocol):
+    def put(self, ns: str, key: bytes, value: bytes) -> None:
+        """Insert or replace."""
+        ...
+
+    def delete(self, ns: str, key: bytes) -> bool:
+        """Remove `key`; True if it existed."""
+        ...
+
+    def delete_range(
+        self,
+        ns: str,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+    ) -> int:
+        """Remove every key selected like `scan` does; returns how many.
+        With no bound at all, empties the namespace."""
+        ...
+
+    def next_sequence(self, name: str) -> int:
+        """The next value (1, 2, 3, ...) of the durable counter `name`.
+        Values are never reused, unless the transaction rolls back."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    def read(self) -> AbstractContextManager[ReadTxn]:
+        """A read transaction over a consistent snapshot."""
+        ...
+
+    def write(self) -> AbstractContextManager[WriteTxn]:
+        """A serialised, atomic, durable write transaction."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...

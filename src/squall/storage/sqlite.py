@@ -1,0 +1,305 @@
+"""The embedded store: one SQLite database file in WAL mode.
+
+Layout: one `kv(ns, key, value)` WITHOUT ROWID table with primary key
+(ns, key) (SQLite compares BLOBs with memcmp, i.e. byte order), and a
+`sequences(name, value)` table for `next_sequence`.
+
+Concurrency model:
+
+- One writer connection, guarded by a lock: `write()` takes the lock, runs
+  `BEGIN IMMEDIATE`, and `COMMIT`s when the block exits normally (ROLLBACK on
+  an exception). Write transactions are therefore serialised across threads;
+  opening a write transaction inside another on the same thread is an error
+  (it would deadlock).
+- One reader connection per thread, created on first use. `read()` opens a
+  deferred transaction and touches the database at once, which pins the WAL
+  snapshot for the whole block. Nested `read()` blocks on one thread share
+  the outer snapshot.
+- Calls are short and synchronous; asyncio code calls them directly, but must
+  not `await` inside a transaction block.
+- The store must not be used in a forked child; open a new one there.
+
+Durability: with WAL and `synchronous=NORMAL` a committed transaction
+survives a crash or `kill -9` of the process (the WAL is written before
+COMMIT returns); surviving power loss needs `synchronous="FULL"`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from squall.storage.interface import TransactionError
+from squall.storage.keys import prefix_end
+from squall.storage.migrations import MIGRATIONS, Migration, apply_migrations
+
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_SCAN_BATCH = 256
+
+
+def _bounds(
+    prefix: bytes | None, start: bytes | None, end: bytes | None
+) -> tuple[bytes | None, bytes | None]:
+    lo, hi = start, end
+    if prefix is not None:
+        p_end = prefix_end(prefix)
+        lo = prefix if lo is None else max(lo, prefix)
+        if p_end is not None:
+            hi = p_end if hi is None else min(hi, p_end)
+    return lo, hi
+
+
+class _ReadTxn:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn: sqlite3.Connection | None = conn
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise TransactionError("transaction used after its block ended")
+        return self._conn
+
+    def _end(self) -> None:
+        self._conn = None
+
+    def get(self, ns: str, key: bytes) -> bytes | None:
+        row = self._db().execute("SELECT value FROM kv WHERE ns = ? AND key = ?", (ns, key)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def scan(
+        self,
+        ns: str,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        lo, hi = _bounds(prefix, start, end)
+        return self._scan(ns, lo, hi, reverse, limit)
+
+    def _scan(
+        self, ns: str, lo: bytes | None, hi: bytes | None, reverse: bool, limit: int | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        # Keyset pagination: no cursor stays open between batches, so a write
+        # transaction may modify the namespace while iterating over it.
+        remaining = limit
+        lo_inclusive = True
+        order = "DESC" if reverse else "ASC"
+        while remaining is None or remaining > 0:
+            batch = _SCAN_BATCH if remaining is None else min(_SCAN_BATCH, remaining)
+            sql = "SELECT key, value FROM kv WHERE ns = ?"
+            args: list[object] = [ns]
+            if lo is not None:
+                sql += " AND key >= ?" if lo_inclusive else " AND key > ?"
+                args.append(lo)
+            if hi is not None:
+                sql += " AND key < ?"
+                args.append(hi)
+            sql += f" ORDER BY key {order} LIMIT ?"
+            args.append(batch)
+            rows = self._db().execute(sql, args).fetchall()
+            for key, value in rows:
+                yield bytes(key), bytes(value)
+            if len(rows) < batch:
+                return
+            if remaining is not None:
+                remaining -= len(rows)
+            last = bytes(rows[-1][0])
+            if reverse:
+                hi = last
+            else:
+                lo, lo_inclusive = last, False
+
+    def count(self, ns: str, prefix: bytes | None = None) -> int:
+        lo, hi = _bounds(prefix, None, None)
+        sql = "SELECT count(*) FROM kv WHERE ns = ?"
+        args: list[object] = [ns]
+        if lo is not None:
+            sql += " AND key >= ?"
+            args.append(lo)
+        if hi is not None:
+            sql += " AND key < ?"
+            args.append(hi)
+        return int(self._db().execute(sql, args).fetchone()[0])
+
+
+class _WriteTxn(_ReadTxn):
+    def put(self, ns: str, key: bytes, value: bytes) -> None:
+        self._db().execute("INSERT OR REPLACE INTO kv (ns, key, value) VALUES (?, ?, ?)", (ns, key, value))
+
+    def delete(self, ns: str, key: bytes) -> bool:
+        cur = self._db().execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
+        return cur.rowcount > 0
+
+    def delete_range(
+        self,
+        ns: str,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        end: bytes | None = None,
+    ) -> int:
+        lo, hi = _bounds(prefix, start, end)
+        sql = "DELETE FROM kv WHERE ns = ?"
+        args: list[object] = [ns]
+        if lo is not None:
+            sql += " AND key >= ?"
+            args.append(lo)
+        if hi is not None:
+            sql += " AND key < ?"
+            args.append(hi)
+        return self._db().execute(sql, args).rowcount
+
+    def next_sequence(self, name: str) -> int:
+        sql = (
+            "INSERT INTO sequences (name, value) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
+        )
+        row = self._db().execute(sql, (name,)).fetchone()
+        return int(row[0])
+
+
+class _ReaderState(threading.local):
+    conn: sqlite3.Connection | None = None
+    txn: _ReadTxn | None = None
+    depth: int = 0
+
+
+class SQLiteStore:
+    """`Store` over one SQLite file (see module doc for the concurrency and
+    durability model). Opening applies pending schema migrations."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 10.0,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> None:
+        sync = synchronous.upper()
+        if sync not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
+        self.path = Path(path)
+        self._synchronous = sync
+        self._busy_timeout = busy_timeout
+        self._closed = False
+        self._write_lock = threading.Lock()
+        self._writer_thread: int | None = None
+        self._readers_lock = threading.Lock()
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._local = _ReaderState()
+        self._writer = self._connect()
+        try:
+            mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise TransactionError(f"could not put {self.path} in WAL mode (got {mode})")
+            apply_migrations(self._writer, migrations, path=str(self.path))
+        except BaseException:
+            self._writer.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransactionError(f"store {self.path} is closed")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = self._local.conn
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = ON")
+            with self._readers_lock:
+                alive = []
+                for thread, other in self._readers:
+                    if thread.is_alive():
+                        alive.append((thread, other))
+                    else:
+                        other.close()
+                alive.append((threading.current_thread(), conn))
+                self._readers = alive
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[_ReadTxn]:
+        self._check_open()
+        state = self._local
+        if state.depth > 0 and state.txn is not None:
+            state.depth += 1
+            try:
+                yield state.txn
+            finally:
+                state.depth -= 1
+            return
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            conn.execute("SELECT 1 FROM kv LIMIT 1").fetchall()  # pins the snapshot now
+            txn = _ReadTxn(conn)
+            state.txn, state.depth = txn, 1
+            try:
+                yield txn
+            finally:
+                state.txn, state.depth = None, 0
+                txn._end()
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[_WriteTxn]:
+        self._check_open()
+        me = threading.get_ident()
+        if self._writer_thread == me:
+            raise TransactionError("nested write transaction on the same thread")
+        with self._write_lock:
+            self._check_open()
+            self._writer_thread = me
+            conn = self._writer
+            txn = _WriteTxn(conn)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield txn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                txn._end()
+                self._writer_thread = None
+
+    def close(self) -> None:
+        """Wait for a running write transaction, then close every connection.
+        Idempotent."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            with self._readers_lock:
+                for _, conn in self._readers:
+                    conn.close()
+                self._readers = []
+            try:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            self._writer.close()
