@@ -14,10 +14,11 @@ from squall import __version__
 from squall.config import Settings
 from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
-from squall.gateway.auth import Credentials, StaticCredentials
+from squall.gateway.credentials import AccountCredentials
 from squall.protocol.router import Router
 from squall.services.registry import ServiceRegistry
 from squall.services.sts.provider import StsProvider
+from squall.services.sts.sessions import SessionStore
 from squall.storage import DataDir
 
 log = logging.getLogger("squall")
@@ -38,21 +39,12 @@ class Server:
 
 def build(settings: Settings) -> Server:
     """Open the data directory (taking its lock) and wire the layers together."""
-    data_dir = DataDir.open(settings.data_dir, sync_mode=settings.sync_mode)
+    data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode)
     try:
-        credentials = StaticCredentials(
-            {
-                key.access_key_id: Credentials(
-                    access_key_id=key.access_key_id,
-                    secret_access_key=key.secret_access_key,
-                    account_id=key.account_id,
-                    principal_arn=f"arn:aws:iam::{key.account_id}:root",
-                )
-                for key in settings.root_keys
-            }
-        )
+        sessions = SessionStore(data_dir.store)
+        credentials = AccountCredentials(settings.root_keys, sessions)
         key_accounts = {k.access_key_id: k.account_id for k in settings.root_keys}
-        services = ServiceRegistry([StsProvider(key_accounts)])
+        services = ServiceRegistry([StsProvider(key_accounts, sessions)])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
@@ -61,6 +53,7 @@ def build(settings: Settings) -> Server:
             max_body_bytes=settings.max_body_bytes,
             body_timeout=settings.body_timeout,
             clock_skew=settings.clock_skew,
+            default_region=settings.region,
         )
         return Server(settings, data_dir, gateway, probe_isolation())
     except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,12 +16,18 @@ from squall.protocol.types import HttpRequest
 from squall.services.base import RequestContext
 from squall.services.registry import ServiceRegistry
 from squall.services.sts.provider import StsProvider
+from squall.services.sts.sessions import SessionStore
+from squall.storage import SQLiteStore
 from tests.protocol.wire import parse_response, request_for
 
 
 class BrokenSts(StsProvider):
     def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("secret internals")
+
+
+def sessions(tmp_path: Path) -> SessionStore:
+    return SessionStore(SQLiteStore(tmp_path / "db.sqlite"))
 
 
 def make_gateway(provider: StsProvider) -> Gateway:
@@ -61,8 +68,8 @@ def call(app: Gateway, request: HttpRequest) -> tuple[int, dict[str, str], bytes
     return start["status"], headers, body["body"]
 
 
-def test_bug_becomes_internal_failure_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    app = make_gateway(BrokenSts({}))
+def test_bug_becomes_internal_failure_without_traceback(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    app = make_gateway(BrokenSts({}, sessions(tmp_path)))
     with caplog.at_level(logging.ERROR, logger="squall.gateway"):
         status, headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
     assert status == 500
@@ -73,10 +80,10 @@ def test_bug_becomes_internal_failure_without_traceback(caplog: pytest.LogCaptur
     assert "secret internals" in caplog.text  # the traceback went to the server log
 
 
-def test_pipeline_round_trip() -> None:
+def test_pipeline_round_trip(tmp_path: Path) -> None:
     from squall.protocol.types import HttpResponse
 
-    app = make_gateway(StsProvider({}))
+    app = make_gateway(StsProvider({}, sessions(tmp_path)))
     status, headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
     assert status == 200
     parsed = parse_response("sts", "GetCallerIdentity", HttpResponse(status, list(headers.items()), body))

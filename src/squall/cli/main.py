@@ -109,7 +109,7 @@ def status(data_dir: Path | None, endpoint: str | None) -> None:
         click.echo(f"services:  {', '.join(running) or 'none'}")
     usage = DataDir.usage_of(settings.data_dir)
     if usage is not None:
-        click.echo("holds:     " + ", ".join(f"{k} {v}" for k, v in usage.items()))
+        click.echo("holds:     " + ", ".join(f"{k} {v}" for k, v in usage.items() if k != "path"))
     sys.exit(0 if health is not None else 1)
 
 

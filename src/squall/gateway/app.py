@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,7 +65,7 @@ class Gateway:
         max_body_bytes: int,
         body_timeout: float,
         clock_skew: float,
-        lifespan: Callable[[], Any] | None = None,
+        default_region: str = "us-east-1",
     ) -> None:
         self.router = router
         self.credentials = credentials
@@ -73,7 +74,7 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.clock_skew = clock_skew
-        self._lifespan = lifespan
+        self.default_region = default_region
         self.started_at = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -141,7 +142,7 @@ class Gateway:
                 request,
                 self.credentials,
                 allow_anonymous=route.service in ANONYMOUS_SERVICES,
-                max_skew=self.clock_skew,
+                max_skew=timedelta(seconds=self.clock_skew),
             )
             decoded = decode_body(request, auth)
             if decoded.payload is not request.body:
@@ -151,8 +152,8 @@ class Gateway:
             provider = self.services.get(route.service)
             ctx = RequestContext(
                 request_id=request_id,
-                account_id=auth.account_id,
-                region=auth.region,
+                account_id=auth.account_id or "",
+                region=auth.region or self.default_region,
                 service=route.service,
                 operation=route.operation,
                 access_key_id=auth.access_key_id,

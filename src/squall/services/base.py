@@ -25,6 +25,7 @@ class RequestContext:
     """Who is asking, where, and which request this is."""
 
     request_id: str
+    #: The signer's account; "" for an anonymous request (S3 only).
     account_id: str
     region: str
     service: str

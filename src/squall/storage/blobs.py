@@ -135,12 +135,19 @@ class BlobStore:
         return True
 
     def usage(self) -> BlobUsage:
-        count = total = 0
-        for shard in self.root.iterdir():
-            if shard.name == _TMP or not shard.is_dir():
-                continue
-            for entry in os.scandir(shard):
-                if entry.is_file(follow_symlinks=False) and _ID.fullmatch(entry.name):
-                    count += 1
-                    total += entry.stat(follow_symlinks=False).st_size
-        return BlobUsage(count, total)
+        return blob_usage(self.root)
+
+
+def blob_usage(root: Path) -> BlobUsage:
+    """Count and total size of the blobs under `root`; read-only, safe while a server runs."""
+    count = total = 0
+    if not root.is_dir():
+        return BlobUsage(0, 0)
+    for shard in root.iterdir():
+        if shard.name == _TMP or not shard.is_dir():
+            continue
+        for entry in os.scandir(shard):
+            if entry.is_file(follow_symlinks=False) and _ID.fullmatch(entry.name):
+                count += 1
+                total += entry.stat(follow_symlinks=False).st_size
+    return BlobUsage(count, total)

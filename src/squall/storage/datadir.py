@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from squall.storage.blobs import BlobStore
+from squall.storage.blobs import BlobStore, blob_usage
 from squall.storage.interface import StorageError
 from squall.storage.sqlite import SQLiteStore
 
@@ -131,18 +131,48 @@ class DataDir:
 
     def usage(self) -> dict[str, Any]:
         """Sizes for `squall status` / `squall doctor`."""
-        db = self.path / "db" / DB_FILE
-        db_bytes = 0
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                db_bytes += os.stat(f"{db}{suffix}").st_size
-        blob_usage = self.blobs.usage()
-        return {
-            "path": str(self.path),
-            "db_bytes": db_bytes,
-            "blob_count": blob_usage.count,
-            "blob_bytes": blob_usage.bytes,
-        }
+        return _usage_at(self.path)
+
+    @staticmethod
+    def usage_of(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+        """Sizes of the data directory at `path` without opening it (a server may hold it);
+        None if there is no data directory there."""
+        root = Path(path).expanduser().absolute()
+        if not (root / "db").is_dir():
+            return None
+        return _usage_at(root)
+
+    @staticmethod
+    def check(path: str | os.PathLike[str]) -> list[str]:
+        """Human-readable health lines for `squall doctor`; never takes the lock."""
+        root = Path(path).expanduser().absolute()
+        lines = [f"path: {root}"]
+        if not root.exists():
+            parent = next((p for p in root.parents if p.exists()), root)
+            ok = os.access(parent, os.W_OK)
+            lines.append(f"not created yet; {'can' if ok else 'CANNOT'} be created under {parent}")
+            return lines
+        lines.append(f"writable: {'yes' if os.access(root, os.W_OK) else 'NO'}")
+        lock = root / LOCK_FILE
+        holder = None
+        if lock.exists():
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    holder = _read_pid(fd) or "?"
+            finally:
+                os.close(fd)
+        lines.append(f"in use by: pid {holder}" if holder else "in use by: nobody")
+        usage = _usage_at(root)
+        lines.append(
+            f"database: {usage['db_bytes']} bytes; blobs: {usage['blob_count']} ({usage['blob_bytes']} bytes)"
+        )
+        stat = os.statvfs(root)
+        lines.append(f"free space: {stat.f_bavail * stat.f_frsize // (1024 * 1024)} MiB")
+        return lines
 
     def close(self) -> None:
         """Close the store and release the lock. Idempotent."""
@@ -161,3 +191,13 @@ class DataDir:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _usage_at(root: Path) -> dict[str, Any]:
+    db = root / "db" / DB_FILE
+    db_bytes = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            db_bytes += os.stat(f"{db}{suffix}").st_size
+    blobs = blob_usage(root / "blobs")
+    return {"path": str(root), "db_bytes": db_bytes, "blob_count": blobs.count, "blob_bytes": blobs.bytes}

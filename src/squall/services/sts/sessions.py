@@ -1,0 +1,66 @@
+"""Temporary security credentials (GetSessionToken), kept in the store.
+
+They survive a restart like everything else Squall acknowledges: a client
+holding session credentials keeps working after the server comes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import string
+import time
+from dataclasses import asdict, dataclass
+
+import orjson
+
+from squall.storage import Store, keys
+
+NAMESPACE = "sts.sessions"
+_KEY_ALPHABET = string.ascii_uppercase + "234567"
+
+
+@dataclass(frozen=True)
+class SessionCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    account_id: str
+    principal_arn: str
+    #: Unix time after which the credentials are refused.
+    expiration: float
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.expiration
+
+
+class SessionStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def issue(self, account_id: str, principal_arn: str, duration_seconds: int) -> SessionCredentials:
+        creds = SessionCredentials(
+            access_key_id="ASIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
+            secret_access_key=base64.b64encode(secrets.token_bytes(30)).decode(),
+            session_token=base64.b64encode(secrets.token_bytes(96)).decode(),
+            account_id=account_id,
+            principal_arn=principal_arn,
+            expiration=float(int(time.time()) + duration_seconds),
+        )
+        with self._store.write() as txn:
+            txn.put(NAMESPACE, keys.pack(creds.access_key_id), orjson.dumps(asdict(creds)))
+        return creds
+
+    def lookup(self, access_key_id: str) -> SessionCredentials | None:
+        """The live credentials for this key id; expired ones are dropped on sight."""
+        key = keys.pack(access_key_id)
+        with self._store.read() as txn:
+            raw = txn.get(NAMESPACE, key)
+        if raw is None:
+            return None
+        creds = SessionCredentials(**orjson.loads(raw))
+        if creds.expired():
+            with self._store.write() as txn:
+                txn.delete(NAMESPACE, key)
+            return None
+        return creds
