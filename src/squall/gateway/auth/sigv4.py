@@ -333,30 +333,37 @@ def verify(
             AuthErrorKind.INVALID_CONTENT_SHA256,
             "Missing required header for this request: x-amz-content-sha256",
         )
+    # Presigned URLs carry no body hash: S3 signs UNSIGNED-PAYLOAD; other services
+    # are presigned with UNSIGNED-PAYLOAD by current SDKs, with SHA-256(body) by older ones.
     if declared is not None:
-        payload_hash = declared
-    elif presigned and is_s3:
-        payload_hash, mode = PayloadMode.UNSIGNED.value, PayloadMode.UNSIGNED
+        candidates = [(declared, mode)]
+    elif presigned:
+        candidates = [(PayloadMode.UNSIGNED.value, PayloadMode.UNSIGNED)]
+        if not is_s3:
+            candidates.append((hashlib.sha256(request.body).hexdigest(), None))
     else:
-        payload_hash = hashlib.sha256(request.body).hexdigest()
+        candidates = [(hashlib.sha256(request.body).hexdigest(), None)]
 
-    canonical = c.canonical_request(
-        request.method.upper(),
-        c.canonical_path(request.path, parsed.service),
-        c.canonical_query(parsed.query, "X-Amz-Signature" if presigned else None),
-        request.headers,
-        parsed.signed_headers,
-        payload_hash,
-    )
+    path = c.canonical_path(request.path, parsed.service)
+    query = c.canonical_query(parsed.query, "X-Amz-Signature" if presigned else None)
     scope = f"{parsed.date}/{parsed.region}/{parsed.service}/aws4_request"
-    to_sign = c.string_to_sign(parsed.amz_date, scope, canonical)
     key = c.signing_key(creds.secret_access_key, parsed.date, parsed.region, parsed.service)
-    expected = c.sign(key, to_sign)
-    if not hmac.compare_digest(expected, parsed.signature):
+    for payload_hash, candidate_mode in candidates:
+        canonical = c.canonical_request(
+            request.method.upper(), path, query, request.headers, parsed.signed_headers, payload_hash
+        )
+        to_sign = c.string_to_sign(parsed.amz_date, scope, canonical)
+        if hmac.compare_digest(c.sign(key, to_sign), parsed.signature):
+            mode = candidate_mode
+            break
+    else:
+        canonical = c.canonical_request(
+            request.method.upper(), path, query, request.headers, parsed.signed_headers, candidates[0][0]
+        )
         raise AuthError(
             AuthErrorKind.BAD_SIGNATURE,
             access_key_id=parsed.access_key_id,
-            string_to_sign=to_sign,
+            string_to_sign=c.string_to_sign(parsed.amz_date, scope, canonical),
             canonical_request=canonical,
             signature_provided=parsed.signature,
         )
