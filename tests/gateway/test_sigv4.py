@@ -150,13 +150,20 @@ def test_s3_arbitrary_keys_and_query_values(key: str, prefix: str) -> None:
     _ok(wire.request_for("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": prefix, "StartAfter": key}))
 
 
-_OPERATIONS = [
-    (svc, op)
-    for svc in SERVED_SERVICES
-    for op in sorted(service_model(svc).operation_names)[
-        :: max(1, len(service_model(svc).operation_names) // 4)
-    ]
-]
+def _signed(service: str, operation: str) -> bool:
+    op = service_model(service).operation_model(operation)
+    return op.auth_type != "none" and "smithy.api#noAuth" not in (op.auth or [])
+
+
+def _sample_operations(per_service: int) -> list[tuple[str, str]]:
+    picked = []
+    for svc in SERVED_SERVICES:
+        names = [op for op in sorted(service_model(svc).operation_names) if _signed(svc, op)]
+        picked += [(svc, op) for op in names[:: max(1, len(names) // per_service)]]
+    return picked
+
+
+_OPERATIONS = _sample_operations(4)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

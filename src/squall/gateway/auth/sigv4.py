@@ -345,12 +345,12 @@ def verify(
         candidates = [(hashlib.sha256(request.body).hexdigest(), None)]
 
     path = c.canonical_path(request.path, parsed.service)
-    query = c.canonical_query(parsed.query, "X-Amz-Signature" if presigned else None)
+    canonical_qs = c.canonical_query(parsed.query, "X-Amz-Signature" if presigned else None)
     scope = f"{parsed.date}/{parsed.region}/{parsed.service}/aws4_request"
     key = c.signing_key(creds.secret_access_key, parsed.date, parsed.region, parsed.service)
     for payload_hash, candidate_mode in candidates:
         canonical = c.canonical_request(
-            request.method.upper(), path, query, request.headers, parsed.signed_headers, payload_hash
+            request.method.upper(), path, canonical_qs, request.headers, parsed.signed_headers, payload_hash
         )
         to_sign = c.string_to_sign(parsed.amz_date, scope, canonical)
         if hmac.compare_digest(c.sign(key, to_sign), parsed.signature):
@@ -358,7 +358,12 @@ def verify(
             break
     else:
         canonical = c.canonical_request(
-            request.method.upper(), path, query, request.headers, parsed.signed_headers, candidates[0][0]
+            request.method.upper(),
+            path,
+            canonical_qs,
+            request.headers,
+            parsed.signed_headers,
+            candidates[0][0],
         )
         raise AuthError(
             AuthErrorKind.BAD_SIGNATURE,
