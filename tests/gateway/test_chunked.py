@@ -441,3 +441,21 @@ def test_checksum_error_mapping_for_s3() -> None:
         verify_checksums({"x-amz-checksum-sha256": "bad"}, b"abc")
     err = auth_error_response(info.value, Protocol.REST_XML, "s3")
     assert (err.code, err.message) == ("InvalidRequest", "Value for x-amz-checksum-sha256 header is invalid.")
+
+
+def test_anonymous_unsigned_trailer_upload() -> None:
+    body = (
+        b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:" + checksum_b64("CRC32", b"hello").encode() + b"\r\n\r\n"
+    )
+    headers = {"host": "localhost:4566", "content-encoding": "gzip,aws-chunked", "x-amz-decoded-content-length": "5",
+               "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-trailer": "x-amz-checksum-crc32"}  # fmt: skip
+    req = HttpRequest("PUT", "/public/obj", "", headers, body)
+    with pytest.raises(AuthError):
+        verify(req, STORE)
+    ctx = verify(req, STORE, allow_anonymous=True)
+    assert ctx.payload_mode is PayloadMode.STREAMING_UNSIGNED_TRAILER
+    decoded = decode_body(req, ctx)
+    assert (decoded.payload, decoded.content_encoding) == (b"hello", "gzip")
+    signed_chunks = {**headers, "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}
+    with pytest.raises(AuthError):
+        verify(_replace(req, headers=signed_chunks), STORE, allow_anonymous=True)

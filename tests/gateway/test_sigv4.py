@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 import botocore.config
 import botocore.session
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -212,6 +215,8 @@ def test_presigned_s3_get_and_put(key: str) -> None:
     # Expiry and tampering.
     later = datetime.now(UTC) + timedelta(seconds=120)
     assert _kind(_from_url(url, "PUT"), now=later) is AuthErrorKind.EXPIRED
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    assert _kind(_from_url(url, "PUT"), now=earlier) is AuthErrorKind.SKEWED
     assert _kind(_from_url(url.replace("/b/", "/c/"), "PUT")) is AuthErrorKind.BAD_SIGNATURE
     assert _kind(_from_url(url + "&x-id=PutObject", "PUT")) is AuthErrorKind.BAD_SIGNATURE
 
@@ -315,6 +320,12 @@ def test_missing_date_is_malformed_and_date_header_fallback() -> None:
     req = wire.request_for("sts", "GetCallerIdentity", {})
     headers = {k: v for k, v in req.headers.items() if k != "x-amz-date"}
     assert _kind(_mutate(req, headers=headers)) is AuthErrorKind.MALFORMED
+    # A client that sends Date (no X-Amz-Date) signs over the Date header.
+    aws = AWSRequest("GET", "http://localhost:4566/?Action=ListQueues", headers={"Date": "x"})
+    SigV4Auth(ReadOnlyCredentials("test", "test", None), "sqs", "us-east-1").add_auth(aws)
+    signed = wire.to_http_request(aws.prepare())
+    assert "x-amz-date" not in signed.headers and "date" in signed.headers
+    assert _ok(signed).service == "sqs"
 
 
 def test_content_sha256_rules() -> None:

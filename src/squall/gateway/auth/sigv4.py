@@ -221,33 +221,27 @@ def _check_body_hash(declared: str | None, body: bytes) -> None:
 
 
 def _check_time(parsed: _Parsed, when: datetime, now: datetime, max_skew: timedelta) -> None:
-    fields = {"request_time": parsed.amz_date, "server_time": format_amz_date(now)}
-    skew = str(int(max_skew.total_seconds() * 1000))
+    """Header-signed requests must be within `max_skew` of `now`; presigned ones
+    must not be expired nor dated more than `max_skew` ahead."""
+    fields = {
+        "request_time": parsed.amz_date,
+        "server_time": format_amz_date(now),
+        "max_skew_ms": str(int(max_skew.total_seconds() * 1000)),
+    }
     minutes = int(max_skew.total_seconds() // 60)
-    if parsed.expires is not None:
-        if now > when + timedelta(seconds=parsed.expires):
-            raise AuthError(
-                AuthErrorKind.EXPIRED,
-                "Request has expired",
-                expires=format_amz_date(when + timedelta(seconds=parsed.expires)),
-                x_amz_expires=str(parsed.expires),
-                **fields,
-            )
-        if when > now + max_skew:
-            raise AuthError(
-                AuthErrorKind.SKEWED,
-                f"Signature not yet current: {parsed.amz_date} is still later than "
-                f"{format_amz_date(now + max_skew)} ({format_amz_date(now)} + {minutes} min.)",
-                max_skew_ms=skew,
-                **fields,
-            )
-        return
-    if when < now - max_skew:
+    if parsed.expires is not None and now > when + timedelta(seconds=parsed.expires):
+        raise AuthError(
+            AuthErrorKind.EXPIRED,
+            "Request has expired",
+            expires=format_amz_date(when + timedelta(seconds=parsed.expires)),
+            x_amz_expires=str(parsed.expires),
+            **fields,
+        )
+    if parsed.expires is None and when < now - max_skew:
         raise AuthError(
             AuthErrorKind.SKEWED,
             f"Signature expired: {parsed.amz_date} is now earlier than "
             f"{format_amz_date(now - max_skew)} ({format_amz_date(now)} - {minutes} min.)",
-            max_skew_ms=skew,
             **fields,
         )
     if when > now + max_skew:
@@ -255,7 +249,6 @@ def _check_time(parsed: _Parsed, when: datetime, now: datetime, max_skew: timede
             AuthErrorKind.SKEWED,
             f"Signature not yet current: {parsed.amz_date} is still later than "
             f"{format_amz_date(now + max_skew)} ({format_amz_date(now)} + {minutes} min.)",
-            max_skew_ms=skew,
             **fields,
         )
 
