@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
-_HEX_UPPER = frozenset("0123456789ABCDEF")
+_PLAIN = re.compile(r"[A-Za-z0-9\-_.~]*\Z")  # already canonical: nothing to decode or encode
 
 #: Signing names whose requests are signed over the path as sent.
 UNNORMALISED_PATH_SERVICES = frozenset({"s3", "s3-object-lambda", "s3express", "s3-outposts"})
@@ -49,30 +49,8 @@ def canonical_path(raw_path: str, service: str) -> str:
     return quote(remove_dot_segments(raw_path), safe="/~")
 
 
-def _is_canonical(component: str) -> bool:
-    """True when re-encoding `component` would give it back unchanged."""
-    i, n = 0, len(component)
-    while i < n:
-        ch = component[i]
-        if ch == "%":
-            if i + 2 >= n:
-                return False
-            hi, lo = component[i + 1], component[i + 2]
-            if hi not in _HEX_UPPER or lo not in _HEX_UPPER:
-                return False
-            code = int(component[i + 1 : i + 3], 16)
-            if chr(code) in _UNRESERVED:
-                return False
-            i += 3
-        elif ch in _UNRESERVED:
-            i += 1
-        else:
-            return False
-    return True
-
-
 def _encode(component: str) -> str:
-    if _is_canonical(component):
+    if _PLAIN.match(component):
         return component
     return quote_from_bytes(unquote_to_bytes(component), safe="-_.~")
 

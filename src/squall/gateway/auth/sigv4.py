@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote
 
 from squall.gateway.auth import canonical as c
 from squall.gateway.auth.credentials import Credentials, CredentialStore
@@ -159,7 +159,7 @@ def _parse_query(query: list[tuple[str, str]]) -> _Parsed:
     params: dict[str, str] = {}
     for name, value in query:
         if name.startswith("X-Amz-"):
-            params[name] = unquote_to_bytes(value).decode("utf-8", "replace")
+            params[name] = unquote(value)
     required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
                 "X-Amz-SignedHeaders", "X-Amz-Expires")  # fmt: skip
     if any(k not in params for k in required):
