@@ -1,0 +1,118 @@
+"""SigV4 canonicalisation and signing primitives, exactly as AWS computes them.
+
+Paths: S3 signs the path as sent; every other service signs the normalised
+path (dot segments and empty segments removed) URI-encoded once more
+("double encoding"). Query: each name and value is percent-decoded then
+re-encoded over the RFC 3986 unreserved set, pairs sorted by encoded name then
+value, blank values kept. Headers: lower-case names, values trimmed with inner
+whitespace runs collapsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_PLAIN = re.compile(r"[A-Za-z0-9\-_.~]*\Z")  # already canonical: nothing to decode or encode
+
+#: Signing names whose requests are signed over the path as sent.
+UNNORMALISED_PATH_SERVICES = frozenset({"s3", "s3-object-lambda", "s3express", "s3-outposts"})
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 dot-segment removal, also dropping empty segments (as AWS does)."""
+    if not path:
+        return "/"
+    out: list[str] = []
+    for seg in path.split("/"):
+        if not seg or seg == ".":
+            continue
+        if seg == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(seg)
+    lead = "/" if path[0] == "/" else ""
+    trail = "/" if path[-1] == "/" and out else ""
+    return lead + "/".join(out) + trail
+
+
+def canonical_path(raw_path: str, service: str) -> str:
+    if service in UNNORMALISED_PATH_SERVICES:
+        return raw_path or "/"
+    return quote(remove_dot_segments(raw_path), safe="/~")
+
+
+def _encode(component: str) -> str:
+    if _PLAIN.match(component):
+        return component
+    return quote_from_bytes(unquote_to_bytes(component), safe="-_.~")
+
+
+def query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    """The query string's (name, value) pairs, each canonically encoded, in order."""
+    pairs: list[tuple[str, str]] = []
+    if not raw_query:
+        return pairs
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        pairs.append((_encode(name), _encode(value)))
+    return pairs
+
+
+def canonical_query(pairs: Sequence[tuple[str, str]], exclude: str | None = None) -> str:
+    """Sorted `name=value` pairs joined by "&", leaving out parameter `exclude`."""
+    kept = sorted(p for p in pairs if p[0] != exclude) if exclude else sorted(pairs)
+    return "&".join(f"{k}={v}" for k, v in kept)
+
+
+def canonical_headers(headers: Mapping[str, str], signed: Sequence[str]) -> str:
+    """`name:value\\n` for each signed header (names already lower-case and sorted);
+    a signed header missing from the request contributes an empty value."""
+    lines = []
+    for name in signed:
+        value = " ".join(headers.get(name, "").split())
+        lines.append(f"{name}:{value}\n")
+    return "".join(lines)
+
+
+def canonical_request(
+    method: str, path: str, query: str, headers: Mapping[str, str], signed: Sequence[str], payload_hash: str
+) -> str:
+    return "\n".join(
+        (method, path, query, canonical_headers(headers, signed), ";".join(signed), payload_hash)
+    )
+
+
+def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+@lru_cache(maxsize=4096)
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The derived key for (secret, yyyymmdd, region, service); cached per process."""
+    k = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
+    k = hmac.digest(k, region.encode(), "sha256")
+    k = hmac.digest(k, service.encode(), "sha256")
+    return hmac.digest(k, b"aws4_request", "sha256")
+
+
+def sign(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def chunk_string_to_sign(amz_date: str, scope: str, previous: str, chunk_sha256: str) -> str:
+    return f"{ALGORITHM}-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256}"
+
+
+def trailer_string_to_sign(amz_date: str, scope: str, previous: str, trailer_sha256: str) -> str:
+    return f"{ALGORITHM}-TRAILER\n{amz_date}\n{scope}\n{previous}\n{trailer_sha256}"
