@@ -131,10 +131,12 @@ class XmlCompiler:
         return plan
 
     def _list(self, shape: Shape) -> Writer:
-        cached = self._cache.get(shape.name)
+        # `flattened` may be set on the member reference, so it is part of the key
+        flattened = bool(shape.serialization.get("flattened"))
+        key = f"{shape.name}/flat" if flattened else shape.name
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
-        flattened = bool(shape.serialization.get("flattened"))
         item_tag = str(shape.member.serialization.get("name", "member"))
         cell: list[Writer] = []
 
@@ -151,15 +153,16 @@ class XmlCompiler:
                     item_writer(out, item_tag, "", item)
             out.append(f"</{tag}>")
 
-        self._cache[shape.name] = write
+        self._cache[key] = write
         cell.append(self.writer(shape.member))
         return write
 
     def _map(self, shape: Shape) -> Writer:
-        cached = self._cache.get(shape.name)
+        flattened = bool(shape.serialization.get("flattened"))
+        key = f"{shape.name}/flat" if flattened else shape.name
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
-        flattened = bool(shape.serialization.get("flattened"))
         key_tag = str(shape.key.serialization.get("name", "key"))
         value_tag = str(shape.value.serialization.get("name", "value"))
         key_text = _text_rule(shape.key)
@@ -179,7 +182,7 @@ class XmlCompiler:
             if not flattened:
                 out.append(f"</{tag}>")
 
-        self._cache[shape.name] = write
+        self._cache[key] = write
         cell.append(self.writer(shape.value))
         return write
 
