@@ -97,8 +97,8 @@ def parse_response(service: str, operation: str, response: HttpResponse, protoco
     from botocore.awsrequest import HeadersDict
 
     body: Any = response.body
-    if op.has_streaming_output:
-        # as botocore's endpoint does: a streaming payload reaches the parser as a stream
+    if op.has_streaming_output and response.status < 300:
+        # as botocore's endpoint does: a streaming success payload reaches the parser as a stream
         from botocore.response import StreamingBody
 
         body = StreamingBody(io.BytesIO(response.body), len(response.body))

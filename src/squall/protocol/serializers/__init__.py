@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 import botocore.exceptions
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import OperationModel, OperationNotFoundError, ServiceModel
 
 from squall.protocol.errors import ServiceError
 from squall.protocol.models import service_model
@@ -67,7 +67,7 @@ def _lookup(service: str | None, operation: str | None) -> tuple[ServiceModel | 
         return model, None
     try:
         return model, model.operation_model(operation)
-    except botocore.exceptions.OperationNotFoundError:
+    except OperationNotFoundError:
         return model, None
 
 
