@@ -16,6 +16,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def as_datetime(value: Any) -> dt.datetime:
     """A timestamp value (aware or naive-UTC datetime, or epoch seconds) as an aware UTC datetime."""
     if isinstance(value, dt.datetime):
+        if value.tzinfo is dt.UTC:
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
@@ -41,10 +43,10 @@ def epoch_seconds(value: Any) -> int | float:
 
 
 def iso8601(value: Any) -> str:
+    """``2026-11-28T02:38:10.123Z``; milliseconds only when the instant has them."""
     d = as_datetime(value)
-    base = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
-    ms = d.microsecond // 1000
-    return f"{base}.{ms:03d}Z" if ms else f"{base}Z"
+    text = d.isoformat(timespec="milliseconds" if d.microsecond >= 1000 else "seconds")
+    return text[:-6] + "Z"  # the UTC offset "+00:00"
 
 
 def http_date(value: Any) -> str:

@@ -53,7 +53,14 @@ def _text_rule(shape: Shape) -> Callable[[Any], str]:
     return lambda value: v.xml_text(str(value))
 
 
+def _string_writer(out: list[str], tag: str, ns: str, value: Any) -> None:
+    text = value if type(value) is str else str(value)
+    out.append(f"<{tag}{ns}>{v.xml_text(text)}</{tag}>")
+
+
 def _scalar_writer(shape: Shape) -> Writer:
+    if shape.type_name == "string":
+        return _string_writer
     text = _text_rule(shape)
 
     def write(out: list[str], tag: str, ns: str, value: Any) -> None:
