@@ -238,3 +238,121 @@ def test_round_trip(service: str, operation: str, protocol: Protocol) -> None:
         assert parsed == want
 
     check()
+
+
+# ---- wire details the round trip cannot see (botocore ignores them) ----
+
+
+def _respond(service: str, operation: str, protocol: Protocol, output: dict[str, Any]) -> Any:
+    return serialize_response(Route(service, operation, protocol), output, REQUEST_ID)
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "protocol", "headers"),
+    [
+        ("dynamodb", "ListTables", Protocol.JSON, {"Content-Type": "application/x-amz-json-1.0"}),
+        ("logs", "DescribeLogGroups", Protocol.JSON, {"Content-Type": "application/x-amz-json-1.1"}),
+        ("lambda", "ListFunctions", Protocol.REST_JSON, {"Content-Type": "application/json"}),
+        ("sns", "ListTopics", Protocol.QUERY, {"Content-Type": "text/xml"}),
+        (
+            "s3",
+            "ListBuckets",
+            Protocol.REST_XML,
+            {"Content-Type": "application/xml", "x-amz-request-id": REQUEST_ID},
+        ),
+        (
+            "cloudwatch",
+            "ListMetrics",
+            Protocol.CBOR,
+            {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"},
+        ),
+    ],
+)
+def test_content_type_and_request_id(
+    service: str, operation: str, protocol: Protocol, headers: dict[str, str]
+) -> None:
+    response = _respond(service, operation, protocol, {})
+    got = dict(response.headers)
+    for name, value in headers.items():
+        assert got[name] == value
+    if protocol is Protocol.REST_XML:
+        assert got["x-amz-id-2"]
+    elif protocol is Protocol.QUERY:
+        assert (
+            f"<ResponseMetadata><RequestId>{REQUEST_ID}</RequestId></ResponseMetadata>".encode()
+            in response.body
+        )
+    else:
+        assert got["x-amzn-RequestId"] == REQUEST_ID
+    assert "Content-Length" not in got
+
+
+@pytest.mark.parametrize(
+    ("operation", "output", "root"),
+    [
+        ("ListBuckets", {"Buckets": []}, b"<ListAllMyBucketsResult xmlns="),
+        ("ListObjectsV2", {"Name": "b"}, b"<ListBucketResult xmlns="),
+        ("GetBucketTagging", {"TagSet": []}, b"<Tagging xmlns="),
+        ("GetObjectAcl", {"Grants": []}, b"<AccessControlPolicy xmlns="),
+        ("CopyObject", {"CopyObjectResult": {"ETag": "e"}}, b"<CopyObjectResult xmlns="),
+        ("GetObjectRetention", {"Retention": {"Mode": "GOVERNANCE"}}, b"<Retention xmlns="),
+        ("CreateMultipartUpload", {"UploadId": "u"}, b"<InitiateMultipartUploadResult xmlns="),
+        ("GetBucketLocation", {"LocationConstraint": "eu-west-1"}, b"<LocationConstraint xmlns="),
+    ],
+)
+def test_s3_root_elements(operation: str, output: dict[str, Any], root: bytes) -> None:
+    body = _respond("s3", operation, Protocol.REST_XML, output).body
+    assert body.startswith(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n' + root + b'"http://s3.amazonaws.com/doc/2006-03-01/">'
+    )
+    if operation == "GetBucketLocation":
+        assert body.endswith(b">eu-west-1</LocationConstraint>")
+
+
+def test_head_keeps_content_length_and_sends_no_body() -> None:
+    when = dt.datetime(2024, 2, 29, 23, 59, 58, 500000, tzinfo=dt.UTC)
+    response = _respond("s3", "HeadObject", Protocol.REST_XML, {"ContentLength": 5, "LastModified": when})
+    assert response.body == b""
+    headers = dict(response.headers)
+    assert headers["Content-Length"] == "5"
+    assert headers["Last-Modified"] == "Thu, 29 Feb 2024 23:59:58 GMT"
+    get = _respond("s3", "GetObject", Protocol.REST_XML, {"Body": b"hello", "ContentLength": 5})
+    assert get.body == b"hello" and "Content-Length" not in dict(get.headers)
+
+
+def test_rest_json_status_and_empty_body() -> None:
+    deleted = _respond("lambda", "DeleteAlias", Protocol.REST_JSON, {})
+    assert deleted.status == 204 and deleted.body == b""
+    created = _respond("lambda", "CreateAlias", Protocol.REST_JSON, {"Name": "live"})
+    assert created.status == 201 and created.body == b'{"Name":"live"}'
+    invoked = _respond("lambda", "Invoke", Protocol.REST_JSON, {"StatusCode": 202, "Payload": b""})
+    assert invoked.status == 202 and invoked.body == b""
+
+
+def test_query_result_wrapper_and_empty_output() -> None:
+    body = _respond("sns", "CreateTopic", Protocol.QUERY, {"TopicArn": "arn:a&b"}).body
+    assert body.startswith(
+        b'<CreateTopicResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><CreateTopicResult>'
+    )
+    assert b"<TopicArn>arn:a&amp;b</TopicArn></CreateTopicResult><ResponseMetadata>" in body
+    empty = _respond("sns", "DeleteTopic", Protocol.QUERY, {}).body
+    assert empty == (
+        b'<DeleteTopicResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><ResponseMetadata>'
+        + f"<RequestId>{REQUEST_ID}</RequestId></ResponseMetadata></DeleteTopicResponse>".encode()
+    )
+
+
+def test_lenient_inputs_str_blobs_and_epoch_timestamps() -> None:
+    ddb = wire.parse_response(
+        "dynamodb",
+        "GetItem",
+        _respond("dynamodb", "GetItem", Protocol.JSON, {"Item": {"b": {"B": "hé"}}}),
+        "json",
+    )
+    assert ddb["Item"] == {"b": {"B": "hé".encode()}}
+    for protocol in (Protocol.CBOR, Protocol.JSON, Protocol.QUERY):
+        output = {"MetricDataResults": [{"Id": "a", "Timestamps": [1700000000, 1700000000.25]}]}
+        response = _respond("cloudwatch", "GetMetricData", protocol, output)
+        parsed = wire.parse_response("cloudwatch", "GetMetricData", response, protocol.value)
+        stamps = parsed["MetricDataResults"][0]["Timestamps"]
+        assert [s.timestamp() for s in stamps] == [1700000000, 1700000000.25]
