@@ -356,3 +356,56 @@ def test_lenient_inputs_str_blobs_and_epoch_timestamps() -> None:
         parsed = wire.parse_response("cloudwatch", "GetMetricData", response, protocol.value)
         stamps = parsed["MetricDataResults"][0]["Timestamps"]
         assert [s.timestamp() for s in stamps] == [1700000000, 1700000000.25]
+
+
+def test_rest_json_header_lists_json_values_and_header_timestamps() -> None:
+    # no served output models these, so a small model of our own goes through botocore's parser
+    from botocore.model import ServiceModel
+    from botocore.parsers import create_parser
+
+    from squall.protocol.serializers import restjson
+
+    model = ServiceModel(
+        {
+            "metadata": {"protocol": "rest-json", "apiVersion": "2024-01-01", "endpointPrefix": "x"},
+            "operations": {
+                "Op": {"name": "Op", "http": {"method": "GET", "requestUri": "/"}, "output": {"shape": "Out"}}
+            },
+            "shapes": {
+                "Out": {
+                    "type": "structure",
+                    "members": {
+                        "Doc": {"shape": "Json", "location": "header", "locationName": "x-doc"},
+                        "Names": {"shape": "Names", "location": "header", "locationName": "x-names"},
+                        "When": {"shape": "Stamp", "location": "header", "locationName": "x-when"},
+                        "At": {
+                            "shape": "Stamp",
+                            "location": "header",
+                            "locationName": "x-at",
+                            "timestampFormat": "iso8601",
+                        },
+                        "Flag": {"shape": "Flag", "location": "header", "locationName": "x-flag"},
+                    },
+                },
+                "Json": {"type": "string", "jsonvalue": True},
+                "Names": {"type": "list", "member": {"shape": "Name"}},
+                "Name": {"type": "string"},
+                "Stamp": {"type": "timestamp"},
+                "Flag": {"type": "boolean"},
+            },
+        },
+        service_name="synthetic-rest-json",
+    )
+    op = model.operation_model("Op")
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    output = {"Doc": {"a": [1, "b"]}, "Names": ["x", "y"], "When": when, "At": when, "Flag": False}
+    response = restjson.response_plan("synthetic-rest-json", op)(output, REQUEST_ID)
+    headers = dict(response.headers)
+    assert headers["x-when"] == "Mon, 06 May 2024 07:08:09 GMT"
+    assert headers["x-at"] == "2024-05-06T07:08:09Z"
+    assert headers["x-names"] == "x,y"
+    assert headers["x-flag"] == "false"
+    raw = {"status_code": 200, "headers": {k.lower(): v for k, v in response.headers}, "body": response.body}
+    parsed = create_parser("rest-json").parse(raw, op.output_shape)
+    parsed.pop("ResponseMetadata")
+    assert parsed == output
