@@ -72,5 +72,5 @@ def serialize_error(fault: Fault, request_id: str, service: str | None) -> HttpR
     known = fault.shape_fields()
     if known and fault.shape is not None and service is not None:
         doc.update(compiler(service).compile_members(fault.shape, list(known))(known))
-    headers = [*_headers(request_id), *base_headers(fault)]
+    headers = [*_headers(request_id), *base_headers(fault, query_compatible=True)]
     return HttpResponse(fault.error.status, headers, cbor2.dumps(doc))

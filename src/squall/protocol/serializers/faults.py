@@ -99,9 +99,12 @@ def resolve(model: ServiceModel | None, error: ServiceError) -> Fault:
     )
 
 
-def base_headers(fault: Fault) -> list[tuple[str, str]]:
-    """Headers the provider set on the error, plus the query-compatibility header unless already set."""
+def base_headers(fault: Fault, *, query_compatible: bool = False) -> list[tuple[str, str]]:
+    """Headers the provider set on the error; for JSON and CBOR (`query_compatible`), also the
+    query-compatibility header of awsQueryCompatible services unless the provider set it."""
     headers = list(fault.error.headers.items())
-    if fault.query_error is not None and not any(k.lower() == QUERY_ERROR_HEADER for k, _ in headers):
+    if not query_compatible or fault.query_error is None:
+        return headers
+    if not any(k.lower() == QUERY_ERROR_HEADER for k, _ in headers):
         headers.append((QUERY_ERROR_HEADER, fault.query_error))
     return headers

@@ -89,7 +89,7 @@ def serialize_error(fault: Fault, request_id: str, service: str | None) -> HttpR
         ("Content-Type", content_type(model)),
         (REQUEST_ID_HEADER, request_id),
         ("x-amzn-ErrorType", fault.type_name),
-        *base_headers(fault),
+        *base_headers(fault, query_compatible=True),
     ]
     return HttpResponse(fault.error.status, headers, dumps(error_document(fault, service)))
 
