@@ -8,6 +8,7 @@ it. `parse_response` runs botocore's own response parser over bytes we made.
 from __future__ import annotations
 
 import functools
+import io
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -95,11 +96,17 @@ def parse_response(service: str, operation: str, response: HttpResponse, protoco
         headers[k.lower()] = v if k.lower() not in headers else headers[k.lower()] + "," + v
     from botocore.awsrequest import HeadersDict
 
+    body: Any = response.body
+    if op.has_streaming_output and response.status < 300:
+        # as botocore's endpoint does: a streaming success payload reaches the parser as a stream
+        from botocore.response import StreamingBody
+
+        body = StreamingBody(io.BytesIO(response.body), len(response.body))
     return parser.parse(
         {
             "status_code": response.status,
             "headers": HeadersDict(headers),
-            "body": response.body,
+            "body": body,
             "context": {"operation_name": operation},
         },
         op.output_shape,
