@@ -255,8 +255,15 @@ def _too_large(head: HttpRequest, limit: int) -> ServiceError:
 
 
 async def _send(send: Send, response: HttpResponse) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers = [(k.lower().encode("latin-1"), _header_bytes(v)) for k, v in response.headers]
     if not any(k == b"content-length" for k, _ in headers):
         headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
+
+
+def _header_bytes(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
