@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import os
 import time
 from collections.abc import Callable
@@ -104,6 +106,20 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             }
         )
         echo(banner(server))
-        http.run()
+        # uvicorn drains on SIGINT/SIGTERM, restores these handlers and re-raises the
+        # signal; ours turn it into a normal return so the data directory is closed.
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        with contextlib.suppress(_Stopped):
+            http.run()
+        echo("Squall stopped.")
     finally:
         server.close()
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped

@@ -111,8 +111,15 @@ def test_missing_required_member_is_validation_error(server: RunningServer) -> N
     assert "accessKeyId" in err.value.response["Error"]["Message"]
 
 
-def test_get_access_key_info(server: RunningServer) -> None:
-    assert server.client("sts").get_access_key_info(AccessKeyId="test")["Account"] == "000000000000"
+def test_get_access_key_info(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", "--root-key", "AKIAOTHERACCOUNT01:s3cret:123456789012")
+    try:
+        sts = srv.client("sts", access_key="AKIAOTHERACCOUNT01", secret="s3cret")
+        assert sts.get_access_key_info(AccessKeyId="AKIAOTHERACCOUNT01")["Account"] == "123456789012"
+        session = sts.get_session_token()["Credentials"]["AccessKeyId"]
+        assert sts.get_access_key_info(AccessKeyId=session)["Account"] == "123456789012"
+    finally:
+        srv.stop()
 
 
 def _signed(server: RunningServer, service: str, body: bytes, headers: dict[str, str], path: str = "/") -> urllib.request.Request:
