@@ -24,8 +24,8 @@ import urllib.request
 from pathlib import Path
 
 import botocore.session
-from botocore.awsrequest import AWSRequest
 from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
 
 def free_port() -> int:
@@ -85,7 +85,9 @@ def main() -> None:
             req = urllib.request.Request(endpoint + "/", data=body, headers=headers, method="POST")
             with urllib.request.urlopen(req) as resp:
                 assert b"<Account>000000000000</Account>" in resp.read(), "signed request refused"
-            print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+            print(
+                f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+            )
             for conns in (int(c) for c in args.connections.split(",")):
                 subprocess.run(["wrk", "-t1", "-c", str(conns), "-d", "2s", "-s", str(script), endpoint + "/"],
                                capture_output=True, check=True)  # fmt: skip

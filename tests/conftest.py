@@ -30,7 +30,9 @@ class RunningServer:
     process: subprocess.Popen[str]
     log_path: Path
 
-    def client(self, service: str, *, access_key: str = "test", secret: str = "test", region: str = "us-east-1", **kw):  # type: ignore[no-untyped-def]
+    def client(
+        self, service: str, *, access_key: str = "test", secret: str = "test", region: str = "us-east-1", **kw
+    ):  # type: ignore[no-untyped-def]
         import boto3
         from botocore.config import Config
 
@@ -57,7 +59,9 @@ class RunningServer:
         return self.process.returncode
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None, port: int | None = None) -> RunningServer:
+def start_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, port: int | None = None
+) -> RunningServer:
     port = port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     full_env = {**os.environ, **(env or {})}

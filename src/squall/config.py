@@ -66,7 +66,9 @@ class Settings:
         return f"http://{host}:{self.port}"
 
     @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
         """Build settings from `SQUALL_<FIELD>` variables, then `overrides` (flags; None = not given)."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

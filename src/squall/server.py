@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +65,9 @@ def build(settings: Settings) -> Server:
 
 def banner(server: Server) -> str:
     s = server.settings
-    keys = ", ".join(f"{k.access_key_id} / {k.secret_access_key} (account {k.account_id})" for k in s.root_keys)
+    keys = ", ".join(
+        f"{k.access_key_id} / {k.secret_access_key} (account {k.account_id})" for k in s.root_keys
+    )
     lines = [
         f"Squall {__version__}",
         f"  endpoint:    {s.endpoint}   (AWS_ENDPOINT_URL={s.endpoint})",

@@ -122,7 +122,9 @@ def test_get_access_key_info(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _signed(server: RunningServer, service: str, body: bytes, headers: dict[str, str], path: str = "/") -> urllib.request.Request:
+def _signed(
+    server: RunningServer, service: str, body: bytes, headers: dict[str, str], path: str = "/"
+) -> urllib.request.Request:
     import botocore.session
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -149,7 +151,7 @@ def test_malformed_json_body(server: RunningServer) -> None:
         b'{"TableName": ',
         {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.DescribeTable"},
     )
-    status, headers, body = _http_error(req)
+    status, _headers, body = _http_error(req)
     assert status == 400
     assert "SerializationException" in json.loads(body)["__type"]
 
@@ -231,7 +233,16 @@ def test_two_servers_cannot_share_a_data_dir(tmp_path: Path) -> None:
     first = start_server(tmp_path / "data")
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "squall", "up", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")],
+            [
+                sys.executable,
+                "-m",
+                "squall",
+                "up",
+                "--port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -268,5 +279,7 @@ def test_status_and_doctor(server: RunningServer) -> None:
 def test_version() -> None:
     from squall import __version__
 
-    out = subprocess.run([sys.executable, "-m", "squall", "--version"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "squall", "--version"], capture_output=True, text=True, timeout=30
+    )
     assert out.stdout.strip() == f"squall {__version__}"

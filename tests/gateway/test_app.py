@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from squall.protocol.router import Router
 
 from squall.gateway.app import Gateway
 from squall.gateway.auth import Credentials, StaticCredentials
-from squall.protocol.router import Router
 from squall.protocol.types import HttpRequest
 from squall.services.base import RequestContext
 from squall.services.registry import ServiceRegistry
@@ -68,10 +68,12 @@ def call(app: Gateway, request: HttpRequest) -> tuple[int, dict[str, str], bytes
     return start["status"], headers, body["body"]
 
 
-def test_bug_becomes_internal_failure_without_traceback(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+def test_bug_becomes_internal_failure_without_traceback(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     app = make_gateway(BrokenSts({}, sessions(tmp_path)))
     with caplog.at_level(logging.ERROR, logger="squall.gateway"):
-        status, headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
+        status, _headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
     assert status == 500
     assert b"<Code>InternalFailure</Code>" in body
     assert b"secret internals" not in body and b"Traceback" not in body

@@ -19,9 +19,7 @@ from botocore.model import Shape
 from hypothesis import strategies as st
 
 MAX_DEPTH = 4
-_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12
-)
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
 _HEADER_TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-_.:/", min_size=1, max_size=12)
 
 
@@ -43,9 +41,9 @@ def _bounded_text(shape: Shape, header: bool) -> st.SearchStrategy[str]:
 
 
 def _timestamps() -> st.SearchStrategy[dt.datetime]:
-    return st.datetimes(
-        min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2099, 12, 31)
-    ).map(lambda d: d.replace(microsecond=(d.microsecond // 1000) * 1000, tzinfo=dt.timezone.utc))
+    return st.datetimes(min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2099, 12, 31)).map(
+        lambda d: d.replace(microsecond=(d.microsecond // 1000) * 1000, tzinfo=dt.UTC)
+    )
 
 
 def _ints(shape: Shape, bits: int) -> st.SearchStrategy[int]:
@@ -73,7 +71,9 @@ def documents(depth: int = 0) -> st.SearchStrategy[Any]:
     )
 
 
-def values(shape: Shape, *, depth: int = 0, header: bool = False, all_members: bool = False) -> st.SearchStrategy[Any]:
+def values(
+    shape: Shape, *, depth: int = 0, header: bool = False, all_members: bool = False
+) -> st.SearchStrategy[Any]:
     """A strategy for one value of `shape`.
 
     `header`: the value travels in an HTTP header (ASCII only, no blanks).
@@ -146,14 +146,15 @@ def _structure(shape: Shape, depth: int, all_members: bool) -> st.SearchStrategy
             strategies[name] = strat
         else:
             strategies[name] = st.one_of(st.just(_MISSING), strat)
-    return st.fixed_dictionaries(strategies).map(
-        lambda d: {k: v for k, v in d.items() if v is not _MISSING}
-    )
+    return st.fixed_dictionaries(strategies).map(lambda d: {k: v for k, v in d.items() if v is not _MISSING})
 
 
 def _is_event_stream(shape: Shape) -> bool:
-    return bool(shape.serialization.get("eventstream") or getattr(shape, "event_stream_name", None)
-                or shape.metadata.get("eventstream"))
+    return bool(
+        shape.serialization.get("eventstream")
+        or getattr(shape, "event_stream_name", None)
+        or shape.metadata.get("eventstream")
+    )
 
 
 def _in_header(shape: Shape) -> bool:

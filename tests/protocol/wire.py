@@ -56,7 +56,9 @@ def client(service: str, addressing: str = "path", access_key: str = "test", sec
 def request_for(service: str, operation: str, params: dict[str, Any], **client_opts: Any) -> HttpRequest:
     """The HttpRequest botocore sends for `operation(**params)`."""
     c = client(service, **client_opts)
-    method = c.meta.method_to_api_mapping and {v: k for k, v in c.meta.method_to_api_mapping.items()}[operation]
+    method = (
+        c.meta.method_to_api_mapping and {v: k for k, v in c.meta.method_to_api_mapping.items()}[operation]
+    )
     try:
         getattr(c, method)(**params)
     except _Captured as cap:
@@ -85,7 +87,9 @@ def to_http_request(req: AWSPreparedRequest) -> HttpRequest:
     )
 
 
-def parse_response(service: str, operation: str, response: HttpResponse, protocol: str | None = None) -> dict[str, Any]:
+def parse_response(
+    service: str, operation: str, response: HttpResponse, protocol: str | None = None
+) -> dict[str, Any]:
     """What botocore's parser makes of our response (output or error)."""
     model = service_model(service)
     op = model.operation_model(operation)

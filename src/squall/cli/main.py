@@ -46,7 +46,9 @@ def cli() -> None:
     help="Root access key (repeatable) [SQUALL_ROOT_KEYS, comma-separated; default test:test:000000000000].",
 )
 @click.option("--region", default=None, help="Default region [SQUALL_REGION; default us-east-1].")
-@click.option("--log-level", default=None, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option(
+    "--log-level", default=None, type=click.Choice(["critical", "error", "warning", "info", "debug"])
+)
 def up(
     host: str | None,
     port: int | None,

@@ -58,7 +58,11 @@ class Isolation:
             ),
             "seccomp: "
             + ("kernel filters" if self.seccomp_kernel else "unavailable")
-            + ("" if self.seccomp_binding or not self.seccomp_kernel else " (no libseccomp binding installed)"),
+            + (
+                ""
+                if self.seccomp_binding or not self.seccomp_kernel
+                else " (no libseccomp binding installed)"
+            ),
             f"bubblewrap: {self.bubblewrap or 'not installed'}",
             "rlimits: yes",
         ]

@@ -21,8 +21,8 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import timedelta
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -91,7 +91,7 @@ class Gateway:
                 try:
                     for provider in self.services:
                         await provider.start()
-                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -100,7 +100,7 @@ class Gateway:
                 for provider in self.services:
                     try:
                         await provider.stop()
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("stopping %s failed", provider.service)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -146,7 +146,9 @@ class Gateway:
             )
             decoded = decode_body(request, auth)
             if decoded.payload is not request.body:
-                request = HttpRequest(request.method, request.path, request.query_string, request.headers, decoded.payload)
+                request = HttpRequest(
+                    request.method, request.path, request.query_string, request.headers, decoded.payload
+                )
             params = parse_request(route, request)
             validate_input(route, params)
             provider = self.services.get(route.service)
@@ -178,11 +180,13 @@ class Gateway:
             if route is None:
                 protocol = self._guess_protocol(head)
             return self._error(protocol, err, request_id, route)
-        except Exception:  # noqa: BLE001 - the one place that turns bugs into InternalFailure
+        except Exception:
             log.exception("request %s failed", request_id)
             return self._error(protocol, internal_failure(request_id), request_id, route)
 
-    def _error(self, protocol: Protocol, err: ServiceError, request_id: str, route: Route | None) -> HttpResponse:
+    def _error(
+        self, protocol: Protocol, err: ServiceError, request_id: str, route: Route | None
+    ) -> HttpResponse:
         return serialize_error(
             protocol,
             err,
@@ -196,7 +200,7 @@ class Gateway:
             return self.router.route(head).protocol
         except RoutingError as err:
             return err.protocol
-        except Exception:  # noqa: BLE001
+        except Exception:
             return Protocol.JSON
 
     async def _read_body(self, head: HttpRequest, receive: Receive) -> bytes:

@@ -8,12 +8,12 @@ an output dict or a `ServiceError` back into an `HttpResponse`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     """The wire protocol families botocore's models name in `metadata.protocol(s)`."""
 
     REST_JSON = "rest-json"

@@ -38,9 +38,7 @@ class StsProvider(ServiceProvider):
 
     def get_session_token(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         if ctx.access_key_id and self._sessions.lookup(ctx.access_key_id) is not None:
-            raise ServiceError(
-                "AccessDenied", "Cannot call GetSessionToken with session credentials", 403
-            )
+            raise ServiceError("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)
         principal = ctx.principal_arn or f"arn:aws:iam::{ctx.account_id}:root"
         duration = int(params.get("DurationSeconds", DEFAULT_SESSION_SECONDS))
         if principal.endswith(":root"):
