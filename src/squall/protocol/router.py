@@ -181,7 +181,9 @@ class Router:
         headers = request.headers
         bucket = self._host(request.host)[1] if service == "s3" else None
         if bucket is not None:
-            hit = table.match(method, path, query, headers, scope)
+            hit = None
+            if method in table.host_prefixed:
+                hit = table.match(method, path, query, headers, scope)
             if hit is None or not hit.operation.host_prefix:
                 path = "/" + bucket if path == "/" else "/" + bucket + path
                 hit = table.match(method, path, query, headers, scope)

@@ -63,7 +63,7 @@ def build_catalog(services: Iterable[str]) -> Catalog:
         cat.scopes[signing] += (name,)
         for endpoint in {str(meta["endpointPrefix"]), name, signing}:
             if name not in cat.endpoints.get(endpoint, ()):
-                cat.endpoints[endpoint] = cat.endpoints.get(endpoint, ()) + (name,)
+                cat.endpoints[endpoint] = (*cat.endpoints.get(endpoint, ()), name)
         if Protocol.JSON in protos or Protocol.CBOR in protos:
             cat.targets[str(meta["targetPrefix"])] = name
             json_services.add(name)

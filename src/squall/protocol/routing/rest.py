@@ -49,10 +49,10 @@ class RestOperation:
     #: signing names (credential scope services) this operation is preferred for
     preferred_scopes: frozenset[str] = frozenset()
     host_prefix: bool = False
+    shape_rank: tuple[int, ...] = field(init=False)
 
-    @property
-    def shape_rank(self) -> tuple[int, ...]:
-        return tuple(kind for kind, _ in self.segments)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape_rank", tuple(kind for kind, _ in self.segments))
 
     def signature(self) -> tuple[Any, ...]:
         """What a request can observe of this operation on the wire."""
@@ -109,6 +109,8 @@ class RestTable:
         self._roots: dict[str, _Node] = {}
         for op in self.operations:
             self._insert(op)
+        #: methods of operations whose Host carries a label (S3 WriteGetObjectResponse)
+        self.host_prefixed = frozenset(op.method for op in self.operations if op.host_prefix)
 
     def _insert(self, op: RestOperation) -> None:
         node = self._roots.setdefault(op.method, _Node())
@@ -142,9 +144,13 @@ class RestTable:
         if root is None:
             return None
         segs = _split(path)
+        candidates = _walk(root, segs, 0)
+        if len(candidates) == 1 and not candidates[0].query_literals:
+            op = candidates[0]
+            return RestMatch(op, _labels(op, segs))
         best: RestOperation | None = None
         best_key: tuple[Any, ...] = ()
-        for op in _walk(root, segs, 0):
+        for op in candidates:
             if not _query_ok(op, query):
                 continue
             missing = 0
