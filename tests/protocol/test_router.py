@@ -297,6 +297,14 @@ def test_rest_json_routes_by_scope_and_host() -> None:
     assert ROUTER.route(listing).operation == "ListProvisionedConcurrencyConfigs"
 
 
+def test_sigv4a_scope_names_the_service() -> None:
+    auth = (
+        "AWS4-ECDSA-P256-SHA256 Credential=AK/20260101/events/aws4_request, SignedHeaders=host, Signature=0"
+    )
+    req = _req("POST", "/", authorization=auth, **{"content-type": "application/x-www-form-urlencoded"})
+    assert _error(req).service == "events"  # json service, no X-Amz-Target
+
+
 def test_query_version_picks_service() -> None:
     form = {"content-type": "application/x-www-form-urlencoded"}
     for version, service in [("2011-06-15", "sts"), ("2010-05-08", "iam"), ("2010-03-31", "sns"),

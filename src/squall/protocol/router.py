@@ -69,6 +69,7 @@ class Router:
         self._base_hosts = tuple(sorted((h.lower() for h in base_hosts), key=len, reverse=True))
         self._hosts: dict[str, tuple[tuple[str, ...] | None, str | None]] = {}
         self._s3 = "s3" in self._cat.operations
+        self._endpoint_first = {k: v[0] for k, v in self._cat.endpoints.items()}
 
     @property
     def shadowed(self) -> dict[tuple[str, str], tuple[str, str]]:
@@ -237,7 +238,7 @@ class Router:
         if prefix:
             services = self._cat.endpoints.get(prefix)
             if services is None:
-                svc = service_prefix(prefix, {k: v[0] for k, v in self._cat.endpoints.items()})
+                svc = service_prefix(prefix, self._endpoint_first)
                 services = self._cat.endpoints[svc] if svc is not None else None
             bucket = s3_bucket(prefix) if self._s3 else None
             if services is None and self._s3:

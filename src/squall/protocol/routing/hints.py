@@ -12,9 +12,19 @@ _ACTION = re.compile(rb"(?:^|&)Action=([^&]*)")
 _VERSION = re.compile(rb"(?:^|&)Version=([^&]*)")
 
 
+def _scope_service(scope: str) -> str | None:
+    parts = scope.split("/")
+    if len(parts) == 5:  # SigV4: AK/date/region/service/aws4_request
+        return parts[3].strip()
+    if len(parts) == 4:  # SigV4a: AK/date/service/aws4_request
+        return parts[2].strip()
+    return None
+
+
 def credential_scope(headers: dict[str, str], query_string: str) -> str | None:
-    """The service of the SigV4 credential scope (`AK/date/region/SVC/aws4_request`),
-    from the Authorization header or a presigned URL's `X-Amz-Credential`.
+    """The service of the SigV4 credential scope (`AK/date/region/SVC/aws4_request`;
+    SigV4a has no region), from the Authorization header or a presigned URL's
+    `X-Amz-Credential`.
     SigV2 (`AWS AK:sig` or `AWSAccessKeyId=`/`Signature=` query) only exists for
     S3 here and yields "s3"."""
     auth = headers.get("authorization")
@@ -22,9 +32,7 @@ def credential_scope(headers: dict[str, str], query_string: str) -> str | None:
         i = auth.find(_CREDENTIAL)
         if i >= 0:
             end = auth.find(",", i)
-            scope = auth[i + len(_CREDENTIAL) : end if end >= 0 else len(auth)]
-            parts = scope.split("/")
-            return parts[3].strip() if len(parts) >= 5 else None
+            return _scope_service(auth[i + len(_CREDENTIAL) : end if end >= 0 else len(auth)])
         if auth.startswith("AWS ") and ":" in auth:
             return "s3"
         return None
@@ -33,8 +41,7 @@ def credential_scope(headers: dict[str, str], query_string: str) -> str | None:
         if i >= 0:
             end = query_string.find("&", i)
             raw = query_string[i + 17 : end if end >= 0 else len(query_string)]
-            parts = unquote(raw).split("/")
-            return parts[3] if len(parts) >= 5 else None
+            return _scope_service(unquote(raw))
         if "AWSAccessKeyId=" in query_string and "Signature=" in query_string:
             return "s3"
     return None
