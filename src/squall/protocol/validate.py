@@ -235,23 +235,23 @@ class _Compiler:
         key_check = self.check(shape.key)
         value_check = self.check(shape.value)
         sparse = bool(shape.metadata.get("sparse"))
+        hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
+            shown = None if hidden else render(value)
             for key, item in value.items():
                 found: list[Violation] = []
                 key_check(key, path, found)
                 if found:
                     reasons = ", ".join(v.constraint for v in found)
-                    out.append(
-                        Violation(path, render(value), f"Map key must satisfy constraint: [{reasons}]")
-                    )
+                    out.append(Violation(path, shown, f"Map key must satisfy constraint: [{reasons}]"))
                 found = []
                 if item is None:
                     if not sparse:
                         out.append(
                             Violation(
                                 path,
-                                render(value),
+                                shown,
                                 "Map value must satisfy constraint: [Member must not be null]",
                             )
                         )
@@ -260,9 +260,7 @@ class _Compiler:
                 direct = [v for v in found if v.path == f"{path}.{key}"]
                 if direct:
                     reasons = ", ".join(v.constraint for v in direct)
-                    out.append(
-                        Violation(path, render(value), f"Map value must satisfy constraint: [{reasons}]")
-                    )
+                    out.append(Violation(path, shown, f"Map value must satisfy constraint: [{reasons}]"))
                 out.extend(v for v in found if v.path != f"{path}.{key}")
 
         return check
