@@ -7,8 +7,6 @@ import re
 from functools import cache
 from urllib.parse import parse_qsl, unquote
 
-import cbor2
-import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.serialize import create_serializer
 
@@ -78,8 +76,3 @@ def request_via_serializer(service: str, operation: str, protocol: Protocol, par
         params=ser["query_string"] if isinstance(ser["query_string"], dict) else None,
     )
     return wire.to_http_request(req.prepare())
-
-
-@pytest.fixture
-def cbor_loads() -> object:
-    return cbor2.loads

@@ -19,6 +19,7 @@ What the comparison forgives is what the wire legitimately changes
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,9 +28,10 @@ from botocore.model import Shape
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from squall.protocol.errors import ServiceError
 from squall.protocol.models import SERVED_SERVICES, protocols, service_model
 from squall.protocol.parsers import parse_request
-from squall.protocol.types import Protocol
+from squall.protocol.types import Protocol, Route
 from tests.protocol import strategies, wire
 from tests.protocol.conftest import request_via_serializer, route_for
 
@@ -237,3 +239,162 @@ def test_round_trip(service: str, operation: str, protocol: Protocol, data: st.D
     params = dict(params)
     _drop_injected(service, operation, params, parsed)
     assert parsed == expected_after_wire(service, operation, protocol, params)
+
+
+# --- malformed input: the exact AWS error code and status, never a raw exception ---
+
+
+def _captured(
+    service: str, operation: str, params: dict[str, Any], protocol: Protocol | None = None
+) -> tuple:
+    model = service_model(service)
+    protocol = protocol or Protocol(model.resolved_protocol)
+    if protocol.value == model.resolved_protocol:
+        request = wire.request_for(service, operation, params)
+    else:
+        request = request_via_serializer(service, operation, protocol, params)
+    return route_for(service, operation, protocol, request), request
+
+
+def _bad(route: Any, request: Any, **changes: Any) -> ServiceError:
+    with pytest.raises(ServiceError) as info:
+        parse_request(route, replace(request, **changes))
+    assert info.value.status == 400
+    return info.value
+
+
+JSON_BODIES = [
+    (b"{not json", "SerializationException"),
+    (b"[1, 2]", "SerializationException"),
+    (b'{"StreamName": 5}', "SerializationException"),
+    (b'{"StreamName": "s", "ShardId": 7}', "SerializationException"),
+    (b'{"StreamName": "s", "ShardId": {"a": 1}}', "SerializationException"),
+    (b'{"StreamName": "s", "ShardIteratorType": ["x"]}', "SerializationException"),
+    (b'{"StreamName": "s", "Timestamp": "yesterday"}', "SerializationException"),
+    (b'{"StreamName": "s", "Timestamp": true}', "SerializationException"),
+    (b"\xff\xfe{}", "SerializationException"),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), JSON_BODIES)
+def test_malformed_json(body: bytes, code: str) -> None:
+    route, request = _captured("kinesis", "DescribeStream", {"StreamName": "s"})
+    route = Route("kinesis", "GetShardIterator", route.protocol)
+    assert _bad(route, request, body=body).code == code
+
+
+def test_malformed_json_numbers() -> None:
+    route, request = _captured("kinesis", "GetRecords", {"ShardIterator": "s", "Limit": 5})
+    assert parse_request(route, request) == {"ShardIterator": "s", "Limit": 5}
+    for body in (b'{"ShardIterator": "s", "Limit": "ten"}', b'{"ShardIterator": "s", "Limit": 99999999999}'):
+        err = _bad(route, request, body=body)
+        assert err.code == "SerializationException"
+        assert "'Limit'" in err.message
+
+
+def test_malformed_json_blob_and_content_type() -> None:
+    route, request = _captured("kinesis", "PutRecord", {"StreamName": "s", "Data": b"x", "PartitionKey": "k"})
+    err = _bad(route, request, body=b'{"StreamName": "s", "Data": "!!notbase64", "PartitionKey": "k"}')
+    assert err.code == "SerializationException"
+    assert "Data" in err.message
+    headers = {**request.headers, "content-type": "text/plain"}
+    assert _bad(route, request, headers=headers).code == "SerializationException"
+
+
+def test_malformed_rest_json() -> None:
+    route, request = _captured("lambda", "UpdateFunctionConfiguration", {"FunctionName": "f", "Timeout": 3})
+    assert _bad(route, request, body=b"{oops").code == "InvalidRequestContentException"
+    assert _bad(route, request, body=b'{"Timeout": "3"}').code == "InvalidRequestContentException"
+    route, request = _captured("lambda", "ListFunctions", {"MaxItems": 5})
+    assert _bad(route, request, query_string="MaxItems=five").code == "InvalidRequestContentException"
+    route, request = _captured("apigateway", "GetRestApis", {"limit": 5})
+    assert _bad(route, request, query_string="limit=x").code == "BadRequestException"
+
+
+def test_malformed_cbor() -> None:
+    route, request = _captured("cloudwatch", "ListDashboards", {"DashboardNamePrefix": "d"}, Protocol.CBOR)
+    assert parse_request(route, request) == {"DashboardNamePrefix": "d"}
+    assert _bad(route, request, body=b"\xff\x00garbage").code == "SerializationException"
+    assert _bad(route, request, body=b"\x82\x01\x02").code == "SerializationException"  # an array, not a map
+    assert _bad(route, request, body=b"\xa1\x72DashboardNamePrefix\x05").code == "SerializationException"
+    headers = {**request.headers, "content-type": "application/json"}
+    assert _bad(route, request, headers=headers).code == "SerializationException"
+
+
+def test_malformed_query() -> None:
+    route, request = _captured("iam", "ListUsers", {"MaxItems": 5})
+    assert _bad(route, request, body=b"Action=ListUsers&MaxItems=five").code == "InvalidParameterValue"
+    assert _bad(route, request, body=b"Action=ListUsers&MaxItems=\xff").code == "MalformedQueryString"
+    route, request = _captured(
+        "sns", "Publish", {"Message": "m", "MessageAttributes": {"a": {"DataType": "String"}}}
+    )
+    body = b"Action=Publish&Message=m&MessageAttributes.entry.x.Name=a"
+    assert _bad(route, request, body=body).code == "MalformedQueryString"
+    body = b"Action=Publish&Message=m&Message.x=1"
+    assert _bad(route, request, body=body).code == "MalformedQueryString"
+    route, request = _captured("sns", "Publish", {"Message": "m"})
+    headers = {**request.headers, "content-type": "application/json"}
+    assert _bad(route, request, headers=headers).code == "MalformedQueryString"
+
+
+def test_malformed_rest_xml() -> None:
+    params = {"Bucket": "bucket", "Tagging": {"TagSet": [{"Key": "k", "Value": "v"}]}}
+    route, request = _captured("s3", "PutBucketTagging", params)
+    assert parse_request(route, request)["Tagging"] == params["Tagging"]
+    for body in (
+        b"<Tagging><TagSet>",
+        b"<Wrong><TagSet/></Wrong>",
+        b'<!DOCTYPE x [<!ENTITY a "b">]><Tagging/>',
+        b"\xff\xfe<",
+    ):
+        err = _bad(route, request, body=body)
+        assert (err.code, err.message) == (
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    route, request = _captured(
+        "s3", "PutBucketVersioning", {"Bucket": "bucket", "VersioningConfiguration": {}}
+    )
+    body = b'<VersioningConfiguration xmlns="urn:x"><Status>Enabled</Status></VersioningConfiguration>'
+    assert parse_request(route, replace(request, body=body))["VersioningConfiguration"] == {
+        "Status": "Enabled"
+    }
+    route, request = _captured("s3", "GetObject", {"Bucket": "bucket", "Key": "k"})
+    headers = {**request.headers, "if-modified-since": "not a date"}
+    assert _bad(route, request, headers=headers).code == "InvalidArgument"
+    assert _bad(route, request, query_string="x-id=GetObject&partNumber=one").code == "InvalidArgument"
+
+
+def test_streaming_payload_and_metadata() -> None:
+    params = {"Bucket": "bucket", "Key": "a/b c", "Body": b"\x00hello", "Metadata": {"Owner": "me"}}
+    route, request = _captured("s3", "PutObject", params)
+    parsed = parse_request(route, request)
+    assert parsed["Body"] == b"\x00hello"
+    assert parsed["Key"] == "a/b c"
+    assert parsed["Metadata"] == {"owner": "me"}
+
+
+def test_timestamps_are_utc_aware() -> None:
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    for service, operation, params, key in (
+        ("logs", "GetLogEvents", {"logGroupName": "g", "logStreamName": "s", "startTime": 1}, None),
+        (
+            "cloudwatch",
+            "GetMetricStatistics",
+            {
+                "Namespace": "n",
+                "MetricName": "m",
+                "StartTime": when,
+                "EndTime": when,
+                "Period": 60,
+                "Statistics": ["Sum"],
+            },
+            "StartTime",
+        ),
+        ("s3", "GetObject", {"Bucket": "bucket", "Key": "k", "IfModifiedSince": when}, "IfModifiedSince"),
+        ("sts", "GetCallerIdentity", {}, None),
+    ):
+        route, request = _captured(service, operation, params)
+        parsed = parse_request(route, request)
+        if key:
+            assert parsed[key] == when and parsed[key].tzinfo is not None

@@ -152,7 +152,7 @@ def test_s3_errors() -> None:
 
 
 def test_timestamps_and_documents_are_accepted() -> None:
-    now = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     validate_input(
         Route("logs", "GetLogEvents", Protocol.JSON),
         {"logGroupName": "g", "logStreamName": "s", "startTime": 0, "endTime": 1},
