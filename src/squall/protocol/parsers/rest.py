@@ -86,7 +86,7 @@ class RestPlan:
         body = request.body
         if self.payload_raw is not None:
             if body:
-                out[self.payload_raw_member] = body if self.payload_raw == "blob" else _utf8(body)
+                out[self.payload_name] = body if self.payload_raw == "blob" else _utf8(body)
         elif self.body is not None and body:
             try:
                 decoded = self.body(body)
@@ -101,7 +101,7 @@ class RestPlan:
         return out
 
     @property
-    def payload_raw_member(self) -> str:
+    def payload_name(self) -> str:
         assert self.payload is not None
         return self.payload
 

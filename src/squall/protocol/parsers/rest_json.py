@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from botocore.model import OperationModel, Shape
 
+from squall.protocol.parsers._common import Malformed
 from squall.protocol.parsers.json_rpc import load_json_object
 from squall.protocol.parsers.rest import BodyDecoder, RestPlan, build_plan
 from squall.protocol.parsers.tree import TreeCompiler
@@ -14,7 +16,7 @@ from squall.protocol.parsers.tree import TreeCompiler
 def rest_json_plan(op: OperationModel, compiler: TreeCompiler) -> RestPlan:
     def body_for(shape: Shape, members: dict[str, Shape]) -> BodyDecoder:
         if shape.metadata.get("document"):
-            return lambda body: _document(body)
+            return _document
         decode = compiler.structure(shape, members)
 
         def parse(body: bytes) -> Any:
@@ -28,10 +30,6 @@ def rest_json_plan(op: OperationModel, compiler: TreeCompiler) -> RestPlan:
 
 
 def _document(body: bytes) -> Any:
-    import orjson
-
-    from squall.protocol.parsers._common import Malformed
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -63,7 +63,7 @@ class XmlCompiler:
     def structure(self, shape: Shape, members: dict[str, Shape]) -> Decoder:
         """Decoder for an element holding `members` of `shape`."""
         singles: dict[str, tuple[str, Decoder]] = {}
-        repeated: dict[str, tuple[str, Decoder]] = {}
+        repeated: dict[str, tuple[str, Decoder, bool]] = {}  # flattened lists / maps
         attributes: dict[str, tuple[str, Decoder]] = {}
         for name, member in members.items():
             wire = str(member.serialization.get("name", name))
@@ -71,12 +71,12 @@ class XmlCompiler:
                 scalar = text_scalar(member, "iso8601")
                 attributes[wire.rpartition(":")[2]] = (name, scalar)
             elif member.serialization.get("flattened") and member.type_name == "list":
-                repeated[wire] = (name, self.decoder(member.member))
+                repeated[wire] = (name, self.decoder(member.member), False)
                 alias = member.member.serialization.get("name")
                 if alias:
-                    repeated.setdefault(str(alias), (name, self.decoder(member.member)))
+                    repeated.setdefault(str(alias), (name, self.decoder(member.member), False))
             elif member.serialization.get("flattened") and member.type_name == "map":
-                repeated[wire] = (name, self._entry_decoder(member))
+                repeated[wire] = (name, self._pair_decoder(member), True)
             else:
                 singles[wire] = (name, self.decoder(member))
 
@@ -95,17 +95,16 @@ class XmlCompiler:
                     if single is not None:
                         _store(out, single[0], single[1], child)
                     continue
-                if True:
-                    name, item_decoder = many
-                    try:
-                        value = item_decoder(child)
-                    except Malformed as exc:
-                        exc.path.append(name)
-                        raise
-                    if isinstance(value, tuple):
-                        out.setdefault(name, {})[value[0]] = value[1]
-                    else:
-                        out.setdefault(name, []).append(value)
+                name, item_decoder, is_map = many
+                try:
+                    value = item_decoder(child)
+                except Malformed as exc:
+                    exc.path.append(name)
+                    raise
+                if is_map:
+                    out.setdefault(name, {})[value[0]] = value[1]
+                else:
+                    out.setdefault(name, []).append(value)
             return out
 
         return decode
@@ -130,9 +129,6 @@ class XmlCompiler:
             return (key, value)
 
         return decode
-
-    def _entry_decoder(self, shape: Shape) -> Decoder:
-        return self._pair_decoder(shape)
 
     def _map(self, shape: Shape) -> Decoder:
         pair = self._pair_decoder(shape)
