@@ -424,3 +424,13 @@ def test_aws_chunked_upload_is_decoded() -> None:
     assert "ContentEncoding" not in parsed
     err = _bad(route, request, body=b"zz\r\nabc", headers=headers)
     assert err.code == "MalformedXML"
+
+
+def test_query_via_get_and_empty_json_body() -> None:
+    route, request = _captured("iam", "ListUsers", {"MaxItems": 5})
+    get = replace(
+        request, method="GET", query_string="Action=ListUsers&Version=2010-05-08&MaxItems=7", body=b""
+    )
+    assert parse_request(route, get) == {"MaxItems": 7}
+    route, request = _captured("sqs", "ListQueues", {})
+    assert parse_request(route, replace(request, body=b"")) == {}
