@@ -1,0 +1,350 @@
+"""Model-driven input validation with the errors AWS front ends return.
+
+`validate_input(route, params)` checks required members, Python types, enums,
+lengths (strings, blobs, lists, maps), numeric ranges and `pattern` (when the
+model's Java regex compiles in Python; matched against the whole value, as
+Coral does) over the whole input tree, and raises one `ServiceError` listing
+every violation.
+
+Message format (Coral, the front end of JSON / rest-json / query services;
+seen in AWS responses quoted by SDK issues and emulators, e.g. DynamoDB's
+"1 validation error detected: Value '{t=[]}' at 'requestItems' failed to
+satisfy constraint: Map value must satisfy constraint: [Member must have length
+less than or equal to 25, Member must have length greater than or equal to 1]"):
+    "N validation error(s) detected: Value <v> at '<path>' failed to satisfy
+    constraint: <constraint>; ..."
+with paths in lowerCamelCase (`environment.variables`), list items as
+`<list>.<n>.member`, scalar map keys/values summarised at the map, and the
+value left out ("Value at ...") for `sensitive` shapes.
+
+Codes per service family:
+- JSON, rest-json, CBOR: `ValidationException` 400.
+- IAM, STS (query): `ValidationError` 400, same message.
+- SNS: a missing member is `ValidationError` (e.g. "Value null at 'message'
+  ... Member must not be null"); any other violation is `InvalidParameter`
+  "Invalid parameter: <Name> Reason: <constraint>".
+- CloudWatch (awsQueryCompatible, every protocol): `MissingParameter` "The
+  parameter <Name> is required." / `InvalidParameterValue`.
+- S3: missing header/query member `InvalidRequest` ("Missing required header
+  for this request: <header>"), missing payload `MalformedXML`, other
+  violations `InvalidArgument` with ArgumentName/ArgumentValue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from botocore.model import Shape
+
+from squall.protocol.errors import ServiceError
+from squall.protocol.models import service_model
+from squall.protocol.parsers import MALFORMED_XML
+from squall.protocol.parsers._common import INT_BITS, Memo
+from squall.protocol.types import Protocol, Route
+
+__all__ = ["Violation", "validate_input"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str  # lowerCamel dotted path, as in AWS messages
+    value: str | None  # rendered value; None for sensitive members
+    constraint: str
+    missing: bool = False
+    wire: str = ""  # the member's wire name (header / query key / member name)
+
+    def coral(self) -> str:
+        shown = "Value" if self.value is None else f"Value {self.value}"
+        return f"{shown} at '{self.path}' failed to satisfy constraint: {self.constraint}"
+
+
+Check = Callable[[Any, str, list[Violation]], None]
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "float": (float, int),
+    "double": (float, int),
+    "blob": (bytes, bytearray),
+    "timestamp": (dt.datetime,),
+    "list": (list, tuple),
+    "map": (dict,),
+    "structure": (dict,),
+}
+
+
+def render(value: Any) -> str:
+    """A value as Coral (Java) prints it in validation messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return _java(value)
+
+
+def _java(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes | bytearray):
+        return f"java.nio.HeapByteBuffer[pos=0 lim={len(value)} cap={len(value)}]"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_java(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_java(k)}={_java(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+@cache
+def _pattern(text: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(text)
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
+def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
+    """The constraint messages a scalar/container value of `shape` breaks
+    (not recursing into children)."""
+    t = shape.type_name
+    meta = shape.metadata
+    lo = meta.get("min")
+    hi = meta.get("max")
+    enum = list(shape.enum) if t == "string" and shape.enum else None
+    pattern = _pattern(str(meta["pattern"])) if t == "string" and meta.get("pattern") else None
+    pattern_text = str(meta.get("pattern", ""))
+    sized = t in ("string", "blob", "list", "map")
+    numeric = t in INT_BITS or t in ("float", "double")
+
+    def broken(value: Any) -> list[str]:
+        out: list[str] = []
+        if sized:
+            n = len(value)
+            if hi is not None and n > hi:
+                out.append(f"Member must have length less than or equal to {hi}")
+            if lo is not None and n < lo:
+                out.append(f"Member must have length greater than or equal to {lo}")
+        elif numeric:
+            if hi is not None and value > hi:
+                out.append(f"Member must have value less than or equal to {hi}")
+            if lo is not None and value < lo:
+                out.append(f"Member must have value greater than or equal to {lo}")
+        if enum is not None and value not in enum:
+            out.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
+        if pattern is not None and pattern.fullmatch(value) is None:
+            out.append(f"Member must satisfy regular expression pattern: {pattern_text}")
+        return out
+
+    return broken
+
+
+def _type_ok(shape: Shape, value: Any) -> bool:
+    t = shape.type_name
+    if t in INT_BITS:
+        return type(value) is int
+    if t == "structure" and shape.metadata.get("document"):
+        return True
+    allowed = _TYPES.get(t)
+    return allowed is None or (isinstance(value, allowed) and not (t != "boolean" and type(value) is bool))
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self._memo: Memo[Check] = Memo()
+
+    def check(self, shape: Shape) -> Check:
+        return self._memo.get(shape, self._build)
+
+    def _build(self, shape: Shape) -> Check:
+        t = shape.type_name
+        sensitive = bool(shape.metadata.get("sensitive"))
+        broken = _scalar_constraints(shape)
+        children: Check | None = None
+        if t == "structure" and not shape.metadata.get("document"):
+            children = self._structure(shape)
+        elif t == "list":
+            children = self._list(shape)
+        elif t == "map":
+            children = self._map(shape)
+
+        def check(value: Any, path: str, out: list[Violation]) -> None:
+            if not _type_ok(shape, value):
+                shown = None if sensitive else render(value)
+                out.append(Violation(path, shown, f"Member must be of type {t}"))
+                return
+            for message in broken(value):
+                out.append(Violation(path, None if sensitive else render(value), message))
+            if children is not None:
+                children(value, path, out)
+
+        return check
+
+    def _structure(self, shape: Shape) -> Check:
+        members = [
+            (
+                name,
+                _camel(name),
+                str(m.serialization.get("name", name)),
+                self.check(m),
+                bool(m.metadata.get("sensitive")),
+            )
+            for name, m in shape.members.items()
+        ]
+        required = set(shape.required_members)
+
+        def check(value: Any, path: str, out: list[Violation]) -> None:
+            for name, camel, wire, member_check, _sensitive in members:
+                item = value.get(name)
+                where = f"{path}.{camel}" if path else camel
+                if item is None:
+                    if name in required:
+                        out.append(
+                            Violation(where, "null", "Member must not be null", missing=True, wire=wire)
+                        )
+                    continue
+                before = len(out)
+                member_check(item, where, out)
+                for i in range(before, len(out)):
+                    if not out[i].wire:
+                        v = out[i]
+                        out[i] = Violation(v.path, v.value, v.constraint, v.missing, wire)
+
+        return check
+
+    def _list(self, shape: Shape) -> Check:
+        item_check = self.check(shape.member)
+
+        def check(value: Any, path: str, out: list[Violation]) -> None:
+            for i, item in enumerate(value, 1):
+                where = f"{path}.{i}.member"
+                if item is None:
+                    out.append(Violation(where, "null", "Member must not be null", missing=True))
+                else:
+                    item_check(item, where, out)
+
+        return check
+
+    def _map(self, shape: Shape) -> Check:
+        key_check = self.check(shape.key)
+        value_check = self.check(shape.value)
+        sparse = bool(shape.metadata.get("sparse"))
+        hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
+
+        def check(value: Any, path: str, out: list[Violation]) -> None:
+            shown = None if hidden else render(value)
+            for key, item in value.items():
+                found: list[Violation] = []
+                key_check(key, path, found)
+                if found:
+                    reasons = ", ".join(v.constraint for v in found)
+                    out.append(Violation(path, shown, f"Map key must satisfy constraint: [{reasons}]"))
+                found = []
+                if item is None:
+                    if not sparse:
+                        out.append(
+                            Violation(
+                                path,
+                                shown,
+                                "Map value must satisfy constraint: [Member must not be null]",
+                            )
+                        )
+                    continue
+                value_check(item, f"{path}.{key}", found)
+                direct = [v for v in found if v.path == f"{path}.{key}"]
+                if direct:
+                    reasons = ", ".join(v.constraint for v in direct)
+                    out.append(Violation(path, shown, f"Map value must satisfy constraint: [{reasons}]"))
+                out.extend(v for v in found if v.path != f"{path}.{key}")
+
+        return check
+
+
+@cache
+def _compiler(service: str) -> _Compiler:
+    return _Compiler()
+
+
+@cache
+def _checker(service: str, operation: str) -> Check | None:
+    shape = service_model(service).operation_model(operation).input_shape
+    return None if shape is None else _compiler(service).check(shape)
+
+
+def violations(route: Route, params: dict[str, Any]) -> list[Violation]:
+    """Every constraint `params` breaks, in model order."""
+    check = _checker(route.service, route.operation)
+    found: list[Violation] = []
+    if check is not None:
+        check(params, "", found)
+    return found
+
+
+def validate_input(route: Route, params: dict[str, Any]) -> None:
+    """Raise the service's validation error if `params` breaks the model."""
+    found = violations(route, params)
+    if found:
+        raise _error(route, found)
+
+
+def _coral_message(found: list[Violation]) -> str:
+    noun = "error" if len(found) == 1 else "errors"
+    return f"{len(found)} validation {noun} detected: " + "; ".join(v.coral() for v in found)
+
+
+def _error(route: Route, found: list[Violation]) -> ServiceError:
+    service = route.service
+    if service == "s3":
+        return _s3_error(route, found)
+    if service == "cloudwatch":
+        first = found[0]
+        if first.missing:
+            return ServiceError("MissingParameter", f"The parameter {first.wire} is required.")
+        return ServiceError("InvalidParameterValue", _coral_message(found))
+    if service == "sns":
+        missing = [v for v in found if v.missing]
+        if missing:
+            return ServiceError("ValidationError", _coral_message(missing))
+        first = found[0]
+        return ServiceError("InvalidParameter", f"Invalid parameter: {first.wire} Reason: {first.constraint}")
+    if route.protocol in (Protocol.QUERY, Protocol.EC2):
+        return ServiceError("ValidationError", _coral_message(found))
+    return ServiceError("ValidationException", _coral_message(found))
+
+
+def _s3_error(route: Route, found: list[Violation]) -> ServiceError:
+    shape = service_model("s3").operation_model(route.operation).input_shape
+    payload = shape.serialization.get("payload") if shape is not None else None
+    first = found[0]
+    if first.missing:
+        member = _member_by_wire(shape, first.wire)
+        if member is not None and member[0] == payload:
+            return ServiceError("MalformedXML", MALFORMED_XML)
+        location = member[1].serialization.get("location") if member is not None else None
+        if location == "header":
+            return ServiceError("InvalidRequest", f"Missing required header for this request: {first.wire}")
+        if location == "querystring":
+            return ServiceError(
+                "InvalidRequest", f"Missing required query parameter for this request: {first.wire}"
+            )
+        return ServiceError("MalformedXML", MALFORMED_XML)
+    return ServiceError(
+        "InvalidArgument",
+        first.constraint,
+        fields={"ArgumentName": first.wire, "ArgumentValue": (first.value or "").strip("'")},
+    )
+
+
+def _member_by_wire(shape: Shape | None, wire: str) -> tuple[str, Shape] | None:
+    if shape is None:
+        return None
+    for name, member in shape.members.items():
+        if str(member.serialization.get("name", name)) == wire:
+            return name, member
+    return None
