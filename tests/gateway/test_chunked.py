@@ -459,3 +459,33 @@ def test_anonymous_unsigned_trailer_upload() -> None:
     signed_chunks = {**headers, "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}
     with pytest.raises(AuthError):
         verify(_replace(req, headers=signed_chunks), STORE, allow_anonymous=True)
+
+
+def test_decoded_request_feeds_the_parser() -> None:
+    """aws-chunked upload -> decode_body -> decoded_request -> parse_request: the
+    operation sees the payload, the trailer checksum as its member, the decoded length."""
+    from dataclasses import replace
+
+    from squall.gateway.auth import AuthContext, AuthMethod, PayloadMode, decode_body, decoded_request
+    from squall.protocol.parsers import parse_request
+    from squall.protocol.router import Router
+    from tests.protocol.wire import request_for
+
+    request = request_for("s3", "PutObject", {"Bucket": "bucket", "Key": "k", "Body": b"x"})
+    route = Router().route(request)
+    chunked = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"
+    headers = {
+        **request.headers,
+        "content-encoding": "aws-chunked",
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-decoded-content-length": "11",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+    }
+    headers.pop("x-amz-checksum-crc32", None)
+    raw = replace(request, body=chunked, headers=headers)
+    ctx = AuthContext(AuthMethod.ANONYMOUS, PayloadMode.STREAMING_UNSIGNED_TRAILER)
+    parsed = parse_request(route, decoded_request(raw, decode_body(raw, ctx)))
+    assert parsed["Body"] == b"hello world"
+    assert parsed["ChecksumCRC32"] == "DUoRhQ=="
+    assert parsed["ContentLength"] == 11
+    assert "ContentEncoding" not in parsed

@@ -1,64 +1,34 @@
-"""Test-local routing for the parser tests: derive a Route (operation and
-decoded URI labels) from a captured request, the way the real router will."""
+"""Routing for the parser tests: the real router turns a captured request
+into a Route, so parser and router are tested against each other."""
 
 from __future__ import annotations
 
-import re
 from functools import cache
-from urllib.parse import parse_qsl, unquote
 
 from botocore.awsrequest import AWSRequest
 from botocore.serialize import create_serializer
 
 from squall.protocol.models import service_model
+from squall.protocol.router import Router
 from squall.protocol.types import HttpRequest, Protocol, Route
 from tests.protocol import wire
 
 
 @cache
-def _template(service: str, operation: str) -> tuple[re.Pattern[str], list[str], list[tuple[str, str]]]:
-    uri = service_model(service).operation_model(operation).http.get("requestUri", "/")
-    path, _, query = uri.partition("?")
-    names: list[str] = []
-    regex = ""
-    for literal, label in re.findall(r"([^{]*)(?:\{([^}]*)\})?", path):
-        regex += re.escape(literal)
-        if label:
-            greedy = label.endswith("+")
-            names.append(label.rstrip("+"))
-            regex += "(.+)" if greedy else "([^/]+)"
-    literals = parse_qsl(query, keep_blank_values=True)
-    return re.compile(regex + "/?"), names, literals
-
-
-def match_rest(service: str, operation: str, request: HttpRequest) -> dict[str, str] | None:
-    """URI labels of `operation` if the request matches its template."""
-    pattern, names, literals = _template(service, operation)
-    m = pattern.fullmatch(request.path)
-    if m is None:
-        return None
-    items = request.query_items()
-    for key, value in literals:
-        if (key, value) not in items and not (value == "" and any(k == key for k, _ in items)):
-            return None
-    return {name: unquote(raw) for name, raw in zip(names, m.groups(), strict=True)}
+def _router() -> Router:
+    return Router()
 
 
 def route_for(service: str, operation: str, protocol: Protocol, request: HttpRequest) -> Route:
-    """Route a captured request; asserts it reaches `operation`."""
-    if protocol is Protocol.JSON:
-        target = request.headers["x-amz-target"]
-        assert target.rsplit(".", 1)[1] == operation
-    elif protocol is Protocol.CBOR:
-        assert request.path.rsplit("/", 1)[1] == operation
-    elif protocol is Protocol.QUERY:
-        action = dict(parse_qsl(request.body.decode() or request.query_string)).get("Action")
-        assert action == operation
-    else:
-        labels = match_rest(service, operation, request)
-        assert labels is not None, f"{request.method} {request.path}?{request.query_string} does not match"
-        return Route(service, operation, protocol, labels)
-    return Route(service, operation, protocol, {})
+    """Route a captured request with the real router; asserts it reaches `operation`
+    (or, for a deprecated operation the wire cannot tell from its successor, the successor)
+    in the same protocol, and keeps the router's URI labels."""
+    router = _router()
+    route = router.route(request)
+    assert route.service == service, (route, service, operation)
+    assert route.operation == operation or (service, operation) in router.shadowed, (route, operation)
+    assert route.protocol is protocol, (route.protocol, protocol)
+    return Route(service, operation, protocol, route.uri_params)
 
 
 def request_via_serializer(service: str, operation: str, protocol: Protocol, params: dict) -> HttpRequest:  # type: ignore[type-arg]

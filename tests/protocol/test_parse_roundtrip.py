@@ -403,29 +403,6 @@ def test_timestamps_are_utc_aware() -> None:
             assert parsed[key] == when and parsed[key].tzinfo is not None
 
 
-def test_aws_chunked_upload_is_decoded() -> None:
-    route, request = _captured("s3", "PutObject", {"Bucket": "bucket", "Key": "k", "Body": b"x"})
-    chunked = (
-        b"5;chunk-signature=abc\r\nhello\r\n"
-        b"6;chunk-signature=def\r\n world\r\n"
-        b"0;chunk-signature=ghi\r\n"
-        b"x-amz-checksum-crc32:DUoRhQ==\r\n\r\n"
-    )
-    headers = {
-        **request.headers,
-        "content-encoding": "aws-chunked",
-        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-        "x-amz-decoded-content-length": "11",
-    }
-    parsed = parse_request(route, replace(request, body=chunked, headers=headers))
-    assert parsed["Body"] == b"hello world"
-    assert parsed["ChecksumCRC32"] == "DUoRhQ=="
-    assert parsed["ContentLength"] == 11
-    assert "ContentEncoding" not in parsed
-    err = _bad(route, request, body=b"zz\r\nabc", headers=headers)
-    assert err.code == "MalformedXML"
-
-
 def test_query_via_get_and_empty_json_body() -> None:
     route, request = _captured("iam", "ListUsers", {"MaxItems": 5})
     get = replace(

@@ -28,7 +28,14 @@ from typing import Any
 import orjson
 
 from squall import __version__
-from squall.gateway.auth import AuthError, CredentialStore, auth_error_response, decode_body, verify
+from squall.gateway.auth import (
+    AuthError,
+    CredentialStore,
+    auth_error_response,
+    decode_body,
+    decoded_request,
+    verify,
+)
 from squall.protocol.errors import ServiceError, internal_failure
 from squall.protocol.parsers import parse_request
 from squall.protocol.router import Router, RoutingError
@@ -144,11 +151,7 @@ class Gateway:
                 allow_anonymous=route.service in ANONYMOUS_SERVICES,
                 max_skew=timedelta(seconds=self.clock_skew),
             )
-            decoded = decode_body(request, auth)
-            if decoded.payload is not request.body:
-                request = HttpRequest(
-                    request.method, request.path, request.query_string, request.headers, decoded.payload
-                )
+            request = decoded_request(request, decode_body(request, auth))
             params = parse_request(route, request)
             validate_input(route, params)
             provider = self.services.get(route.service)

@@ -2,7 +2,7 @@
 aws-chunked bodies, verify payload checksums, and map refusals to AWS errors."""
 
 from squall.gateway.auth.checksums import verify_checksums
-from squall.gateway.auth.chunked import DecodedBody, decode_body
+from squall.gateway.auth.chunked import DecodedBody, decode_body, decoded_request
 from squall.gateway.auth.credentials import Credentials, CredentialStore, StaticCredentials
 from squall.gateway.auth.errors import AuthError, AuthErrorKind
 from squall.gateway.auth.mapping import auth_error_response
@@ -21,6 +21,7 @@ __all__ = [
     "StaticCredentials",
     "auth_error_response",
     "decode_body",
+    "decoded_request",
     "verify",
     "verify_checksums",
 ]

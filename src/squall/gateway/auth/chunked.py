@@ -35,6 +35,23 @@ class DecodedBody:
     content_encoding: str | None = None
 
 
+def decoded_request(request: HttpRequest, decoded: DecodedBody) -> HttpRequest:
+    """The request as the operation sees it: the decoded payload, verified
+    trailers joined to the headers (so `x-amz-checksum-*` trailers bind to
+    their members), `aws-chunked` gone from Content-Encoding, and
+    Content-Length the decoded length. Unchanged if the body was not chunked."""
+    if decoded.payload is request.body and not decoded.trailers:
+        return request
+    headers = dict(request.headers)
+    headers.update(decoded.trailers)
+    if decoded.content_encoding:
+        headers["content-encoding"] = decoded.content_encoding
+    else:
+        headers.pop("content-encoding", None)
+    headers["content-length"] = str(len(decoded.payload))
+    return HttpRequest(request.method, request.path, request.query_string, headers, decoded.payload)
+
+
 def _remaining_encoding(header: str | None) -> str | None:
     if header is None:
         return None

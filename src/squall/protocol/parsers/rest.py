@@ -58,8 +58,6 @@ class RestPlan:
     body: BodyDecoder | None  # payload structure or the unbound members
 
     def parse(self, request: HttpRequest, uri_params: dict[str, str]) -> dict[str, Any]:
-        if _is_aws_chunked(request.headers):
-            request = decode_aws_chunked(request)
         out: dict[str, Any] = {}
         for b in self.uri:
             raw = uri_params.get(b.wire)
@@ -139,53 +137,6 @@ class RestPlan:
         for (member, decode), raw in zip(labels, match.groups(), strict=True):
             if member not in out:
                 _put(out, member, decode, raw)
-
-
-def _is_aws_chunked(headers: dict[str, str]) -> bool:
-    return "aws-chunked" in headers.get("content-encoding", "") or headers.get(
-        "x-amz-content-sha256", ""
-    ).startswith("STREAMING-")
-
-
-def decode_aws_chunked(request: HttpRequest) -> HttpRequest:
-    """Undo `Content-Encoding: aws-chunked` (SigV4 streaming uploads): the
-    body is `<hex size>[;chunk-signature=..]\r\n<data>\r\n` chunks ending
-    with a zero-size chunk and optional trailer headers (`x-amz-checksum-*`),
-    which join the request headers. Chunk signatures are the auth layer's."""
-    body = request.body
-    data = bytearray()
-    pos = 0
-    while True:
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            raise Malformed("Incomplete aws-chunked body", structural=True)
-        size_text = body[pos:eol].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise Malformed("Invalid aws-chunked chunk size", structural=True) from None
-        start = eol + 2
-        if size == 0:
-            pos = start
-            break
-        if body[start + size : start + size + 2] != b"\r\n":
-            raise Malformed("Incomplete aws-chunked body", structural=True)
-        data += body[start : start + size]
-        pos = start + size + 2
-    headers = dict(request.headers)
-    for line in body[pos:].split(b"\r\n"):
-        name, sep, value = line.partition(b":")
-        if sep and name.strip().lower() != b"x-amz-trailer-signature":
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-    encodings = [e.strip() for e in headers.get("content-encoding", "").split(",")]
-    kept = [e for e in encodings if e and e != "aws-chunked"]
-    if kept:
-        headers["content-encoding"] = ",".join(kept)
-    else:
-        headers.pop("content-encoding", None)
-    if "x-amz-decoded-content-length" in headers:
-        headers["content-length"] = headers["x-amz-decoded-content-length"]
-    return HttpRequest(request.method, request.path, request.query_string, headers, bytes(data))
 
 
 def _utf8(body: bytes) -> str:
