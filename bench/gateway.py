@@ -1,10 +1,13 @@
 """Gateway throughput: a signed STS GetCallerIdentity at 1 and 16 connections.
 
 Starts a Squall server on a free port with a throwaway data directory, signs
-one real request with botocore, and replays it with wrk (Debian package `wrk`)
-— SigV4 verification runs on every request. Prints requests/s and latency.
+one real request with botocore, and replays it with wrk (Debian package `wrk`),
+so SigV4 verification, routing, parsing, validation and serialization run on
+every request. For scale, the same wrk load also hits a bare ASGI app (fixed
+200 response) on the same uvicorn settings: the ratio is the cost of Squall's
+pipeline. Prints requests/s and latency percentiles.
 
-    python bench/gateway.py [--duration 10] [--connections 1,16]
+    python bench/gateway.py [--duration 10] [--connections 1,16] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -27,11 +30,38 @@ import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+BASELINE_APP = """
+import uvicorn
+BODY = b"<GetCallerIdentityResponse/>"
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/xml"), (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), log_level="warning",
+            access_log=False, server_header=False, lifespan="off")
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_up(url: str) -> None:
+    for _ in range(400):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up")
 
 
 def signed_request(endpoint: str) -> tuple[dict[str, str], bytes]:
@@ -45,69 +75,81 @@ def signed_request(endpoint: str) -> tuple[dict[str, str], bytes]:
         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
     )
     SigV4Auth(session.get_credentials(), "sts", "us-east-1").add_auth(req)
-    return {k: v for k, v in req.headers.items()}, body
+    return dict(req.headers.items()), body
 
 
 def lua_script(headers: dict[str, str], body: bytes) -> str:
     lines = ['wrk.method = "POST"', f'wrk.body = "{body.decode()}"']
-    for k, v in headers.items():
-        lines.append(f'wrk.headers["{k}"] = "{v}"')
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items() if k.lower() != "host"]
     return "\n".join(lines) + "\n"
+
+
+def wrk(url: str, script: Path, connections: int, duration: int) -> dict[str, str | float]:
+    base = ["wrk", "-t1", "-c", str(connections), "-s", str(script)]
+    subprocess.run([*base, "-d", "2s", url], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(
+        [*base, "-d", f"{duration}s", "--latency", url], capture_output=True, text=True, check=True
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": p50.group(1) if p50 else "?",
+        "p99": p99.group(1) if p99 else "?",
+        "non2xx": bad.group(1) if bad else "0",
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", default="1,16")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    conns = [int(c) for c in args.connections.split(",")]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "squall", "up", "--port", str(port), "--data-dir", f"{tmp}/data",
-             "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        port = free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "squall", "up", "--port", str(port), "--data-dir", f"{tmp}/data"]
+        server = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
+        baseline = None
         try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{endpoint}/_squall/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_up(f"{endpoint}/_squall/health")
             headers, body = signed_request(endpoint)
             script = Path(tmp) / "req.lua"
             script.write_text(lua_script(headers, body))
-            # sanity: the signed request is accepted
             req = urllib.request.Request(endpoint + "/", data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(req) as resp:
-                assert b"<Account>000000000000</Account>" in resp.read(), "signed request refused"
-            print(
-                f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-            )
-            for conns in (int(c) for c in args.connections.split(",")):
-                subprocess.run(["wrk", "-t1", "-c", str(conns), "-d", "2s", "-s", str(script), endpoint + "/"],
-                               capture_output=True, check=True)  # fmt: skip
-                out = subprocess.run(
-                    ["wrk", f"-t{args.threads}", "-c", str(conns), "-d", f"{args.duration}s", "--latency",
-                     "-s", str(script), endpoint + "/"],
-                    capture_output=True, text=True, check=True,
-                ).stdout  # fmt: skip
-                rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-                p50 = re.search(r"50%\s+(\S+)", out)
-                p99 = re.search(r"99%\s+(\S+)", out)
-                errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-                print(
-                    f"connections={conns:>3}  requests/s={float(rps.group(1)) if rps else 0:>9.0f}  "
-                    f"p50={p50.group(1) if p50 else '?'}  p99={p99.group(1) if p99 else '?'}  "
-                    f"non-2xx={errors.group(1) if errors else 0}"
-                )
-        finally:
+            with urllib.request.urlopen(req) as resp:  # the signed request is accepted
+                assert b"<Account>000000000000</Account>" in resp.read()
+            results = {c: wrk(endpoint + "/", script, c, args.duration) for c in conns}
             server.send_signal(signal.SIGTERM)
             server.wait(10)
+            base_results = {}
+            if not args.no_baseline:
+                bport = free_port()
+                baseline = subprocess.Popen([sys.executable, "-c", BASELINE_APP, str(bport)])
+                wait_up(f"http://127.0.0.1:{bport}/")
+                base_results = {c: wrk(f"http://127.0.0.1:{bport}/", script, c, args.duration) for c in conns}
+        finally:
+            for proc in (server, baseline):
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(10)
+    for c in conns:
+        r = results[c]
+        line = (
+            f"squall GetCallerIdentity  connections={c:>3}  requests/s={r['rps']:>8.0f}  "
+            f"p50={r['p50']}  p99={r['p99']}  non-2xx={r['non2xx']}"
+        )
+        if c in base_results:
+            b = base_results[c]
+            line += f"   | bare ASGI {b['rps']:>8.0f}/s  ratio {r['rps'] / b['rps']:.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
