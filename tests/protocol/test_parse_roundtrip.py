@@ -19,10 +19,12 @@ What the comparison forgives is what the wire legitimately changes
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from dataclasses import replace
 from typing import Any
 
+import botocore.serialize
 import pytest
 from botocore.handlers import _quote_source_header
 from botocore.model import Shape
@@ -87,6 +89,15 @@ def _seconds(value: dt.datetime) -> dt.datetime:
     return value.replace(microsecond=0)
 
 
+@functools.cache
+def _epoch_keeps_millis(protocol: Protocol) -> bool:
+    """Whether this botocore's serializer keeps milliseconds in epoch-seconds
+    timestamps (1.44 does; 1.43 sent whole seconds)."""
+    serializer = botocore.serialize.SERIALIZERS[protocol.value]()
+    sample = dt.datetime(2000, 1, 1, 0, 0, 0, 1000, tzinfo=dt.UTC)
+    return float(serializer._timestamp_unixtimestamp(sample)) != float(946684800)
+
+
 def _ts_format(shape: Shape, where: str, protocol: Protocol) -> str:
     if where == "header":  # botocore converts header timestamps to whole seconds first
         return "rfc822"
@@ -103,7 +114,10 @@ def _norm(value: Any, shape: Shape, protocol: Protocol, where: str) -> Any:
     t = shape.type_name
     query = protocol is Protocol.QUERY
     if t == "timestamp":
-        return value if _ts_format(shape, where, protocol) == "iso8601" else _seconds(value)
+        fmt = _ts_format(shape, where, protocol)
+        if fmt == "iso8601" or (fmt == "unixtimestamp" and _epoch_keeps_millis(protocol)):
+            return value
+        return _seconds(value)
     if t == "structure":
         if shape.metadata.get("document"):
             return value
