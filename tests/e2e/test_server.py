@@ -283,3 +283,31 @@ def test_version() -> None:
         [sys.executable, "-m", "squall", "--version"], capture_output=True, text=True, timeout=30
     )
     assert out.stdout.strip() == f"squall {__version__}"
+
+
+def test_operations_aws_serves_unsigned_are_not_refused_for_lack_of_a_signature(
+    server: RunningServer,
+) -> None:
+    """AssumeRoleWithWebIdentity is unsigned on AWS: it reaches the provider (which
+    does not implement it yet) instead of being refused as unauthenticated."""
+    body = (
+        b"Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000"
+        b"%3Arole%2Fr&RoleSessionName=session&WebIdentityToken=tokentokentoken"
+    )
+    req = urllib.request.Request(
+        server.endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    status, _, payload = _http_error(req)
+    assert status == 501
+    assert b"<Code>NotImplemented</Code>" in payload
+
+
+def test_s3_anonymous_request_is_routed_not_refused(server: RunningServer) -> None:
+    status, _, payload = _http_error(
+        urllib.request.Request(server.endpoint + "/some-bucket/key", method="GET")
+    )
+    assert status == 501
+    assert payload.startswith(b"<?xml") and b"<Code>NotImplemented</Code>" in payload

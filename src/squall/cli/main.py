@@ -47,7 +47,31 @@ def cli() -> None:
 )
 @click.option("--region", default=None, help="Default region [SQUALL_REGION; default us-east-1].")
 @click.option(
-    "--log-level", default=None, type=click.Choice(["critical", "error", "warning", "info", "debug"])
+    "--log-level",
+    default=None,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="[SQUALL_LOG_LEVEL; default info]",
+)
+@click.option(
+    "--max-body-bytes", type=int, default=None, help="Largest request body [SQUALL_MAX_BODY_BYTES; 64 MiB]."
+)
+@click.option(
+    "--body-timeout", type=float, default=None, help="Seconds to receive a body [SQUALL_BODY_TIMEOUT; 30]."
+)
+@click.option(
+    "--clock-skew", type=float, default=None, help="Allowed signing clock skew, s [SQUALL_CLOCK_SKEW; 900]."
+)
+@click.option(
+    "--sync-mode",
+    type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
+    default=None,
+    help="SQLite durability: NORMAL survives kill -9, FULL also power loss [SQUALL_SYNC_MODE; NORMAL].",
+)
+@click.option(
+    "--base-hosts",
+    default=None,
+    help="Comma-separated host names for virtual-host addressing "
+    "[SQUALL_BASE_HOSTS; localhost,localhost.localstack.cloud].",
 )
 def up(
     host: str | None,
@@ -56,6 +80,11 @@ def up(
     root_keys: tuple[RootKey, ...],
     region: str | None,
     log_level: str | None,
+    max_body_bytes: int | None,
+    body_timeout: float | None,
+    clock_skew: float | None,
+    sync_mode: str | None,
+    base_hosts: str | None,
 ) -> None:
     """Run the Squall server in the foreground (Ctrl-C stops it)."""
     from squall.server import serve
@@ -70,6 +99,11 @@ def up(
                 "root_keys": root_keys,
                 "region": region,
                 "log_level": log_level,
+                "max_body_bytes": max_body_bytes,
+                "body_timeout": body_timeout,
+                "clock_skew": clock_skew,
+                "sync_mode": sync_mode,
+                "base_hosts": base_hosts,
             }
         )
     except ValueError as exc:

@@ -55,6 +55,21 @@ HEALTH_PATHS = frozenset({"/_squall/health", "/_localstack/health"})
 ANONYMOUS_SERVICES = frozenset({"s3"})
 
 
+def _unsigned_operations() -> frozenset[tuple[str, str]]:
+    """Operations AWS serves without a signature (the model's `authtype: none`,
+    e.g. STS AssumeRoleWithWebIdentity); S3 is anonymous-capable as a whole."""
+    from squall.protocol.models import SERVED_SERVICES, service_model
+
+    found = set()
+    for service in SERVED_SERVICES:
+        model = service_model(service)
+        for name in model.operation_names:
+            op = model.operation_model(name)
+            if op.auth_type == "none" or "smithy.api#noAuth" in (getattr(op, "auth", None) or ()):
+                found.add((service, name))
+    return frozenset(found)
+
+
 class _Disconnected(Exception):
     """The client went away before sending its whole request."""
 
@@ -83,6 +98,7 @@ class Gateway:
         self.clock_skew = clock_skew
         self.default_region = default_region
         self.started_at = time.time()
+        self._unsigned = _unsigned_operations()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -148,7 +164,8 @@ class Gateway:
             auth = verify(
                 request,
                 self.credentials,
-                allow_anonymous=route.service in ANONYMOUS_SERVICES,
+                allow_anonymous=route.service in ANONYMOUS_SERVICES
+                or (route.service, route.operation) in self._unsigned,
                 max_skew=timedelta(seconds=self.clock_skew),
             )
             request = decoded_request(request, decode_body(request, auth))
