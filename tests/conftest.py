@@ -93,3 +93,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     srv = start_server(tmp_path_factory.mktemp("squall") / "data")
     yield srv
     srv.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Undo Hypothesis's per-item settings wrapper after each parametrized test.
+
+    Hypothesis's pytest plugin wraps a parametrized test's settings in a new
+    settings object (parent = the previous one) for every item; with the
+    ~1,400 items of one codec test in a single worker that chain grows past the
+    recursion limit when `settings.database` walks it. Restoring the original
+    object after each item keeps the chain one deep.
+    """
+    fn = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+    original = getattr(fn, "_hypothesis_internal_use_settings", None)
+    try:
+        return (yield)
+    finally:
+        if original is not None:
+            fn._hypothesis_internal_use_settings = original  # type: ignore[union-attr]
