@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from squall.protocol.router import Router
 
 from squall.gateway.app import Gateway
 from squall.gateway.auth import Credentials, StaticCredentials
+from squall.protocol.router import Router
 from squall.protocol.types import HttpRequest
 from squall.services.base import RequestContext
 from squall.services.registry import ServiceRegistry
