@@ -1,35 +1,52 @@
-"""Rough throughput of the SQLite store: python bench/store.py [N] [--sync FULL]."""
+"""Throughput of the SQLite store and blob area.
+
+    python bench/store.py [N] [--sync FULL] [--repeat 5]
+
+Each figure is the median over --repeat fresh runs (new database each run).
+"""
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from squall.storage import BlobStore, SQLiteStore, pack
 
+RESULTS: dict[str, list[float]] = {}
+
 
 def rate(label: str, ops: int, seconds: float) -> None:
-    print(f"{label:<42} {ops / seconds:>12,.0f} ops/s  ({seconds * 1e6 / ops:,.1f} us/op)")
+    RESULTS.setdefault(label, []).append(ops / seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=5000)
     parser.add_argument("--sync", default="NORMAL")
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    n: int = args.n
+    for _ in range(args.repeat):
+        run(args.n, args.sync)
+    print(f"median of {args.repeat} runs")
+    for label, rates in RESULTS.items():
+        med = statistics.median(rates)
+        print(f"{label:<42} {med:>12,.0f} ops/s  ({1e6 / med:,.1f} us/op)")
+
+
+def run(n: int, sync: str) -> None:
     value = b"v" * 200
     with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteStore(Path(tmp) / "bench.db", synchronous=args.sync)
+        store = SQLiteStore(Path(tmp) / "bench.db", synchronous=sync)
         keys = [pack("000000000000", "us-east-1", "function", f"fn-{i:06d}") for i in range(n)]
 
         t = time.perf_counter()
         for k in keys:
             with store.write() as w:
                 w.put("bench", k, value)
-        rate(f"put, one write txn each (sync={args.sync})", n, time.perf_counter() - t)
+        rate(f"put, one write txn each (sync={sync})", n, time.perf_counter() - t)
 
         t = time.perf_counter()
         with store.write() as w:
@@ -54,7 +71,7 @@ def main() -> None:
         with store.read() as r:
             for _ in range(rounds):
                 rows = sum(1 for _ in r.scan("bench"))
-        rate(f"scan, rows/s ({rows} rows x {rounds})", rows * rounds, time.perf_counter() - t)
+        rate(f"scan, rows/s ({n} rows x {rounds})", rows * rounds, time.perf_counter() - t)
 
         t = time.perf_counter()
         with store.read() as r:
