@@ -42,19 +42,28 @@ def snake_case(name: str) -> str:
 
 
 class ServiceProvider:
-    """Base class: finds the operation methods once, dispatches by name."""
+    """Base class: finds the operation methods once, dispatches by name.
+
+    Operation methods are looked up on the provider itself and then on each
+    of `parts` (objects grouping the operations of one resource, e.g. Lambda's
+    functions, layers, event source mappings), so a large service is split by
+    resource without one giant class. A name defined twice is an error."""
 
     #: The botocore service name this provider serves.
     service: str = ""
 
-    def __init__(self) -> None:
+    def __init__(self, *parts: object) -> None:
         from squall.protocol.models import service_model
 
         self._handlers: dict[str, tuple[Handler, bool]] = {}
         for op in service_model(self.service).operation_names:
-            method = getattr(self, snake_case(op), None)
-            if method is not None:
-                self._handlers[op] = (method, inspect.iscoroutinefunction(method))
+            found = [
+                m for m in (getattr(owner, snake_case(op), None) for owner in (self, *parts)) if m is not None
+            ]
+            if len(found) > 1:
+                raise TypeError(f"{self.service}.{op} is implemented more than once")
+            if found:
+                self._handlers[op] = (found[0], inspect.iscoroutinefunction(found[0]))
 
     @property
     def operations(self) -> frozenset[str]:
