@@ -18,6 +18,7 @@ from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
 from squall.gateway.credentials import AccountCredentials
 from squall.protocol.router import Router
+from squall.services.lambda_.provider import LambdaProvider
 from squall.services.registry import ServiceRegistry
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
@@ -46,7 +47,8 @@ def build(settings: Settings) -> Server:
         sessions = SessionStore(data_dir.store)
         credentials = AccountCredentials(settings.root_keys, sessions)
         key_accounts = {k.access_key_id: k.account_id for k in settings.root_keys}
-        services = ServiceRegistry([StsProvider(key_accounts, sessions)])
+        lambda_ = LambdaProvider(data_dir.store, data_dir.blobs)
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
@@ -56,6 +58,7 @@ def build(settings: Settings) -> Server:
             body_timeout=settings.body_timeout,
             clock_skew=settings.clock_skew,
             default_region=settings.region,
+            extra_routes=[(lambda_.route_prefix, lambda_.serve_code)],
         )
         return Server(settings, data_dir, gateway, probe_isolation())
     except BaseException:

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +50,8 @@ log = logging.getLogger("squall.gateway")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+#: (method, path, query string) -> response; runs in a worker thread.
+RawHandler = Callable[[str, str, str], HttpResponse]
 
 HEALTH_PATHS = frozenset({"/_squall/health", "/_localstack/health"})
 ANONYMOUS_SERVICES = frozenset({"s3"})
@@ -88,6 +90,7 @@ class Gateway:
         body_timeout: float,
         clock_skew: float,
         default_region: str = "us-east-1",
+        extra_routes: Sequence[tuple[str, RawHandler]] = (),
     ) -> None:
         self.router = router
         self.credentials = credentials
@@ -99,6 +102,9 @@ class Gateway:
         self.default_region = default_region
         self.started_at = time.time()
         self._unsigned = _unsigned_operations()
+        #: (path prefix, handler) pairs served before AWS routing, for GET/HEAD only:
+        #: URLs Squall hands out itself (e.g. Lambda's presigned code downloads).
+        self.extra_routes = list(extra_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -145,6 +151,15 @@ class Gateway:
         if head.path in HEALTH_PATHS and head.method in ("GET", "HEAD"):
             await _send(send, self._health(head.method == "HEAD"))
             return
+        for prefix, handler in self.extra_routes:
+            if head.path.startswith(prefix) and head.method in ("GET", "HEAD"):
+                try:
+                    raw = await asyncio.to_thread(handler, head.method, head.path, head.query_string)
+                except Exception:
+                    log.exception("request %s failed", request_id)
+                    raw = HttpResponse(500, [("content-type", "text/plain")], b"internal error")
+                await _send(send, raw)
+                return
         try:
             response = await self._handle(head, receive, request_id)
         except _Disconnected:

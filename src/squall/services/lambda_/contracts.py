@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol
 
 from squall.services.lambda_.names import FunctionRef
 
 
-class QualifierKind(str, Enum):
+class QualifierKind(StrEnum):
     LATEST = "latest"
     VERSION = "version"
     ALIAS = "alias"

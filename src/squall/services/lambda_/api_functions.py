@@ -1,0 +1,203 @@
+"""CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, DeleteFunction."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from squall.services.base import RequestContext
+from squall.services.lambda_.code import check_unzipped_size, check_upload_size
+from squall.services.lambda_.deps import Deps, ref_of
+from squall.services.lambda_.functions import (
+    NS,
+    PC_NS,
+    PENDING_NS,
+    FunctionRecord,
+    alias_key,
+    aliases,
+    config_of,
+    conflict,
+    fn_key,
+    mark_pending,
+    new_revision,
+    now_text,
+    read_function,
+    read_version,
+    unqualified,
+    ver_key,
+    versions,
+)
+from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.services.lambda_.settings import apply_settings, resolve_layers
+from squall.services.lambda_.validation import check_config, invalid
+from squall.storage import pack
+
+
+def zip_from(code: dict[str, Any]) -> bytes:
+    if code.get("ImageUri"):
+        raise invalid(
+            "Squall supports only .zip deployment packages (ZipFile); container images are not supported."
+        )
+    if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
+        raise invalid(
+            "Squall does not serve S3 yet, so S3Bucket/S3Key cannot be used; upload the package in ZipFile instead."
+        )
+    data = code.get("ZipFile")
+    if data is None:
+        raise invalid("Please provide a source for function code.")
+    if isinstance(data, str):
+        data = base64.b64decode(data)
+    data = bytes(data)
+    check_upload_size(data)
+    check_unzipped_size(data)
+    return data
+
+
+class FunctionsApi:
+    def __init__(self, deps: Deps) -> None:
+        self.d = deps
+
+    def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        ref = ref_of(ctx, params)
+        if ref.qualifier:
+            raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
+        check_config(params, creating=True)
+        data = zip_from(params.get("Code") or {})
+        code = self.d.codes.put(ref.account_id, ref.region, data)
+        config: dict[str, Any] = {
+            "FunctionName": ref.name,
+            "FunctionArn": ref.arn,
+            "Runtime": params["Runtime"],
+            "Role": params["Role"],
+            "Handler": params["Handler"],
+            "CodeSize": code.size,
+            "Description": params.get("Description", ""),
+            "Timeout": 3,
+            "MemorySize": 128,
+            "LastModified": now_text(),
+            "CodeSha256": code.sha256,
+            "Version": LATEST,
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": new_revision(),
+            "State": "Pending",
+            "StateReason": "The function is being created.",
+            "StateReasonCode": "Creating",
+            "PackageType": "Zip",
+            "Architectures": params.get("Architectures") or ["x86_64"],
+            "EphemeralStorage": {"Size": 512},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{ref.name}"},
+        }
+        apply_settings(config, params, resolve_layers(params, self.d.layers, ref), ref)
+        record = FunctionRecord(config, code, dict(params.get("Tags") or {}))
+        with self.d.store.write() as w:
+            if w.get(NS, fn_key(ref.account_id, ref.region, ref.name)) is not None:
+                raise conflict(f"Function already exist: {ref.name}")
+            w.put(NS, fn_key(ref.account_id, ref.region, ref.name), record.dump())
+            mark_pending(w, ref, LATEST)
+        self.d.lifecycle.kick()
+        if params.get("Publish"):
+            from squall.services.lambda_.versions import publish
+
+            return publish(self.d, ref, None, None, description=config["Description"], allow_latest=True)
+        return config
+
+    def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        ref = ref_of(ctx, params)
+        with self.d.store.read() as r:
+            config, _ = config_of(r, ref)
+        return config
+
+    def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        ref = ref_of(ctx, params)
+        with self.d.store.read() as r:
+            config, code = config_of(r, ref)
+            fn = read_function(r, ref)
+        out: dict[str, Any] = {
+            "Configuration": config,
+            "Code": {"RepositoryType": "S3", "Location": self.d.codes.presigned_url(ctx.endpoint, code)},
+        }
+        if ref.qualifier is None and fn.tags:
+            out["Tags"] = fn.tags
+        if fn.reserved is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved}
+        return out
+
+    def list_functions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        all_versions = params.get("FunctionVersion") == "ALL"
+        limit = int(params.get("MaxItems") or 50)
+        if not 1 <= limit <= 10000:
+            raise invalid("1 validation error detected: Value at 'maxItems' failed to satisfy constraint")
+        marker = params.get("Marker")
+        start = pack(ctx.account_id, ctx.region, "fn")
+        after: tuple[str, int] | None = None
+        if marker:
+            try:
+                name, _, num = base64.urlsafe_b64decode(marker.encode()).decode().partition("\0")
+                after = (name, int(num))
+            except (ValueError, UnicodeDecodeError):
+                raise invalid("Invalid Marker.") from None
+        items: list[tuple[tuple[str, int], dict[str, Any]]] = []
+        next_marker = None
+        with self.d.store.read() as r:
+            for _, raw in r.scan(
+                NS, prefix=start, start=fn_key(ctx.account_id, ctx.region, after[0]) if after else None
+            ):
+                fn = FunctionRecord.load(raw)
+                name = fn.config["FunctionName"]
+                entries = [((name, 0), fn.config)]
+                if all_versions:
+                    fref = FunctionRef(ctx.account_id, ctx.region, name)
+                    entries += [((name, int(v.config["Version"])), v.config) for v in versions(r, fref)]
+                for pos, config in entries:
+                    if after is not None and pos <= after:
+                        continue
+                    if len(items) == limit:
+                        next_marker = base64.urlsafe_b64encode(
+                            f"{items[-1][0][0]}\0{items[-1][0][1]}".encode()
+                        ).decode()
+                        break
+                    items.append((pos, config))
+                if next_marker:
+                    break
+        out: dict[str, Any] = {"Functions": [c for _, c in items]}
+        if next_marker:
+            out["NextMarker"] = next_marker
+        return out
+
+    def delete_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        ref = ref_of(ctx, params)
+        q = ref.qualifier
+        a, rg, name = ref.account_id, ref.region, ref.name
+        if q == LATEST:
+            raise invalid("$LATEST version cannot be deleted without deleting the function.")
+        if q is not None and not q.isdigit():
+            raise invalid("Deletion of aliases is not currently supported.")
+        with self.d.store.write() as w:
+            read_function(w, ref)
+            if q is None:
+                w.delete(NS, fn_key(a, rg, name))
+                w.delete_range(NS, prefix=pack(a, rg, "ver", name))
+                for alias in list(aliases(w, ref)):
+                    w.delete(NS, alias_key(a, rg, name, alias["Name"]))
+                for k, _ in list(w.scan(PENDING_NS, prefix=pack(a, rg, name))):
+                    w.delete(PENDING_NS, k)
+                w.delete_range(PC_NS, prefix=pack(a, rg, name))
+            else:
+                if read_version(w, ref, int(q)) is None:
+                    raise function_not_found(ref)
+                users = [al["Name"] for al in aliases(w, ref) if _alias_uses(al, q)]
+                if users:
+                    raise conflict(
+                        f"Unable to delete version because the following aliases reference it: {users}"
+                    )
+                w.delete(NS, ver_key(a, rg, name, int(q)))
+                w.delete(PENDING_NS, pack(a, rg, name, q))
+                w.delete(PC_NS, pack(a, rg, name, q))
+        self.d.directory.deleted(ref if q else unqualified(ref))
+        return {}
+
+
+def _alias_uses(alias: dict[str, Any], version: str) -> bool:
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return alias["FunctionVersion"] == version or version in weights

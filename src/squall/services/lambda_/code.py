@@ -1,0 +1,158 @@
+"""Deployment packages: size limits, zip checks, content-addressed storage, download URLs.
+
+A zip is stored once per (account, region, SHA-256): the blob id is found
+through an index record in the store, so publishing a version or re-uploading
+the same code takes no more space. `CodeSha256` is the base64 SHA-256 of the
+zip, as on AWS. `GetFunction` hands out `Code.Location`, a URL on Squall
+itself signed with HMAC-SHA256 over (blob id, expiry).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import secrets
+import time
+import urllib.parse
+import zipfile
+from dataclasses import dataclass
+
+import orjson
+
+from squall.protocol.errors import ServiceError
+from squall.storage import BlobStore, Store, pack
+
+NS = "lambda.code"
+ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (ZipFile)
+UNZIPPED_LIMIT = 262144000
+URL_LIFETIME_SECONDS = 600
+URL_PREFIX = "/_squall/lambda/code/"
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    blob_id: str
+    sha256: str  # base64, as CodeSha256
+    size: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"blob": self.blob_id, "sha": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> CodeRef:
+        return cls(str(raw["blob"]), str(raw["sha"]), int(raw["size"]))  # type: ignore[call-overload]
+
+
+def check_upload_size(data: bytes) -> None:
+    if len(data) > ZIPPED_LIMIT:
+        raise ServiceError(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {ZIPPED_LIMIT} bytes for the CreateFunction operation",
+            413,
+            fields={"Type": "User"},
+        )
+
+
+def unzipped_size(data: bytes) -> int | None:
+    """The total uncompressed size per the zip's directory; None when it is no zip."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return None
+
+
+def check_unzipped_size(data: bytes) -> None:
+    size = unzipped_size(data)
+    if size is not None and size > UNZIPPED_LIMIT:
+        raise ServiceError(
+            "InvalidParameterValueException",
+            f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes",
+            400,
+            fields={"Type": "User"},
+        )
+
+
+def zip_problem(data: bytes) -> str | None:
+    """Why `data` is not a usable deployment package, or None when it is."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        return f"Could not unzip uploaded file. Please check your file, then try to upload again. ({exc})"
+    if bad is not None:
+        return f"Could not unzip uploaded file. Please check your file, then try to upload again. (bad entry {bad})"
+    return None
+
+
+class CodeStore:
+    """Zips in the blob store, indexed by their digest."""
+
+    def __init__(self, store: Store, blobs: BlobStore) -> None:
+        self.store = store
+        self.blobs = blobs
+        self._secret = self._load_secret()
+
+    def _load_secret(self) -> bytes:
+        key = pack("", "", "url-secret")
+        with self.store.read() as r:
+            found = r.get(NS, key)
+        if found is not None:
+            return bytes(found)
+        fresh = secrets.token_bytes(32)
+        with self.store.write() as w:
+            existing = w.get(NS, key)
+            if existing is not None:
+                return bytes(existing)
+            w.put(NS, key, fresh)
+        return fresh
+
+    def put(self, account: str, region: str, data: bytes) -> CodeRef:
+        """Store `data` (once per digest) and return its reference."""
+        digest = hashlib.sha256(data).digest()
+        sha = base64.b64encode(digest).decode()
+        key = pack(account, region, "sha", digest.hex())
+        with self.store.read() as r:
+            found = r.get(NS, key)
+        if found is not None:
+            blob_id = orjson.loads(found)["blob"]
+            if self.blobs.exists(blob_id):
+                return CodeRef(blob_id, sha, len(data))
+        ref = self.blobs.put(data)
+        with self.store.write() as w:
+            w.put(NS, key, orjson.dumps({"blob": ref.id}))
+        return CodeRef(ref.id, sha, len(data))
+
+    def read(self, ref: CodeRef) -> bytes:
+        return self.blobs.read(ref.blob_id)
+
+    # -- presigned download URLs ------------------------------------------------------------
+
+    def _signature(self, blob_id: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{blob_id}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def presigned_url(self, endpoint: str, ref: CodeRef, *, now: float | None = None) -> str:
+        expires = int((now if now is not None else time.time()) + URL_LIFETIME_SECONDS)
+        query = urllib.parse.urlencode(
+            {"Expires": expires, "Signature": self._signature(ref.blob_id, expires)}
+        )
+        return f"{endpoint.rstrip('/')}{URL_PREFIX}{ref.blob_id}?{query}"
+
+    def verify_url(self, path: str, query_string: str, *, now: float | None = None) -> str | None:
+        """The blob id a signed URL grants, or None if the URL is forged, altered or expired."""
+        if not path.startswith(URL_PREFIX):
+            return None
+        blob_id = path[len(URL_PREFIX) :]
+        query = urllib.parse.parse_qs(query_string)
+        try:
+            expires = int(query["Expires"][0])
+            signature = query["Signature"][0]
+        except (KeyError, ValueError, IndexError):
+            return None
+        if expires < (now if now is not None else time.time()):
+            return None
+        if not hmac.compare_digest(signature, self._signature(blob_id, expires)):
+            return None
+        return blob_id if self.blobs.exists(blob_id) else None

@@ -1,0 +1,29 @@
+"""What the operation parts of the functions side share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from squall.services.base import RequestContext
+from squall.services.lambda_.code import CodeStore
+from squall.services.lambda_.contracts import LayerResolver
+from squall.services.lambda_.functions import Directory
+from squall.services.lambda_.lifecycle import Lifecycle
+from squall.services.lambda_.names import FunctionRef, parse_function
+from squall.storage import Store
+
+
+@dataclass
+class Deps:
+    store: Store
+    codes: CodeStore
+    lifecycle: Lifecycle
+    directory: Directory
+    layers: LayerResolver | None
+
+
+def ref_of(ctx: RequestContext, params: dict[str, Any], key: str = "FunctionName") -> FunctionRef:
+    return parse_function(
+        params[key], account_id=ctx.account_id, region=ctx.region, qualifier=params.get("Qualifier")
+    )

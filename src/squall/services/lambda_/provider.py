@@ -1,0 +1,81 @@
+"""The Lambda provider: the operation parts composed into one `ServiceProvider`.
+
+Parts on the functions side (this module's siblings): functions, versions
+and updates, aliases, concurrency, tags. The parts hanging off a function
+(layers, permissions, event invoke configs, event source mappings) are added
+by `extra_parts`, a callable given the `FunctionDirectory` (to check and
+resolve functions) that returns the part objects; the layers part is also
+passed as `layers` (a `LayerResolver`), or later via `set_layer_resolver`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from squall.protocol.types import HttpResponse
+from squall.services.base import ServiceProvider
+from squall.services.lambda_.aliases import AliasesApi
+from squall.services.lambda_.api_functions import FunctionsApi
+from squall.services.lambda_.code import URL_PREFIX, CodeStore
+from squall.services.lambda_.concurrency import ConcurrencyApi
+from squall.services.lambda_.contracts import LayerResolver
+from squall.services.lambda_.deps import Deps
+from squall.services.lambda_.functions import Directory
+from squall.services.lambda_.lifecycle import Lifecycle
+from squall.services.lambda_.tags import TagsApi
+from squall.services.lambda_.versions import VersionsApi
+from squall.storage import BlobStore, Store
+
+
+class LambdaProvider(ServiceProvider):
+    service = "lambda"
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        *,
+        layers: LayerResolver | None = None,
+        extra_parts: Callable[[Directory], Sequence[object]] | None = None,
+    ) -> None:
+        codes = CodeStore(store, blobs)
+        directory = Directory(store)
+        self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers)
+        self.tags = TagsApi(self.deps)
+        super().__init__(
+            FunctionsApi(self.deps),
+            VersionsApi(self.deps),
+            AliasesApi(self.deps),
+            ConcurrencyApi(self.deps),
+            self.tags,
+            # The other part's objects go here: layers, permissions, event invoke
+            # configs, event source mappings.
+            *(extra_parts(directory) if extra_parts else ()),
+        )
+
+    @property
+    def directory(self) -> Directory:
+        """The `FunctionDirectory` for the parts that hang off a function."""
+        return self.deps.directory
+
+    def set_layer_resolver(self, layers: LayerResolver) -> None:
+        self.deps.layers = layers
+
+    async def start(self) -> None:
+        await self.deps.lifecycle.start()
+
+    async def stop(self) -> None:
+        await self.deps.lifecycle.stop()
+
+    # -- the code download route (GetFunction's Code.Location) ------------------------------
+
+    route_prefix = URL_PREFIX
+
+    def serve_code(self, method: str, path: str, query_string: str) -> HttpResponse:
+        blob_id = self.deps.codes.verify_url(path, query_string)
+        if blob_id is None:
+            body = b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature is invalid</Message></Error>"
+            return HttpResponse(403, [("content-type", "application/xml")], body)
+        data = self.deps.codes.blobs.read(blob_id)
+        headers = [("content-type", "application/zip"), ("content-length", str(len(data)))]
+        return HttpResponse(200, headers, b"" if method == "HEAD" else data)
