@@ -13,7 +13,7 @@ ACCOUNT = "000000000000"
 def make_zip(source: str = "def handler(event, context):\n    return event\n", name: str = "app.py") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(name, source)
+        zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), source)  # deterministic bytes
     return buf.getvalue()
 
 

@@ -20,7 +20,8 @@ def test_everything_survives_restart(tmp_path: Path) -> None:
     first = start_server(data)
     try:
         lam = first.client("lambda")
-        fn = create(lam, "keep", Tags={"k": "v"})
+        package = make_zip()
+        fn = create(lam, "keep", Tags={"k": "v"}, Code={"ZipFile": package})
         lam.publish_version(FunctionName="keep")
         lam.create_alias(
             FunctionName="keep",
@@ -43,7 +44,7 @@ def test_everything_survives_restart(tmp_path: Path) -> None:
         assert got["Tags"] == {"k": "v"}
         assert got["Concurrency"] == {"ReservedConcurrentExecutions": 7}
         with urllib.request.urlopen(got["Code"]["Location"]) as resp:
-            assert resp.read() == make_zip()
+            assert resp.read() == package
         assert lam.get_alias(FunctionName="keep", Name="live")["FunctionVersion"] == "1"
         assert (
             lam.get_provisioned_concurrency_config(FunctionName="keep", Qualifier="live")["Status"]
@@ -83,8 +84,9 @@ def test_code_urls_expire_and_are_bound_to_the_blob(tmp_path: Path) -> None:
     data = DataDir.open(tmp_path / "data")
     try:
         codes = CodeStore(data.store, data.blobs)
-        ref = codes.put(ACCOUNT, "us-east-1", make_zip())
-        same = codes.put(ACCOUNT, "us-east-1", make_zip())
+        package = make_zip()
+        ref = codes.put(ACCOUNT, "us-east-1", package)
+        same = codes.put(ACCOUNT, "us-east-1", package)
         assert same.blob_id == ref.blob_id  # content-addressed
         url = codes.presigned_url("http://x", ref, now=1000.0)
         path, _, query = url.removeprefix("http://x").partition("?")
