@@ -120,3 +120,28 @@ def test_layers_through_resolver(provider: LambdaProvider) -> None:
     asyncio.run(provider.deps.lifecycle.settle())
     updated = call(provider, "UpdateFunctionConfiguration", FunctionName="f", Layers=[])
     assert "Layers" not in updated
+
+
+def test_code_is_shared_and_collected(provider: LambdaProvider) -> None:
+    package = make_zip()
+    for name in ("a", "b"):
+        call(
+            provider,
+            "CreateFunction",
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=ROLE,
+            Handler="a.b",
+            Code={"ZipFile": package},
+        )
+    blobs = provider.deps.codes.blobs
+    assert blobs.usage().count == 1
+    asyncio.run(provider.deps.lifecycle.settle())
+    call(provider, "PublishVersion", FunctionName="a")
+    call(provider, "DeleteFunction", FunctionName="a")
+    assert blobs.usage().count == 1  # b still uses it
+    asyncio.run(provider.deps.lifecycle.settle())
+    call(provider, "UpdateFunctionCode", FunctionName="b", ZipFile=make_zip("x = 1\n"))
+    assert blobs.usage().count == 1  # the old zip went, the new one is there
+    call(provider, "DeleteFunction", FunctionName="b")
+    assert blobs.usage().count == 0

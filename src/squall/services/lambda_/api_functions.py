@@ -174,7 +174,8 @@ class FunctionsApi:
         if q is not None and not q.isdigit():
             raise invalid("Deletion of aliases is not currently supported.")
         with self.d.store.write() as w:
-            read_function(w, ref)
+            fn = read_function(w, ref)
+            dropped = {fn.code.blob_id} | {v.code.blob_id for v in versions(w, ref)}
             if q is None:
                 w.delete(NS, fn_key(a, rg, name))
                 w.delete_range(NS, prefix=pack(a, rg, "ver", name))
@@ -184,8 +185,10 @@ class FunctionsApi:
                     w.delete(PENDING_NS, k)
                 w.delete_range(PC_NS, prefix=pack(a, rg, name))
             else:
-                if read_version(w, ref, int(q)) is None:
+                version = read_version(w, ref, int(q))
+                if version is None:
                     raise function_not_found(ref)
+                dropped = {version.code.blob_id}
                 users = [al["Name"] for al in aliases(w, ref) if _alias_uses(al, q)]
                 if users:
                     raise conflict(
@@ -194,6 +197,7 @@ class FunctionsApi:
                 w.delete(NS, ver_key(a, rg, name, int(q)))
                 w.delete(PENDING_NS, pack(a, rg, name, q))
                 w.delete(PC_NS, pack(a, rg, name, q))
+        self.d.codes.release(a, rg, dropped)
         self.d.directory.deleted(ref if q else unqualified(ref))
         return {}
 

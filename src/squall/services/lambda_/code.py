@@ -125,6 +125,26 @@ class CodeStore:
             w.put(NS, key, orjson.dumps({"blob": ref.id}))
         return CodeRef(ref.id, sha, len(data))
 
+    def release(self, account: str, region: str, blob_ids: set[str]) -> None:
+        """Drop the zips in `blob_ids` that no function or version of (account, region) uses
+        any more. Call after the transaction that dropped the references committed."""
+        from squall.services.lambda_.functions import NS as FN_NS
+
+        if not blob_ids:
+            return
+        unused = set(blob_ids)
+        with self.store.write() as w:
+            for kind in ("fn", "ver"):
+                for _, raw in w.scan(FN_NS, prefix=pack(account, region, kind)):
+                    unused.discard(orjson.loads(raw)["code"]["blob"])
+            if not unused:
+                return
+            for key, raw in list(w.scan(NS, prefix=pack(account, region, "sha"))):
+                if orjson.loads(raw)["blob"] in unused:
+                    w.delete(NS, key)
+        for blob_id in unused:
+            self.blobs.delete(blob_id)
+
     def read(self, ref: CodeRef) -> bytes:
         return self.blobs.read(ref.blob_id)
 

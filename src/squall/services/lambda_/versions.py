@@ -171,6 +171,7 @@ class VersionsApi:
         with self.d.store.write() as w:
             fn = read_function(w, ref)
             _check_updatable(fn, params.get("RevisionId"))
+            replaced = fn.code.blob_id
             fn.code = code
             fn.config["CodeSha256"] = code.sha256
             fn.config["CodeSize"] = code.size
@@ -179,6 +180,8 @@ class VersionsApi:
             _in_progress(fn.config)
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
             mark_pending(w, ref, LATEST)
+        if replaced != code.blob_id:
+            self.d.codes.release(ref.account_id, ref.region, {replaced})
         self.d.lifecycle.kick()
         if params.get("Publish"):
             return publish(self.d, ref, None, None)
