@@ -62,6 +62,8 @@ class FunctionsApi:
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
         check_config(params, creating=True)
+        if self.d.directory.exists(ref):
+            raise conflict(f"Function already exist: {ref.name}")
         data = zip_from(params.get("Code") or {})
         code = self.d.codes.put(ref.account_id, ref.region, data)
         config: dict[str, Any] = {
