@@ -115,7 +115,8 @@ class LayerStore:
             raw = r.get(NS, pack(account, region, name, version))
         if raw is None:
             raise not_found("The resource you requested does not exist.")
-        return loads(raw)
+        rec: dict[str, Any] = loads(raw)
+        return rec
 
     def get_by_arn(self, arn: str) -> dict[str, Any]:
         account, region, name, version = parse_layer_version_arn(arn)
