@@ -108,7 +108,7 @@ def test_stream_defaults(env) -> None:
             "Invalid filter pattern definition.",
         ),
         (f"arn:aws:sqs:{REGION}:{ACCOUNT}:bad name", {}, "Invalid event source ARN"),
-        (f"arn:aws:s3:::bucket", {}, "Unrecognized event source"),
+        ("arn:aws:s3:::bucket", {}, "Unrecognized event source"),
         (QUEUE, {"FunctionName": "ghost"}, "Function does not exist"),
     ],
 )
