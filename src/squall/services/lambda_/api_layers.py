@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from squall.services.base import RequestContext
 from squall.services.lambda_.layers import LayerStore, version_output
 from squall.services.lambda_.periph_util import page
@@ -22,7 +24,7 @@ class LayersApi:
         return version_output(rec, with_content=True)
 
     def get_layer_version_by_arn(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return version_output(self.layers.get_by_arn(params["Arn"]), with_content=True)
+        return version_output(self.layers.get_by_arn(ctx.account_id, params["Arn"]), with_content=True)
 
     def list_layer_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         recs = self.layers.versions(
@@ -60,3 +62,26 @@ class LayersApi:
     def delete_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.layers.delete(ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"])
         return {}
+
+    def add_layer_version_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        statement, revision = self.layers.add_permission(
+            ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"], params
+        )
+        return {"Statement": orjson.dumps(statement).decode(), "RevisionId": revision}
+
+    def remove_layer_version_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        self.layers.remove_permission(
+            ctx.account_id,
+            ctx.region,
+            params["LayerName"],
+            params["VersionNumber"],
+            params["StatementId"],
+            params.get("RevisionId"),
+        )
+        return {}
+
+    def get_layer_version_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        doc, revision = self.layers.policy(
+            ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"]
+        )
+        return {"Policy": orjson.dumps(doc).decode(), "RevisionId": revision}

@@ -19,6 +19,8 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.contracts import LayerUse
+from squall.services.lambda_.layer_policy import NS as NS_POLICY
+from squall.services.lambda_.layer_policy import LayerPolicies, readable_by
 from squall.services.lambda_.periph_util import dumps, invalid, iso_millis, loads, not_found, now
 from squall.storage import BlobStore, Store, pack
 
@@ -67,6 +69,7 @@ class LayerStore:
     def __init__(self, store: Store, blobs: BlobStore) -> None:
         self._store = store
         self._blobs = blobs
+        self._policies = LayerPolicies(store)
 
     def publish(self, account: str, region: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         account, region, name = parse_layer_name(name, account, region)
@@ -110,17 +113,23 @@ class LayerStore:
         return record
 
     def get(self, account: str, region: str, name: str, version: int) -> dict[str, Any]:
-        account, region, name = parse_layer_name(name, account, region)
+        """A layer version; `account` is the caller's (a layer ARN may name another account's
+        layer, readable when its layer version policy allows the caller)."""
+        owner, region, name = parse_layer_name(name, account, region)
+        key = pack(owner, region, name, version)
         with self._store.read() as r:
-            raw = r.get(NS, pack(account, region, name, version))
+            raw = r.get(NS, key)
+            allowed = raw is not None and readable_by(r, key, owner, account)
         if raw is None:
             raise not_found("The resource you requested does not exist.")
         rec: dict[str, Any] = loads(raw)
+        if not allowed:
+            raise _access_denied(account, "lambda:GetLayerVersion", rec["LayerVersionArn"])
         return rec
 
-    def get_by_arn(self, arn: str) -> dict[str, Any]:
-        account, region, name, version = parse_layer_version_arn(arn)
-        return self.get(account, region, name, version)
+    def get_by_arn(self, caller: str, arn: str) -> dict[str, Any]:
+        owner, region, name, version = parse_layer_version_arn(arn)
+        return self.get(caller, region, layer_arn(owner, region, name), version)
 
     def versions(
         self, account: str, region: str, name: str, runtime: str | None = None, arch: str | None = None
@@ -145,13 +154,49 @@ class LayerStore:
 
     def delete(self, account: str, region: str, name: str, version: int) -> None:
         """Idempotent, as on AWS: deleting a missing version succeeds."""
-        account, region, name = parse_layer_name(name, account, region)
-        key = pack(account, region, name, version)
+        owner, region, name = parse_layer_name(name, account, region)
+        if owner != account:
+            raise _access_denied(
+                account, "lambda:DeleteLayerVersion", f"{layer_arn(owner, region, name)}:{version}"
+            )
+        key = pack(owner, region, name, version)
         with self._store.write() as w:
             raw = w.get(NS, key)
             if raw is not None:
                 w.delete(NS, key)
+                w.delete(NS_POLICY, key)
                 w.put(NS_DELETED, key, raw)
+
+    # -- layer version permissions ---------------------------------------------------------------
+
+    def _owned_key(
+        self, account: str, region: str, name: str, version: int, action: str
+    ) -> tuple[bytes, str]:
+        owner, region, name = parse_layer_name(name, account, region)
+        arn = f"{layer_arn(owner, region, name)}:{version}"
+        if owner != account:
+            raise _access_denied(account, action, arn)
+        key = pack(owner, region, name, version)
+        with self._store.read() as r:
+            if r.get(NS, key) is None:
+                raise not_found(f"Layer version {arn} does not exist.")
+        return key, arn
+
+    def add_permission(
+        self, account: str, region: str, name: str, version: int, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        key, arn = self._owned_key(account, region, name, version, "lambda:AddLayerVersionPermission")
+        return self._policies.add(key, arn, params)
+
+    def remove_permission(
+        self, account: str, region: str, name: str, version: int, sid: str, revision: str | None
+    ) -> None:
+        key, _ = self._owned_key(account, region, name, version, "lambda:RemoveLayerVersionPermission")
+        self._policies.remove(key, sid, revision)
+
+    def policy(self, account: str, region: str, name: str, version: int) -> tuple[dict[str, Any], str]:
+        key, _ = self._owned_key(account, region, name, version, "lambda:GetLayerVersionPolicy")
+        return self._policies.document(key)
 
     # -- LayerResolver -------------------------------------------------------------------------------
 
@@ -171,12 +216,14 @@ class LayerStore:
                     f"function. {seen[unversioned]} and {arn} are versions of the same layer."
                 )
             seen[unversioned] = arn
+            key = pack(m.group("account"), m.group("region"), m.group("name"), int(m.group("version")))
             with self._store.read() as r:
-                raw = r.get(
-                    NS, pack(m.group("account"), m.group("region"), m.group("name"), int(m.group("version")))
-                )
+                raw = r.get(NS, key)
+                allowed = raw is not None and readable_by(r, key, m.group("account"), account_id)
             if raw is None:
                 raise invalid(f"Layer version {arn} does not exist.")
+            if not allowed:
+                raise _access_denied(account_id, "lambda:GetLayerVersion", arn)
             if m.group("region") != region:
                 raise invalid(
                     f"Layers are not in the same region as the function. Layers are expected to be "
@@ -194,6 +241,14 @@ class LayerStore:
         if raw is None:
             raise not_found(f"Layer version {arn} does not exist.")
         return str(loads(raw)["Blob"])
+
+
+def _access_denied(caller: str, action: str, arn: str) -> ServiceError:
+    return ServiceError(
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{caller}:root is not authorized to perform: {action} on resource: {arn}",
+        403,
+    )
 
 
 def _compatible(rec: dict[str, Any], runtime: str | None, arch: str | None) -> bool:
