@@ -132,3 +132,22 @@ def test_event_source_mappings_over_the_wire(wire: Wire) -> None:
     assert deleted["State"] == "Deleting"
     with pytest.raises(c.exceptions.ResourceNotFoundException):
         c.get_event_source_mapping(UUID=m["UUID"])
+
+
+def test_layer_permissions_over_the_wire(wire: Wire) -> None:
+    c = wire.client()
+    v = c.publish_layer_version(LayerName="wire-shared", Content={"ZipFile": make_zip()})["Version"]
+    out = c.add_layer_version_permission(
+        LayerName="wire-shared",
+        VersionNumber=v,
+        StatementId="all",
+        Action="lambda:GetLayerVersion",
+        Principal="*",
+    )
+    assert json.loads(out["Statement"])["Principal"] == "*" and out["RevisionId"]
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 201
+    pol = c.get_layer_version_policy(LayerName="wire-shared", VersionNumber=v)
+    assert json.loads(pol["Policy"])["Statement"][0]["Sid"] == "all"
+    c.remove_layer_version_permission(LayerName="wire-shared", VersionNumber=v, StatementId="all")
+    with pytest.raises(c.exceptions.ResourceNotFoundException):
+        c.get_layer_version_policy(LayerName="wire-shared", VersionNumber=v)
