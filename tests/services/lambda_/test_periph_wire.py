@@ -151,3 +151,23 @@ def test_layer_permissions_over_the_wire(wire: Wire) -> None:
     c.remove_layer_version_permission(LayerName="wire-shared", VersionNumber=v, StatementId="all")
     with pytest.raises(c.exceptions.ResourceNotFoundException):
         c.get_layer_version_policy(LayerName="wire-shared", VersionNumber=v)
+
+
+def test_stream_mapping_at_timestamp_over_the_wire(wire: Wire) -> None:
+    import datetime as dt
+
+    wire.directory.add("wire-stream")
+    c = wire.client()
+    when = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    m = c.create_event_source_mapping(
+        FunctionName="wire-stream",
+        EventSourceArn=f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/ts",
+        StartingPosition="AT_TIMESTAMP",
+        StartingPositionTimestamp=when,
+        DestinationConfig={"OnFailure": {"Destination": QUEUE}},
+        FilterCriteria={"Filters": [{"Pattern": '{"data": {"kind": ["a"]}}'}]},
+    )
+    assert m["StartingPositionTimestamp"] == when
+    assert m["DestinationConfig"] == {"OnFailure": {"Destination": QUEUE}}
+    got = c.get_event_source_mapping(UUID=m["UUID"])
+    assert got["StartingPositionTimestamp"] == when and got["LastProcessingResult"] == "No records processed"

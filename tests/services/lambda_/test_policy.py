@@ -166,3 +166,13 @@ def test_persists_across_reopen(tmp_path: Path) -> None:
     out = PolicyApi(PolicyStore(store, directory)).get_policy(ctx(), {"FunctionName": "fn"})
     assert json.loads(out["Policy"])["Statement"][0]["Sid"] == "s3"
     store.close()
+
+
+def test_policy_size_limit(env) -> None:
+    api, _, _ = env
+    arn = "arn:aws:s3:::" + "b" * 900
+    with pytest.raises(ServiceError) as e:
+        for i in range(40):
+            add(api, f"sid-{i}", SourceArn=arn)
+    assert e.value.code == "PolicyLengthExceededException"
+    assert "is bigger than the limit (20480)" in e.value.message

@@ -10,6 +10,7 @@ provider's start-up). Deleting removes the record at once and answers `Deleting`
 from __future__ import annotations
 
 import uuid as uuidlib
+from datetime import datetime
 from typing import Any
 
 from squall.protocol.errors import ServiceError
@@ -61,6 +62,8 @@ class EventSourceMappings:
         kind = rules.source_kind(source)
         ref, fn_arn = self._function(account, region, params["FunctionName"])
         given = {k: v for k, v in params.items() if k in (*_UPDATABLE, *_CREATE_ONLY) and v is not None}
+        if isinstance(given.get("StartingPositionTimestamp"), datetime):
+            given["StartingPositionTimestamp"] = given["StartingPositionTimestamp"].timestamp()
         default_size = rules.BATCH_SIZES[kind][0]
         cfg: dict[str, Any] = {
             "EventSourceArn": source,
@@ -68,7 +71,7 @@ class EventSourceMappings:
             "MaximumBatchingWindowInSeconds": 0,
         }
         if kind in rules.STREAMS:
-            cfg.update(rules.STREAM_DEFAULTS)
+            cfg.update(rules.STREAM_DEFAULTS, LastProcessingResult="No records processed")
         cfg.update(given)
         rules.check(kind, cfg, given, creating=True)
         mapping_id = str(uuidlib.uuid4())

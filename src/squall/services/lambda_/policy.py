@@ -20,6 +20,8 @@ from squall.services.lambda_.periph_util import conflict, dumps, invalid, loads,
 from squall.storage import Store, pack
 
 NS = "lambda.policy"
+#: a function's resource policy is limited to 20 KB
+MAX_POLICY_BYTES = 20480
 _ACCOUNT = re.compile(r"^\d{12}$")
 _SERVICE = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
 _IAM_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::(\d{12}):.+$")
@@ -101,6 +103,14 @@ class PolicyStore:
                     "or remove the existing statement."
                 )
             policy["statements"].append(statement)
+            size = len(dumps({"Version": "2012-10-17", "Id": "default", "Statement": policy["statements"]}))
+            if size > MAX_POLICY_BYTES:
+                raise ServiceError(
+                    "PolicyLengthExceededException",
+                    f"The final policy size ({size}) is bigger than the limit ({MAX_POLICY_BYTES}).",
+                    400,
+                    fields={"Type": "User"},
+                )
             policy["revision"] = str(uuid.uuid4())
             w.put(NS, _key(ref), dumps(policy))
         return statement
