@@ -185,3 +185,13 @@ def test_persists_and_settles(tmp_path: Path) -> None:
     assert EsmApi(mappings).get_event_source_mapping(ctx(), {"UUID": out["UUID"]})["State"] == "Enabled"
     assert [m["UUID"] for m in mappings.active()] == [out["UUID"]]
     store.close()
+
+
+def test_retarget_onto_an_existing_pair_conflicts(env) -> None:
+    create(env)
+    other = create(env, FunctionName="fn:live")
+    with pytest.raises(ServiceError) as e:
+        env.update_event_source_mapping(ctx(), {"UUID": other["UUID"], "FunctionName": "fn"})
+    assert e.value.code == "ResourceConflictException"
+    same = env.update_event_source_mapping(ctx(), {"UUID": other["UUID"], "FunctionName": "fn:live"})
+    assert same["FunctionArn"] == FN + ":live"

@@ -18,7 +18,7 @@ from squall.services.lambda_ import esm_rules as rules
 from squall.services.lambda_.contracts import FunctionDirectory
 from squall.services.lambda_.names import FunctionRef, parse_function
 from squall.services.lambda_.periph_util import conflict, dumps, invalid, loads, not_found, now, page
-from squall.storage import Store, pack
+from squall.storage import ReadTxn, Store, pack
 
 NS = "lambda.esm"
 #: how long Creating/Enabling/Disabling/Updating last
@@ -58,7 +58,7 @@ class EventSourceMappings:
         return ref, resolved.arn
 
     def create(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
-        source = params.get("EventSourceArn")
+        source: str = params.get("EventSourceArn") or ""
         kind = rules.source_kind(source)
         ref, fn_arn = self._function(account, region, params["FunctionName"])
         given = {k: v for k, v in params.items() if k in (*_UPDATABLE, *_CREATE_ONLY) and v is not None}
@@ -89,16 +89,7 @@ class EventSourceMappings:
             _created=t,
         )
         with self._store.write() as w:
-            for _, raw in w.scan(NS, prefix=pack(account, region)):
-                other = loads(raw)
-                if other["EventSourceArn"] == source and other["FunctionArn"] == fn_arn:
-                    if kind in (rules.SQS, rules.SQS_FIFO):
-                        msg = f'An event source mapping with SQS arn (" {source} ") and function (" {ref.name} ") '
-                        msg += "already exists. Please update or delete the existing mapping with UUID "
-                    else:
-                        msg = f'The event source arn (" {source} ") and function (" {ref.name} ") provided mapping '
-                        msg += "already exists. Please update or delete the existing mapping with UUID "
-                    raise conflict(msg + other["UUID"])
+            _check_duplicate(w, account, region, source, fn_arn, ref.name, kind, None)
             w.put(NS, pack(account, region, mapping_id), dumps(cfg))
         return _output(cfg)
 
@@ -111,9 +102,10 @@ class EventSourceMappings:
 
     def update(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         mapping_id = params["UUID"]
-        fn_arn = None
+        fn_arn = fn_name = None
         if params.get("FunctionName"):
-            _, fn_arn = self._function(account, region, params["FunctionName"])
+            fn_ref, fn_arn = self._function(account, region, params["FunctionName"])
+            fn_name = fn_ref.name
         given = {k: v for k, v in params.items() if k in _UPDATABLE and v is not None}
         t = now()
         with self._store.write() as w:
@@ -123,7 +115,10 @@ class EventSourceMappings:
             cfg = _settled(loads(raw))
             merged = {**cfg, **given}
             rules.check(cfg["_kind"], merged, given, creating=False)
-            if fn_arn:
+            if fn_arn and fn_name and fn_arn != cfg["FunctionArn"]:
+                _check_duplicate(
+                    w, account, region, cfg["EventSourceArn"], fn_arn, fn_name, cfg["_kind"], mapping_id
+                )
                 merged["FunctionArn"] = fn_arn
             current = cfg["_target"]
             enabled = params.get("Enabled")
@@ -190,6 +185,30 @@ class EventSourceMappings:
                     w.put(NS, key, dumps(_settled(cfg)))
                     changed += 1
         return changed
+
+
+def _check_duplicate(
+    r: ReadTxn,
+    account: str,
+    region: str,
+    source: str,
+    fn_arn: str,
+    fn_name: str,
+    kind: str,
+    exclude: str | None,
+) -> None:
+    for _, raw in r.scan(NS, prefix=pack(account, region)):
+        other = loads(raw)
+        if other["EventSourceArn"] == source and other["FunctionArn"] == fn_arn and other["UUID"] != exclude:
+            if kind in (rules.SQS, rules.SQS_FIFO):
+                msg = f'An event source mapping with SQS arn (" {source} ") and function (" {fn_name} ") '
+            else:
+                msg = f'The event source arn (" {source} ") and function (" {fn_name} ") provided mapping '
+            raise conflict(
+                msg
+                + "already exists. Please update or delete the existing mapping with UUID "
+                + other["UUID"]
+            )
 
 
 def _settled(cfg: dict[str, Any]) -> dict[str, Any]:
