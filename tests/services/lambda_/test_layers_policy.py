@@ -115,3 +115,16 @@ def test_delete_drops_policy(env) -> None:
     api.delete_layer_version(ctx(), {"LayerName": "shared", "VersionNumber": 1})
     e = err(api.get_layer_version_policy, ctx(), {"LayerName": "shared", "VersionNumber": 1})
     assert e.code == "ResourceNotFoundException"
+
+
+def test_list_versions_of_another_accounts_layer(env) -> None:
+    api, _ = env
+    api.publish_layer_version(ctx(), {"LayerName": "shared", "Content": {"ZipFile": make_zip()}})
+    other = ctx(account=OTHER)
+    assert api.list_layer_versions(other, {"LayerName": ARN})["LayerVersions"] == []
+    grant(api, "acct", OTHER)
+    assert [v["Version"] for v in api.list_layer_versions(other, {"LayerName": ARN})["LayerVersions"]] == [1]
+    assert [v["Version"] for v in api.list_layer_versions(ctx(), {"LayerName": ARN})["LayerVersions"]] == [
+        2,
+        1,
+    ]

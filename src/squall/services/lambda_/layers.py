@@ -134,10 +134,15 @@ class LayerStore:
     def versions(
         self, account: str, region: str, name: str, runtime: str | None = None, arch: str | None = None
     ) -> list[dict[str, Any]]:
-        """Live versions of one layer, newest first, filtered as ListLayerVersions filters."""
-        account, region, name = parse_layer_name(name, account, region)
+        """Live versions of one layer, newest first, filtered as ListLayerVersions filters;
+        of another account's layer, only the versions the caller may use."""
+        owner, region, name = parse_layer_name(name, account, region)
         with self._store.read() as r:
-            rows = [loads(v) for _, v in r.scan(NS, prefix=pack(account, region, name), reverse=True)]
+            rows = [
+                loads(v)
+                for k, v in r.scan(NS, prefix=pack(owner, region, name), reverse=True)
+                if readable_by(r, k, owner, account)
+            ]
         return [rec for rec in rows if _compatible(rec, runtime, arch)]
 
     def layers(
