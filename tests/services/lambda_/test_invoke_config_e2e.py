@@ -34,7 +34,8 @@ def test_invoke_config_lifecycle(server) -> None:
     assert len(configs) == 2
     with pytest.raises(c.exceptions.InvalidParameterValueException):
         c.put_function_event_invoke_config(
-            FunctionName=name, DestinationConfig={"OnFailure": {"Destination": "arn:aws:iam::1:role/x"}}
+            FunctionName=name,
+            DestinationConfig={"OnFailure": {"Destination": f"arn:aws:iam::{ACCOUNT}:role/x"}},
         )
     c.delete_function_event_invoke_config(FunctionName=name, Qualifier="live")
     assert len(c.list_function_event_invoke_configs(FunctionName=name)["FunctionEventInvokeConfigs"]) == 1
