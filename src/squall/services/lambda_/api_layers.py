@@ -1,0 +1,87 @@
+"""PublishLayerVersion, GetLayerVersion(ByArn), ListLayers, ListLayerVersions, DeleteLayerVersion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from squall.services.base import RequestContext
+from squall.services.lambda_.layers import LayerStore, version_output
+from squall.services.lambda_.periph_util import page
+
+
+class LayersApi:
+    def __init__(self, layers: LayerStore) -> None:
+        self.layers = layers
+
+    def publish_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        rec = self.layers.publish(ctx.account_id, ctx.region, params["LayerName"], params)
+        return version_output(rec, with_content=True)
+
+    def get_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        rec = self.layers.get(ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"])
+        return version_output(rec, with_content=True)
+
+    def get_layer_version_by_arn(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return version_output(self.layers.get_by_arn(ctx.account_id, params["Arn"]), with_content=True)
+
+    def list_layer_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        recs = self.layers.versions(
+            ctx.account_id,
+            ctx.region,
+            params["LayerName"],
+            params.get("CompatibleRuntime"),
+            params.get("CompatibleArchitecture"),
+        )
+        items, marker = page(recs, params.get("Marker"), params.get("MaxItems"))
+        out: dict[str, Any] = {"LayerVersions": [version_output(r, with_content=False) for r in items]}
+        if marker:
+            out["NextMarker"] = marker
+        return out
+
+    def list_layers(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        recs = self.layers.layers(
+            ctx.account_id, ctx.region, params.get("CompatibleRuntime"), params.get("CompatibleArchitecture")
+        )
+        items, marker = page(recs, params.get("Marker"), params.get("MaxItems"))
+        out: dict[str, Any] = {
+            "Layers": [
+                {
+                    "LayerName": r["LayerArn"].rsplit(":", 1)[1],
+                    "LayerArn": r["LayerArn"],
+                    "LatestMatchingVersion": version_output(r, with_content=False),
+                }
+                for r in items
+            ]
+        }
+        if marker:
+            out["NextMarker"] = marker
+        return out
+
+    def delete_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        self.layers.delete(ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"])
+        return {}
+
+    def add_layer_version_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        statement, revision = self.layers.add_permission(
+            ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"], params
+        )
+        return {"Statement": orjson.dumps(statement).decode(), "RevisionId": revision}
+
+    def remove_layer_version_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        self.layers.remove_permission(
+            ctx.account_id,
+            ctx.region,
+            params["LayerName"],
+            params["VersionNumber"],
+            params["StatementId"],
+            params.get("RevisionId"),
+        )
+        return {}
+
+    def get_layer_version_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        doc, revision = self.layers.policy(
+            ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"]
+        )
+        return {"Policy": orjson.dumps(doc).decode(), "RevisionId": revision}

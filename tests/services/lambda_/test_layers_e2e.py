@@ -1,0 +1,45 @@
+"""Layers end to end on the real server, including `Layers` on a real function."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import start_server
+from tests.services.lambda_.periph_e2e import create_function, layer_zip, require
+
+pytestmark = pytest.mark.needs_functions
+
+
+def test_layer_on_a_function(server) -> None:
+    c = server.client("lambda")
+    layer = require(
+        lambda: c.publish_layer_version(
+            LayerName="e2e-helpers", Content={"ZipFile": layer_zip()}, CompatibleRuntimes=["python3.12"]
+        )
+    )
+    name = create_function(c, "lay", Layers=[layer["LayerVersionArn"]])
+    cfg = c.get_function_configuration(FunctionName=name)
+    assert cfg["Layers"] == [{"Arn": layer["LayerVersionArn"], "CodeSize": layer["Content"]["CodeSize"]}]
+    with pytest.raises(c.exceptions.InvalidParameterValueException):
+        c.update_function_configuration(FunctionName=name, Layers=[layer["LayerVersionArn"][:-1] + "99"])
+    # deleting the version keeps it working for the function that already uses it
+    c.delete_layer_version(LayerName="e2e-helpers", VersionNumber=layer["Version"])
+    assert c.get_function_configuration(FunctionName=name)["Layers"][0]["Arn"] == layer["LayerVersionArn"]
+    assert c.publish_layer_version(LayerName="e2e-helpers", Content={"ZipFile": layer_zip()})["Version"] == (
+        layer["Version"] + 1
+    )
+
+
+def test_layers_survive_restart(tmp_path) -> None:
+    srv = start_server(tmp_path / "data")
+    try:
+        c = srv.client("lambda")
+        out = require(lambda: c.publish_layer_version(LayerName="kept", Content={"ZipFile": layer_zip()}))
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path / "data")
+    try:
+        got = srv.client("lambda").get_layer_version_by_arn(Arn=out["LayerVersionArn"])
+        assert got["Content"]["CodeSha256"] == out["Content"]["CodeSha256"]
+    finally:
+        srv.stop()
