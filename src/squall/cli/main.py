@@ -53,7 +53,7 @@ def cli() -> None:
     help="[SQUALL_LOG_LEVEL; default info]",
 )
 @click.option(
-    "--max-body-bytes", type=int, default=None, help="Largest request body [SQUALL_MAX_BODY_BYTES; 64 MiB]."
+    "--max-body-bytes", type=int, default=None, help="Largest request body [SQUALL_MAX_BODY_BYTES; 80 MiB]."
 )
 @click.option(
     "--body-timeout", type=float, default=None, help="Seconds to receive a body [SQUALL_BODY_TIMEOUT; 30]."

@@ -1,6 +1,5 @@
 """Helpers for the `*_e2e.py` tests of layers, permissions, invoke configs and mappings:
-real functions created with boto3 on the real server. Until the functions part is
-integrated the server answers NotImplemented and these tests skip themselves."""
+real functions created with boto3 on the real server."""
 
 from __future__ import annotations
 
@@ -8,9 +7,6 @@ import io
 import itertools
 import zipfile
 from typing import Any
-
-import pytest
-from botocore.exceptions import ClientError
 
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
@@ -31,27 +27,15 @@ def layer_zip() -> bytes:
     return buf.getvalue()
 
 
-def require(call: Any) -> Any:
-    """Run `call()`; skip the test if the server does not implement the operation yet."""
-    try:
-        return call()
-    except ClientError as e:
-        if e.response["Error"]["Code"] == "NotImplemented":
-            pytest.skip("the Lambda functions part is not integrated yet")
-        raise
-
-
 def create_function(client: Any, prefix: str = "fn", **kw: Any) -> str:
     name = f"{prefix}-{next(_names)}"
-    require(
-        lambda: client.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=ROLE,
-            Handler="index.handler",
-            Code={"ZipFile": code_zip()},
-            **kw,
-        )
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": code_zip()},
+        **kw,
     )
     client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
     return name

@@ -9,7 +9,6 @@ import pytest
 from tests.conftest import start_server
 from tests.services.lambda_.periph_e2e import ACCOUNT, create_function
 
-pytestmark = pytest.mark.needs_functions
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:e2e-jobs"
 STREAM = f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/e2e-clicks"
 

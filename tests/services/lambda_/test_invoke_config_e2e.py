@@ -7,7 +7,6 @@ import pytest
 from tests.conftest import start_server
 from tests.services.lambda_.periph_e2e import ACCOUNT, create_function, publish_with_alias
 
-pytestmark = pytest.mark.needs_functions
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:failures"
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:successes"
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import start_server
-from tests.services.lambda_.periph_e2e import create_function, layer_zip, require
-
-pytestmark = pytest.mark.needs_functions
+from tests.services.lambda_.periph_e2e import create_function, layer_zip
 
 
 def test_layer_on_a_function(server) -> None:
     c = server.client("lambda")
-    layer = require(
-        lambda: c.publish_layer_version(
-            LayerName="e2e-helpers", Content={"ZipFile": layer_zip()}, CompatibleRuntimes=["python3.12"]
-        )
+    layer = c.publish_layer_version(
+        LayerName="e2e-helpers", Content={"ZipFile": layer_zip()}, CompatibleRuntimes=["python3.12"]
     )
     name = create_function(c, "lay", Layers=[layer["LayerVersionArn"]])
     cfg = c.get_function_configuration(FunctionName=name)
@@ -34,7 +30,7 @@ def test_layers_survive_restart(tmp_path) -> None:
     srv = start_server(tmp_path / "data")
     try:
         c = srv.client("lambda")
-        out = require(lambda: c.publish_layer_version(LayerName="kept", Content={"ZipFile": layer_zip()}))
+        out = c.publish_layer_version(LayerName="kept", Content={"ZipFile": layer_zip()})
     finally:
         srv.stop()
     srv = start_server(tmp_path / "data")

@@ -9,8 +9,6 @@ import pytest
 from tests.conftest import start_server
 from tests.services.lambda_.periph_e2e import ACCOUNT, code_zip, create_function, publish_with_alias
 
-pytestmark = pytest.mark.needs_functions
-
 
 def test_permissions_lifecycle(server) -> None:
     c = server.client("lambda")

@@ -1,16 +1,13 @@
 """The Lambda provider: the operation parts composed into one `ServiceProvider`.
 
-Parts on the functions side (this module's siblings): functions, versions
-and updates, aliases, concurrency, tags. The parts hanging off a function
-(layers, permissions, event invoke configs, event source mappings) are added
-by `extra_parts`, a callable given the `FunctionDirectory` (to check and
-resolve functions) that returns the part objects; the layers part is also
-passed as `layers` (a `LayerResolver`), or later via `set_layer_resolver`.
+Parts on the functions side: functions, versions and updates, aliases,
+concurrency, tags. The parts hanging off a function (layers, permissions,
+event invoke configs, event source mappings) come from `periph.Periph`, built
+over the functions' `Directory`; its `LayerStore` is the functions'
+`LayerResolver` (a test may pass another as `layers`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Sequence
 
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
@@ -22,6 +19,7 @@ from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.lifecycle import Lifecycle
+from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
 from squall.storage import BlobStore, Store
@@ -36,11 +34,11 @@ class LambdaProvider(ServiceProvider):
         blobs: BlobStore,
         *,
         layers: LayerResolver | None = None,
-        extra_parts: Callable[[Directory], Sequence[object]] | None = None,
     ) -> None:
         codes = CodeStore(store, blobs)
         directory = Directory(store)
-        self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers)
+        self.periph = Periph.build(store, blobs, directory)
+        self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
         super().__init__(
             FunctionsApi(self.deps),
@@ -48,9 +46,7 @@ class LambdaProvider(ServiceProvider):
             AliasesApi(self.deps),
             ConcurrencyApi(self.deps),
             self.tags,
-            # The other part's objects go here: layers, permissions, event invoke
-            # configs, event source mappings.
-            *(extra_parts(directory) if extra_parts else ()),
+            *self.periph.parts,
         )
 
     @property
