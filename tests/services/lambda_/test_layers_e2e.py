@@ -39,3 +39,27 @@ def test_layers_survive_restart(tmp_path) -> None:
         assert got["Content"]["CodeSha256"] == out["Content"]["CodeSha256"]
     finally:
         srv.stop()
+
+
+def test_layer_content_location_downloads_the_zip(server) -> None:
+    import urllib.error
+    import urllib.request
+
+    c = server.client("lambda")
+    data = layer_zip()
+    published = c.publish_layer_version(LayerName="downloadable", Content={"ZipFile": data})
+    for out in (
+        published,
+        c.get_layer_version(LayerName="downloadable", VersionNumber=published["Version"]),
+        c.get_layer_version_by_arn(Arn=published["LayerVersionArn"]),
+    ):
+        location = out["Content"]["Location"]
+        assert location.startswith(f"http://localhost:{server.port}/_squall/lambda/code/")
+        with urllib.request.urlopen(location.replace("localhost", "127.0.0.1")) as resp:
+            assert resp.read() == data
+    tampered = location.replace("localhost", "127.0.0.1")[:-4] + "0000"
+    try:
+        urllib.request.urlopen(tampered)
+        raise AssertionError("a tampered URL was served")
+    except urllib.error.HTTPError as err:
+        assert err.code == 403

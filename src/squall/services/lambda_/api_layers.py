@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -10,21 +11,30 @@ from squall.services.base import RequestContext
 from squall.services.lambda_.layers import LayerStore, version_output
 from squall.services.lambda_.periph_util import page
 
+#: (endpoint, blob id) -> a signed download URL for the zip.
+UrlSigner = Callable[[str, str], str]
+
 
 class LayersApi:
-    def __init__(self, layers: LayerStore) -> None:
+    def __init__(self, layers: LayerStore, sign_url: UrlSigner | None = None) -> None:
         self.layers = layers
+        self._sign_url = sign_url
+
+    def _content(self, ctx: RequestContext, rec: dict[str, Any]) -> dict[str, Any]:
+        sign = self._sign_url
+        location = (lambda blob_id: sign(ctx.endpoint, blob_id)) if sign is not None else None
+        return version_output(rec, with_content=True, location=location)
 
     def publish_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         rec = self.layers.publish(ctx.account_id, ctx.region, params["LayerName"], params)
-        return version_output(rec, with_content=True)
+        return self._content(ctx, rec)
 
     def get_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         rec = self.layers.get(ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"])
-        return version_output(rec, with_content=True)
+        return self._content(ctx, rec)
 
     def get_layer_version_by_arn(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return version_output(self.layers.get_by_arn(ctx.account_id, params["Arn"]), with_content=True)
+        return self._content(ctx, self.layers.get_by_arn(ctx.account_id, params["Arn"]))
 
     def list_layer_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         recs = self.layers.versions(

@@ -154,11 +154,13 @@ class CodeStore:
         return hmac.new(self._secret, f"{blob_id}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
     def presigned_url(self, endpoint: str, ref: CodeRef, *, now: float | None = None) -> str:
+        return self.presigned_blob_url(endpoint, ref.blob_id, now=now)
+
+    def presigned_blob_url(self, endpoint: str, blob_id: str, *, now: float | None = None) -> str:
+        """A signed, expiring download URL for a zip blob (function code or a layer version)."""
         expires = int((now if now is not None else time.time()) + URL_LIFETIME_SECONDS)
-        query = urllib.parse.urlencode(
-            {"Expires": expires, "Signature": self._signature(ref.blob_id, expires)}
-        )
-        return f"{endpoint.rstrip('/')}{URL_PREFIX}{ref.blob_id}?{query}"
+        query = urllib.parse.urlencode({"Expires": expires, "Signature": self._signature(blob_id, expires)})
+        return f"{endpoint.rstrip('/')}{URL_PREFIX}{blob_id}?{query}"
 
     def verify_url(self, path: str, query_string: str, *, now: float | None = None) -> str | None:
         """The blob id a signed URL grants, or None if the URL is forged, altered or expired."""

@@ -14,7 +14,7 @@ import binascii
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from squall.protocol.errors import ServiceError
@@ -270,8 +270,11 @@ def _is_zip(data: bytes) -> bool:
         return False
 
 
-def version_output(rec: dict[str, Any], *, with_content: bool) -> dict[str, Any]:
-    """A layer version as the API reports it (LayerVersionContentOutput / LayerVersionsListItem)."""
+def version_output(
+    rec: dict[str, Any], *, with_content: bool, location: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """A layer version as the API reports it (LayerVersionContentOutput / LayerVersionsListItem).
+    `location` turns the version's blob id into its signed download URL (`Content.Location`)."""
     out: dict[str, Any] = {
         "LayerVersionArn": rec["LayerVersionArn"],
         "Version": rec["Version"],
@@ -285,4 +288,6 @@ def version_output(rec: dict[str, Any], *, with_content: bool) -> dict[str, Any]
     if with_content:
         out["LayerArn"] = rec["LayerArn"]
         out["Content"] = {"CodeSha256": rec["CodeSha256"], "CodeSize": rec["CodeSize"]}
+        if location is not None:
+            out["Content"] = {"Location": location(rec["Blob"]), **out["Content"]}
     return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from squall.services.lambda_.api_esm import EsmApi
 from squall.services.lambda_.api_invoke_config import InvokeConfigApi
-from squall.services.lambda_.api_layers import LayersApi
+from squall.services.lambda_.api_layers import LayersApi, UrlSigner
 from squall.services.lambda_.api_policy import PolicyApi
 from squall.services.lambda_.contracts import FunctionDirectory
 from squall.services.lambda_.esm import EventSourceMappings
@@ -34,13 +34,16 @@ class Periph:
     parts: list[object] = field(default_factory=list)
 
     @classmethod
-    def build(cls, store: Store, blobs: BlobStore, directory: FunctionDirectory) -> Periph:
+    def build(
+        cls, store: Store, blobs: BlobStore, directory: FunctionDirectory, sign_url: UrlSigner | None = None
+    ) -> Periph:
+        """`sign_url(endpoint, blob_id)` makes layer versions' `Content.Location` download URLs."""
         layers = LayerStore(store, blobs)
         policies = PolicyStore(store, directory)
         invoke_configs = InvokeConfigStore(store, directory)
         mappings = EventSourceMappings(store, directory)
         parts: list[object] = [
-            LayersApi(layers),
+            LayersApi(layers, sign_url),
             PolicyApi(policies),
             InvokeConfigApi(invoke_configs),
             EsmApi(mappings),

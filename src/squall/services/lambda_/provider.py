@@ -37,7 +37,7 @@ class LambdaProvider(ServiceProvider):
     ) -> None:
         codes = CodeStore(store, blobs)
         directory = Directory(store)
-        self.periph = Periph.build(store, blobs, directory)
+        self.periph = Periph.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
         self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
         super().__init__(
