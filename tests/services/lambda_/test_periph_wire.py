@@ -1,20 +1,32 @@
-"""boto3 over HTTP against the real gateway and codecs, with this half's parts (test directory)."""
+"""boto3 against the real server: response shapes and statuses of layers, permissions,
+invoke configs and event source mappings, on real functions."""
 
 from __future__ import annotations
 
 import io
 import json
 import zipfile
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.services.lambda_.periph_wire import Wire, wire
-
-__all__ = ["wire"]
+from tests.conftest import RunningServer
+from tests.services.lambda_.periph_e2e import code_zip
 
 ACCOUNT = "000000000000"
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs"
+
+
+def create_named(c: Any, name: str) -> None:
+    c.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
+        Handler="index.handler",
+        Code={"ZipFile": code_zip()},
+    )
+    c.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
 
 
 def make_zip() -> bytes:
@@ -24,8 +36,8 @@ def make_zip() -> bytes:
     return buf.getvalue()
 
 
-def test_layers_over_the_wire(wire: Wire) -> None:
-    c = wire.client()
+def test_layers_over_the_wire(server: RunningServer) -> None:
+    c = server.client("lambda")
     out = c.publish_layer_version(
         LayerName="wire-deps",
         Content={"ZipFile": make_zip()},
@@ -49,9 +61,12 @@ def test_layers_over_the_wire(wire: Wire) -> None:
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
-def test_permissions_over_the_wire(wire: Wire) -> None:
-    wire.directory.add("wire-fn", versions=("1",), aliases={"live": "1"})
-    c = wire.client()
+def test_permissions_over_the_wire(server: RunningServer) -> None:
+    c = server.client("lambda")
+    create_named(c, "wire-fn")
+    version = c.publish_version(FunctionName="wire-fn")["Version"]
+    assert version == "1"
+    c.create_alias(FunctionName="wire-fn", Name="live", FunctionVersion="1")
     st = c.add_permission(
         FunctionName="wire-fn",
         StatementId="s3",
@@ -87,9 +102,9 @@ def test_permissions_over_the_wire(wire: Wire) -> None:
         c.get_policy(FunctionName="nope")
 
 
-def test_invoke_config_over_the_wire(wire: Wire) -> None:
-    wire.directory.add("wire-async")
-    c = wire.client()
+def test_invoke_config_over_the_wire(server: RunningServer) -> None:
+    c = server.client("lambda")
+    create_named(c, "wire-async")
     out = c.put_function_event_invoke_config(
         FunctionName="wire-async",
         MaximumRetryAttempts=1,
@@ -110,9 +125,9 @@ def test_invoke_config_over_the_wire(wire: Wire) -> None:
         c.get_function_event_invoke_config(FunctionName="wire-async")
 
 
-def test_event_source_mappings_over_the_wire(wire: Wire) -> None:
-    wire.directory.add("wire-esm")
-    c = wire.client()
+def test_event_source_mappings_over_the_wire(server: RunningServer) -> None:
+    c = server.client("lambda")
+    create_named(c, "wire-esm")
     m = c.create_event_source_mapping(FunctionName="wire-esm", EventSourceArn=QUEUE, BatchSize=5)
     assert m["State"] == "Creating" and m["BatchSize"] == 5
     assert m["ResponseMetadata"]["HTTPStatusCode"] == 202
@@ -134,8 +149,8 @@ def test_event_source_mappings_over_the_wire(wire: Wire) -> None:
         c.get_event_source_mapping(UUID=m["UUID"])
 
 
-def test_layer_permissions_over_the_wire(wire: Wire) -> None:
-    c = wire.client()
+def test_layer_permissions_over_the_wire(server: RunningServer) -> None:
+    c = server.client("lambda")
     v = c.publish_layer_version(LayerName="wire-shared", Content={"ZipFile": make_zip()})["Version"]
     out = c.add_layer_version_permission(
         LayerName="wire-shared",
@@ -153,11 +168,11 @@ def test_layer_permissions_over_the_wire(wire: Wire) -> None:
         c.get_layer_version_policy(LayerName="wire-shared", VersionNumber=v)
 
 
-def test_stream_mapping_at_timestamp_over_the_wire(wire: Wire) -> None:
+def test_stream_mapping_at_timestamp_over_the_wire(server: RunningServer) -> None:
     import datetime as dt
 
-    wire.directory.add("wire-stream")
-    c = wire.client()
+    c = server.client("lambda")
+    create_named(c, "wire-stream")
     when = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     m = c.create_event_source_mapping(
         FunctionName="wire-stream",
