@@ -87,3 +87,30 @@ def test_policy_survives_restart(tmp_path) -> None:
         assert doc["Statement"][0]["Principal"] == "*"
     finally:
         srv.stop()
+
+
+def test_deleting_an_alias_deletes_its_policy_and_invoke_config(server) -> None:
+    from botocore.exceptions import ClientError
+
+    c = server.client("lambda")
+    name = create_function(c, "aliasgone")
+    publish_with_alias(c, name, "blue")
+    c.add_permission(
+        FunctionName=name,
+        Qualifier="blue",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+    )
+    c.put_function_event_invoke_config(FunctionName=name, Qualifier="blue", MaximumRetryAttempts=1)
+    c.delete_alias(FunctionName=name, Name="blue")
+    publish_with_alias(c, name, "blue")  # a new alias of the same name starts clean
+    for call in (
+        lambda: c.get_policy(FunctionName=name, Qualifier="blue"),
+        lambda: c.get_function_event_invoke_config(FunctionName=name, Qualifier="blue"),
+    ):
+        try:
+            call()
+            raise AssertionError("the deleted alias's record survived")
+        except ClientError as err:
+            assert err.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -142,6 +142,8 @@ class AliasesApi:
             read_function(w, ref)
             w.delete(NS, alias_key(ref.account_id, ref.region, ref.name, name))
             w.delete(PC_NS, pack(ref.account_id, ref.region, ref.name, name))
+        # the alias's resource policy and event invoke config go with it
+        self.d.directory.deleted(FunctionRef(ref.account_id, ref.region, ref.name, name))
         return {}
 
     def list_aliases(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ class FunctionDirectory(Protocol):
 
     def on_delete(self, listener: Callable[[FunctionRef], None]) -> None:
         """Call `listener` after a function (ref.qualifier None) or one of its
-        versions (ref.qualifier set) is deleted, so dependent records go too."""
+        versions or aliases (ref.qualifier set) is deleted, so dependent records go too."""
         ...
 
 
