@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +46,28 @@ class RunningServer:
             aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 1}, **kw),
         )
+
+    def aws(self, *args: str) -> Any:
+        """Run the AWS CLI (`python -m awscli`) against this server with the default
+        credentials; returns its JSON output (`{}` when it prints nothing)."""
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "awscli", "--endpoint-url", self.endpoint, "--output", "json", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

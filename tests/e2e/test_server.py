@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -39,23 +38,7 @@ def test_boto3_caller_identity(server: RunningServer) -> None:
 
 
 def test_aws_cli_caller_identity(server: RunningServer) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--endpoint-url", server.endpoint],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["Account"] == "000000000000"
+    assert server.aws("sts", "get-caller-identity")["Account"] == "000000000000"
 
 
 def test_wrong_secret_is_refused_query_protocol(server: RunningServer) -> None:

@@ -27,8 +27,9 @@ def layer_zip() -> bytes:
     return buf.getvalue()
 
 
-def create_function(client: Any, prefix: str = "fn", **kw: Any) -> str:
-    name = f"{prefix}-{next(_names)}"
+def create_function(client: Any, prefix: str = "fn", *, name: str | None = None, **kw: Any) -> str:
+    """Create a Python function (named `name`, else `prefix-N`) and wait until it is Active."""
+    name = name or f"{prefix}-{next(_names)}"
     client.create_function(
         FunctionName=name,
         Runtime="python3.12",

@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.services.lambda_.helpers import ROLE, make_zip, unique
 
 
 def aws(server, *args: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "--endpoint-url",
-            server.endpoint,
-            "--output",
-            "json",
-            "lambda",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout) if out.stdout.strip() else {}
+    return server.aws("lambda", *args)  # type: ignore[no-any-return]
 
 
 def test_cli(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

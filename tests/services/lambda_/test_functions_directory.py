@@ -78,7 +78,11 @@ def test_directory_contract(provider: LambdaProvider) -> None:
     call(provider, "DeleteAlias", FunctionName="f", Name="live")
     call(provider, "DeleteFunction", FunctionName="f", Qualifier="1")
     call(provider, "DeleteFunction", FunctionName="f")
-    assert deleted == [FunctionRef(ACCOUNT, "us-east-1", "f", "1"), ref]
+    assert deleted == [
+        FunctionRef(ACCOUNT, "us-east-1", "f", "live"),
+        FunctionRef(ACCOUNT, "us-east-1", "f", "1"),
+        ref,
+    ]
 
 
 def test_layers_through_resolver(provider: LambdaProvider) -> None:

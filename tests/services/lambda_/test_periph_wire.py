@@ -12,21 +12,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import RunningServer
-from tests.services.lambda_.periph_e2e import code_zip
+from tests.services.lambda_.periph_e2e import create_function
 
 ACCOUNT = "000000000000"
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs"
 
 
 def create_named(c: Any, name: str) -> None:
-    c.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
-        Handler="index.handler",
-        Code={"ZipFile": code_zip()},
-    )
-    c.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+    create_function(c, name=name)
 
 
 def make_zip() -> bytes:
