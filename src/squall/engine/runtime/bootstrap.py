@@ -1,0 +1,268 @@
+"""The in-sandbox Python runtime: a zygote that forks execution environments.
+
+Run by a real interpreter as a script: ``python -I bootstrap.py CONTROL_FD``.
+The zygote imports json, boto3 and botocore once, reports ``{"ready": ...}``
+on the control socket, then serves spawn requests: a JSON header (the EE's
+spec) whose first bytes carry two descriptors (SCM_RIGHTS): the EE's channel
+socket and the write end of its log pipe. It forks; the child becomes the
+execution environment (``run_environment``) and the zygote answers
+``{"pid": PID}``. The zygote ignores SIGCHLD so its children are reaped.
+
+An execution environment runs the Init phase (import the handler module),
+reports ``{"ok": true, "init_ms": ...}`` or ``{"ok": false}`` plus an error
+body, and then serves invocations one at a time: header + event body in,
+header ``{"ok": bool}`` + result (or error document) out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from squall.engine.runtime import context as _context
+    from squall.engine.runtime import wire as _wire
+else:
+
+    def _load(name: str) -> ModuleType:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+        spec = importlib.util.spec_from_file_location("_squall_runtime_" + name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    _wire = _load("wire")
+    _context = _load("context")
+
+PRELOAD = ("json", "boto3", "botocore.session", "botocore.client", "boto3.session")
+
+Handler = Callable[[Any, Any], Any]
+
+
+class InitFailure(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("errorMessage", ""))
+        self.error = error
+
+
+def _stack(tb: TracebackType | None) -> list[str]:
+    return traceback.format_list(traceback.extract_tb(tb))
+
+
+def error_document(exc: BaseException, skip_frames: int = 1) -> dict[str, Any]:
+    """{errorMessage, errorType, stackTrace} as the AWS Python runtime reports an exception."""
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None:
+            tb = tb.tb_next
+    return {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": _stack(tb)}
+
+
+def _fault(error_type: str, message: str, stack: list[str] | None = None) -> dict[str, Any]:
+    return {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+
+
+def load_handler(handler: str) -> Handler:
+    """Init phase: import the handler's module and find the function, failing as AWS does."""
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as exc:
+        raise InitFailure(_fault("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {exc}")) from None
+    modname = modname.replace("/", ".")
+    try:
+        module = importlib.import_module(modname)
+    except ImportError as exc:
+        raise InitFailure(
+            _fault("Runtime.ImportModuleError", f"Unable to import module '{modname}': {exc}")
+        ) from None
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise InitFailure(
+            _fault("Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {exc}", trace)
+        ) from None
+    except Exception as exc:
+        raise InitFailure(error_document(exc, skip_frames=0)) from None
+    func = getattr(module, fname, None)
+    if func is None or not callable(func):
+        raise InitFailure(
+            _fault("Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'")
+        )
+    result: Handler = func
+    return result
+
+
+def _enter_sandbox(spec: dict[str, Any], log_fd: int) -> None:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    pid = str(os.getpid())
+    for procs in spec.get("cgroup_procs", []):
+        with open(procs, "w") as f:
+            f.write(pid)
+    for name, value in spec.get("rlimits", {}).items():
+        limit = int(value)
+        resource.setrlimit(getattr(resource, name), (limit, limit))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    code_dir = spec["code_dir"]
+    os.chdir(code_dir)
+    sys.path.insert(0, code_dir)
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    time.tzset()
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _invoke(
+    handler: Handler, spec: dict[str, Any], header: dict[str, Any], body: bytes
+) -> tuple[bool, bytes]:
+    request_id = header["request_id"]
+    ctx = _context.LambdaContext(
+        aws_request_id=request_id,
+        deadline_ms=int(header["deadline_ms"]),
+        invoked_function_arn=header.get("invoked_function_arn") or spec["function_arn"],
+        function_name=spec["env"]["AWS_LAMBDA_FUNCTION_NAME"],
+        function_version=spec["env"]["AWS_LAMBDA_FUNCTION_VERSION"],
+        memory_limit_in_mb=spec["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+        log_group_name=spec["env"]["AWS_LAMBDA_LOG_GROUP_NAME"],
+        log_stream_name=spec["env"]["AWS_LAMBDA_LOG_STREAM_NAME"],
+        identity=header.get("identity"),
+        client_context=header.get("client_context"),
+    )
+    trace_id = header.get("trace_id")
+    if trace_id:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+    try:
+        result = handler(json.loads(body) if body else None, ctx)
+    except Exception as exc:
+        doc = error_document(exc)
+        doc["requestId"] = request_id
+        return False, json.dumps(doc).encode()
+    try:
+        return True, json.dumps(result).encode()
+    except (TypeError, ValueError, OverflowError) as exc:
+        doc = _fault("Runtime.MarshalError", f"Unable to marshal response: {exc}")
+        doc["requestId"] = request_id
+        return False, json.dumps(doc).encode()
+
+
+def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
+    """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
+    started = time.perf_counter()
+    _enter_sandbox(spec, log_fd)
+    try:
+        handler = load_handler(spec["handler"])
+    except InitFailure as failure:
+        _flush()
+        _wire.send_message(chan, {"ok": False}, json.dumps(failure.error).encode())
+        return
+    init_ms = (time.perf_counter() - started) * 1000.0
+    _flush()
+    _wire.send_message(chan, {"ok": True, "init_ms": init_ms}, b"")
+    while True:
+        try:
+            header = _wire.recv_header(chan)
+            body = _wire.recv_frame(chan)
+        except _wire.ChannelClosed:
+            return
+        ok, payload = _invoke(handler, spec, header, body)
+        _flush()
+        _wire.send_message(chan, {"ok": ok}, payload)
+
+
+def _recv_spawn(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    prefix = b""
+    fds: list[int] = []
+    while len(prefix) < 4:
+        data, got, _flags, _addr = socket.recv_fds(ctl, 4 - len(prefix), 2)
+        if not data:
+            return None
+        prefix += data
+        fds.extend(got)
+    rest = b""
+    n = _wire.unpack_length(prefix)
+    while len(rest) < n:
+        chunk = ctl.recv(n - len(rest))
+        if not chunk:
+            return None
+        rest += chunk
+    spec: dict[str, Any] = json.loads(rest)
+    return spec, fds
+
+
+def _preload() -> list[str]:
+    loaded = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except ImportError:
+            pass
+    return loaded
+
+
+def zygote(ctl: socket.socket) -> None:
+    """Serve spawn requests until the control socket closes."""
+    loaded = _preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    _wire.send_message(ctl, {"ready": True, "preloaded": loaded, "python": sys.version.split()[0]})
+    while True:
+        request = _recv_spawn(ctl)
+        if request is None:
+            return
+        spec, fds = request
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            _wire.send_message(ctl, {"error": "spawn needs a channel and a log descriptor"})
+            continue
+        chan_fd, log_fd = fds
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                ctl.close()
+                run_environment(spec, socket.socket(fileno=chan_fd), log_fd)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                _flush()
+                os._exit(code)
+        os.close(chan_fd)
+        os.close(log_fd)
+        _wire.send_message(ctl, {"pid": pid})
+
+
+def main(argv: list[str]) -> int:
+    ctl = socket.socket(fileno=int(argv[1]))
+    zygote(ctl)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

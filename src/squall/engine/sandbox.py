@@ -1,0 +1,150 @@
+"""Resource limits for one execution environment: cgroups (v1 or v2) when writable, else rlimits.
+
+The server owns a cgroup's life: it creates it and writes the limits before the
+spawn, the EE joins it itself (writes its pid to each ``cgroup.procs`` listed
+in its spec) before Init, and ``kill_all`` + ``remove`` end it. Without
+cgroups the EE gets RLIMIT_AS/RLIMIT_NPROC and is killed by process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from squall.engine.host import CgroupSupport
+
+MB = 1024 * 1024
+ONE_VCPU_MB = 1769
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 128
+    pids: int = 1024
+    # Headroom above MemorySize for the interpreter's own footprint under RLIMIT_AS,
+    # which counts virtual address space, not resident memory.
+    rlimit_as_overhead_mb: int = 256
+
+
+class Cgroup:
+    """One EE's cgroup across the controllers we use (v1: one directory per controller)."""
+
+    def __init__(self, support: CgroupSupport, name: str, root: Path = Path("/sys/fs/cgroup")) -> None:
+        self.version = support.version
+        self.dirs: dict[str, Path]
+        if support.version == 1:
+            self.dirs = {
+                c: root / c / "squall" / name
+                for c in ("memory", "pids", "freezer", "cpu")
+                if c in support.controllers
+            }
+        else:
+            self.dirs = {"unified": root / "squall" / name}
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def create(self, limits: Limits) -> None:
+        for d in self.dirs.values():
+            d.mkdir(parents=True, exist_ok=True)
+        mem = limits.memory_mb * MB
+        if self.version == 1:
+            self._write("memory", "memory.limit_in_bytes", str(mem))
+            with contextlib.suppress(OSError):  # absent without swap accounting
+                self._write("memory", "memory.memsw.limit_in_bytes", str(mem))
+            self._write("pids", "pids.max", str(limits.pids))
+            shares = max(2, limits.memory_mb * 1024 // ONE_VCPU_MB)
+            self._write("cpu", "cpu.shares", str(shares))
+        else:
+            parent = self.dirs["unified"].parent
+            with contextlib.suppress(OSError):
+                (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+            self._write("unified", "memory.max", str(mem))
+            with contextlib.suppress(OSError):
+                self._write("unified", "memory.swap.max", "0")
+            self._write("unified", "pids.max", str(limits.pids))
+            with contextlib.suppress(OSError):
+                self._write("unified", "cpu.weight", str(max(1, limits.memory_mb * 100 // ONE_VCPU_MB)))
+
+    def _write(self, controller: str, name: str, value: str) -> None:
+        d = self.dirs.get(controller)
+        if d is not None:
+            (d / name).write_text(value)
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for f in self.procs_files:
+            with contextlib.suppress(OSError):
+                found.update(int(p) for p in Path(f).read_text().split())
+        return sorted(found)
+
+    def oom_killed(self) -> bool:
+        try:
+            if self.version == 1:
+                text = (self.dirs["memory"] / "memory.oom_control").read_text()
+            else:
+                text = (self.dirs["unified"] / "memory.events").read_text()
+        except (OSError, KeyError):
+            return False
+        fields = dict(line.split() for line in text.splitlines() if line.count(" ") == 1)
+        return int(fields.get("oom_kill", "0")) > 0
+
+    def max_memory_bytes(self) -> int | None:
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        d = self.dirs.get("memory" if self.version == 1 else "unified")
+        try:
+            return int((d / name).read_text()) if d is not None else None
+        except (OSError, ValueError):
+            return None
+
+    def set_frozen(self, frozen: bool) -> None:
+        if self.version == 1:
+            self._write("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
+        else:
+            self._write("unified", "cgroup.freeze", "1" if frozen else "0")
+
+    def kill_all(self, timeout: float = 5.0) -> None:
+        """SIGKILL every process in the cgroup, freezing first so a fork bomb cannot outrun us."""
+        with contextlib.suppress(OSError):
+            self.set_frozen(True)
+        end = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                self.set_frozen(False)
+            if time.monotonic() > end:
+                raise TimeoutError(f"processes left in cgroup: {pids}")
+            time.sleep(0.001)
+
+    def remove(self) -> None:
+        for _ in range(200):
+            leftover = False
+            for d in self.dirs.values():
+                try:
+                    d.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    leftover = True
+            if not leftover:
+                return
+            time.sleep(0.005)
+
+
+def rlimits_for(limits: Limits, with_cgroup: bool) -> dict[str, int]:
+    """The rlimits an EE sets on itself; address space and process count only without cgroups."""
+    out = {"RLIMIT_CORE": 0}
+    if not with_cgroup:
+        out["RLIMIT_AS"] = (limits.memory_mb + limits.rlimit_as_overhead_mb) * MB
+        out["RLIMIT_NPROC"] = limits.pids
+    return out

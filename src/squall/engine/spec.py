@@ -1,0 +1,95 @@
+"""What an execution environment is started from: the function's configuration, as one record."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from squall.engine.sandbox import Limits
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    function_name: str
+    handler: str
+    code_dir: str
+    runtime: str = "python3.11"
+    version: str = "$LATEST"
+    memory_mb: int = 128
+    timeout_s: float = 3.0
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    environment: dict[str, str] = field(default_factory=dict)
+    endpoint_url: str | None = None
+    credentials: Credentials | None = None
+    pids_limit: int = 1024
+    initialization_type: str = "on-demand"
+
+    @property
+    def function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(memory_mb=self.memory_mb, pids=self.pids_limit)
+
+
+def new_log_stream_name(version: str) -> str:
+    return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]{uuid.uuid4().hex}"
+
+
+def environment_variables(config: FunctionConfig, log_stream_name: str) -> dict[str, str]:
+    """The EE's environment: the function's variables, then the reserved ones Lambda sets on top."""
+    env = dict(config.environment)
+    env.update(
+        {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": config.code_dir,
+            "LAMBDA_RUNTIME_DIR": config.code_dir,
+            "_HANDLER": config.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": config.initialization_type,
+            "AWS_REGION": config.region,
+            "AWS_DEFAULT_REGION": config.region,
+        }
+    )
+    if config.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = config.endpoint_url
+    if config.credentials:
+        env["AWS_ACCESS_KEY_ID"] = config.credentials.access_key_id
+        env["AWS_SECRET_ACCESS_KEY"] = config.credentials.secret_access_key
+        env["AWS_SESSION_TOKEN"] = config.credentials.session_token
+    return env
+
+
+def spawn_spec(
+    config: FunctionConfig, log_stream_name: str, cgroup_procs: list[str], rlimits: dict[str, int]
+) -> dict[str, Any]:
+    return {
+        "handler": config.handler,
+        "code_dir": config.code_dir,
+        "function_arn": config.function_arn,
+        "env": environment_variables(config, log_stream_name),
+        "cgroup_procs": cgroup_procs,
+        "rlimits": rlimits,
+    }

@@ -1,0 +1,112 @@
+"""One pre-initialised Python process per interpreter, forked to make execution environments.
+
+``Zygote.start(interpreter)`` runs ``runtime/bootstrap.py`` under the real
+interpreter binary (never a pyenv shim) with a control socket; the zygote
+imports boto3/botocore once and reports ready. ``spawn(spec)`` hands it a
+fresh socketpair end and a log pipe's write end; it forks and returns the
+new EE's pid. Spawns are serialised by a lock (each is a sub-millisecond
+round trip on a local socket).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from squall.engine.host import Interpreter
+from squall.engine.runtime import wire
+
+BOOTSTRAP = Path(__file__).parent / "runtime" / "bootstrap.py"
+
+
+class ZygoteError(Exception):
+    """The zygote could not start, or died, or refused a spawn."""
+
+
+@dataclass
+class Spawned:
+    pid: int
+    channel: socket.socket  # the server's end of the EE's socketpair
+    log_fd: int  # read end of the EE's stdout/stderr pipe (non-blocking)
+
+
+class Zygote:
+    def __init__(
+        self,
+        interpreter: Interpreter,
+        process: subprocess.Popen[bytes],
+        ctl: socket.socket,
+        preloaded: list[str],
+    ) -> None:
+        self.interpreter = interpreter
+        self.process = process
+        self.preloaded = preloaded
+        self._ctl = ctl
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(
+        cls, interpreter: Interpreter, extra_paths: tuple[str, ...] = (), timeout: float = 30.0
+    ) -> Zygote:
+        """Start a zygote; ``extra_paths`` go on PYTHONPATH (e.g. a runtime-provided boto3)."""
+        if "shims" in Path(interpreter.path).parts:
+            raise ZygoteError(f"{interpreter.path} is a shim, not an interpreter")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        args = [interpreter.path, "-I", str(BOOTSTRAP), str(theirs.fileno())]
+        if extra_paths:
+            # -I ignores PYTHONPATH, so extra paths need -E dropped: use -s -E equivalents by hand.
+            env["PYTHONPATH"] = os.pathsep.join(extra_paths)
+            args = [interpreter.path, "-s", str(BOOTSTRAP), str(theirs.fileno())]
+        process = subprocess.Popen(
+            args, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        theirs.close()
+        ours.settimeout(timeout)
+        try:
+            ready = wire.recv_header(ours)
+        except (wire.ChannelClosed, OSError) as exc:
+            process.kill()
+            process.wait()
+            ours.close()
+            raise ZygoteError(f"zygote for {interpreter.path} did not start: {exc!r}") from exc
+        ours.settimeout(None)
+        return cls(interpreter, process, ours, list(ready.get("preloaded", [])))
+
+    def spawn(self, spec: dict[str, Any]) -> Spawned:
+        """Fork a new execution environment from this zygote; it starts its Init phase at once."""
+        server_end, ee_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_r, log_w = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self._ctl, [wire.pack_message(spec)], [ee_end.fileno(), log_w])
+                reply = wire.recv_header(self._ctl)
+        except (wire.ChannelClosed, OSError) as exc:
+            server_end.close()
+            os.close(log_r)
+            raise ZygoteError(f"zygote {self.process.pid} is gone: {exc!r}") from exc
+        finally:
+            ee_end.close()
+            os.close(log_w)
+        if "pid" not in reply:
+            server_end.close()
+            os.close(log_r)
+            raise ZygoteError(str(reply.get("error", reply)))
+        os.set_blocking(log_r, False)
+        return Spawned(int(reply["pid"]), server_end, log_r)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        self._ctl.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
