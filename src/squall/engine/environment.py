@@ -257,9 +257,10 @@ class ExecutionEnvironment:
 
     def _release(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            with contextlib.suppress(RuntimeError):  # its event loop may be closed already
+                self._writer.close()
             self._writer = None
-        elif self._channel is not None:
+        if self._channel is not None:
             self._channel.close()
         self._channel = None
         self._reader = None
