@@ -1,0 +1,81 @@
+"""Cold start (fork + Init + first result) and warm invoke latency of forked Python EEs.
+
+Usage: PYTHONPATH=src python bench/coldstart.py [--n 200] [--python 3.11]
+Prints median and p99 for cold starts with and without a cgroup sandbox, and warm invokes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from squall.engine.environment import ExecutionEnvironment
+from squall.engine.host import CgroupSupport, discover_interpreters, probe_cgroups
+from squall.engine.spec import FunctionConfig
+from squall.engine.zygote import Zygote
+
+HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def cold(zygote: Zygote, cfg: FunctionConfig, cgroups: CgroupSupport | None, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        ee = ExecutionEnvironment(cfg, zygote, cgroups)
+        assert await ee.start()
+        result = await ee.invoke(b"{}", time.time() + 3)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert result.ok
+        ee.destroy()
+    return times
+
+
+async def warm(zygote: Zygote, cfg: FunctionConfig, n: int) -> list[float]:
+    ee = ExecutionEnvironment(cfg, zygote)
+    assert await ee.start()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await ee.invoke(b'{"key": "value"}', time.time() + 3)
+        times.append((time.perf_counter() - t0) * 1000)
+    ee.destroy()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--python", default="3.11")
+    args = parser.parse_args()
+    interpreter = next(i for i in discover_interpreters() if i.version == args.python)
+    zygote = Zygote.start(interpreter)
+    support = probe_cgroups()
+    with tempfile.TemporaryDirectory() as code:
+        Path(code, "lambda_function.py").write_text(HANDLER)
+        cfg = FunctionConfig("bench", "lambda_function.handler", code)
+        runs: list[tuple[str, list[float]]] = [
+            ("cold start, rlimits only", asyncio.run(cold(zygote, cfg, None, args.n)))
+        ]
+        if support.version and support.writable:
+            label = f"cold start, cgroup v{support.version}"
+            runs.append((label, asyncio.run(cold(zygote, cfg, support, args.n))))
+        runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))
+    zygote.stop()
+    print(f"python {interpreter.full_version}, preloaded: {', '.join(zygote.preloaded)}")
+    for label, times in runs:
+        print(
+            f"{label:28s} n={len(times):5d}  p50 {statistics.median(times):7.3f} ms  p99 {pct(times, 0.99):7.3f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
