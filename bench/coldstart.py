@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from squall.engine.environment import ExecutionEnvironment
-from squall.engine.host import CgroupSupport, discover_interpreters, probe_cgroups
+from squall.engine.host import CgroupSupport, discover_interpreters, probe_cgroups, probe_isolation
+from squall.engine.sandbox import usable_namespaces
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -26,11 +27,17 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def cold(zygote: Zygote, cfg: FunctionConfig, cgroups: CgroupSupport | None, n: int) -> list[float]:
+async def cold(
+    zygote: Zygote,
+    cfg: FunctionConfig,
+    cgroups: CgroupSupport | None,
+    n: int,
+    namespaces: frozenset[str] = frozenset(),
+) -> list[float]:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        ee = ExecutionEnvironment(cfg, zygote, cgroups)
+        ee = ExecutionEnvironment(cfg, zygote, cgroups, namespaces)
         assert await ee.start()
         result = await ee.invoke(b"{}", time.time() + 3)
         times.append((time.perf_counter() - t0) * 1000)
@@ -68,12 +75,17 @@ def main() -> None:
         if support.version and support.writable:
             label = f"cold start, cgroup v{support.version}"
             runs.append((label, asyncio.run(cold(zygote, cfg, support, args.n))))
+        namespaces = usable_namespaces(probe_isolation())
+        if namespaces:
+            label = "cold start, + " + "/".join(sorted(namespaces)) + " ns"
+            cg = support if support.version and support.writable else None
+            runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces))))
         runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))
     zygote.stop()
     print(f"python {interpreter.full_version}, preloaded: {', '.join(zygote.preloaded)}")
     for label, times in runs:
         print(
-            f"{label:28s} n={len(times):5d}  p50 {statistics.median(times):7.3f} ms  p99 {pct(times, 0.99):7.3f} ms"
+            f"{label:38s} n={len(times):5d}  p50 {statistics.median(times):7.3f} ms  p99 {pct(times, 0.99):7.3f} ms"
         )
 
 

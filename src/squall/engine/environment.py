@@ -79,7 +79,13 @@ def _error_doc(error_type: str, message: str) -> bytes:
 
 
 class ExecutionEnvironment:
-    def __init__(self, config: FunctionConfig, zygote: Zygote, cgroups: CgroupSupport | None = None) -> None:
+    def __init__(
+        self,
+        config: FunctionConfig,
+        zygote: Zygote,
+        cgroups: CgroupSupport | None = None,
+        namespaces: frozenset[str] = frozenset(),
+    ) -> None:
         self.config = config
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
@@ -88,6 +94,7 @@ class ExecutionEnvironment:
         self.init_ms: float | None = None
         self.init_error: bytes | None = None
         self._zygote = zygote
+        self._namespaces = namespaces
         self._cgroup = Cgroup(cgroups, self.id) if cgroups and cgroups.version and cgroups.writable else None
         self._channel: socket.socket | None = None
         self._log_fd: int | None = None
@@ -110,9 +117,8 @@ class ExecutionEnvironment:
             if self._cgroup is not None:
                 self._cgroup.create(self.config.limits)
             procs = self._cgroup.procs_files if self._cgroup else []
-            spec = spawn_spec(
-                self.config, self.log_stream_name, procs, rlimits_for(self.config.limits, bool(procs))
-            )
+            rlimits = rlimits_for(self.config.limits, bool(procs))
+            spec = spawn_spec(self.config, self.log_stream_name, procs, rlimits, self._namespaces)
             spawned = self._zygote.spawn(spec)
         except BaseException:
             self._release()

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from squall.engine.host import CgroupSupport
+from squall.engine.host import CgroupSupport, Isolation
 
 MB = 1024 * 1024
 ONE_VCPU_MB = 1769
@@ -148,3 +148,22 @@ def rlimits_for(limits: Limits, with_cgroup: bool) -> dict[str, int]:
         out["RLIMIT_AS"] = (limits.memory_mb + limits.rlimit_as_overhead_mb) * MB
         out["RLIMIT_NPROC"] = limits.pids
     return out
+
+
+TASK_ROOT = "/var/task"
+CHEAP_NAMESPACES = ("ipc", "uts", "mount", "pid")
+
+
+def usable_namespaces(isolation: Isolation) -> frozenset[str]:
+    """The namespaces EEs enter on this host: those the probe allows, mount only if /var/task can exist.
+
+    The user namespace is not used: the server runs EEs with its own (root)
+    credentials for now, which the cgroup limits and pid namespace contain.
+    """
+    kinds = {k for k in CHEAP_NAMESPACES if isolation.namespaces.get(k)}
+    if "mount" in kinds:
+        try:
+            os.makedirs(TASK_ROOT, exist_ok=True)
+        except OSError:
+            kinds.discard("mount")
+    return frozenset(kinds)

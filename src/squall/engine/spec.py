@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from squall.engine.sandbox import Limits
+from squall.engine.sandbox import TASK_ROOT, Limits
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class FunctionConfig:
     credentials: Credentials | None = None
     pids_limit: int = 1024
     initialization_type: str = "on-demand"
+    ephemeral_mb: int = 512
 
     @property
     def function_arn(self) -> str:
@@ -51,7 +52,7 @@ def new_log_stream_name(version: str) -> str:
     return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{version}]{uuid.uuid4().hex}"
 
 
-def environment_variables(config: FunctionConfig, log_stream_name: str) -> dict[str, str]:
+def environment_variables(config: FunctionConfig, log_stream_name: str, task_root: str) -> dict[str, str]:
     """The EE's environment: the function's variables, then the reserved ones Lambda sets on top."""
     env = dict(config.environment)
     env.update(
@@ -59,8 +60,8 @@ def environment_variables(config: FunctionConfig, log_stream_name: str) -> dict[
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": config.code_dir,
-            "LAMBDA_RUNTIME_DIR": config.code_dir,
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": task_root,
             "_HANDLER": config.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": config.function_name,
@@ -83,13 +84,22 @@ def environment_variables(config: FunctionConfig, log_stream_name: str) -> dict[
 
 
 def spawn_spec(
-    config: FunctionConfig, log_stream_name: str, cgroup_procs: list[str], rlimits: dict[str, int]
+    config: FunctionConfig,
+    log_stream_name: str,
+    cgroup_procs: list[str],
+    rlimits: dict[str, int],
+    namespaces: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py)."""
+    task_root = TASK_ROOT if "mount" in namespaces else config.code_dir
     return {
         "handler": config.handler,
         "code_dir": config.code_dir,
+        "task_root": task_root,
+        "tmp_mb": config.ephemeral_mb,
+        "namespaces": sorted(namespaces),
         "function_arn": config.function_arn,
-        "env": environment_variables(config, log_stream_name),
+        "env": environment_variables(config, log_stream_name, task_root),
         "cgroup_procs": cgroup_procs,
         "rlimits": rlimits,
     }

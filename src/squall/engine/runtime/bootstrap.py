@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from squall.engine.runtime import context as _context
+    from squall.engine.runtime import namespaces as _namespaces
     from squall.engine.runtime import wire as _wire
 else:
 
@@ -45,6 +46,7 @@ else:
 
     _wire = _load("wire")
     _context = _load("context")
+    _namespaces = _load("namespaces")
 
 PRELOAD = ("json", "boto3", "botocore.session", "botocore.client", "boto3.session")
 
@@ -103,7 +105,7 @@ def load_handler(handler: str) -> Handler:
     return result
 
 
-def _enter_sandbox(spec: dict[str, Any], log_fd: int) -> None:
+def _enter_sandbox(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     pid = str(os.getpid())
@@ -113,13 +115,19 @@ def _enter_sandbox(spec: dict[str, Any], log_fd: int) -> None:
     for name, value in spec.get("rlimits", {}).items():
         limit = int(value)
         resource.setrlimit(getattr(resource, name), (limit, limit))
+
+    def close_outside() -> None:
+        chan.close()
+        os.close(log_fd)
+
+    _namespaces.enter(spec, close_outside)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    code_dir = spec["code_dir"]
+    code_dir = spec["task_root"]
     os.chdir(code_dir)
     sys.path.insert(0, code_dir)
     os.environ.clear()
@@ -173,7 +181,7 @@ def _invoke(
 def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
     """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
     started = time.perf_counter()
-    _enter_sandbox(spec, log_fd)
+    _enter_sandbox(spec, chan, log_fd)
     try:
         handler = load_handler(spec["handler"])
     except InitFailure as failure:
