@@ -303,3 +303,15 @@ def test_destroy_leaves_no_process_behind(
     time.sleep(0.05)
     assert not alive(daemon) and not alive(ee.pid)
     assert all(not os.path.exists(d) for d in cgroup.dirs.values())
+
+
+def test_output_larger_than_a_pipe_does_not_block(zygote: Zygote, write_function: Callable[..., str]) -> None:
+    code = write_function(
+        "def handler(e, c):\n    print('x' * 999, flush=True)\n" * 1
+        + "    print('y' * 500_000)\n    return 1\n"
+    )
+    ee = ExecutionEnvironment(config(code), zygote)
+    result = run(start_and_invoke(ee, timeout=3))
+    ee.destroy()
+    assert result.ok
+    assert len(result.logs) == 1000 + 500_001

@@ -54,6 +54,7 @@ _ALLOWED: dict[EnvState, frozenset[EnvState]] = {
 }
 
 INIT_TIMEOUT_S = 10.0
+MAX_LOG_BYTES = 4 * 1024 * 1024  # per invocation; older output is dropped first
 
 
 class EnvironmentError_(Exception):
@@ -98,6 +99,8 @@ class ExecutionEnvironment:
         self._cgroup = Cgroup(cgroups, self.id) if cgroups and cgroups.version and cgroups.writable else None
         self._channel: socket.socket | None = None
         self._log_fd: int | None = None
+        self._log_buf = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._cold = True
@@ -125,6 +128,9 @@ class ExecutionEnvironment:
             self._set_state(EnvState.DEAD)
             raise
         self.pid, self._channel, self._log_fd = spawned.pid, spawned.channel, spawned.log_fd
+        # Read the log pipe continuously so a chatty function never blocks on a full pipe.
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._log_fd, self._read_logs)
         self._set_state(EnvState.INITIALISING)
         self._channel.setblocking(False)
         self._reader, self._writer = await asyncio.open_unix_connection(sock=self._channel)
@@ -219,19 +225,32 @@ class ExecutionEnvironment:
             return "Runtime exited with error: signal: killed"
         return "Runtime exited without providing a reason"
 
-    def _drain_logs(self) -> bytes:
+    def _read_logs(self) -> None:
         if self._log_fd is None:
-            return b""
-        chunks = []
+            return
         while True:
             try:
                 chunk = os.read(self._log_fd, 65536)
             except BlockingIOError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+                return
+            if not chunk:  # every writer is gone
+                self._stop_reading_logs()
+                return
+            self._log_buf += chunk
+            if len(self._log_buf) > MAX_LOG_BYTES:
+                del self._log_buf[: len(self._log_buf) - MAX_LOG_BYTES]
+
+    def _drain_logs(self) -> bytes:
+        """This invocation's output: what the pipe held when the EE answered (it flushes first)."""
+        self._read_logs()
+        out = bytes(self._log_buf)
+        self._log_buf.clear()
+        return out
+
+    def _stop_reading_logs(self) -> None:
+        if self._loop is not None and self._log_fd is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._log_fd)
+        self._loop = None
 
     def freeze(self) -> None:
         self._set_state(EnvState.FROZEN)
@@ -270,6 +289,7 @@ class ExecutionEnvironment:
             self._channel.close()
         self._channel = None
         self._reader = None
+        self._stop_reading_logs()
         if self._log_fd is not None:
             os.close(self._log_fd)
             self._log_fd = None
