@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from squall.engine.environment import EnvironmentError_, EnvState, ExecutionEnvironment
-from squall.engine.host import CgroupSupport
+from squall.engine.host import CgroupSupport, discover_interpreters
 from squall.engine.spec import Credentials
 from squall.engine.zygote import Zygote
 
@@ -315,3 +315,61 @@ def test_output_larger_than_a_pipe_does_not_block(zygote: Zygote, write_function
     ee.destroy()
     assert result.ok
     assert len(result.logs) == 1000 + 500_001
+
+
+def test_oversized_response_and_max_memory(
+    zygote: Zygote, write_function: Callable[..., str], cgroups: CgroupSupport | None
+) -> None:
+    code = write_function(
+        """
+        def handler(event, context):
+            blob = bytearray(event["mb"] * 1024 * 1024)
+            return "x" * event["size"]
+        """
+    )
+    for sandbox in (None, cgroups):
+        ee = ExecutionEnvironment(config(code), zygote, sandbox)
+
+        async def go(ee: ExecutionEnvironment = ee) -> None:
+            assert await ee.start()
+            small = await ee.invoke(b'{"size": 10, "mb": 40}', time.time() + 3)
+            assert small.ok and small.max_memory_mb is not None and 40 < small.max_memory_mb < 200
+            big = await ee.invoke(
+                b'{"size": 7000000, "mb": 0}', time.time() + 3, max_response_bytes=6_291_556
+            )
+            assert not big.ok
+            doc = json.loads(big.payload)
+            assert doc["errorType"] == "Function.ResponseSizeTooLarge"
+            assert "(6291556 bytes)" in doc["errorMessage"]
+            assert ee.state is EnvState.READY
+            ee.destroy()
+
+        run(go())
+
+
+def test_runtime_provided_sdk_on_another_interpreter(write_function: Callable[..., str]) -> None:
+    """A zygote for 3.12 given a library path preloads boto3 from it, and the handler can use it."""
+    import boto3
+
+    found = [i for i in discover_interpreters() if i.version == "3.12"]
+    if not found:
+        pytest.skip("no python3.12")
+    sdk = os.path.dirname(os.path.dirname(boto3.__file__))
+    zygote = Zygote.start(found[0], (sdk,))
+    try:
+        assert "boto3" in zygote.preloaded
+        code = write_function(
+            """
+            import boto3
+            def handler(event, context):
+                client = boto3.client("sts", region_name="us-east-1")
+                return [boto3.__version__, client.meta.endpoint_url]
+            """
+        )
+        ee = ExecutionEnvironment(config(code, endpoint_url="http://127.0.0.1:9"), zygote)
+        result = run(start_and_invoke(ee))
+        ee.destroy()
+        assert result.ok, result.payload
+        assert json.loads(result.payload) == [boto3.__version__, "http://127.0.0.1:9"]
+    finally:
+        zygote.stop()

@@ -26,6 +26,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from squall.engine.host import CgroupSupport
@@ -54,6 +55,7 @@ _ALLOWED: dict[EnvState, frozenset[EnvState]] = {
 }
 
 INIT_TIMEOUT_S = 10.0
+SYNC_RESPONSE_LIMIT = 6_291_556  # bytes, as AWS counts the 6 MB synchronous response limit
 MAX_LOG_BYTES = 4 * 1024 * 1024  # per invocation; older output is dropped first
 
 
@@ -69,6 +71,7 @@ class InvocationResult:
     logs: bytes
     duration_ms: float
     init_ms: float | None = None  # set on the invocation that paid the cold start
+    max_memory_mb: int | None = None  # peak resident memory of the EE so far, where measurable
 
     @property
     def function_error(self) -> str | None:
@@ -165,6 +168,7 @@ class ExecutionEnvironment:
         client_context: dict[str, Any] | None = None,
         identity: dict[str, Any] | None = None,
         trace_id: str | None = None,
+        max_response_bytes: int | None = SYNC_RESPONSE_LIMIT,
     ) -> InvocationResult:
         """Run one invocation; ``deadline`` is wall-clock epoch seconds. Kills the EE on timeout or crash."""
         if self.state is EnvState.FROZEN:
@@ -215,9 +219,34 @@ class ExecutionEnvironment:
             raise
         duration = (time.perf_counter() - started) * 1000
         self._set_state(EnvState.READY)
+        ok = bool(reply.get("ok"))
+        if max_response_bytes is not None and len(body) > max_response_bytes:
+            ok = False
+            body = _error_doc(
+                "Function.ResponseSizeTooLarge",
+                f"Response payload size exceeded maximum allowed payload size ({max_response_bytes} bytes).",
+            )
         return InvocationResult(
-            request_id, bool(reply.get("ok")), body, self._drain_logs(), duration, init_ms
+            request_id, ok, body, self._drain_logs(), duration, init_ms, self.max_memory_mb()
         )
+
+    def max_memory_mb(self) -> int | None:
+        """Peak memory: the cgroup's high-water mark, else the largest VmHWM of the EE's processes."""
+        if self._cgroup is not None:
+            peak = self._cgroup.max_memory_bytes()
+            return None if peak is None else -(-peak // (1024 * 1024))
+        if self.pid is None:
+            return None
+        pids = [str(self.pid)]
+        with contextlib.suppress(OSError):  # inside a pid namespace the EE is the waiter's child
+            pids += Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        peak_kb = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        return -(-peak_kb // 1024) if peak_kb else None
 
     @staticmethod
     def _exit_message(oom: bool | None) -> str:

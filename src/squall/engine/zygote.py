@@ -53,16 +53,12 @@ class Zygote:
     def start(
         cls, interpreter: Interpreter, extra_paths: tuple[str, ...] = (), timeout: float = 30.0
     ) -> Zygote:
-        """Start a zygote; ``extra_paths`` go on PYTHONPATH (e.g. a runtime-provided boto3)."""
+        """Start a zygote; ``extra_paths`` are appended to its sys.path (e.g. a runtime-provided boto3)."""
         if "shims" in Path(interpreter.path).parts:
             raise ZygoteError(f"{interpreter.path} is a shim, not an interpreter")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-        args = [interpreter.path, "-I", str(BOOTSTRAP), str(theirs.fileno())]
-        if extra_paths:
-            # -I ignores PYTHONPATH, so extra paths need -E dropped: use -s -E equivalents by hand.
-            env["PYTHONPATH"] = os.pathsep.join(extra_paths)
-            args = [interpreter.path, "-s", str(BOOTSTRAP), str(theirs.fileno())]
+        args = [interpreter.path, "-I", str(BOOTSTRAP), str(theirs.fileno()), *extra_paths]
         process = subprocess.Popen(
             args, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, start_new_session=True
         )

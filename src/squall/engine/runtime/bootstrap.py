@@ -1,6 +1,7 @@
 """The in-sandbox Python runtime: a zygote that forks execution environments.
 
-Run by a real interpreter as a script: ``python -I bootstrap.py CONTROL_FD``.
+Run by a real interpreter as a script: ``python -I bootstrap.py CONTROL_FD [PATH...]``
+(PATHs are appended to sys.path: runtime-provided libraries such as boto3).
 The zygote imports json, boto3 and botocore once, reports ``{"ready": ...}``
 on the control socket, then serves spawn requests: a JSON header (the EE's
 spec) whose first bytes carry two descriptors (SCM_RIGHTS): the EE's channel
@@ -268,6 +269,7 @@ def zygote(ctl: socket.socket) -> None:
 
 def main(argv: list[str]) -> int:
     ctl = socket.socket(fileno=int(argv[1]))
+    sys.path.extend(argv[2:])  # runtime-provided libraries (the SDK), after the interpreter's own
     zygote(ctl)
     return 0
 
