@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -13,7 +14,7 @@ from squall.engine.host import CgroupSupport, discover_interpreters
 from squall.engine.spec import Credentials
 from squall.engine.zygote import Zygote
 
-from .conftest import VERSIONS, alive, config, run, start_and_invoke
+from .conftest import VERSIONS, alive, config, gone, run, start_and_invoke
 
 ECHO = """
 import os, sys
@@ -215,8 +216,7 @@ def test_init_failures(
     assert doc["errorType"] == error_type
     assert doc["errorMessage"].startswith(message)
     assert ee.pid is not None
-    time.sleep(0.05)
-    assert not alive(ee.pid)
+    assert gone(ee.pid)
     with pytest.raises(EnvironmentError_):
         run(ee.invoke(b"{}", time.time() + 1))
 
@@ -248,8 +248,7 @@ def test_timeout_kills_and_reports(
     run(go())
     assert ee.state is EnvState.DEAD
     assert ee.pid is not None
-    time.sleep(0.05)
-    assert not alive(ee.pid)
+    assert gone(ee.pid)
 
 
 def test_crash_is_an_exit_error(zygote: Zygote, write_function: Callable[..., str]) -> None:
@@ -300,8 +299,7 @@ def test_destroy_leaves_no_process_behind(
     cgroup = ee.cgroup
     assert cgroup is not None
     ee.destroy()
-    time.sleep(0.05)
-    assert not alive(daemon) and not alive(ee.pid)
+    assert gone(daemon) and gone(ee.pid)
     assert all(not os.path.exists(d) for d in cgroup.dirs.values())
 
 
@@ -373,3 +371,26 @@ def test_runtime_provided_sdk_on_another_interpreter(write_function: Callable[..
         assert json.loads(result.payload) == [boto3.__version__, "http://127.0.0.1:9"]
     finally:
         zygote.stop()
+
+
+def test_busy_ee_refuses_a_second_invocation_and_cancel_kills_it(
+    zygote: Zygote, write_function: Callable[..., str]
+) -> None:
+    ee = ExecutionEnvironment(
+        config(write_function("import time\ndef handler(e, c):\n    time.sleep(30)\n")), zygote
+    )
+
+    async def go() -> None:
+        assert await ee.start()
+        task = asyncio.create_task(ee.invoke(b"{}", time.time() + 30))
+        await asyncio.sleep(0.05)
+        assert ee.state is EnvState.BUSY
+        with pytest.raises(EnvironmentError_):
+            await ee.invoke(b"{}", time.time() + 3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(go())
+    assert ee.state is EnvState.DEAD
+    assert ee.pid is not None and gone(ee.pid)

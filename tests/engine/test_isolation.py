@@ -16,7 +16,7 @@ from squall.engine.host import CgroupSupport, probe_isolation
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.zygote import Zygote
 
-from .conftest import alive, config, run
+from .conftest import config, gone, run
 
 PROBE = """
 import os, socket, subprocess
@@ -87,10 +87,7 @@ def test_daemon_dies_with_the_ee_without_cgroups(
     daemon = run(invoke(ee, {"daemon": True}))
     assert ee.pid is not None
     ee.destroy()
-    deadline = time.monotonic() + 2
-    while alive(ee.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not alive(ee.pid)
+    assert gone(ee.pid)
     assert not any("sleep\x001000" in _cmdline(p) for p in os.listdir("/proc") if p.isdigit()), daemon
 
 
@@ -116,3 +113,31 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return ""
+
+
+def test_cannot_signal_outside_its_namespace(
+    zygote: Zygote, write_function: Callable[..., str], namespaces: frozenset[str]
+) -> None:
+    code = write_function(
+        """
+        import os, signal
+        def handler(event, context):
+            outcomes = {"ppid": os.getppid()}
+            for name, pid in (("zygote", event["zygote"]), ("server", event["server"])):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    outcomes[name] = "killed"
+                except ProcessLookupError:
+                    outcomes[name] = "invisible"
+            return outcomes
+        """
+    )
+    ee = ExecutionEnvironment(config(code), zygote, None, namespaces)
+
+    async def go() -> Any:
+        return await invoke(ee, {"zygote": zygote.process.pid, "server": os.getpid()})
+
+    out = run(go())
+    ee.destroy()
+    assert out == {"ppid": 0, "zygote": "invisible", "server": "invisible"}
+    assert zygote.alive()
