@@ -91,3 +91,12 @@ def test_pipeline_round_trip(tmp_path: Path) -> None:
     parsed = parse_response("sts", "GetCallerIdentity", HttpResponse(status, list(headers.items()), body))
     assert parsed["Account"] == "000000000000"
     assert int(headers["content-length"]) == len(body)
+
+
+def test_urls_handed_out_name_the_host_the_client_used() -> None:
+    from squall.gateway.app import _endpoint_for
+
+    assert _endpoint_for("127.0.0.1:4566", "http://localhost:4566") == "http://127.0.0.1:4566"
+    assert _endpoint_for("squall.internal:4566", "http://localhost:4566") == "http://squall.internal:4566"
+    assert _endpoint_for("", "http://localhost:4566") == "http://localhost:4566"
+    assert _endpoint_for("evil.com/x?", "http://localhost:4566") == "http://localhost:4566"

@@ -195,7 +195,7 @@ class Gateway:
                 operation=route.operation,
                 access_key_id=auth.access_key_id,
                 principal_arn=auth.principal_arn,
-                endpoint=self.endpoint,
+                endpoint=_endpoint_for(request.host, self.endpoint),
             )
             if provider is None:
                 from squall.services.base import not_implemented
@@ -306,3 +306,11 @@ def _header_bytes(value: str) -> bytes:
         return value.encode("latin-1")
     except UnicodeEncodeError:
         return value.encode("utf-8")
+
+
+def _endpoint_for(host: str, default: str) -> str:
+    """The endpoint as this client reached us (URLs we hand out must work from where
+    the client is, e.g. a container that calls us by another name)."""
+    if not host or any(c in host for c in "/\\ @?#"):
+        return default
+    return f"http://{host}"
