@@ -74,7 +74,7 @@ def alive(pid: int) -> bool:
     """A process exists and is not a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or vanished while being read (ESRCH)
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
