@@ -16,6 +16,7 @@ import binascii
 import json
 import math
 import random
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -89,11 +90,20 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
 
 
 class InvokeApi:
-    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path) -> None:
+    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path | None) -> None:
         self.deps = deps
         self.pools = pools
-        self.codes = CodeCache(code_root)
+        self._code_root = code_root
+        self._codes: CodeCache | None = None
         deps.directory.on_delete(self._deleted)
+
+    @property
+    def codes(self) -> CodeCache:
+        """Unpacked code; without a data directory (in-process tests) a temporary one, made on first use."""
+        if self._codes is None:
+            root = self._code_root or Path(tempfile.mkdtemp(prefix="squall-code-"))
+            self._codes = CodeCache(root)
+        return self._codes
 
     def _deleted(self, ref: FunctionRef) -> None:
         prefix = (ref.account_id, ref.region, ref.name)

@@ -9,7 +9,6 @@ over the functions' `Directory`; its `LayerStore` is the functions'
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
@@ -48,8 +47,7 @@ class LambdaProvider(ServiceProvider):
         self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
-        root = code_root if code_root is not None else Path(tempfile.mkdtemp(prefix="squall-code-"))
-        self.invoker = InvokeApi(self.deps, self.pools, root)
+        self.invoker = InvokeApi(self.deps, self.pools, code_root)
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
