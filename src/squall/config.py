@@ -59,6 +59,8 @@ class Settings:
     log_level: str = "info"
     #: Hostnames under which services and S3 virtual-host buckets are addressed.
     base_hosts: tuple[str, ...] = ("localhost", "localhost.localstack.cloud")
+    #: Seconds an idle Lambda execution environment is kept warm before it is destroyed.
+    lambda_keep_alive: float = 600.0
 
     @property
     def endpoint(self) -> str:
@@ -90,7 +92,7 @@ def _convert(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("max_body_bytes",):
         return int(raw)
-    if name in ("body_timeout", "clock_skew"):
+    if name in ("body_timeout", "clock_skew", "lambda_keep_alive"):
         return float(raw)
     if name == "data_dir":
         return Path(raw).expanduser()

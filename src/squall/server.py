@@ -47,7 +47,12 @@ def build(settings: Settings) -> Server:
         sessions = SessionStore(data_dir.store)
         credentials = AccountCredentials(settings.root_keys, sessions)
         key_accounts = {k.access_key_id: k.account_id for k in settings.root_keys}
-        lambda_ = LambdaProvider(data_dir.store, data_dir.blobs)
+        lambda_ = LambdaProvider(
+            data_dir.store,
+            data_dir.blobs,
+            code_root=data_dir.path / "code",
+            keep_alive_s=settings.lambda_keep_alive,
+        )
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),

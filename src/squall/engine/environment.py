@@ -276,6 +276,10 @@ class ExecutionEnvironment:
         self._log_buf.clear()
         return out
 
+    def take_logs(self) -> bytes:
+        """The output not yet handed out (e.g. what a failed Init printed)."""
+        return self._drain_logs()
+
     def _stop_reading_logs(self) -> None:
         if self._loop is not None and self._log_fd is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._log_fd)

@@ -9,6 +9,9 @@ over the functions' `Directory`; its `LayerStore` is the functions'
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from squall.engine.pool import KEEP_ALIVE_S, PoolManager
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
 from squall.services.lambda_.aliases import AliasesApi
@@ -18,6 +21,7 @@ from squall.services.lambda_.concurrency import ConcurrencyApi
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import Directory
+from squall.services.lambda_.invoke import InvokeApi
 from squall.services.lambda_.lifecycle import Lifecycle
 from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.tags import TagsApi
@@ -34,18 +38,23 @@ class LambdaProvider(ServiceProvider):
         blobs: BlobStore,
         *,
         layers: LayerResolver | None = None,
+        code_root: Path | None = None,
+        keep_alive_s: float = KEEP_ALIVE_S,
     ) -> None:
         codes = CodeStore(store, blobs)
         directory = Directory(store)
         self.periph = Periph.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
         self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
+        self.pools = PoolManager(keep_alive_s=keep_alive_s)
+        self.invoker = InvokeApi(self.deps, self.pools, code_root)
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
             AliasesApi(self.deps),
             ConcurrencyApi(self.deps),
             self.tags,
+            self.invoker,
             *self.periph.parts,
         )
 
@@ -59,8 +68,10 @@ class LambdaProvider(ServiceProvider):
 
     async def start(self) -> None:
         await self.deps.lifecycle.start()
+        await self.pools.start()
 
     async def stop(self) -> None:
+        await self.pools.stop()
         await self.deps.lifecycle.stop()
 
     # -- the code download route (GetFunction's Code.Location) ------------------------------
