@@ -22,7 +22,7 @@ PROBE = """
 import os, socket, subprocess
 def handler(event, context):
     if event.get("daemon"):
-        return subprocess.Popen(["sleep", "1000"], start_new_session=True).pid
+        return subprocess.Popen(["sleep", str(event["daemon"])], start_new_session=True).pid
     marker = "/tmp/marker"
     seen = open(marker).read() if os.path.exists(marker) else None
     with open(marker, "w") as f:
@@ -84,11 +84,20 @@ def test_daemon_dies_with_the_ee_without_cgroups(
 ) -> None:
     """pid 1 of the namespace dies -> the kernel kills the rest, even a daemon in its own session."""
     ee = ExecutionEnvironment(config(write_function(PROBE)), zygote, None, namespaces)
-    daemon = run(invoke(ee, {"daemon": True}))
+    # a duration no other test (or xdist worker) uses marks this test's daemon
+    marker = f"{1000 + os.getpid() % 1000}.{time.monotonic_ns() % 997}"
+    daemon = run(invoke(ee, {"daemon": marker}))
     assert ee.pid is not None
     ee.destroy()
     assert gone(ee.pid)
-    assert not any("sleep\x001000" in _cmdline(p) for p in os.listdir("/proc") if p.isdigit()), daemon
+
+    def daemon_running() -> bool:
+        return any(f"sleep\x00{marker}" in _cmdline(p) for p in os.listdir("/proc") if p.isdigit())
+
+    deadline = time.monotonic() + 2  # the kernel kills the namespace's other processes asynchronously
+    while daemon_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not daemon_running(), daemon
 
 
 def test_namespaces_with_cgroups(
