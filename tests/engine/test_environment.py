@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import importlib.util
 import json
 import os
 import time
@@ -347,12 +349,13 @@ def test_oversized_response_and_max_memory(
 
 def test_runtime_provided_sdk_on_another_interpreter(write_function: Callable[..., str]) -> None:
     """A zygote for 3.12 given a library path preloads boto3 from it, and the handler can use it."""
-    import boto3
-
+    # where the SDK lives, found without importing it into this (engine-side) process
+    spec = importlib.util.find_spec("boto3")
+    assert spec is not None and spec.origin is not None
     found = [i for i in discover_interpreters() if i.version == "3.12"]
     if not found:
         pytest.skip("no python3.12")
-    sdk = os.path.dirname(os.path.dirname(boto3.__file__))
+    sdk = os.path.dirname(os.path.dirname(spec.origin))
     zygote = Zygote.start(found[0], (sdk,))
     try:
         assert "boto3" in zygote.preloaded
@@ -368,7 +371,7 @@ def test_runtime_provided_sdk_on_another_interpreter(write_function: Callable[..
         result = run(start_and_invoke(ee))
         ee.destroy()
         assert result.ok, result.payload
-        assert json.loads(result.payload) == [boto3.__version__, "http://127.0.0.1:9"]
+        assert json.loads(result.payload) == [importlib.metadata.version("boto3"), "http://127.0.0.1:9"]
     finally:
         zygote.stop()
 
