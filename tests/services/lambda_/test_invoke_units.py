@@ -11,7 +11,8 @@ import pytest
 
 from squall.engine.environment import InvocationResult
 from squall.protocol.errors import ServiceError
-from squall.services.lambda_.invoke import LOG_TAIL_BYTES, log_tail, pick_version
+from squall.services.lambda_.invoke import LOG_TAIL_BYTES, log_tail
+from squall.services.lambda_.invoker import pick_version
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
 from tests.services.lambda_.helpers import ROLE, make_zip

@@ -1,6 +1,6 @@
 """`Invoke`: run a function version in the engine's pools and answer as Lambda does.
 
-The qualifier picks the configuration ($LATEST, a version, or an alias whose
+The qualifier is resolved by `invoker.Invoker` ($LATEST, a version, or an alias whose
 `AdditionalVersionWeights` route each call at random by weight). Synchronous
 (`RequestResponse`) calls return the function's result or its error document
 with `X-Amz-Function-Error: Unhandled`; `LogType=Tail` adds the last 4 KB of
@@ -15,28 +15,16 @@ import base64
 import binascii
 import json
 import math
-import random
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
-from squall.engine.codecache import CodeCache, CodeCacheError
+from squall.engine.codecache import CodeCacheError
 from squall.engine.environment import EnvironmentError_, InvocationResult
-from squall.engine.pool import PoolManager, UnsupportedRuntime
-from squall.engine.spec import FunctionConfig
+from squall.engine.pool import UnsupportedRuntime
 from squall.engine.zygote import ZygoteError
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, not_implemented
-from squall.services.lambda_.code import CodeRef
-from squall.services.lambda_.deps import Deps, ref_of
-from squall.services.lambda_.functions import (
-    is_version_number,
-    read_alias,
-    read_function,
-    read_version,
-)
-from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.services.lambda_.deps import ref_of
+from squall.services.lambda_.invoker import Call, Invoker
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
 LOG_TAIL_BYTES = 4096
@@ -61,17 +49,6 @@ def _invalid_content(message: str) -> ServiceError:
     return ServiceError("InvalidRequestContentException", message, 400, fields={"Type": "User"})
 
 
-def pick_version(alias: dict[str, Any], rng: random.Random | None = None) -> str:
-    """The version an alias routes this call to: extra versions by weight, the rest to its own."""
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    roll = (rng or random).random()
-    for version, weight in weights.items():
-        if roll < float(weight):
-            return str(version)
-        roll -= float(weight)
-    return str(alias["FunctionVersion"])
-
-
 def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
     rid = result.request_id
     billed = max(1, math.ceil(result.duration_ms))
@@ -90,41 +67,8 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
 
 
 class InvokeApi:
-    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path | None) -> None:
-        self.deps = deps
-        self.pools = pools
-        self._code_root = code_root
-        self._codes: CodeCache | None = None
-        deps.directory.on_delete(self._deleted)
-
-    @property
-    def codes(self) -> CodeCache:
-        """Unpacked code; without a data directory (in-process tests) a temporary one, made on first use."""
-        if self._codes is None:
-            root = self._code_root or Path(tempfile.mkdtemp(prefix="squall-code-"))
-            self._codes = CodeCache(root)
-        return self._codes
-
-    def _deleted(self, ref: FunctionRef) -> None:
-        prefix = (ref.account_id, ref.region, ref.name)
-        self.pools.retire(lambda key: key[:3] == prefix)
-
-    def _resolve(self, ref: FunctionRef) -> tuple[str, dict[str, Any], CodeRef]:
-        """(executed version, configuration, code) for this call."""
-        with self.deps.store.read() as r:
-            fn = read_function(r, ref)
-            q = ref.qualifier
-            if q is not None and not is_version_number(q) and q != LATEST:
-                alias = read_alias(r, ref, q)
-                if alias is None:
-                    raise function_not_found(ref)
-                q = pick_version(alias)
-            if q is None or q == LATEST:
-                return LATEST, fn.config, fn.code
-            ver = read_version(r, ref, int(q))
-            if ver is None:
-                raise function_not_found(ref)
-            return q, ver.config, ver.code
+    def __init__(self, invoker: Invoker) -> None:
+        self.invoker = invoker
 
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
@@ -136,8 +80,8 @@ class InvokeApi:
                 413,
                 fields={"Type": "User"},
             )
-        version, config, code = self._resolve(ref)
-        state = config.get("State")
+        target = self.invoker.resolve(ref)
+        state = target.config.get("State")
         if state != "Active":
             raise ServiceError(
                 "ResourceConflictException",
@@ -163,53 +107,19 @@ class InvokeApi:
                 client_context = json.loads(base64.b64decode(params["ClientContext"], validate=True))
             except (ValueError, binascii.Error):
                 raise _invalid_content("Client context must be a valid Base64-encoded JSON object.") from None
+        call = Call(target, payload, ctx.endpoint, request_id=ctx.request_id, client_context=client_context)
         try:
-            result = await self._run(ctx, ref, version, config, code, payload, client_context)
+            result = await self.invoker.run(call)
         except (UnsupportedRuntime, CodeCacheError, ZygoteError, EnvironmentError_) as exc:
             raise engine_error(exc) from exc
-        out: dict[str, Any] = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": version}
+        out: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": result.payload,
+            "ExecutedVersion": target.version,
+        }
         if result.function_error:
             out["FunctionError"] = result.function_error
         if params.get("LogType") == "Tail":
-            tail = log_tail(result, version, int(config.get("MemorySize", 128)))
+            tail = log_tail(result, target.version, target.memory_mb)
             out["LogResult"] = base64.b64encode(tail).decode()
         return out
-
-    async def _run(
-        self,
-        ctx: RequestContext,
-        ref: FunctionRef,
-        version: str,
-        config: dict[str, Any],
-        code: CodeRef,
-        payload: bytes,
-        client_context: dict[str, Any] | None,
-    ) -> InvocationResult:
-        sha_hex = base64.b64decode(code.sha256).hex()
-        code_dir = self.codes.path(sha_hex, lambda: self.deps.codes.read(code))
-        fc = FunctionConfig(
-            function_name=ref.name,
-            handler=str(config.get("Handler", "")),
-            code_dir=code_dir,
-            runtime=str(config.get("Runtime", "")),
-            version=version,
-            memory_mb=int(config.get("MemorySize", 128)),
-            timeout_s=float(config.get("Timeout", 3)),
-            region=ref.region,
-            account_id=ref.account_id,
-            environment=dict((config.get("Environment") or {}).get("Variables") or {}),
-            endpoint_url=ctx.endpoint,
-            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
-        )
-        key = (ref.account_id, ref.region, ref.name, version)
-        generation = config.get("RevisionId")
-        arn = ref.qualified_arn if ref.qualifier else ref.arn
-        return await self.pools.invoke(
-            key,
-            generation,
-            fc,
-            payload,
-            time.time() + fc.timeout_s,
-            invoked_function_arn=arn,
-            client_context=client_context,
-        )

@@ -22,6 +22,7 @@ from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.invoke import InvokeApi
+from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.lifecycle import Lifecycle
 from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.tags import TagsApi
@@ -47,14 +48,14 @@ class LambdaProvider(ServiceProvider):
         self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
-        self.invoker = InvokeApi(self.deps, self.pools, code_root)
+        self.invoker = Invoker(self.deps, self.pools, code_root)
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
             AliasesApi(self.deps),
             ConcurrencyApi(self.deps),
             self.tags,
-            self.invoker,
+            InvokeApi(self.invoker),
             *self.periph.parts,
         )
 

@@ -1,0 +1,145 @@
+"""The invocation path below the API, shared by synchronous `Invoke`, async events and event sources.
+
+``Invoker.resolve(ref)`` turns a function reference into a `Target`: the
+executed version (an alias's `AdditionalVersionWeights` pick one at random
+by weight), its configuration and its code, read in one transaction.
+``Invoker.run(call)`` runs a `Call` on that target in the engine's pools:
+the code unpacked once per digest, the function's `FunctionConfig` built
+from the configuration, one execution environment from the version's pool.
+Engine failures propagate as the engine's own exceptions; the API maps them.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from squall.engine.codecache import CodeCache
+from squall.engine.environment import InvocationResult
+from squall.engine.pool import PoolManager
+from squall.engine.spec import FunctionConfig
+from squall.services.lambda_.code import CodeRef
+from squall.services.lambda_.deps import Deps
+from squall.services.lambda_.functions import (
+    is_version_number,
+    read_alias,
+    read_function,
+    read_version,
+)
+from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+
+
+def pick_version(alias: dict[str, Any], rng: random.Random | None = None) -> str:
+    """The version an alias routes this call to: extra versions by weight, the rest to its own."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    roll = (rng or random).random()
+    for version, weight in weights.items():
+        if roll < float(weight):
+            return str(version)
+        roll -= float(weight)
+    return str(alias["FunctionVersion"])
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one call runs: the function as addressed, the version executed, its configuration and code."""
+
+    ref: FunctionRef
+    version: str
+    config: dict[str, Any]
+    code: CodeRef
+
+    @property
+    def invoked_arn(self) -> str:
+        return self.ref.qualified_arn if self.ref.qualifier else self.ref.arn
+
+    @property
+    def memory_mb(self) -> int:
+        return int(self.config.get("MemorySize", 128))
+
+
+@dataclass(frozen=True)
+class Call:
+    target: Target
+    payload: bytes
+    endpoint: str | None = None
+    invocation_type: str = "RequestResponse"  # or "Event" (async, from the queue or an event source)
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    client_context: dict[str, Any] | None = None
+
+
+class Invoker:
+    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path | None) -> None:
+        self.deps = deps
+        self.pools = pools
+        self._code_root = code_root
+        self._codes: CodeCache | None = None
+        deps.directory.on_delete(self._deleted)
+
+    @property
+    def codes(self) -> CodeCache:
+        """Unpacked code; without a data directory (in-process tests) a temporary one, made on first use."""
+        if self._codes is None:
+            root = self._code_root or Path(tempfile.mkdtemp(prefix="squall-code-"))
+            self._codes = CodeCache(root)
+        return self._codes
+
+    def _deleted(self, ref: FunctionRef) -> None:
+        prefix = (ref.account_id, ref.region, ref.name)
+        self.pools.retire(lambda key: key[:3] == prefix)
+
+    def resolve(self, ref: FunctionRef) -> Target:
+        with self.deps.store.read() as r:
+            fn = read_function(r, ref)
+            q = ref.qualifier
+            if q is not None and not is_version_number(q) and q != LATEST:
+                alias = read_alias(r, ref, q)
+                if alias is None:
+                    raise function_not_found(ref)
+                q = pick_version(alias)
+            if q is None or q == LATEST:
+                return Target(ref, LATEST, fn.config, fn.code)
+            ver = read_version(r, ref, int(q))
+            if ver is None:
+                raise function_not_found(ref)
+            return Target(ref, q, ver.config, ver.code)
+
+    def function_config(self, target: Target, endpoint: str | None) -> FunctionConfig:
+        config, ref = target.config, target.ref
+        sha_hex = base64.b64decode(target.code.sha256).hex()
+        code_dir = self.codes.path(sha_hex, lambda: self.deps.codes.read(target.code))
+        return FunctionConfig(
+            function_name=ref.name,
+            handler=str(config.get("Handler", "")),
+            code_dir=code_dir,
+            runtime=str(config.get("Runtime", "")),
+            version=target.version,
+            memory_mb=target.memory_mb,
+            timeout_s=float(config.get("Timeout", 3)),
+            region=ref.region,
+            account_id=ref.account_id,
+            environment=dict((config.get("Environment") or {}).get("Variables") or {}),
+            endpoint_url=endpoint,
+            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
+        )
+
+    async def run(self, call: Call) -> InvocationResult:
+        target = call.target
+        fc = self.function_config(target, call.endpoint)
+        key = (target.ref.account_id, target.ref.region, target.ref.name, target.version)
+        return await self.pools.invoke(
+            key,
+            target.config.get("RevisionId"),
+            fc,
+            call.payload,
+            time.time() + fc.timeout_s,
+            request_id=call.request_id,
+            invoked_function_arn=target.invoked_arn,
+            client_context=call.client_context,
+        )
