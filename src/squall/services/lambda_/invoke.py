@@ -30,6 +30,7 @@ from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, not_implemented
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps, ref_of
+from squall.services.lambda_.function_env import FunctionCredentials
 from squall.services.lambda_.functions import (
     is_version_number,
     read_alias,
@@ -96,6 +97,9 @@ class InvokeApi:
         self._code_root = code_root
         self._codes: CodeCache | None = None
         deps.directory.on_delete(self._deleted)
+        self.credentials = FunctionCredentials(
+            deps.store, pools.keep_alive_s, on_delete=deps.directory.on_delete
+        )
 
     @property
     def codes(self) -> CodeCache:
@@ -199,6 +203,13 @@ class InvokeApi:
             account_id=ref.account_id,
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             endpoint_url=ctx.endpoint,
+            credentials=self.credentials.for_function(
+                ref,
+                version,
+                config.get("RevisionId"),
+                config.get("Role", ""),
+                float(config.get("Timeout", 3)),
+            ),
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
         )
         key = (ref.account_id, ref.region, ref.name, version)
