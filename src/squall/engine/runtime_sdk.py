@@ -90,7 +90,7 @@ def build_sdk(root: Path | None = None) -> RuntimeSdk:
     """The runtime SDK directory for the installed versions, built on first use."""
     dists = _distributions()
     versions = {d.metadata["Name"].lower(): d.version for d in dists}
-    min_python = max(_min_python(d.metadata.get("Requires-Python")) for d in dists)
+    min_python = max(_min_python((d.metadata.get_all("Requires-Python") or [None])[0]) for d in dists)
     key = ";".join(f"{n}={v}" for n, v in sorted(versions.items()))
     target = (root or default_root()) / hashlib.sha256(key.encode()).hexdigest()[:16]
     sdk = RuntimeSdk(target, versions, min_python)
