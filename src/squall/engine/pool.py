@@ -7,27 +7,34 @@ invocation a healthy EE is frozen and returned to its pool; a dead one is
 dropped. ``generation`` is a token the service changes whenever the
 configuration or code behind ``key`` changes (e.g. $LATEST's RevisionId):
 idle EEs of an older generation are destroyed, busy ones when they return.
+An EE's credentials are part of its generation: when the service hands in
+rotated credentials, the EEs holding the old ones are retired the same way.
 Idle EEs are destroyed after ``keep_alive_s``. Zygotes (one per interpreter)
 start lazily and belong to the manager: ``start()``/``stop()`` follow the
-provider's lifecycle.
+provider's lifecycle. ``start()`` also builds the runtime SDK (boto3 for
+every interpreter, see ``runtime_sdk``) unless ``runtime_sdk=False``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from squall.engine.environment import EnvState, ExecutionEnvironment, InvocationResult
 from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters, probe_isolation
+from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
 KEEP_ALIVE_S = 600.0
+log = logging.getLogger(__name__)
 
 
 class UnsupportedRuntime(Exception):
@@ -55,8 +62,13 @@ class PoolManager:
         interpreters: list[Interpreter] | None = None,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] | None = None,
+        runtime_sdk: bool = True,
+        sdk_root: Path | None = None,
     ) -> None:
         self.keep_alive_s = keep_alive_s
+        self._want_sdk = runtime_sdk
+        self._sdk_root = sdk_root
+        self.sdk: RuntimeSdk | None = None
         self._interpreters = interpreters
         self._cgroups = cgroups
         self._namespaces = namespaces
@@ -74,6 +86,11 @@ class PoolManager:
                 self._cgroups = isolation.cgroups
             if self._interpreters is None:
                 self._interpreters = await asyncio.to_thread(discover_interpreters)
+        if self._want_sdk and self.sdk is None:
+            try:
+                self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)
+            except (SdkUnavailable, OSError) as exc:
+                log.warning("no runtime SDK for functions (boto3 only where the interpreter has it): %s", exc)
         self._reaper = asyncio.create_task(self._reap(), name="lambda-ee-reaper")
 
     async def stop(self) -> None:
@@ -108,9 +125,15 @@ class PoolManager:
             interp = next((i for i in self._interpreters or [] if i.version == version), None)
             if interp is None:
                 raise UnsupportedRuntime(f"no python{version} interpreter on this host for runtime {runtime}")
-            zygote = await asyncio.to_thread(Zygote.start, interp)
+            zygote = await asyncio.to_thread(Zygote.start, interp, self._sdk_paths(interp))
             self._zygotes[version] = zygote
             return zygote
+
+    def _sdk_paths(self, interp: Interpreter) -> tuple[str, ...]:
+        """The SDK for interpreters its distributions support (e.g. urllib3 2.x needs 3.10+)."""
+        if self.sdk is None or not self.sdk.supports(interp.version):
+            return ()
+        return (str(self.sdk.path),)
 
     # -- invocations ------------------------------------------------------------------------
 
@@ -123,6 +146,7 @@ class PoolManager:
         deadline: float,
         **kw: Any,
     ) -> InvocationResult:
+        generation = (generation, config.credentials)
         pool = self._pools.setdefault(key, Pool(generation))
         if pool.generation != generation:
             self._retire_idle(pool)

@@ -26,6 +26,7 @@ from squall.engine.pool import PoolManager
 from squall.engine.spec import FunctionConfig
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
+from squall.services.lambda_.function_env import FunctionCredentials
 from squall.services.lambda_.functions import (
     is_version_number,
     read_alias,
@@ -81,6 +82,9 @@ class Invoker:
         self._code_root = code_root
         self._codes: CodeCache | None = None
         deps.directory.on_delete(self._deleted)
+        self.credentials = FunctionCredentials(
+            deps.store, pools.keep_alive_s, on_delete=deps.directory.on_delete
+        )
 
     @property
     def codes(self) -> CodeCache:
@@ -126,6 +130,13 @@ class Invoker:
             account_id=ref.account_id,
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             endpoint_url=endpoint,
+            credentials=self.credentials.for_function(
+                ref,
+                target.version,
+                config.get("RevisionId"),
+                config.get("Role", ""),
+                float(config.get("Timeout", 3)),
+            ),
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
         )
 

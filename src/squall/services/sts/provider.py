@@ -1,4 +1,9 @@
-"""STS: who am I, and temporary credentials. Roles (AssumeRole) come with IAM."""
+"""STS: who am I, temporary credentials, and role sessions (AssumeRole).
+
+IAM does not exist yet: AssumeRole accepts any syntactically valid role ARN
+in the caller's account (no trust policy, no MaxSessionDuration beyond
+AWS's 12-hour ceiling); a role in another account is AccessDenied.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,28 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, ServiceProvider
-from squall.services.sts.sessions import SessionStore
+from squall.services.sts.roles import (
+    CHAINED_MAX_DURATION_S,
+    InvalidRoleArn,
+    RoleNotInAccount,
+    is_role_session,
+    issue_role_session,
+)
+from squall.services.sts.sessions import SessionCredentials, SessionStore
 
 #: AWS: sessions of an account's root user last at most one hour.
 ROOT_MAX_SESSION_SECONDS = 3600
 DEFAULT_SESSION_SECONDS = 43200
+DEFAULT_ROLE_SESSION_SECONDS = 3600
+
+
+def _credentials(creds: SessionCredentials) -> dict[str, Any]:
+    return {
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": dt.datetime.fromtimestamp(creds.expiration, dt.UTC),
+    }
 
 
 class StsProvider(ServiceProvider):
@@ -25,6 +47,10 @@ class StsProvider(ServiceProvider):
     def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         arn = ctx.principal_arn or f"arn:aws:iam::{ctx.account_id}:root"
         user_id = ctx.account_id if arn.endswith(":root") else (ctx.access_key_id or ctx.account_id)
+        if ctx.access_key_id and is_role_session(arn):
+            session = self._sessions.lookup(ctx.access_key_id)
+            if session is not None and session.user_id:
+                user_id = session.user_id
         return {"UserId": user_id, "Account": ctx.account_id, "Arn": arn}
 
     def get_access_key_info(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -44,11 +70,35 @@ class StsProvider(ServiceProvider):
         if principal.endswith(":root"):
             duration = min(duration, ROOT_MAX_SESSION_SECONDS)
         creds = self._sessions.issue(ctx.account_id, principal, duration)
-        return {
-            "Credentials": {
-                "AccessKeyId": creds.access_key_id,
-                "SecretAccessKey": creds.secret_access_key,
-                "SessionToken": creds.session_token,
-                "Expiration": dt.datetime.fromtimestamp(creds.expiration, dt.UTC),
-            }
+        return {"Credentials": _credentials(creds)}
+
+    def assume_role(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Range and pattern checks of the model ran already; here the ARN and role chaining."""
+        role_arn = params["RoleArn"]
+        duration = int(params.get("DurationSeconds", DEFAULT_ROLE_SESSION_SECONDS))
+        caller = ctx.principal_arn or f"arn:aws:iam::{ctx.account_id}:root"
+        if is_role_session(caller) and duration > CHAINED_MAX_DURATION_S:
+            raise ServiceError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+                400,
+            )
+        try:
+            session = issue_role_session(
+                self._sessions, ctx.account_id, role_arn, params["RoleSessionName"], duration
+            )
+        except InvalidRoleArn:
+            raise ServiceError("ValidationError", "Request ARN is invalid", 400) from None
+        except RoleNotInAccount:
+            raise ServiceError(
+                "AccessDenied",
+                f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                403,
+            ) from None
+        out: dict[str, Any] = {
+            "Credentials": _credentials(session.credentials),
+            "AssumedRoleUser": {"AssumedRoleId": session.assumed_role_id, "Arn": session.arn},
         }
+        if params.get("SourceIdentity"):
+            out["SourceIdentity"] = params["SourceIdentity"]
+        return out

@@ -1,7 +1,10 @@
-"""Temporary security credentials (GetSessionToken), kept in the store.
+"""Temporary security credentials (GetSessionToken, AssumeRole), kept in the store.
 
 They survive a restart like everything else Squall acknowledges: a client
 holding session credentials keeps working after the server comes back.
+Expired sessions are refused (`lookup` answers None, so the gateway treats
+the key as unknown) and deleted: on sight, and by a sweep of the whole
+namespace that `issue` runs at most once per `PURGE_INTERVAL_S`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import orjson
 from squall.storage import Store, keys
 
 NAMESPACE = "sts.sessions"
+PURGE_INTERVAL_S = 3600.0
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
 
 
@@ -29,6 +33,8 @@ class SessionCredentials:
     principal_arn: str
     #: Unix time after which the credentials are refused.
     expiration: float
+    #: GetCallerIdentity's UserId; "" means "derive it" (root: the account, users: the key id).
+    user_id: str = ""
 
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.expiration
@@ -37,8 +43,12 @@ class SessionCredentials:
 class SessionStore:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._next_purge = 0.0
 
-    def issue(self, account_id: str, principal_arn: str, duration_seconds: int) -> SessionCredentials:
+    def issue(
+        self, account_id: str, principal_arn: str, duration_seconds: int, user_id: str = ""
+    ) -> SessionCredentials:
+        self._maybe_purge()
         creds = SessionCredentials(
             access_key_id="ASIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
             secret_access_key=base64.b64encode(secrets.token_bytes(30)).decode(),
@@ -46,6 +56,7 @@ class SessionStore:
             account_id=account_id,
             principal_arn=principal_arn,
             expiration=float(int(time.time()) + duration_seconds),
+            user_id=user_id,
         )
         with self._store.write() as txn:
             txn.put(NAMESPACE, keys.pack(creds.access_key_id), orjson.dumps(asdict(creds)))
@@ -64,3 +75,20 @@ class SessionStore:
                 txn.delete(NAMESPACE, key)
             return None
         return creds
+
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete every expired session; how many were deleted."""
+        now = time.time() if now is None else now
+        with self._store.read() as txn:
+            gone = [key for key, raw in txn.scan(NAMESPACE) if float(orjson.loads(raw)["expiration"]) <= now]
+        if gone:
+            with self._store.write() as txn:
+                for key in gone:
+                    txn.delete(NAMESPACE, key)
+        return len(gone)
+
+    def _maybe_purge(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_INTERVAL_S
+            self.purge_expired()
