@@ -149,4 +149,4 @@ def test_provisioned_concurrency_init_failure_is_failed(server: RunningServer) -
         FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
     )
     cfg = wait_ready(lam, name, version)
-    assert cfg["Status"] == "FAILED" and "bad init" in cfg["StatusReason"], cfg
+    assert cfg["Status"] == "FAILED" and cfg["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE", cfg

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Hashable
 from dataclasses import replace
@@ -29,6 +28,9 @@ from squall.services.lambda_.names import FunctionRef
 from squall.storage import Store, pack, unpack
 
 log = logging.getLogger("squall.lambda")
+
+#: The StatusReason AWS reports when the function's Init fails in a provisioned environment.
+INIT_FAILURE = "FUNCTION_ERROR_INIT_FAILURE"
 
 ConfigKey = tuple[str, str, str, str]  # account, region, name, qualifier
 
@@ -123,7 +125,8 @@ class Provisioner:
             raise
         except Exception as exc:
             log.exception("provisioned concurrency for %s failed", key)
-            error = json.dumps({"errorMessage": str(exc)}).encode()
+            self._failed(key, str(exc) or type(exc).__name__)
+            return
         if error is None:
             self._update(
                 key,
@@ -132,17 +135,17 @@ class Provisioner:
                 AllocatedProvisionedConcurrentExecutions=wanted,
             )
         else:
-            try:
-                reason = str(json.loads(error).get("errorMessage") or "")
-            except ValueError:
-                reason = error.decode(errors="replace")
-            self._update(
-                key,
-                Status="FAILED",
-                StatusReason=f"FUNCTION_ERROR_INIT_FAILURE: {reason}"[:1000],
-                AvailableProvisionedConcurrentExecutions=0,
-                AllocatedProvisionedConcurrentExecutions=0,
-            )
+            log.warning("provisioned concurrency for %s: Init failed: %s", key, error[:1000])
+            self._failed(key, INIT_FAILURE)
+
+    def _failed(self, key: ConfigKey, reason: str) -> None:
+        self._update(
+            key,
+            Status="FAILED",
+            StatusReason=reason[:1000],
+            AvailableProvisionedConcurrentExecutions=0,
+            AllocatedProvisionedConcurrentExecutions=0,
+        )
 
     def _update(self, key: ConfigKey, **members: Any) -> None:
         with self.store.write() as w:
