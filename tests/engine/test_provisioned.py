@@ -75,6 +75,28 @@ def test_provisioned_ees_serve_first_and_spill_over(write_function: Callable[...
     run(go())
 
 
+def test_a_provisioned_ee_that_dies_is_replaced(write_function: Callable[..., str]) -> None:
+    code = write_function(SOURCE + "\ndef crash(event, context):\n    os._exit(3)\n")
+    crashing = replace(config(code, handler="lambda_function.crash"), initialization_type=PROVISIONED)
+
+    async def go() -> None:
+        pools = PoolManager()
+        await pools.start()
+        try:
+            assert await pools.provision("k", "g", crashing, 1) is None
+            result = await pools.invoke("k", "g", crashing, b"{}", time.time() + 5)
+            assert not result.ok and result.init_type == PROVISIONED
+            for _ in range(200):  # replaced in the background
+                if pools.provisioned_count("k") == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert pools.provisioned_count("k") == 1
+        finally:
+            await pools.stop()
+
+    run(go())
+
+
 def test_provision_reports_init_failure(write_function: Callable[..., str]) -> None:
     code = write_function("raise RuntimeError('no init')\n")
 

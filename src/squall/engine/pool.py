@@ -15,7 +15,8 @@ Provisioned concurrency: ``provision(key, generation, config, n)`` keeps
 ``n`` initialised EEs for ``key`` (started with ``config``, whose
 ``initialization_type`` is "provisioned-concurrency"), outside keep-alive
 reaping. Invocations use an idle provisioned EE first and spill over to
-on-demand EEs when all are busy; ``InvocationResult.init_type`` and
+on-demand EEs when all are busy; one that dies (timeout, crash) is replaced
+in the background. ``InvocationResult.init_type`` and
 ``spillover`` say which served. ``on_cold_start`` (given to ``invoke``) is
 called before an on-demand EE is started and may refuse it by raising
 (the concurrency lease's scaling rate).
@@ -59,6 +60,7 @@ class Pool:
     provisioned: list[_Idle] = field(default_factory=list)  # idle provisioned EEs
     provisioned_busy: int = 0
     provisioned_target: int = 0
+    provisioned_config: FunctionConfig | None = None
 
 
 class PoolManager:
@@ -78,6 +80,7 @@ class PoolManager:
         self._zygotes: dict[str, Zygote] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._refills: set[asyncio.Task[bytes | None]] = set()
 
     async def start(self) -> None:
         if self._interpreters is None or self._namespaces is None:
@@ -96,6 +99,10 @@ class PoolManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        for task in list(self._refills):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for pool in self._pools.values():
             self._retire_idle(pool)
             pool.provisioned_target = 0
@@ -143,7 +150,7 @@ class PoolManager:
             pool.generation = generation
         provisioned = self._take_provisioned(pool)
         if provisioned is not None:
-            return await self._invoke_provisioned(pool, generation, provisioned, event, deadline, kw)
+            return await self._invoke_provisioned(key, pool, generation, provisioned, event, deadline, kw)
         spillover = pool.provisioned_target > 0
         ee = self._take(pool)
         if ee is None:
@@ -167,6 +174,7 @@ class PoolManager:
 
     async def _invoke_provisioned(
         self,
+        key: Hashable,
         pool: Pool,
         generation: Hashable,
         ee: ExecutionEnvironment,
@@ -186,6 +194,10 @@ class PoolManager:
                 pool.provisioned.append(_Idle(ee, time.monotonic()))
             elif ee.state is not EnvState.DEAD:
                 ee.destroy()
+            alive = self._pools.get(key) is pool and pool.provisioned_config is not None
+            if ee.state is EnvState.DEAD and keep and not stale and alive:
+                assert pool.provisioned_config is not None
+                self._refill(key, generation, pool.provisioned_config, pool.provisioned_target)
         # Its Init ran ahead of time: no invocation pays for it.
         return replace(result, init_type=PROVISIONED, init_ms=None)
 
@@ -212,6 +224,7 @@ class PoolManager:
             self._retire_idle(pool)
             pool.generation = generation
         pool.provisioned_target = count
+        pool.provisioned_config = config
         while pool.provisioned and len(pool.provisioned) + pool.provisioned_busy > count:
             pool.provisioned.pop().ee.destroy()
         zygote = await self._zygote(config.runtime)
@@ -238,6 +251,12 @@ class PoolManager:
                     ee.destroy()
             if error is not None:
                 return error
+
+    def _refill(self, key: Hashable, generation: Hashable, config: FunctionConfig, count: int) -> None:
+        """Replace a provisioned EE that died (timeout, crash) in the background."""
+        task = asyncio.get_running_loop().create_task(self.provision(key, generation, config, count))
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
 
     def unprovision(self, key: Hashable) -> None:
         """Stop keeping provisioned EEs for ``key``: idle ones now, busy ones when they return."""
