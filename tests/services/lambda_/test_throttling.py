@@ -150,3 +150,19 @@ def test_provisioned_concurrency_init_failure_is_failed(server: RunningServer) -
     )
     cfg = wait_ready(lam, name, version)
     assert cfg["Status"] == "FAILED" and cfg["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE", cfg
+
+
+def test_scaling_rate_throttles_new_environments_beyond_it(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", env={"SQUALL_LAMBDA_SCALING_RATE": "2"})
+    try:
+        lam = srv.client("lambda", max_pool_connections=6)
+        name = new_function(lam)
+        results = concurrently(lam, [name] * 4, sleep=1.5)
+        errors = throttles(results)
+        assert len(errors) == 2, results
+        for err in errors:
+            assert err.response["Reason"] == "FunctionInvocationRateLimitExceeded"
+            assert int(err.response["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) >= 1
+        assert all(r["init"] == "on-demand" for r in results if isinstance(r, dict))
+    finally:
+        srv.stop()
