@@ -61,6 +61,10 @@ class Settings:
     base_hosts: tuple[str, ...] = ("localhost", "localhost.localstack.cloud")
     #: Seconds an idle Lambda execution environment is kept warm before it is destroyed.
     lambda_keep_alive: float = 600.0
+    #: Concurrent Lambda executions per account and region (AWS's default quota: 1,000).
+    lambda_concurrency: int = 1000
+    #: New execution environments a function may start per 10 seconds, refilled continuously.
+    lambda_scaling_rate: int = 1000
 
     @property
     def endpoint(self) -> str:
@@ -90,7 +94,7 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("port",):
         return int(raw)
-    if name in ("max_body_bytes",):
+    if name in ("max_body_bytes", "lambda_concurrency", "lambda_scaling_rate"):
         return int(raw)
     if name in ("body_timeout", "clock_skew", "lambda_keep_alive"):
         return float(raw)

@@ -14,6 +14,7 @@ import uvicorn
 
 from squall import __version__
 from squall.config import Settings
+from squall.engine.concurrency import Limiter
 from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
 from squall.gateway.credentials import AccountCredentials
@@ -52,6 +53,8 @@ def build(settings: Settings) -> Server:
             data_dir.blobs,
             code_root=data_dir.path / "code",
             keep_alive_s=settings.lambda_keep_alive,
+            limiter=Limiter(settings.lambda_concurrency, scaling_rate=settings.lambda_scaling_rate),
+            endpoint=settings.endpoint,
         )
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])
         gateway = Gateway(

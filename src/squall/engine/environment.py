@@ -72,6 +72,8 @@ class InvocationResult:
     duration_ms: float
     init_ms: float | None = None  # set on the invocation that paid the cold start
     max_memory_mb: int | None = None  # peak resident memory of the EE so far, where measurable
+    init_type: str = "on-demand"  # or "provisioned-concurrency": the kind of EE that served it
+    spillover: bool = False  # served on demand although the version has provisioned EEs (all busy)
 
     @property
     def function_error(self) -> str | None:

@@ -13,6 +13,16 @@ Idle EEs are destroyed after ``keep_alive_s``. Zygotes (one per interpreter)
 start lazily and belong to the manager: ``start()``/``stop()`` follow the
 provider's lifecycle. ``start()`` also builds the runtime SDK (boto3 for
 every interpreter, see ``runtime_sdk``) unless ``runtime_sdk=False``.
+
+Provisioned concurrency: ``provision(key, generation, config, n)`` keeps
+``n`` initialised EEs for ``key`` (started with ``config``, whose
+``initialization_type`` is "provisioned-concurrency"), outside keep-alive
+reaping. Invocations use an idle provisioned EE first and spill over to
+on-demand EEs when all are busy; one that dies (timeout, crash) is replaced
+in the background. ``InvocationResult.init_type`` and
+``spillover`` say which served. ``on_cold_start`` (given to ``invoke``) is
+called before an on-demand EE is started and may refuse it by raising
+(the concurrency lease's scaling rate).
 """
 
 from __future__ import annotations
@@ -21,8 +31,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Hashable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,8 @@ from squall.engine.zygote import Zygote
 
 KEEP_ALIVE_S = 600.0
 log = logging.getLogger(__name__)
+PROVISIONED = "provisioned-concurrency"
+PROVISION_BATCH = 8  # provisioned EEs initialised at once
 
 
 class UnsupportedRuntime(Exception):
@@ -52,6 +64,10 @@ class Pool:
     generation: Hashable = None
     idle: list[_Idle] = field(default_factory=list)
     busy: int = 0
+    provisioned: list[_Idle] = field(default_factory=list)  # idle provisioned EEs
+    provisioned_busy: int = 0
+    provisioned_target: int = 0
+    provisioned_config: FunctionConfig | None = None
 
 
 class PoolManager:
@@ -76,6 +92,7 @@ class PoolManager:
         self._zygotes: dict[str, Zygote] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._refills: set[asyncio.Task[bytes | None]] = set()
 
     async def start(self) -> None:
         if self._interpreters is None or self._namespaces is None:
@@ -99,10 +116,13 @@ class PoolManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        for task in list(self._refills):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for pool in self._pools.values():
-            for idle in pool.idle:
-                idle.ee.destroy()
-            pool.idle.clear()
+            self._retire_idle(pool)
+            pool.provisioned_target = 0
         self._pools.clear()
         for zygote in self._zygotes.values():
             await asyncio.to_thread(zygote.stop)
@@ -144,6 +164,7 @@ class PoolManager:
         config: FunctionConfig,
         event: bytes,
         deadline: float,
+        on_cold_start: Callable[[], None] | None = None,
         **kw: Any,
     ) -> InvocationResult:
         generation = (generation, config.credentials)
@@ -151,21 +172,135 @@ class PoolManager:
         if pool.generation != generation:
             self._retire_idle(pool)
             pool.generation = generation
+        provisioned = self._take_provisioned(pool)
+        if provisioned is not None:
+            return await self._invoke_provisioned(key, pool, generation, provisioned, event, deadline, kw)
+        spillover = pool.provisioned_target > 0
         ee = self._take(pool)
         if ee is None:
+            if on_cold_start is not None:
+                on_cold_start()
             ee = ExecutionEnvironment(
                 config, await self._zygote(config.runtime), self._cgroups, self._namespaces or frozenset()
             )
             if not await ee.start():
                 rid = kw.get("request_id") or ""
-                return InvocationResult(rid, False, ee.init_error or b"{}", ee.take_logs(), 0.0, ee.init_ms)
+                return InvocationResult(
+                    rid, False, ee.init_error or b"{}", ee.take_logs(), 0.0, ee.init_ms, spillover=spillover
+                )
         pool.busy += 1
         try:
             result = await ee.invoke(event, deadline, **kw)
         finally:
             pool.busy -= 1
             self._give_back(pool, generation, ee)
-        return result
+        return replace(result, spillover=True) if spillover else result
+
+    async def _invoke_provisioned(
+        self,
+        key: Hashable,
+        pool: Pool,
+        generation: Hashable,
+        ee: ExecutionEnvironment,
+        event: bytes,
+        deadline: float,
+        kw: dict[str, Any],
+    ) -> InvocationResult:
+        pool.provisioned_busy += 1
+        try:
+            result = await ee.invoke(event, deadline, **kw)
+        finally:
+            pool.provisioned_busy -= 1
+            stale = pool.generation != generation
+            keep = len(pool.provisioned) + pool.provisioned_busy < pool.provisioned_target
+            if ee.state is EnvState.READY and keep and not stale:
+                ee.freeze()
+                pool.provisioned.append(_Idle(ee, time.monotonic()))
+            elif ee.state is not EnvState.DEAD:
+                ee.destroy()
+            alive = self._pools.get(key) is pool and pool.provisioned_config is not None
+            if ee.state is EnvState.DEAD and keep and not stale and alive:
+                assert pool.provisioned_config is not None
+                self._refill(key, generation, pool.provisioned_config, pool.provisioned_target)
+        # Its Init ran ahead of time: no invocation pays for it.
+        return replace(result, init_type=PROVISIONED, init_ms=None)
+
+    @staticmethod
+    def _take_provisioned(pool: Pool) -> ExecutionEnvironment | None:
+        while pool.provisioned:
+            ee = pool.provisioned.pop().ee
+            if ee.state in (EnvState.READY, EnvState.FROZEN):
+                return ee
+            ee.destroy()
+        return None
+
+    # -- provisioned concurrency ------------------------------------------------------------
+
+    async def provision(
+        self, key: Hashable, generation: Hashable, config: FunctionConfig, count: int
+    ) -> bytes | None:
+        """Keep ``count`` provisioned EEs for ``key``: start the missing ones (Init run now), stop extras.
+
+        Returns None once all are warm, else the error document of an Init that failed.
+        """
+        return await self._provision(key, (generation, config.credentials), config, count)
+
+    async def _provision(
+        self, key: Hashable, generation: Hashable, config: FunctionConfig, count: int
+    ) -> bytes | None:
+        pool = self._pools.setdefault(key, Pool(generation))
+        if pool.generation != generation:
+            self._retire_idle(pool)
+            pool.generation = generation
+        pool.provisioned_target = count
+        pool.provisioned_config = config
+        while pool.provisioned and len(pool.provisioned) + pool.provisioned_busy > count:
+            pool.provisioned.pop().ee.destroy()
+        zygote = await self._zygote(config.runtime)
+        while True:
+            missing = pool.provisioned_target - len(pool.provisioned) - pool.provisioned_busy
+            if missing <= 0 or pool.generation != generation or self._pools.get(key) is not pool:
+                return None
+            batch = [
+                ExecutionEnvironment(config, zygote, self._cgroups, self._namespaces or frozenset())
+                for _ in range(min(missing, PROVISION_BATCH))
+            ]
+            started = await asyncio.gather(*(ee.start() for ee in batch), return_exceptions=True)
+            error: bytes | None = None
+            for ee, ok in zip(batch, started, strict=True):
+                if ok is not True:
+                    error = error or ee.init_error or str(ok).encode()
+                    ee.destroy()
+                    continue
+                wanted = len(pool.provisioned) + pool.provisioned_busy < pool.provisioned_target
+                if wanted and pool.generation == generation and self._pools.get(key) is pool:
+                    ee.freeze()
+                    pool.provisioned.append(_Idle(ee, time.monotonic()))
+                else:
+                    ee.destroy()
+            if error is not None:
+                return error
+
+    def _refill(self, key: Hashable, generation: Hashable, config: FunctionConfig, count: int) -> None:
+        """Replace a provisioned EE that died (timeout, crash) in the background."""
+        task = asyncio.get_running_loop().create_task(self._provision(key, generation, config, count))
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    def unprovision(self, key: Hashable) -> None:
+        """Stop keeping provisioned EEs for ``key``: idle ones now, busy ones when they return."""
+        pool = self._pools.get(key)
+        if pool is None:
+            return
+        pool.provisioned_target = 0
+        for idle in pool.provisioned:
+            idle.ee.destroy()
+        pool.provisioned.clear()
+
+    def provisioned_count(self, key: Hashable) -> int:
+        """Provisioned EEs of ``key`` alive now (idle or busy)."""
+        pool = self._pools.get(key)
+        return len(pool.provisioned) + pool.provisioned_busy if pool else 0
 
     def _take(self, pool: Pool) -> ExecutionEnvironment | None:
         while pool.idle:
@@ -188,9 +323,10 @@ class PoolManager:
 
     @staticmethod
     def _retire_idle(pool: Pool) -> None:
-        for idle in pool.idle:
+        for idle in (*pool.idle, *pool.provisioned):
             idle.ee.destroy()
         pool.idle.clear()
+        pool.provisioned.clear()
 
     def retire(self, match: Any) -> None:
         """Destroy the idle EEs of every pool whose key ``match(key)`` accepts, and forget those pools."""

@@ -1,8 +1,11 @@
 """Reserved and provisioned concurrency, and GetAccountSettings.
 
-The limits here are the account defaults AWS gives: 1000 concurrent
-executions per region, of which at least 100 stay unreserved.
-Provisioned configs stay IN_PROGRESS until the engine warms environments.
+The account limit is the engine limiter's (AWS's default: 1000 concurrent
+executions per region), of which at least 100 stay unreserved. Reserved
+concurrency lives in the function record and, for the invoke path, in the
+limiter (`load_reserved` at start, updated by Put/Delete here), so an invoke
+reads no extra record. Provisioned configs go IN_PROGRESS -> READY / FAILED
+as `provisioned.Provisioner` warms their environments.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from squall.engine.concurrency import Limiter
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.lambda_.deps import Deps, ref_of
@@ -26,10 +30,10 @@ from squall.services.lambda_.functions import (
     read_version,
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.validation import invalid
-from squall.storage import ReadTxn, pack, unpack
+from squall.storage import ReadTxn, Store, pack, unpack
 
-ACCOUNT_CONCURRENCY = 1000
 MIN_UNRESERVED = 100
 TOTAL_CODE_SIZE = 80530636800
 CODE_SIZE_UNZIPPED = 262144000
@@ -45,6 +49,17 @@ def reserved_total(r: ReadTxn, account: str, region: str, *, excluding: str | No
     return total
 
 
+def load_reserved(store: Store, limiter: Limiter) -> None:
+    """Tell the limiter every function's reserved concurrency (at start)."""
+    with store.read() as r:
+        for key, raw in r.scan(NS):
+            parts = unpack(key)
+            if len(parts) == 4 and parts[2] == "fn":
+                fn = FunctionRecord.load(raw)
+                if fn.reserved is not None:
+                    limiter.set_reserved(str(parts[0]), str(parts[1]), str(parts[3]), fn.reserved)
+
+
 def pc_not_found() -> ServiceError:
     return ServiceError(
         "ProvisionedConcurrencyConfigNotFoundException",
@@ -55,8 +70,18 @@ def pc_not_found() -> ServiceError:
 
 
 class ConcurrencyApi:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, limiter: Limiter, provisioner: Provisioner | None = None) -> None:
         self.d = deps
+        self.limiter = limiter
+        self.provisioner = provisioner
+
+    @property
+    def account_limit(self) -> int:
+        return self.limiter.account_limit
+
+    @property
+    def min_unreserved(self) -> int:
+        return min(MIN_UNRESERVED, self.limiter.account_limit)
 
     # -- reserved ---------------------------------------------------------------------------
 
@@ -68,13 +93,14 @@ class ConcurrencyApi:
         with self.d.store.write() as w:
             fn = read_function(w, ref)
             others = reserved_total(w, ref.account_id, ref.region, excluding=ref.name)
-            if ACCOUNT_CONCURRENCY - others - wanted < MIN_UNRESERVED:
+            if self.account_limit - others - wanted < self.min_unreserved:
                 raise invalid(
                     "Specified ReservedConcurrentExecutions for function decreases account's "
-                    f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}]."
+                    f"UnreservedConcurrentExecution below its minimum value of [{self.min_unreserved}]."
                 )
             fn.reserved = wanted
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
+        self.limiter.set_reserved(ref.account_id, ref.region, ref.name, wanted)
         return {"ReservedConcurrentExecutions": wanted}
 
     def get_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +115,7 @@ class ConcurrencyApi:
             fn = read_function(w, ref)
             fn.reserved = None
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
+        self.limiter.set_reserved(ref.account_id, ref.region, ref.name, None)
         return {}
 
     # -- provisioned ------------------------------------------------------------------------
@@ -120,10 +147,10 @@ class ConcurrencyApi:
                     "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution "
                     "for function"
                 )
-            if wanted > ACCOUNT_CONCURRENCY - MIN_UNRESERVED:
+            if wanted > self.account_limit - self.min_unreserved:
                 raise invalid(
                     "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency "
-                    f"[{ACCOUNT_CONCURRENCY - MIN_UNRESERVED}]."
+                    f"[{self.account_limit - self.min_unreserved}]."
                 )
             config = {
                 "RequestedProvisionedConcurrentExecutions": wanted,
@@ -133,6 +160,8 @@ class ConcurrencyApi:
                 "LastModified": now_text(),
             }
             w.put(PC_NS, pack(ref.account_id, ref.region, ref.name, ref.qualifier), orjson.dumps(config))
+        if self.provisioner is not None and ref.qualifier is not None:
+            self.provisioner.apply(ref.account_id, ref.region, ref.name, ref.qualifier)
         return config
 
     def get_provisioned_concurrency_config(
@@ -152,6 +181,8 @@ class ConcurrencyApi:
             ref = self._qualified(ctx, params, w)
             if not w.delete(PC_NS, pack(ref.account_id, ref.region, ref.name, ref.qualifier)):
                 raise pc_not_found()
+        if self.provisioner is not None and ref.qualifier is not None:
+            self.provisioner.release(ref.account_id, ref.region, ref.name, ref.qualifier)
         return {}
 
     def list_provisioned_concurrency_configs(
@@ -197,8 +228,8 @@ class ConcurrencyApi:
                 "TotalCodeSize": TOTAL_CODE_SIZE,
                 "CodeSizeUnzipped": CODE_SIZE_UNZIPPED,
                 "CodeSizeZipped": CODE_SIZE_ZIPPED,
-                "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
-                "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENCY - reserved,
+                "ConcurrentExecutions": self.account_limit,
+                "UnreservedConcurrentExecutions": self.account_limit - reserved,
             },
             "AccountUsage": {"TotalCodeSize": code_size, "FunctionCount": count},
         }

@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from squall.engine.codecache import CodeCacheError
+from squall.engine.concurrency import Throttled
 from squall.engine.environment import EnvironmentError_, InvocationResult
 from squall.engine.pool import UnsupportedRuntime
 from squall.engine.zygote import ZygoteError
@@ -43,6 +44,14 @@ def engine_error(exc: Exception) -> ServiceError:
         if isinstance(exc, kind):
             return ServiceError(code, str(exc), status, sender_fault=status < 500, fields={"Type": "Service"})
     raise exc
+
+
+def throttled_error(exc: Throttled) -> ServiceError:
+    """Lambda's 429 for a throttled call: `Reason` names the limit; Retry-After when a wait is known."""
+    fields: dict[str, Any] = {"Reason": exc.reason.value, "Type": "User"}
+    if exc.retry_after_s is not None:
+        fields["retryAfterSeconds"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return ServiceError("TooManyRequestsException", "Rate Exceeded.", 429, fields=fields)
 
 
 def _invalid_content(message: str) -> ServiceError:
@@ -110,6 +119,8 @@ class InvokeApi:
         call = Call(target, payload, ctx.endpoint, request_id=ctx.request_id, client_context=client_context)
         try:
             result = await self.invoker.run(call)
+        except Throttled as exc:
+            raise throttled_error(exc) from exc
         except (UnsupportedRuntime, CodeCacheError, ZygoteError, EnvironmentError_) as exc:
             raise engine_error(exc) from exc
         out: dict[str, Any] = {

@@ -6,6 +6,8 @@ by weight), its configuration and its code, read in one transaction.
 ``Invoker.run(call)`` runs a `Call` on that target in the engine's pools:
 the code unpacked once per digest, the function's `FunctionConfig` built
 from the configuration, one execution environment from the version's pool.
+Each run holds a concurrency lease (`engine.concurrency.Limiter`) for the
+function while it runs; beyond a limit `run` raises the engine's `Throttled`.
 Engine failures propagate as the engine's own exceptions; the API maps them.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.codecache import CodeCache
+from squall.engine.concurrency import LeaseRequest, Limiter
 from squall.engine.environment import InvocationResult
 from squall.engine.pool import PoolManager
 from squall.engine.spec import FunctionConfig
@@ -76,9 +79,12 @@ class Call:
 
 
 class Invoker:
-    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path | None) -> None:
+    def __init__(
+        self, deps: Deps, pools: PoolManager, code_root: Path | None, limiter: Limiter | None = None
+    ) -> None:
         self.deps = deps
         self.pools = pools
+        self.limiter = limiter or Limiter()
         self._code_root = code_root
         self._codes: CodeCache | None = None
         deps.directory.on_delete(self._deleted)
@@ -97,6 +103,8 @@ class Invoker:
     def _deleted(self, ref: FunctionRef) -> None:
         prefix = (ref.account_id, ref.region, ref.name)
         self.pools.retire(lambda key: key[:3] == prefix)
+        if ref.qualifier is None:
+            self.limiter.forget(*prefix)
 
     def resolve(self, ref: FunctionRef) -> Target:
         with self.deps.store.read() as r:
@@ -144,13 +152,15 @@ class Invoker:
         target = call.target
         fc = self.function_config(target, call.endpoint)
         key = (target.ref.account_id, target.ref.region, target.ref.name, target.version)
-        return await self.pools.invoke(
-            key,
-            target.config.get("RevisionId"),
-            fc,
-            call.payload,
-            time.time() + fc.timeout_s,
-            request_id=call.request_id,
-            invoked_function_arn=target.invoked_arn,
-            client_context=call.client_context,
-        )
+        async with self.limiter.lease(LeaseRequest(*key[:3])) as lease:
+            return await self.pools.invoke(
+                key,
+                target.config.get("RevisionId"),
+                fc,
+                call.payload,
+                time.time() + fc.timeout_s,
+                on_cold_start=lease.cold_start,
+                request_id=call.request_id,
+                invoked_function_arn=target.invoked_arn,
+                client_context=call.client_context,
+            )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from squall.engine.concurrency import Limiter
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
 from squall.services.lambda_.aliases import AliasesApi
 from squall.services.lambda_.api_functions import FunctionsApi
 from squall.services.lambda_.code import URL_PREFIX, CodeStore
-from squall.services.lambda_.concurrency import ConcurrencyApi
+from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import Directory
@@ -25,6 +26,7 @@ from squall.services.lambda_.invoke import InvokeApi
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.lifecycle import Lifecycle
 from squall.services.lambda_.periph import Periph
+from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
 from squall.storage import BlobStore, Store
@@ -41,6 +43,8 @@ class LambdaProvider(ServiceProvider):
         layers: LayerResolver | None = None,
         code_root: Path | None = None,
         keep_alive_s: float = KEEP_ALIVE_S,
+        limiter: Limiter | None = None,
+        endpoint: str | None = None,
     ) -> None:
         codes = CodeStore(store, blobs)
         directory = Directory(store)
@@ -48,12 +52,14 @@ class LambdaProvider(ServiceProvider):
         self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
-        self.invoker = Invoker(self.deps, self.pools, code_root)
+        self.limiter = limiter or Limiter()
+        self.invoker = Invoker(self.deps, self.pools, code_root, self.limiter)
+        self.provisioner = Provisioner(self.invoker, endpoint)
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
             AliasesApi(self.deps),
-            ConcurrencyApi(self.deps),
+            ConcurrencyApi(self.deps, self.limiter, self.provisioner),
             self.tags,
             InvokeApi(self.invoker),
             *self.periph.parts,
@@ -70,8 +76,11 @@ class LambdaProvider(ServiceProvider):
     async def start(self) -> None:
         await self.deps.lifecycle.start()
         await self.pools.start()
+        load_reserved(self.deps.store, self.limiter)
+        await self.provisioner.start()
 
     async def stop(self) -> None:
+        await self.provisioner.stop()
         await self.pools.stop()
         await self.deps.lifecycle.stop()
 
