@@ -61,6 +61,10 @@ class Settings:
     base_hosts: tuple[str, ...] = ("localhost", "localhost.localstack.cloud")
     #: Seconds an idle Lambda execution environment is kept warm before it is destroyed.
     lambda_keep_alive: float = 600.0
+    #: Seconds before the first retry of an async event after a function error (then doubled).
+    async_retry_base_seconds: float = 60.0
+    #: Async events running at once, over all functions.
+    async_concurrency: int = 64
 
     @property
     def endpoint(self) -> str:
@@ -90,9 +94,9 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("port",):
         return int(raw)
-    if name in ("max_body_bytes",):
+    if name in ("max_body_bytes", "async_concurrency"):
         return int(raw)
-    if name in ("body_timeout", "clock_skew", "lambda_keep_alive"):
+    if name in ("body_timeout", "clock_skew", "lambda_keep_alive", "async_retry_base_seconds"):
         return float(raw)
     if name == "data_dir":
         return Path(raw).expanduser()

@@ -52,6 +52,9 @@ def build(settings: Settings) -> Server:
             data_dir.blobs,
             code_root=data_dir.path / "code",
             keep_alive_s=settings.lambda_keep_alive,
+            async_retry_base_s=settings.async_retry_base_seconds,
+            async_concurrency=settings.async_concurrency,
+            endpoint=settings.endpoint,
         )
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])
         gateway = Gateway(
