@@ -102,7 +102,8 @@ def _json_or_text(raw: bytes) -> Any:
 
 
 def _timestamp(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
+    seconds, ms = divmod(round(t * 1000), 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms:03d}Z"
 
 
 def executed_arn(outcome: AsyncOutcome) -> str:
