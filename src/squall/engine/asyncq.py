@@ -303,9 +303,9 @@ class AsyncQueue:
                     attempt = await self.runner.run(event)
                 except Exception as exc:  # a throttle or system error
                     log.info("async event %s: %s: %s", event.event_id, type(exc).__name__, exc)
-                    attempt = Attempt(
-                        AttemptKind.THROTTLED, status_code=500, error=f"{type(exc).__name__}: {exc}"
-                    )
+                    kind = type(exc).__name__
+                    status = 429 if kind == "Throttled" else 500  # Throttled: the concurrency lease's error
+                    attempt = Attempt(AttemptKind.THROTTLED, status_code=status, error=f"{kind}: {exc}")
                 decision = decide(event, attempt, policy, self.clock(), self.retry_base_s)
             await self._commit(key, event, decision)
         finally:
