@@ -12,7 +12,8 @@ Contract:
   `AsyncRunner`, and sleeps when idle until an enqueue or the next due time.
 - An event leaves the queue only after its outcome is committed: a retry is
   re-keyed in one transaction, a final outcome is handed to the
-  `OutcomeSink` first and deleted after. A crash or `kill -9` during a run
+  `OutcomeSink` first and deleted after (if the sink raises, the event is
+  re-queued with the throttle backoff and runs again). A crash or `kill -9` during a run
   leaves the event in place, and it runs again after restart (at-least-once).
 - The schedule (`decide`): success -> Success; a function error is retried
   after ``base * 2**(n-1)`` seconds (n = errors so far) while errors <=

@@ -157,3 +157,29 @@ def test_recording_sink_keeps_bounded_durable_records(tmp_path: Path) -> None:
         assert entry["deadLetter"]["attributes"]["ErrorCode"] == {"DataType": "Number", "Value": "200"}
     finally:
         data.close()
+
+
+def test_runner_drops_event_of_deleted_function_and_reads_policy(tmp_path: Path) -> None:
+    data = DataDir.open(tmp_path / "data")
+    try:
+        p = LambdaProvider(data.store, data.blobs, layers=FakeLayers(), code_root=tmp_path / "code")
+        runner = p.async_queue.runner
+        call(
+            p,
+            "CreateFunction",
+            FunctionName="fn",
+            Runtime="python3.12",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip()},
+        )
+        call(p, "PutFunctionEventInvokeConfig", FunctionName="fn", MaximumRetryAttempts=0)
+        call(p, "PutFunctionConcurrency", FunctionName="fn", ReservedConcurrentExecutions=5)
+        event = AsyncEvent("rid", ACCOUNT, REGION, "fn", None, b"{}", T)
+        policy = runner.policy(event)
+        assert (policy.max_retries, policy.max_age_s, policy.concurrency) == (0, 21600, 5)
+        call(p, "DeleteFunction", FunctionName="fn")
+        attempt = asyncio.run(runner.run(event))
+        assert attempt.kind is AttemptKind.GONE
+    finally:
+        data.close()
