@@ -65,6 +65,10 @@ class Settings:
     lambda_concurrency: int = 1000
     #: New execution environments a function may start per 10 seconds, refilled continuously.
     lambda_scaling_rate: int = 1000
+    #: Seconds before the first retry of an async event after a function error (then doubled).
+    async_retry_base_seconds: float = 60.0
+    #: Async events running at once, over all functions.
+    async_concurrency: int = 64
 
     @property
     def endpoint(self) -> str:
@@ -94,9 +98,9 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("port",):
         return int(raw)
-    if name in ("max_body_bytes", "lambda_concurrency", "lambda_scaling_rate"):
+    if name in ("max_body_bytes", "lambda_concurrency", "lambda_scaling_rate", "async_concurrency"):
         return int(raw)
-    if name in ("body_timeout", "clock_skew", "lambda_keep_alive"):
+    if name in ("body_timeout", "clock_skew", "lambda_keep_alive", "async_retry_base_seconds"):
         return float(raw)
     if name == "data_dir":
         return Path(raw).expanduser()

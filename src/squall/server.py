@@ -54,6 +54,8 @@ def build(settings: Settings) -> Server:
             code_root=data_dir.path / "code",
             keep_alive_s=settings.lambda_keep_alive,
             limiter=Limiter(settings.lambda_concurrency, scaling_rate=settings.lambda_scaling_rate),
+            async_retry_base_s=settings.async_retry_base_seconds,
+            async_concurrency=settings.async_concurrency,
             endpoint=settings.endpoint,
         )
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])

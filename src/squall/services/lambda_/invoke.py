@@ -5,7 +5,8 @@ The qualifier is resolved by `invoker.Invoker` ($LATEST, a version, or an alias 
 (`RequestResponse`) calls return the function's result or its error document
 with `X-Amz-Function-Error: Unhandled`; `LogType=Tail` adds the last 4 KB of
 the invocation's log framed by START/END/REPORT. `DryRun` only checks access.
-`Event` (async) is not implemented yet: it needs a durable queue.
+`Event` (async) commits the event to the durable queue (`engine.asyncq`) and
+answers 202 with an empty payload; see `async_invoke` for how it runs.
 Engine errors map to AWS errors in `ENGINE_ERRORS`, here on the service side.
 """
 
@@ -15,8 +16,10 @@ import base64
 import binascii
 import json
 import math
+import time
 from typing import Any
 
+from squall.engine.asyncq import AsyncEvent, AsyncQueue
 from squall.engine.codecache import CodeCacheError
 from squall.engine.concurrency import Throttled
 from squall.engine.environment import EnvironmentError_, InvocationResult
@@ -24,8 +27,10 @@ from squall.engine.pool import UnsupportedRuntime
 from squall.engine.zygote import ZygoteError
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, not_implemented
+from squall.services.lambda_.async_invoke import ASYNC_REQUEST_LIMIT
 from squall.services.lambda_.deps import ref_of
 from squall.services.lambda_.invoker import Call, Invoker
+from squall.services.lambda_.names import FunctionRef
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
 LOG_TAIL_BYTES = 4096
@@ -75,20 +80,27 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
     return text[-LOG_TAIL_BYTES:]
 
 
+def _too_large(limit: int) -> ServiceError:
+    return ServiceError(
+        "RequestTooLargeException",
+        f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
+        413,
+        fields={"Type": "User"},
+    )
+
+
 class InvokeApi:
-    def __init__(self, invoker: Invoker) -> None:
+    def __init__(self, invoker: Invoker, queue: AsyncQueue | None = None) -> None:
         self.invoker = invoker
+        self.queue = queue
 
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         payload: bytes = params.get("Payload") or b""
-        if len(payload) > REQUEST_LIMIT:
-            raise ServiceError(
-                "RequestTooLargeException",
-                f"Request must be smaller than {REQUEST_LIMIT} bytes for the InvokeFunction operation",
-                413,
-                fields={"Type": "User"},
-            )
+        kind = params.get("InvocationType") or "RequestResponse"
+        limit = ASYNC_REQUEST_LIMIT if kind == "Event" else REQUEST_LIMIT
+        if len(payload) > limit:
+            raise _too_large(limit)
         target = self.invoker.resolve(ref)
         state = target.config.get("State")
         if state != "Active":
@@ -98,11 +110,8 @@ class InvokeApi:
                 409,
                 fields={"Type": "User"},
             )
-        kind = params.get("InvocationType") or "RequestResponse"
         if kind == "DryRun":
             return {"StatusCode": 204}
-        if kind == "Event":
-            raise not_implemented("lambda", "Invoke with InvocationType Event")
         if payload.strip():
             try:
                 json.loads(payload)
@@ -110,6 +119,8 @@ class InvokeApi:
                 raise _invalid_content(f"Could not parse request body into json: {exc}") from None
         else:
             payload = b"{}"
+        if kind == "Event":
+            return self._enqueue(ctx, ref, payload)
         client_context = None
         if params.get("ClientContext"):
             try:
@@ -134,3 +145,20 @@ class InvokeApi:
             tail = log_tail(result, target.version, target.memory_mb)
             out["LogResult"] = base64.b64encode(tail).decode()
         return out
+
+    def _enqueue(self, ctx: RequestContext, ref: FunctionRef, payload: bytes) -> dict[str, Any]:
+        """Commit the event to the queue before answering 202 (ClientContext is for sync calls only)."""
+        if self.queue is None:
+            raise not_implemented("lambda", "Invoke with InvocationType Event")
+        event = AsyncEvent(
+            ctx.request_id,
+            ref.account_id,
+            ref.region,
+            ref.name,
+            ref.qualifier,
+            payload,
+            time.time(),
+            ctx.endpoint,
+        )
+        self.queue.enqueue(event)
+        return {"StatusCode": 202, "Payload": b""}

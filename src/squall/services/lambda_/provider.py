@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from squall.engine.asyncq import AsyncQueue
 from squall.engine.concurrency import Limiter
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
 from squall.services.lambda_.aliases import AliasesApi
 from squall.services.lambda_.api_functions import FunctionsApi
+from squall.services.lambda_.async_invoke import EventRunner
+from squall.services.lambda_.async_outcomes import RecordingSink
 from squall.services.lambda_.code import URL_PREFIX, CodeStore
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
@@ -44,6 +47,8 @@ class LambdaProvider(ServiceProvider):
         code_root: Path | None = None,
         keep_alive_s: float = KEEP_ALIVE_S,
         limiter: Limiter | None = None,
+        async_retry_base_s: float = 60.0,
+        async_concurrency: int = 64,
         endpoint: str | None = None,
     ) -> None:
         codes = CodeStore(store, blobs)
@@ -55,13 +60,21 @@ class LambdaProvider(ServiceProvider):
         self.limiter = limiter or Limiter()
         self.invoker = Invoker(self.deps, self.pools, code_root, self.limiter)
         self.provisioner = Provisioner(self.invoker, endpoint)
+        self.outcomes = RecordingSink(store, self.periph.invoke_configs)
+        self.async_queue = AsyncQueue(
+            store,
+            EventRunner(self.invoker, self.periph.invoke_configs, endpoint),
+            self.outcomes,
+            retry_base_s=async_retry_base_s,
+            concurrency=async_concurrency,
+        )
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
             AliasesApi(self.deps),
             ConcurrencyApi(self.deps, self.limiter, self.provisioner),
             self.tags,
-            InvokeApi(self.invoker),
+            InvokeApi(self.invoker, self.async_queue),
             *self.periph.parts,
         )
 
@@ -78,8 +91,10 @@ class LambdaProvider(ServiceProvider):
         await self.pools.start()
         load_reserved(self.deps.store, self.limiter)
         await self.provisioner.start()
+        await self.async_queue.start()
 
     async def stop(self) -> None:
+        await self.async_queue.stop()
         await self.provisioner.stop()
         await self.pools.stop()
         await self.deps.lifecycle.stop()
