@@ -145,6 +145,10 @@ class BaseEnvironment:
         self._loop.add_reader(self._log_fd, self._read_logs)
         self._set_state(EnvState.INITIALISING)
 
+    def init_error_for(self, request_id: str) -> bytes:
+        """The Init failure as reported to the invocation that met it."""
+        return self.init_error or b"{}"
+
     def _begin_invoke(self) -> float | None:
         """READY (thawing if frozen) -> BUSY; the Init duration if this invocation is the cold one."""
         if self.state is EnvState.FROZEN:

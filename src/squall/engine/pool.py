@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -23,11 +24,14 @@ from typing import Any
 
 from squall.engine.environment import EnvState, ExecutionEnvironment, InvocationResult
 from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters, probe_isolation
+from squall.engine.provided import ProvidedEnvironment
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
 KEEP_ALIVE_S = 600.0
+PROVIDED_RUNTIMES = frozenset({"provided.al2023", "provided.al2"})
+Environment = ExecutionEnvironment | ProvidedEnvironment
 
 
 class UnsupportedRuntime(Exception):
@@ -36,7 +40,7 @@ class UnsupportedRuntime(Exception):
 
 @dataclass
 class _Idle:
-    ee: ExecutionEnvironment
+    ee: Environment
     since: float
 
 
@@ -95,7 +99,11 @@ class PoolManager:
 
     async def _zygote(self, runtime: str) -> Zygote:
         version = runtime.removeprefix("python")
-        if not runtime.startswith("python"):
+        if runtime in PROVIDED_RUNTIMES:  # any zygote can exec a bootstrap: prefer our own Python's
+            known = [i.version for i in self._interpreters or []]
+            ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+            version = ours if ours in known or not known else known[0]
+        elif not runtime.startswith("python"):
             raise UnsupportedRuntime(f"runtime {runtime} is not supported by this engine yet")
         found = self._zygotes.get(version)
         if found is not None and found.alive():
@@ -129,12 +137,15 @@ class PoolManager:
             pool.generation = generation
         ee = self._take(pool)
         if ee is None:
-            ee = ExecutionEnvironment(
+            kind: type[Environment] = (
+                ProvidedEnvironment if config.runtime in PROVIDED_RUNTIMES else ExecutionEnvironment
+            )
+            ee = kind(
                 config, await self._zygote(config.runtime), self._cgroups, self._namespaces or frozenset()
             )
             if not await ee.start():
                 rid = kw.get("request_id") or ""
-                return InvocationResult(rid, False, ee.init_error or b"{}", ee.take_logs(), 0.0, ee.init_ms)
+                return InvocationResult(rid, False, ee.init_error_for(rid), ee.take_logs(), 0.0, ee.init_ms)
         pool.busy += 1
         try:
             result = await ee.invoke(event, deadline, **kw)
@@ -143,7 +154,7 @@ class PoolManager:
             self._give_back(pool, generation, ee)
         return result
 
-    def _take(self, pool: Pool) -> ExecutionEnvironment | None:
+    def _take(self, pool: Pool) -> Environment | None:
         while pool.idle:
             ee = pool.idle.pop().ee
             if ee.state in (EnvState.READY, EnvState.FROZEN):
@@ -151,7 +162,7 @@ class PoolManager:
             ee.destroy()
         return None
 
-    def _give_back(self, pool: Pool, generation: Hashable, ee: ExecutionEnvironment) -> None:
+    def _give_back(self, pool: Pool, generation: Hashable, ee: Environment) -> None:
         if ee.state is not EnvState.READY:
             if ee.state is not EnvState.DEAD:
                 ee.destroy()

@@ -17,6 +17,7 @@ header ``{"ok": bool}`` + result (or error document) out.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -179,10 +180,64 @@ def _invoke(
         return False, json.dumps(doc).encode()
 
 
+def _exit_reason(status: int) -> str:
+    """How the Lambda service words a runtime process's end (Go's ProcessState)."""
+    if os.WIFSIGNALED(status):
+        name = signal.strsignal(os.WTERMSIG(status)) or f"signal {os.WTERMSIG(status)}"
+        return f"Runtime exited with error: signal: {name[:1].lower()}{name[1:]}"
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: exit status {code}"
+
+
+def _entrypoint_error(message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": "Runtime.InvalidEntrypoint"}).encode()
+
+
+def run_exec(spec: dict[str, Any], chan: socket.socket) -> None:
+    """A custom runtime (already in its sandbox): exec its ``bootstrap`` in a child and supervise it.
+
+    Reports on the channel once: ``{"ok": false}`` + an error document when
+    no bootstrap can be run, else ``{"exited": reason}`` when it ends. As the
+    pid namespace's init (where there is one) it also reaps orphans.
+    """
+    candidates = [os.path.join(spec["task_root"], "bootstrap"), "/opt/bootstrap"]
+    path = next((c for c in candidates if os.path.isfile(c)), None)
+    if path is None:
+        msg = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+        _wire.send_message(chan, {"ok": False}, _entrypoint_error(msg))
+        return
+    os.environ.update(spec["exec"]["env"])
+    _flush()
+    pid = os.fork()
+    if pid == 0:
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps ignored signals
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.execve(path, [path], dict(os.environ))  # the channel is close-on-exec
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            _wire.send_message(chan, {"ok": False}, _entrypoint_error(f"fork/exec {path}: {reason}"))
+        os._exit(127)
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        if done == pid:
+            break
+    with contextlib.suppress(OSError):
+        _wire.send_message(chan, {"exited": _exit_reason(status)}, b"")
+
+
 def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
     """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
     started = time.perf_counter()
     _enter_sandbox(spec, chan, log_fd)
+    if "exec" in spec:
+        run_exec(spec, chan)
+        return
     try:
         handler = load_handler(spec["handler"])
     except InitFailure as failure:
