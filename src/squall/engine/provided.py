@@ -55,7 +55,8 @@ class ProvidedEnvironment(BaseEnvironment):
         address = await self._api.start()
         started = time.perf_counter()
         try:
-            self._spawn({"exec": {"env": {"AWS_LAMBDA_RUNTIME_API": address}}})
+            # /opt is the host's until layers are mounted there: no /opt/bootstrap fallback yet.
+            self._spawn({"exec": {"env": {"AWS_LAMBDA_RUNTIME_API": address}, "opt": False}})
         except BaseException:
             self._api.close()
             raise

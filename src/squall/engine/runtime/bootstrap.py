@@ -13,6 +13,10 @@ An execution environment runs the Init phase (import the handler module),
 reports ``{"ok": true, "init_ms": ...}`` or ``{"ok": false}`` plus an error
 body, and then serves invocations one at a time: header + event body in,
 header ``{"ok": bool}`` + result (or error document) out.
+
+A spec with an ``exec`` entry is a custom runtime (``run_exec``): after
+entering the sandbox the EE execs the function's ``bootstrap`` in a child
+and stays as its supervisor, reporting once how it ended.
 """
 
 from __future__ import annotations
@@ -198,11 +202,17 @@ def _entrypoint_error(message: str) -> bytes:
 def run_exec(spec: dict[str, Any], chan: socket.socket) -> None:
     """A custom runtime (already in its sandbox): exec its ``bootstrap`` in a child and supervise it.
 
+    ``spec["exec"]``: ``env`` (added to the environment, e.g. AWS_LAMBDA_RUNTIME_API)
+    and ``opt`` (true when /opt holds the function's layers: /opt/bootstrap is then
+    the fallback, as on Lambda).
+
     Reports on the channel once: ``{"ok": false}`` + an error document when
     no bootstrap can be run, else ``{"exited": reason}`` when it ends. As the
     pid namespace's init (where there is one) it also reaps orphans.
     """
-    candidates = [os.path.join(spec["task_root"], "bootstrap"), "/opt/bootstrap"]
+    candidates = [os.path.join(spec["task_root"], "bootstrap")]
+    if spec["exec"].get("opt"):  # only where the function's layers are what /opt holds
+        candidates.append("/opt/bootstrap")
     path = next((c for c in candidates if os.path.isfile(c)), None)
     if path is None:
         msg = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
