@@ -256,3 +256,98 @@ def test_pool_runs_provided_runtimes_in_the_sandbox_warm(tmp_path: Path) -> None
             await pools.stop()
 
     run(go())
+
+
+async def _raw(
+    address: str, data: bytes, until: bytes
+) -> tuple[bytes, asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = address.split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(data)
+    got = b""
+    while until not in got:
+        chunk = await asyncio.wait_for(reader.read(65536), 5)
+        assert chunk, got
+        got += chunk
+    return got, reader, writer
+
+
+def test_runtime_api_keep_alive_chunked_bodies_and_hangups() -> None:
+    async def go() -> None:
+        api = RuntimeApi()
+        address = await api.start()
+        try:
+            # A runtime that hangs up while parked on /next leaves the event to the next caller.
+            _, _, w = await _raw(
+                address, b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n", b""
+            )
+            await asyncio.sleep(0.05)
+            w.close()
+            await asyncio.sleep(0.05)
+            inv = Invocation("id-9", b'{"e": 9}', {"Lambda-Runtime-Aws-Request-Id": "id-9"})
+            api.submit(inv, None)
+            next_req = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+            got, reader, writer = await _raw(address, next_req, b'{"e": 9}')
+            assert got.startswith(b"HTTP/1.1 200") and b"lambda-runtime-aws-request-id: id-9" in got.lower()
+            # Same connection (keep-alive), chunked body.
+            writer.write(
+                b"POST /2018-06-01/runtime/invocation/id-9/response HTTP/1.1\r\nHost: x\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n3\r\n 2]\r\n0\r\n\r\n"
+            )
+            reply = await asyncio.wait_for(reader.read(65536), 5)
+            assert reply.startswith(b"HTTP/1.1 202")
+            assert (await inv.outcome).body == b"[1, 2]"
+            writer.write(
+                b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            )
+            reply = await asyncio.wait_for(reader.read(65536), 5)
+            assert reply.startswith(b"HTTP/1.1 403") and b"InvalidStateTransition" in reply
+            writer.close()
+        finally:
+            api.close()
+
+    run(go())
+
+
+def test_large_response_through_curl_and_the_size_limit(tmp_path: Path, zygote: Zygote) -> None:
+    script = """#!/bin/bash
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+DIR=$(mktemp -d)
+while true; do
+  ID=$(curl -sS -D - -o "$DIR/event" "$API/invocation/next" | grep -Fi Lambda-Runtime-Aws-Request-Id | tr -d '[:space:]' | cut -d: -f2)
+  SIZE=$(cat "$DIR/event")
+  { printf '"'; head -c "$SIZE" /dev/zero | tr '\\000' a; printf '"'; } > "$DIR/out"
+  curl -sS -o /dev/null "$API/invocation/$ID/response" --data-binary @"$DIR/out"
+done
+"""
+
+    async def go() -> None:
+        ee = provided(bash_function(tmp_path, script), zygote)
+        assert await ee.start(), ee.init_error
+        big = await ee.invoke(b"2000000", time.time() + 10, max_response_bytes=3_000_000)
+        assert big.ok and len(big.payload) == 2_000_002 and big.payload.startswith(b'"aaa')
+        over = await ee.invoke(b"2000000", time.time() + 10, max_response_bytes=1_000_000)
+        assert not over.ok and json.loads(over.payload)["errorType"] == "Function.ResponseSizeTooLarge"
+        assert ee.state is EnvState.READY
+        again = await ee.invoke(b"10", time.time() + 10)
+        assert again.ok and again.payload == b'"' + b"a" * 10 + b'"'
+        ee.destroy()
+
+    run(go())
+
+
+def test_a_dropped_ee_takes_its_bootstrap_with_it(tmp_path: Path, zygote: Zygote) -> None:
+    """The server letting go of the channel (no destroy) still ends every process of the EE."""
+
+    async def go() -> None:
+        ee = provided(bash_function(tmp_path), zygote)
+        assert await ee.start()
+        pid = int(json.loads((await ee.invoke(b"{}", time.time() + 5)).payload)["pid"])
+        assert ee._channel is not None
+        ee._channel.close()  # the Runtime API stays up: the bootstrap would wait on /next forever
+        try:
+            assert await asyncio.to_thread(gone, pid, 5)
+        finally:
+            ee.destroy()
+
+    run(go())

@@ -102,7 +102,7 @@ class RuntimeApi:
                 if request is None:
                     return
                 method, target, headers, body = request
-                status, payload, extra = await self._route(method, target, headers, body)
+                status, payload, extra = await self._route(method, target, headers, body, conn, reader)
                 content_type = "application/json" if status != 404 else "text/plain; charset=utf-8"
                 out = [("Content-Type", content_type), ("Content-Length", str(len(payload))), *extra]
                 writer.write(conn.send(h11.Response(status_code=status, headers=out)) or b"")
@@ -151,15 +151,24 @@ class RuntimeApi:
                 return None
 
     async def _route(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
         path = target.split("?", 1)[0]
         if not path.startswith(PREFIX):
             return 404, b"404 page not found\n", []
         parts = path[len(PREFIX) :].split("/")
         if method == "GET" and parts == ["invocation", "next"]:
-            return await self._next()
+            return await self._next(conn, reader)
         if method == "POST" and parts == ["init", "error"]:
+            if self.first_next.is_set():
+                msg = "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed"
+                return 403, error_doc("InvalidStateTransition", msg), []
             if not self.init_failure.done():
                 self.init_failure.set_result(
                     _error_body(body, headers.get("lambda-runtime-function-error-type"))
@@ -188,8 +197,31 @@ class RuntimeApi:
             return 202, b'{"status":"OK"}', []
         return 404, b"404 page not found\n", []
 
-    async def _next(self) -> tuple[int, bytes, list[tuple[str, str]]]:
+    async def _next(
+        self, conn: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """Long-poll for the next event; a runtime that hangs up meanwhile leaves it to the next caller."""
         self.first_next.set()
-        invocation = await self._queue.get()
+        get = asyncio.ensure_future(self._queue.get())
+        try:
+            while not get.done():
+                hangup = asyncio.ensure_future(reader.read(READ_CHUNK))
+                try:
+                    await asyncio.wait([get, hangup], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    hangup.cancel()  # unread bytes stay in the reader's buffer
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await hangup  # the reader allows one waiter: let this one go first
+                data = None if hangup.cancelled() else hangup.result()
+                if data == b"":
+                    if get.done():
+                        self._queue.put_nowait(get.result())
+                    raise ConnectionError("the runtime hung up while waiting for /next")
+                if data:
+                    conn.receive_data(data)  # pipelined: h11 keeps it for the next request
+        finally:
+            if not get.done():
+                get.cancel()
+        invocation = get.result()
         self._current = invocation
         return 200, invocation.event, list(invocation.headers.items())

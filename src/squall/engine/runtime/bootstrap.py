@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -230,15 +231,38 @@ def run_exec(spec: dict[str, Any], chan: socket.socket) -> None:
             reason = (exc.strerror or str(exc)).lower()
             _wire.send_message(chan, {"ok": False}, _entrypoint_error(f"fork/exec {path}: {reason}"))
         os._exit(127)
-    while True:
-        try:
-            done, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return
-        if done == pid:
-            break
+    status = _supervise(pid, chan)
+    if status is None:  # the server let go of this EE: take everything it started down with it
+        os.killpg(0, signal.SIGKILL)
+        return
     with contextlib.suppress(OSError):
         _wire.send_message(chan, {"exited": _exit_reason(status)}, b"")
+
+
+def _supervise(pid: int, chan: socket.socket) -> int | None:
+    """Reap children (orphans too, as a pid namespace's init) until ``pid`` ends: its wait status.
+
+    None when the channel closes first (the server destroyed or dropped the EE).
+    """
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda _sig, _frame: None)
+    while True:
+        while True:
+            try:
+                done, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if done == 0:
+                break
+            if done == pid:
+                return status
+        readable, _, _ = select.select([chan.fileno(), wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 512)
+        if chan.fileno() in readable and not chan.recv(4096):
+            return None
 
 
 def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
