@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from squall.engine.ee_base import EnvState
+from squall.engine.host import CgroupSupport, probe_isolation
 from squall.engine.provided import ProvidedEnvironment
 from squall.engine.runtime_api import Invocation, RuntimeApi
+from squall.engine.sandbox import usable_namespaces
 from squall.engine.zygote import Zygote
 
 from .conftest import config, gone, run
@@ -42,6 +44,7 @@ done
 FUNCTION = """function handler () {
   EVENT_DATA=$1
   echo "got $EVENT_DATA" 1>&2
+  echo "exec_env=${AWS_EXECUTION_ENV:-unset} api=$AWS_LAMBDA_RUNTIME_API" 1>&2
   case "$EVENT_DATA" in
     *fail*) return 1 ;;
     *sleep*) sleep 30 ;;
@@ -76,6 +79,7 @@ def test_bash_bootstrap_success_error_and_warm_reuse(tmp_path: Path, zygote: Zyg
         assert first.ok, first.payload
         assert json.loads(first.payload)["echo"] == {"a": 1}
         assert first.init_ms is not None and b'got {"a": 1}' in first.logs
+        assert b"exec_env=unset api=127.0.0.1:" in first.logs
         ee.freeze()
         second = await ee.invoke(b'{"fail": true}', time.time() + 5)
         assert not second.ok and second.init_ms is None
@@ -349,5 +353,40 @@ def test_a_dropped_ee_takes_its_bootstrap_with_it(tmp_path: Path, zygote: Zygote
             assert await asyncio.to_thread(gone, pid, 5)
         finally:
             ee.destroy()
+
+    run(go())
+
+
+def test_daemon_and_memory_hog_are_contained_in_the_sandbox(
+    tmp_path: Path, zygote: Zygote, cgroups: CgroupSupport | None
+) -> None:
+    """A bootstrap that leaves a daemon behind and then hoards memory: OOM-killed, nothing survives."""
+    if cgroups is None:
+        pytest.skip("needs writable cgroups")
+    script = """#!/bin/bash
+setsid sleep 1000 < /dev/null > /dev/null 2>&1 &
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+curl -sS -o /dev/null "$API/invocation/next"
+head -c 400m /dev/zero | tail > /dev/null
+"""
+
+    async def go() -> None:
+        ee = ProvidedEnvironment(
+            config(bash_function(tmp_path, script), handler="x.y", runtime="provided.al2023", memory_mb=128),
+            zygote,
+            cgroups,
+            usable_namespaces(probe_isolation()),
+        )
+        assert await ee.start(), ee.init_error
+        cgroup = ee.cgroup
+        assert cgroup is not None
+        pids = cgroup.pids()
+        assert len(pids) >= 3  # supervisor, bootstrap, daemon
+        result = await ee.invoke(b"{}", time.time() + 10, request_id="r-m")
+        doc = json.loads(result.payload)
+        assert doc["errorType"] == "Runtime.OutOfMemory", doc
+        assert doc["errorMessage"] == "RequestId: r-m Error: Runtime exited with error: signal: killed"
+        assert ee.state is EnvState.DEAD
+        assert all(gone(pid) for pid in pids)
 
     run(go())
