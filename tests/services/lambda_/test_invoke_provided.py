@@ -31,7 +31,8 @@ def handler(event, context):
         raise KeyError("nope")
     if event.get("sleep"):
         time.sleep(event["sleep"])
-    return {"echo": event, "ee": EE_ID, "pid": os.getpid(), "arn": context.invoked_function_arn,
+    custom = context.client_context.custom if context.client_context else None
+    return {"echo": event, "ee": EE_ID, "custom": custom, "pid": os.getpid(), "arn": context.invoked_function_arn,
             "left_ms": context.get_remaining_time_in_millis()}
 """
 
@@ -84,8 +85,11 @@ def test_awslambdaric_success_error_and_warm_reuse(server: RunningServer, ric_zi
     out2, again = invoke(lam, name, {"fail": True})
     assert out2["FunctionError"] == "Unhandled"
     assert again["errorType"] == "KeyError" and again["errorMessage"] == "'nope'"
-    _, third = invoke(lam, name, {"b": 2})
+    ctx = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+    out3 = lam.invoke(FunctionName=name, Payload=b'{"b": 2}', ClientContext=ctx)
+    third = json.loads(out3["Payload"].read())
     assert third["ee"] == body["ee"]  # the same warm execution environment
+    assert third["custom"] == {"k": "v"} and body["custom"] is None
 
 
 def test_awslambdaric_timeout_replaces_the_ee(server: RunningServer, ric_zip: bytes) -> None:
