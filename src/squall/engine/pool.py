@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from typing import Any
 
 from squall.engine.environment import EnvState, ExecutionEnvironment, InvocationResult
 from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters, probe_isolation
+from squall.engine.provided import ProvidedEnvironment
 from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.spec import FunctionConfig
@@ -47,6 +49,8 @@ KEEP_ALIVE_S = 600.0
 log = logging.getLogger(__name__)
 PROVISIONED = "provisioned-concurrency"
 PROVISION_BATCH = 8  # provisioned EEs initialised at once
+PROVIDED_RUNTIMES = frozenset({"provided.al2023", "provided.al2"})
+Environment = ExecutionEnvironment | ProvidedEnvironment
 
 
 class UnsupportedRuntime(Exception):
@@ -55,7 +59,7 @@ class UnsupportedRuntime(Exception):
 
 @dataclass
 class _Idle:
-    ee: ExecutionEnvironment
+    ee: Environment
     since: float
 
 
@@ -132,7 +136,11 @@ class PoolManager:
 
     async def _zygote(self, runtime: str) -> Zygote:
         version = runtime.removeprefix("python")
-        if not runtime.startswith("python"):
+        if runtime in PROVIDED_RUNTIMES:  # any zygote can exec a bootstrap: prefer our own Python's
+            known = [i.version for i in self._interpreters or []]
+            ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+            version = ours if ours in known or not known else known[0]
+        elif not runtime.startswith("python"):
             raise UnsupportedRuntime(f"runtime {runtime} is not supported by this engine yet")
         found = self._zygotes.get(version)
         if found is not None and found.alive():
@@ -180,13 +188,11 @@ class PoolManager:
         if ee is None:
             if on_cold_start is not None:
                 on_cold_start()
-            ee = ExecutionEnvironment(
-                config, await self._zygote(config.runtime), self._cgroups, self._namespaces or frozenset()
-            )
+            ee = self._new_ee(config, await self._zygote(config.runtime))
             if not await ee.start():
                 rid = kw.get("request_id") or ""
                 return InvocationResult(
-                    rid, False, ee.init_error or b"{}", ee.take_logs(), 0.0, ee.init_ms, spillover=spillover
+                    rid, False, ee.init_error_for(rid), ee.take_logs(), 0.0, ee.init_ms, spillover=spillover
                 )
         pool.busy += 1
         try:
@@ -201,7 +207,7 @@ class PoolManager:
         key: Hashable,
         pool: Pool,
         generation: Hashable,
-        ee: ExecutionEnvironment,
+        ee: Environment,
         event: bytes,
         deadline: float,
         kw: dict[str, Any],
@@ -226,7 +232,7 @@ class PoolManager:
         return replace(result, init_type=PROVISIONED, init_ms=None)
 
     @staticmethod
-    def _take_provisioned(pool: Pool) -> ExecutionEnvironment | None:
+    def _take_provisioned(pool: Pool) -> Environment | None:
         while pool.provisioned:
             ee = pool.provisioned.pop().ee
             if ee.state in (EnvState.READY, EnvState.FROZEN):
@@ -261,10 +267,7 @@ class PoolManager:
             missing = pool.provisioned_target - len(pool.provisioned) - pool.provisioned_busy
             if missing <= 0 or pool.generation != generation or self._pools.get(key) is not pool:
                 return None
-            batch = [
-                ExecutionEnvironment(config, zygote, self._cgroups, self._namespaces or frozenset())
-                for _ in range(min(missing, PROVISION_BATCH))
-            ]
+            batch = [self._new_ee(config, zygote) for _ in range(min(missing, PROVISION_BATCH))]
             started = await asyncio.gather(*(ee.start() for ee in batch), return_exceptions=True)
             error: bytes | None = None
             for ee, ok in zip(batch, started, strict=True):
@@ -302,7 +305,13 @@ class PoolManager:
         pool = self._pools.get(key)
         return len(pool.provisioned) + pool.provisioned_busy if pool else 0
 
-    def _take(self, pool: Pool) -> ExecutionEnvironment | None:
+    def _new_ee(self, config: FunctionConfig, zygote: Zygote) -> Environment:
+        kind: type[Environment] = (
+            ProvidedEnvironment if config.runtime in PROVIDED_RUNTIMES else ExecutionEnvironment
+        )
+        return kind(config, zygote, self._cgroups, self._namespaces or frozenset())
+
+    def _take(self, pool: Pool) -> Environment | None:
         while pool.idle:
             ee = pool.idle.pop().ee
             if ee.state in (EnvState.READY, EnvState.FROZEN):
@@ -310,7 +319,7 @@ class PoolManager:
             ee.destroy()
         return None
 
-    def _give_back(self, pool: Pool, generation: Hashable, ee: ExecutionEnvironment) -> None:
+    def _give_back(self, pool: Pool, generation: Hashable, ee: Environment) -> None:
         if ee.state is not EnvState.READY:
             if ee.state is not EnvState.DEAD:
                 ee.destroy()

@@ -74,6 +74,8 @@ def environment_variables(config: FunctionConfig, log_stream_name: str, task_roo
             "AWS_DEFAULT_REGION": config.region,
         }
     )
+    if config.runtime.startswith("provided"):
+        del env["AWS_EXECUTION_ENV"]  # not defined for the OS-only runtimes
     if config.endpoint_url:
         env["AWS_ENDPOINT_URL"] = config.endpoint_url
     if config.credentials:

@@ -13,15 +13,21 @@ An execution environment runs the Init phase (import the handler module),
 reports ``{"ok": true, "init_ms": ...}`` or ``{"ok": false}`` plus an error
 body, and then serves invocations one at a time: header + event body in,
 header ``{"ok": bool}`` + result (or error document) out.
+
+A spec with an ``exec`` entry is a custom runtime (``run_exec``): after
+entering the sandbox the EE execs the function's ``bootstrap`` in a child
+and stays as its supervisor, reporting once how it ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -179,10 +185,93 @@ def _invoke(
         return False, json.dumps(doc).encode()
 
 
+def _exit_reason(status: int) -> str:
+    """How the Lambda service words a runtime process's end (Go's ProcessState)."""
+    if os.WIFSIGNALED(status):
+        name = signal.strsignal(os.WTERMSIG(status)) or f"signal {os.WTERMSIG(status)}"
+        return f"Runtime exited with error: signal: {name[:1].lower()}{name[1:]}"
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: exit status {code}"
+
+
+def _entrypoint_error(message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": "Runtime.InvalidEntrypoint"}).encode()
+
+
+def run_exec(spec: dict[str, Any], chan: socket.socket) -> None:
+    """A custom runtime (already in its sandbox): exec its ``bootstrap`` in a child and supervise it.
+
+    ``spec["exec"]``: ``env`` (added to the environment, e.g. AWS_LAMBDA_RUNTIME_API)
+    and ``opt`` (true when /opt holds the function's layers: /opt/bootstrap is then
+    the fallback, as on Lambda).
+
+    Reports on the channel once: ``{"ok": false}`` + an error document when
+    no bootstrap can be run, else ``{"exited": reason}`` when it ends. As the
+    pid namespace's init (where there is one) it also reaps orphans.
+    """
+    candidates = [os.path.join(spec["task_root"], "bootstrap")]
+    if spec["exec"].get("opt"):  # only where the function's layers are what /opt holds
+        candidates.append("/opt/bootstrap")
+    path = next((c for c in candidates if os.path.isfile(c)), None)
+    if path is None:
+        msg = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+        _wire.send_message(chan, {"ok": False}, _entrypoint_error(msg))
+        return
+    os.environ.update(spec["exec"]["env"])
+    _flush()
+    pid = os.fork()
+    if pid == 0:
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; exec keeps ignored signals
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.execve(path, [path], dict(os.environ))  # the channel is close-on-exec
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            _wire.send_message(chan, {"ok": False}, _entrypoint_error(f"fork/exec {path}: {reason}"))
+        os._exit(127)
+    status = _supervise(pid, chan)
+    if status is None:  # the server let go of this EE: take everything it started down with it
+        os.killpg(0, signal.SIGKILL)
+        return
+    with contextlib.suppress(OSError):
+        _wire.send_message(chan, {"exited": _exit_reason(status)}, b"")
+
+
+def _supervise(pid: int, chan: socket.socket) -> int | None:
+    """Reap children (orphans too, as a pid namespace's init) until ``pid`` ends: its wait status.
+
+    None when the channel closes first (the server destroyed or dropped the EE).
+    """
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda _sig, _frame: None)
+    while True:
+        while True:
+            try:
+                done, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if done == 0:
+                break
+            if done == pid:
+                return status
+        readable, _, _ = select.select([chan.fileno(), wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 512)
+        if chan.fileno() in readable and not chan.recv(4096):
+            return None
+
+
 def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
     """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
     started = time.perf_counter()
     _enter_sandbox(spec, chan, log_fd)
+    if "exec" in spec:
+        run_exec(spec, chan)
+        return
     try:
         handler = load_handler(spec["handler"])
     except InitFailure as failure:
