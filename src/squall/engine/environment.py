@@ -72,6 +72,7 @@ class InvocationResult:
     duration_ms: float
     init_ms: float | None = None  # set on the invocation that paid the cold start
     max_memory_mb: int | None = None  # peak resident memory of the EE so far, where measurable
+    log_stream_name: str | None = None  # the EE's CloudWatch Logs stream, YYYY/MM/DD/[VERSION]ID
 
     @property
     def function_error(self) -> str | None:
@@ -204,6 +205,7 @@ class ExecutionEnvironment:
                 logs,
                 (time.perf_counter() - started) * 1000,
                 init_ms,
+                log_stream_name=self.log_stream_name,
             )
         except (asyncio.IncompleteReadError, ConnectionError):
             logs = self._drain_logs()
@@ -212,7 +214,13 @@ class ExecutionEnvironment:
             error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
             doc = _error_doc(error_type, f"RequestId: {request_id} Error: {self._exit_message(oom)}")
             return InvocationResult(
-                request_id, False, doc, logs, (time.perf_counter() - started) * 1000, init_ms
+                request_id,
+                False,
+                doc,
+                logs,
+                (time.perf_counter() - started) * 1000,
+                init_ms,
+                log_stream_name=self.log_stream_name,
             )
         except BaseException:
             self.destroy()  # cancelled: a cancelled invocation kills its sandbox
@@ -227,7 +235,14 @@ class ExecutionEnvironment:
                 f"Response payload size exceeded maximum allowed payload size ({max_response_bytes} bytes).",
             )
         return InvocationResult(
-            request_id, ok, body, self._drain_logs(), duration, init_ms, self.max_memory_mb()
+            request_id,
+            ok,
+            body,
+            self._drain_logs(),
+            duration,
+            init_ms,
+            self.max_memory_mb(),
+            self.log_stream_name,
         )
 
     def max_memory_mb(self) -> int | None:

@@ -134,7 +134,10 @@ class PoolManager:
             )
             if not await ee.start():
                 rid = kw.get("request_id") or ""
-                return InvocationResult(rid, False, ee.init_error or b"{}", ee.take_logs(), 0.0, ee.init_ms)
+                logs, stream = ee.take_logs(), ee.log_stream_name
+                return InvocationResult(
+                    rid, False, ee.init_error or b"{}", logs, 0.0, ee.init_ms, log_stream_name=stream
+                )
         pool.busy += 1
         try:
             result = await ee.invoke(event, deadline, **kw)

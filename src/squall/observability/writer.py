@@ -41,6 +41,7 @@ class LogWriter:
         self.ticks = list(ticks)
         self._pending: list[Batch] = []
         self._count = 0
+        self._writing = 0
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._flush_lock = threading.Lock()  # one batch at a time, in order
@@ -62,20 +63,25 @@ class LogWriter:
 
     @property
     def pending(self) -> int:
+        """Events appended and not yet committed (buffered or being written)."""
         with self._lock:
-            return self._count
+            return self._count + self._writing
 
     def flush(self) -> None:
         """Write everything appended before this call, durably, before returning."""
         with self._flush_lock:
             with self._lock:
-                batches, self._pending, self._count = self._pending, [], 0
+                batches, self._pending = self._pending, []
+                self._writing, self._count = self._count, 0
             if batches:
                 try:
                     self.logs.append(batches)
                     self.batches_written += 1
                 except Exception:
                     log.exception("writing %d log batches failed; they are lost", len(batches))
+                finally:
+                    with self._lock:
+                        self._writing = 0
 
     def start(self) -> None:
         if self._thread is not None:

@@ -7,6 +7,8 @@ by weight), its configuration and its code, read in one transaction.
 the code unpacked once per digest, the function's `FunctionConfig` built
 from the configuration, one execution environment from the version's pool.
 Engine failures propagate as the engine's own exceptions; the API maps them.
+After each run the invocation's framed log and its metrics go to `Telemetry`
+(observability/); ``record_throttle`` counts a call the concurrency limiter refused.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from squall.engine.codecache import CodeCache
 from squall.engine.environment import InvocationResult
 from squall.engine.pool import PoolManager
 from squall.engine.spec import FunctionConfig
+from squall.observability import Invocation, Report, Telemetry
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import (
@@ -75,9 +78,10 @@ class Call:
 
 
 class Invoker:
-    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path | None) -> None:
+    def __init__(self, deps: Deps, pools: PoolManager, code_root: Path | None, telemetry: Telemetry) -> None:
         self.deps = deps
         self.pools = pools
+        self.telemetry = telemetry
         self._code_root = code_root
         self._codes: CodeCache | None = None
         deps.directory.on_delete(self._deleted)
@@ -129,17 +133,55 @@ class Invoker:
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
         )
 
-    async def run(self, call: Call) -> InvocationResult:
+    async def run(self, call: Call, *, provisioned: bool | None = None) -> InvocationResult:
+        """Run `call`; `provisioned` (None: no provisioned concurrency here) splits the metrics into
+        ProvisionedConcurrencyInvocations / ...SpilloverInvocations."""
         target = call.target
+        ref = target.ref
         fc = self.function_config(target, call.endpoint)
-        key = (target.ref.account_id, target.ref.region, target.ref.name, target.version)
-        return await self.pools.invoke(
-            key,
-            target.config.get("RevisionId"),
-            fc,
-            call.payload,
-            time.time() + fc.timeout_s,
-            request_id=call.request_id,
-            invoked_function_arn=target.invoked_arn,
-            client_context=call.client_context,
+        key = (ref.account_id, ref.region, ref.name, target.version)
+        with self.telemetry.metrics.concurrent(ref.account_id, ref.region, ref.name, ref.qualifier):
+            result = await self.pools.invoke(
+                key,
+                target.config.get("RevisionId"),
+                fc,
+                call.payload,
+                time.time() + fc.timeout_s,
+                request_id=call.request_id,
+                invoked_function_arn=target.invoked_arn,
+                client_context=call.client_context,
+            )
+        self.record(target, result, provisioned)
+        return result
+
+    def record(self, target: Target, result: InvocationResult, provisioned: bool | None = None) -> None:
+        ref = target.ref
+        inv = Invocation(
+            ref.account_id,
+            ref.region,
+            ref.name,
+            ref.qualifier,
+            target.version,
+            result.duration_ms,
+            target.memory_mb,
+            not result.ok,
+            provisioned,
         )
+        report = report_of(result, target.version, target.memory_mb)
+        self.telemetry.record_lambda(inv, report, result.log_stream_name)
+
+    def record_throttle(self, ref: FunctionRef) -> None:
+        """Count one throttled call of `ref` (as addressed) in the Throttles metric."""
+        self.telemetry.metrics.record_throttle(ref.account_id, ref.region, ref.name, ref.qualifier)
+
+
+def report_of(result: InvocationResult, version: str, memory_mb: int) -> Report:
+    return Report(
+        result.request_id,
+        version,
+        result.logs,
+        result.duration_ms,
+        memory_mb,
+        result.max_memory_mb,
+        result.init_ms,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
+from squall.observability import Telemetry
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
 from squall.services.lambda_.aliases import AliasesApi
@@ -41,14 +42,18 @@ class LambdaProvider(ServiceProvider):
         layers: LayerResolver | None = None,
         code_root: Path | None = None,
         keep_alive_s: float = KEEP_ALIVE_S,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        # Without a shared `Telemetry` (a provider built alone in a test) it owns one.
+        self._own_telemetry = telemetry is None
+        self.telemetry = telemetry or Telemetry(store)
         codes = CodeStore(store, blobs)
         directory = Directory(store)
         self.periph = Periph.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
         self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
         self.tags = TagsApi(self.deps)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
-        self.invoker = Invoker(self.deps, self.pools, code_root)
+        self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry)
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
@@ -68,12 +73,16 @@ class LambdaProvider(ServiceProvider):
         self.deps.layers = layers
 
     async def start(self) -> None:
+        if self._own_telemetry:
+            self.telemetry.start()
         await self.deps.lifecycle.start()
         await self.pools.start()
 
     async def stop(self) -> None:
         await self.pools.stop()
         await self.deps.lifecycle.stop()
+        if self._own_telemetry:
+            self.telemetry.close()
 
     # -- the code download route (GetFunction's Code.Location) ------------------------------
 
