@@ -64,7 +64,7 @@ def test_get_events_tokens_walk_both_ways_and_return_the_same_token_at_the_end(l
     assert messages(events) == ["m7", "m8", "m9"]
     events, fwd2, _ = logs.get_events(A, R, G, "s", token=fwd)
     assert events == [] and fwd2 == fwd
-    events, _, back2 = logs.get_events(A, R, G, "s", token=back, limit=3)
+    events, _, _ = logs.get_events(A, R, G, "s", token=back, limit=3)
     assert messages(events) == ["m4", "m5", "m6"]
     events, fwd3, _ = logs.get_events(A, R, G, "s", from_head=True, limit=4)
     assert messages(events) == ["m0", "m1", "m2", "m3"]

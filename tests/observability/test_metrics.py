@@ -91,9 +91,8 @@ def test_throttles(metrics: Metrics) -> None:
 
 
 def test_concurrent_executions_is_the_peak(metrics: Metrics) -> None:
-    with metrics.concurrent(A, R, "f"), metrics.concurrent(A, R, "f"):
-        with metrics.concurrent(A, R, "f"):
-            pass
+    with metrics.concurrent(A, R, "f"), metrics.concurrent(A, R, "f"), metrics.concurrent(A, R, "f"):
+        pass
     with metrics.concurrent(A, R, "f"):
         pass
     (p,) = metrics.read(A, R, LAMBDA, "ConcurrentExecutions", FN)
