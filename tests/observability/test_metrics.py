@@ -61,13 +61,13 @@ def test_billed_gb_seconds(metrics: Metrics) -> None:
 
 
 def test_dimensions_for_versions_and_aliases() -> None:
-    assert lambda_dims("f", None) == [(), (("FunctionName", "f"),)]
-    assert lambda_dims("f", "$LATEST") == [(), (("FunctionName", "f"),)]
-    assert lambda_dims("f", "3", "3")[2:] == [(("FunctionName", "f"), ("Resource", "f:3"))]
+    assert lambda_dims("f", None) == ((), (("FunctionName", "f"),))
+    assert lambda_dims("f", "$LATEST") == ((), (("FunctionName", "f"),))
+    assert lambda_dims("f", "3", "3")[2:] == ((("FunctionName", "f"), ("Resource", "f:3")),)
     assert lambda_dims("f", "live", "2")[3] == (
+        ("ExecutedVersion", "2"),
         ("FunctionName", "f"),
         ("Resource", "f:live"),
-        ("ExecutedVersion", "2"),
     )
 
 

@@ -129,6 +129,7 @@ def logs(
             _fail(exc)
         if not follow:
             return
+        sys.stdout.flush()  # a pipe (`squall logs -f | grep`) sees each round as it comes
         # Events share milliseconds: start again at the newest one and skip what was printed.
         params["startTime"] = newest
         seen = {e: ts for e, ts in seen.items() if ts >= newest}

@@ -18,6 +18,7 @@ a minute flushed early on shutdown and continued after a restart adds up.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -34,6 +35,7 @@ LATEST = "$LATEST"
 
 Dims = tuple[tuple[str, str], ...]
 _Key = tuple[str, str, str, str, Dims, int]
+_Item = tuple[str, str, Dims, float, str]  # namespace, metric, dimensions, value, unit
 
 
 @dataclass
@@ -44,11 +46,13 @@ class Stat:
     maximum: float = float("-inf")
     unit: str = "None"
 
-    def add(self, value: float, weight: float = 1.0) -> None:
-        self.count += weight
-        self.sum += value * weight
-        self.minimum = min(self.minimum, value)
-        self.maximum = max(self.maximum, value)
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.sum += value
+        if value < self.minimum:
+            self.minimum = value
+        if value > self.maximum:
+            self.maximum = value
 
     def merge(self, other: Stat) -> None:
         self.count += other.count
@@ -94,14 +98,19 @@ class Invocation:
     provisioned: bool | None = None
 
 
-def lambda_dims(function: str, qualifier: str | None, executed_version: str | None = None) -> list[Dims]:
-    dims: list[Dims] = [(), (("FunctionName", function),)]
+@functools.lru_cache(maxsize=4096)
+def lambda_dims(
+    function: str, qualifier: str | None, executed_version: str | None = None
+) -> tuple[Dims, ...]:
+    """The dimension sets one invocation counts in, each sorted by dimension name."""
+    fn = ("FunctionName", function)
+    dims: list[Dims] = [(), (fn,)]
     if qualifier and qualifier != LATEST:
-        resource = (("FunctionName", function), ("Resource", f"{function}:{qualifier}"))
-        dims.append(resource)
+        resource = ("Resource", f"{function}:{qualifier}")
+        dims.append((fn, resource))
         if executed_version is not None and not qualifier.isdigit():
-            dims.append((*resource, ("ExecutedVersion", executed_version)))
-    return dims
+            dims.append((("ExecutedVersion", executed_version), fn, resource))
+    return tuple(dims)
 
 
 def _dims_key(dims: Dims) -> str:
@@ -127,37 +136,41 @@ class Metrics:
         unit: str,
         at: float | None = None,
     ) -> None:
+        self._add(account, region, [(namespace, metric, tuple(sorted(dims)), value, unit)], at)
+
+    def _add(self, account: str, region: str, items: list[_Item], at: float | None = None) -> None:
         minute = int((self.clock() if at is None else at) // 60 * 60)
-        key = (account, region, namespace, metric, tuple(sorted(dims)), minute)
+        data = self._data
         with self._lock:
-            stat = self._data.get(key)
-            if stat is None:
-                stat = self._data[key] = Stat(unit=unit)
-            stat.add(value)
+            for namespace, metric, dims, value, unit in items:
+                key = (account, region, namespace, metric, dims, minute)
+                stat = data.get(key)
+                if stat is None:
+                    stat = data[key] = Stat(unit=unit)
+                stat.add(value)
 
     def record_invocation(self, inv: Invocation) -> None:
-        billed = billed_ms(inv.duration_ms)
+        gbs = gb_seconds(inv.memory_mb, billed_ms(inv.duration_ms))
+        error = 1 if inv.error else 0
+        items: list[_Item] = []
         for dims in lambda_dims(inv.function, inv.qualifier, inv.executed_version):
-            put = self._putter(inv.account, inv.region, dims)
-            put(LAMBDA, "Invocations", 1, "Count")
-            put(LAMBDA, "Errors", 1 if inv.error else 0, "Count")
-            put(LAMBDA, "Duration", inv.duration_ms, "Milliseconds")
+            items += [
+                (LAMBDA, "Invocations", dims, 1, "Count"),
+                (LAMBDA, "Errors", dims, error, "Count"),
+                (LAMBDA, "Duration", dims, inv.duration_ms, "Milliseconds"),
+                (SQUALL_LAMBDA, "BilledGBSeconds", dims, gbs, "None"),
+            ]
             if inv.provisioned is True:
-                put(LAMBDA, "ProvisionedConcurrencyInvocations", 1, "Count")
+                items.append((LAMBDA, "ProvisionedConcurrencyInvocations", dims, 1, "Count"))
             elif inv.provisioned is False:
-                put(LAMBDA, "ProvisionedConcurrencySpilloverInvocations", 1, "Count")
-            put(SQUALL_LAMBDA, "BilledGBSeconds", gb_seconds(inv.memory_mb, billed), "None")
+                items.append((LAMBDA, "ProvisionedConcurrencySpilloverInvocations", dims, 1, "Count"))
+        self._add(inv.account, inv.region, items)
 
     def record_throttle(self, account: str, region: str, function: str, qualifier: str | None = None) -> None:
         """Count one throttled invocation (the concurrency limiter refused it)."""
-        for dims in lambda_dims(function, qualifier):
-            self.put(account, region, LAMBDA, "Throttles", dims, 1, "Count")
-
-    def _putter(self, account: str, region: str, dims: Dims) -> Callable[[str, str, float, str], None]:
-        def put(namespace: str, metric: str, value: float, unit: str) -> None:
-            self.put(account, region, namespace, metric, dims, value, unit)
-
-        return put
+        self._add(
+            account, region, [(LAMBDA, "Throttles", d, 1, "Count") for d in lambda_dims(function, qualifier)]
+        )
 
     @contextlib.contextmanager
     def concurrent(
@@ -165,13 +178,12 @@ class Metrics:
     ) -> Iterator[None]:
         """Count an invocation in flight; ConcurrentExecutions' Maximum is the per-minute peak."""
         keys = [(account, region, d) for d in lambda_dims(function, qualifier)]
+        items: list[_Item] = []
         with self._lock:
-            levels = []
             for k in keys:
                 self._inflight[k] = level = self._inflight.get(k, 0) + 1
-                levels.append(level)
-        for (_, _, dims), level in zip(keys, levels, strict=True):
-            self.put(account, region, LAMBDA, "ConcurrentExecutions", dims, level, "Count")
+                items.append((LAMBDA, "ConcurrentExecutions", k[2], level, "Count"))
+        self._add(account, region, items)
         try:
             yield
         finally:

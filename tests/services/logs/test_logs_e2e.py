@@ -4,9 +4,13 @@ the AWS CLI and the `squall` CLI; durability across a restart; metrics after inv
 from __future__ import annotations
 
 import json
+import queue
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +114,27 @@ def test_get_log_events_tokens_and_the_write_api(server: RunningServer) -> None:
     assert logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
 
 
+def test_describe_log_streams_orders_and_pages(server: RunningServer) -> None:
+    logs = server.client("logs")
+    group = "/squall/" + unique("g")
+    logs.create_log_group(logGroupName=group)
+    for name, ts in (("b", 3), ("a", 1), ("c", 2)):
+        logs.create_log_stream(logGroupName=group, logStreamName=name)
+        logs.put_log_events(
+            logGroupName=group, logStreamName=name, logEvents=[{"timestamp": ts, "message": name}]
+        )
+    first = logs.describe_log_streams(logGroupName=group, limit=2)
+    assert [s["logStreamName"] for s in first["logStreams"]] == ["a", "b"]
+    rest = logs.describe_log_streams(logGroupName=group, limit=2, nextToken=first["nextToken"])
+    assert [s["logStreamName"] for s in rest["logStreams"]] == ["c"] and "nextToken" not in rest
+    latest = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True)
+    assert [s["logStreamName"] for s in latest["logStreams"]] == ["b", "c", "a"]
+    assert latest["logStreams"][0]["lastEventTimestamp"] == 3
+    with pytest.raises(ClientError) as err:
+        logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", logStreamNamePrefix="a")
+    assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
 def test_aws_cli_filter_log_events(server: RunningServer) -> None:
     """AWS CLI v1 (installed here) has no `logs tail`; v2's tail pages FilterLogEvents the same way."""
     lam = server.client("lambda")
@@ -155,6 +180,38 @@ def test_squall_invoke_and_logs(server: RunningServer, tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no logs" in missing.stderr
 
 
+def test_squall_logs_follow(server: RunningServer) -> None:
+    lam = server.client("lambda")
+    name = new_function(lam)
+    invoke(lam, name, n=1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "squall", "logs", name, "--follow", "--data-dir", str(server.data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if text in lines.get(timeout=1):
+                    return
+            except queue.Empty:
+                assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+        raise AssertionError(f"{text!r} never printed")
+
+    try:
+        wait_for("first line 1")
+        invoke(lam, name, n=2)
+        wait_for("first line 2")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+
+
 def test_logs_and_metrics_survive_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     srv = start_server(data)
@@ -191,5 +248,15 @@ def test_logs_and_metrics_survive_a_restart(tmp_path: Path) -> None:
         messages = stream_events(srv.client("logs"), name)
         assert sum(m.startswith("START RequestId:") for m in messages) == 5
         assert messages.count("second line\n") == 5
+        invoke(srv.client("lambda"), name, n=9)
+        time.sleep(1)  # the writer commits within ~50 ms; then even kill -9 keeps it
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = start_server(data)
+    try:
+        found = srv.client("logs").filter_log_events(
+            logGroupName=f"/aws/lambda/{name}", filterPattern="line 9"
+        )
+        assert [e["message"] for e in found["events"]] == ["first line 9\n"]
     finally:
         srv.stop()
