@@ -18,8 +18,10 @@ from squall.engine.concurrency import Limiter
 from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
 from squall.gateway.credentials import AccountCredentials
+from squall.observability import Telemetry
 from squall.protocol.router import Router
 from squall.services.lambda_.provider import LambdaProvider
+from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
@@ -36,14 +38,17 @@ class Server:
     data_dir: DataDir
     gateway: Gateway
     isolation: Isolation
+    telemetry: Telemetry
 
     def close(self) -> None:
+        self.telemetry.close()  # buffered log events and metrics reach the store before it closes
         self.data_dir.close()
 
 
 def build(settings: Settings) -> Server:
     """Open the data directory (taking its lock) and wire the layers together."""
     data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode)
+    telemetry = Telemetry(data_dir.store)
     try:
         sessions = SessionStore(data_dir.store)
         credentials = AccountCredentials(settings.root_keys, sessions)
@@ -57,8 +62,10 @@ def build(settings: Settings) -> Server:
             async_retry_base_s=settings.async_retry_base_seconds,
             async_concurrency=settings.async_concurrency,
             endpoint=settings.endpoint,
+            telemetry=telemetry,
         )
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])
+        logs = LogsProvider(telemetry.logs, telemetry.writer)
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
@@ -70,8 +77,10 @@ def build(settings: Settings) -> Server:
             default_region=settings.region,
             extra_routes=[(lambda_.route_prefix, lambda_.serve_code)],
         )
-        return Server(settings, data_dir, gateway, probe_isolation())
+        telemetry.start()
+        return Server(settings, data_dir, gateway, probe_isolation(), telemetry)
     except BaseException:
+        telemetry.close()
         data_dir.close()
         raise
 

@@ -171,6 +171,16 @@ def doctor(data_dir: Path | None) -> None:
         click.echo(f"  {line}")
 
 
+def _add_client_commands() -> None:
+    from squall.cli.client import invoke, logs
+
+    cli.add_command(invoke)
+    cli.add_command(logs)
+
+
+_add_client_commands()
+
+
 def main() -> None:
     cli()
 

@@ -72,6 +72,7 @@ class InvocationResult:
     max_memory_mb: int | None = None  # peak resident memory of the EE so far, where measurable
     init_type: str = "on-demand"  # or "provisioned-concurrency": the kind of EE that served it
     spillover: bool = False  # served on demand although the version has provisioned EEs (all busy)
+    log_stream_name: str | None = None  # the EE's CloudWatch Logs stream, YYYY/MM/DD/[VERSION]ID
 
     @property
     def function_error(self) -> str | None:
@@ -174,13 +175,29 @@ class BaseEnvironment:
         else:
             error_type = "Runtime.ExitError"
         doc = error_doc(error_type, f"RequestId: {request_id} Error: {exit_reason}")
-        return InvocationResult(request_id, False, doc, logs, (time.perf_counter() - started) * 1000, init_ms)
+        return InvocationResult(
+            request_id,
+            False,
+            doc,
+            logs,
+            (time.perf_counter() - started) * 1000,
+            init_ms,
+            log_stream_name=self.log_stream_name,
+        )
 
     def _timed_out(self, request_id: str, init_ms: float | None, started: float) -> InvocationResult:
         logs = self._drain_logs()
         self.destroy()
         doc = timeout_doc(request_id, self.config.timeout_s)
-        return InvocationResult(request_id, False, doc, logs, (time.perf_counter() - started) * 1000, init_ms)
+        return InvocationResult(
+            request_id,
+            False,
+            doc,
+            logs,
+            (time.perf_counter() - started) * 1000,
+            init_ms,
+            log_stream_name=self.log_stream_name,
+        )
 
     def max_memory_mb(self) -> int | None:
         """Peak memory: the cgroup's high-water mark, else the largest VmHWM of the EE's processes."""

@@ -126,7 +126,14 @@ class ExecutionEnvironment(BaseEnvironment):
         if max_response_bytes is not None and len(body) > max_response_bytes:
             ok, body = False, too_large_doc(max_response_bytes)
         return InvocationResult(
-            request_id, ok, body, self._drain_logs(), duration, init_ms, self.max_memory_mb()
+            request_id,
+            ok,
+            body,
+            self._drain_logs(),
+            duration,
+            init_ms,
+            self.max_memory_mb(),
+            log_stream_name=self.log_stream_name,
         )
 
     def _close_extra(self) -> None:

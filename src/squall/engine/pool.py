@@ -192,7 +192,14 @@ class PoolManager:
             if not await ee.start():
                 rid = kw.get("request_id") or ""
                 return InvocationResult(
-                    rid, False, ee.init_error_for(rid), ee.take_logs(), 0.0, ee.init_ms, spillover=spillover
+                    rid,
+                    False,
+                    ee.init_error_for(rid),
+                    ee.take_logs(),
+                    0.0,
+                    ee.init_ms,
+                    spillover=spillover,
+                    log_stream_name=ee.log_stream_name,
                 )
         pool.busy += 1
         try:

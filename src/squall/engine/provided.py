@@ -167,7 +167,14 @@ class ProvidedEnvironment(BaseEnvironment):
         duration = (time.perf_counter() - started) * 1000
         self._set_state(EnvState.READY)
         return InvocationResult(
-            request_id, outcome.ok, outcome.body, self._drain_logs(), duration, init_ms, self.max_memory_mb()
+            request_id,
+            outcome.ok,
+            outcome.body,
+            self._drain_logs(),
+            duration,
+            init_ms,
+            self.max_memory_mb(),
+            log_stream_name=self.log_stream_name,
         )
 
     def _close_extra(self) -> None:

@@ -25,11 +25,12 @@ from squall.engine.concurrency import Throttled
 from squall.engine.environment import EnvironmentError_, InvocationResult
 from squall.engine.pool import UnsupportedRuntime
 from squall.engine.zygote import ZygoteError
+from squall.observability import tail
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, not_implemented
 from squall.services.lambda_.async_invoke import ASYNC_REQUEST_LIMIT
 from squall.services.lambda_.deps import ref_of
-from squall.services.lambda_.invoker import Call, Invoker
+from squall.services.lambda_.invoker import Call, Invoker, report_of
 from squall.services.lambda_.names import FunctionRef
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
@@ -64,20 +65,8 @@ def _invalid_content(message: str) -> ServiceError:
 
 
 def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
-    rid = result.request_id
-    billed = max(1, math.ceil(result.duration_ms))
-    report = (
-        f"REPORT RequestId: {rid}\tDuration: {result.duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
-        f"Memory Size: {memory_mb} MB\tMax Memory Used: {result.max_memory_mb or 0} MB\t"
-    )
-    if result.init_ms is not None:
-        report += f"Init Duration: {result.init_ms:.2f} ms\t"
-    text = (
-        f"START RequestId: {rid} Version: {version}\n".encode()
-        + result.logs
-        + f"END RequestId: {rid}\n{report}\n".encode()
-    )
-    return text[-LOG_TAIL_BYTES:]
+    """The last 4 KB of the invocation's framed log (observability's one formatter)."""
+    return tail(report_of(result, version, memory_mb), LOG_TAIL_BYTES)
 
 
 def _too_large(limit: int) -> ServiceError:
@@ -142,8 +131,8 @@ class InvokeApi:
         if result.function_error:
             out["FunctionError"] = result.function_error
         if params.get("LogType") == "Tail":
-            tail = log_tail(result, target.version, target.memory_mb)
-            out["LogResult"] = base64.b64encode(tail).decode()
+            log = log_tail(result, target.version, target.memory_mb)
+            out["LogResult"] = base64.b64encode(log).decode()
         return out
 
     def _enqueue(self, ctx: RequestContext, ref: FunctionRef, payload: bytes) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from the configuration, one execution environment from the version's pool.
 Each run holds a concurrency lease (`engine.concurrency.Limiter`) for the
 function while it runs; beyond a limit `run` raises the engine's `Throttled`.
 Engine failures propagate as the engine's own exceptions; the API maps them.
+After each run the invocation's framed log and its metrics go to `Telemetry`
+(observability/); ``record_throttle`` counts a call the concurrency limiter refused.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.codecache import CodeCache
-from squall.engine.concurrency import LeaseRequest, Limiter
+from squall.engine.concurrency import LeaseRequest, Limiter, Throttled
 from squall.engine.environment import InvocationResult
-from squall.engine.pool import PoolManager
+from squall.engine.pool import PROVISIONED, PoolManager
 from squall.engine.spec import FunctionConfig
+from squall.observability import Invocation, Report, Telemetry
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.function_env import FunctionCredentials
@@ -80,10 +83,16 @@ class Call:
 
 class Invoker:
     def __init__(
-        self, deps: Deps, pools: PoolManager, code_root: Path | None, limiter: Limiter | None = None
+        self,
+        deps: Deps,
+        pools: PoolManager,
+        code_root: Path | None,
+        telemetry: Telemetry,
+        limiter: Limiter | None = None,
     ) -> None:
         self.deps = deps
         self.pools = pools
+        self.telemetry = telemetry
         self.limiter = limiter or Limiter()
         self._code_root = code_root
         self._codes: CodeCache | None = None
@@ -149,18 +158,66 @@ class Invoker:
         )
 
     async def run(self, call: Call) -> InvocationResult:
+        """Run `call` under a concurrency lease; record its logs and metrics (throttles included)."""
         target = call.target
+        ref = target.ref
         fc = self.function_config(target, call.endpoint)
-        key = (target.ref.account_id, target.ref.region, target.ref.name, target.version)
-        async with self.limiter.lease(LeaseRequest(*key[:3])) as lease:
-            return await self.pools.invoke(
-                key,
-                target.config.get("RevisionId"),
-                fc,
-                call.payload,
-                time.time() + fc.timeout_s,
-                on_cold_start=lease.cold_start,
-                request_id=call.request_id,
-                invoked_function_arn=target.invoked_arn,
-                client_context=call.client_context,
-            )
+        key = (ref.account_id, ref.region, ref.name, target.version)
+        try:
+            async with self.limiter.lease(LeaseRequest(*key[:3])) as lease:
+                with self.telemetry.metrics.concurrent(ref.account_id, ref.region, ref.name, ref.qualifier):
+                    result = await self.pools.invoke(
+                        key,
+                        target.config.get("RevisionId"),
+                        fc,
+                        call.payload,
+                        time.time() + fc.timeout_s,
+                        on_cold_start=lease.cold_start,
+                        request_id=call.request_id,
+                        invoked_function_arn=target.invoked_arn,
+                        client_context=call.client_context,
+                    )
+        except Throttled:
+            self.record_throttle(ref)
+            raise
+        self.record(target, result, _provisioned(result))
+        return result
+
+    def record(self, target: Target, result: InvocationResult, provisioned: bool | None = None) -> None:
+        ref = target.ref
+        inv = Invocation(
+            ref.account_id,
+            ref.region,
+            ref.name,
+            ref.qualifier,
+            target.version,
+            result.duration_ms,
+            target.memory_mb,
+            not result.ok,
+            provisioned,
+        )
+        report = report_of(result, target.version, target.memory_mb)
+        self.telemetry.record_lambda(inv, report, result.log_stream_name)
+
+    def record_throttle(self, ref: FunctionRef) -> None:
+        """Count one throttled call of `ref` (as addressed) in the Throttles metric."""
+        self.telemetry.metrics.record_throttle(ref.account_id, ref.region, ref.name, ref.qualifier)
+
+
+def _provisioned(result: InvocationResult) -> bool | None:
+    """True: a provisioned EE served it; False: spill-over to on-demand; None: no provisioned EEs here."""
+    if result.init_type == PROVISIONED:
+        return True
+    return False if result.spillover else None
+
+
+def report_of(result: InvocationResult, version: str, memory_mb: int) -> Report:
+    return Report(
+        result.request_id,
+        version,
+        result.logs,
+        result.duration_ms,
+        memory_mb,
+        result.max_memory_mb,
+        result.init_ms,
+    )

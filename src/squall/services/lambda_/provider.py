@@ -14,6 +14,7 @@ from pathlib import Path
 from squall.engine.asyncq import AsyncQueue
 from squall.engine.concurrency import Limiter
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
+from squall.observability import Telemetry
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
 from squall.services.lambda_.aliases import AliasesApi
@@ -49,8 +50,12 @@ class LambdaProvider(ServiceProvider):
         limiter: Limiter | None = None,
         async_retry_base_s: float = 60.0,
         async_concurrency: int = 64,
+        telemetry: Telemetry | None = None,
         endpoint: str | None = None,
     ) -> None:
+        # Without a shared `Telemetry` (a provider built alone in a test) it owns one.
+        self._own_telemetry = telemetry is None
+        self.telemetry = telemetry or Telemetry(store)
         codes = CodeStore(store, blobs)
         directory = Directory(store)
         self.periph = Periph.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
@@ -58,7 +63,7 @@ class LambdaProvider(ServiceProvider):
         self.tags = TagsApi(self.deps)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
         self.limiter = limiter or Limiter()
-        self.invoker = Invoker(self.deps, self.pools, code_root, self.limiter)
+        self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry, self.limiter)
         self.provisioner = Provisioner(self.invoker, endpoint)
         self.outcomes = RecordingSink(store, self.periph.invoke_configs)
         self.async_queue = AsyncQueue(
@@ -87,6 +92,8 @@ class LambdaProvider(ServiceProvider):
         self.deps.layers = layers
 
     async def start(self) -> None:
+        if self._own_telemetry:
+            self.telemetry.start()
         await self.deps.lifecycle.start()
         await self.pools.start()
         load_reserved(self.deps.store, self.limiter)
@@ -98,6 +105,8 @@ class LambdaProvider(ServiceProvider):
         await self.provisioner.stop()
         await self.pools.stop()
         await self.deps.lifecycle.stop()
+        if self._own_telemetry:
+            self.telemetry.close()
 
     # -- the code download route (GetFunction's Code.Location) ------------------------------
 
