@@ -89,8 +89,11 @@ class ExecutionEnvironment:
         zygote: Zygote,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] = frozenset(),
+        *,
+        seccomp: bool = False,
     ) -> None:
         self.config = config
+        self._seccomp = seccomp
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
         self.state = EnvState.STARTING
@@ -124,7 +127,9 @@ class ExecutionEnvironment:
                 self._cgroup.create(self.config.limits)
             procs = self._cgroup.procs_files if self._cgroup else []
             rlimits = rlimits_for(self.config.limits, bool(procs))
-            spec = spawn_spec(self.config, self.log_stream_name, procs, rlimits, self._namespaces)
+            spec = spawn_spec(
+                self.config, self.log_stream_name, procs, rlimits, self._namespaces, self._seccomp
+            )
             spawned = self._zygote.spawn(spec)
         except BaseException:
             self._release()

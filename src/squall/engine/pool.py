@@ -55,7 +55,9 @@ class PoolManager:
         interpreters: list[Interpreter] | None = None,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] | None = None,
+        seccomp: bool | None = None,
     ) -> None:
+        self._seccomp = seccomp
         self.keep_alive_s = keep_alive_s
         self._interpreters = interpreters
         self._cgroups = cgroups
@@ -66,8 +68,10 @@ class PoolManager:
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if self._interpreters is None or self._namespaces is None:
+        if self._interpreters is None or self._namespaces is None or self._seccomp is None:
             isolation = await asyncio.to_thread(probe_isolation)
+            if self._seccomp is None:
+                self._seccomp = isolation.seccomp
             if self._namespaces is None:
                 self._namespaces = usable_namespaces(isolation)
             if self._cgroups is None and isolation.cgroups.version and isolation.cgroups.writable:
@@ -130,7 +134,11 @@ class PoolManager:
         ee = self._take(pool)
         if ee is None:
             ee = ExecutionEnvironment(
-                config, await self._zygote(config.runtime), self._cgroups, self._namespaces or frozenset()
+                config,
+                await self._zygote(config.runtime),
+                self._cgroups,
+                self._namespaces or frozenset(),
+                seccomp=bool(self._seccomp),
             )
             if not await ee.start():
                 rid = kw.get("request_id") or ""
