@@ -150,3 +150,122 @@ def test_cannot_signal_outside_its_namespace(
     ee.destroy()
     assert out == {"ppid": 0, "zygote": "invisible", "server": "invisible"}
     assert zygote.alive()
+
+
+HOSTILE = """
+import ctypes, errno, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+
+def errname(result):
+    return "ok" if result == 0 else errno.errorcode[ctypes.get_errno()]
+
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+
+def handler(event, context):
+    seen = {}
+    for path in event["paths"]:
+        seen[path] = attempt(lambda: os.listdir(path) if os.path.isdir(path) else open(path).read())
+    box = []
+    t = threading.Thread(target=lambda: box.append(1))
+    t.start()
+    t.join()
+    return {
+        "uid": [os.getuid(), os.geteuid(), os.getgid()],
+        "root": sorted(os.listdir("/")),
+        "old_root": os.listdir("/.old"),
+        "seen": seen,
+        "write_root": attempt(lambda: write("/evil")),
+        "write_task": attempt(lambda: write("/var/task/evil")),
+        "write_etc": attempt(lambda: write("/etc/evil")),
+        "write_dev": attempt(lambda: write("/dev/evil")),
+        "write_tmp": attempt(lambda: write("/tmp/fine")),
+        "shadow": attempt(lambda: open("/etc/shadow").read()) if os.path.exists("/etc/shadow") else "EACCES",
+        "mount": errname(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)),
+        "unshare": errname(libc.unshare(0x00020000)),
+        "ptrace": errname(libc.ptrace(0, 0, None, None)),
+        "subprocess": subprocess.run(["/bin/echo", "hi"], capture_output=True).stdout.decode(),
+        "thread": box,
+    }
+"""
+
+
+def test_private_root_hides_the_host(
+    zygote: Zygote, write_function: Callable[..., str], namespaces: frozenset[str], tmp_path: Path
+) -> None:
+    if "mount" not in namespaces:
+        pytest.skip("no private root on this host")
+    other = tmp_path / "other-function"
+    other.mkdir()
+    (other / "secret.py").write_text("KEY = 1\n")
+    code = write_function(HOSTILE)
+    ee = ExecutionEnvironment(config(code), zygote, None, namespaces, seccomp=True)
+    paths = [
+        str(other),
+        str(other / "secret.py"),
+        code,
+        str(tmp_path),
+        "/home",
+        "/root",
+        "/var/task",
+        "/.old",
+    ]
+    out = run(invoke(ee, {"paths": paths}))
+    ee.destroy()
+    seen = out["seen"]
+    assert seen[str(other)] == seen[str(other / "secret.py")] == "ENOENT"  # another function's code
+    assert seen[code] == seen[str(tmp_path)] == "ENOENT"  # its own host path and the data dirs
+    assert seen["/home"] == "ENOENT" and seen["/var/task"] == "ok"
+    assert seen["/root"] in ("ok", "ENOENT")  # at most the interpreter's own path under it
+    assert {"var", "tmp", "usr", "proc", "dev", "opt"} <= set(out["root"])
+    assert "home" not in out["root"]
+    assert seen["/.old"] == "ok" and out["old_root"] == []  # the host's root is covered
+    assert out["write_tmp"] == "ok"
+    for where in ("write_root", "write_task", "write_etc", "write_dev"):
+        assert out[where] in ("EROFS", "EACCES"), (where, out[where])
+    assert out["subprocess"] == "hi\n" and out["thread"] == [1]
+    assert out["mount"] == out["unshare"] == out["ptrace"] == "EPERM"
+    if "user" in namespaces or os.geteuid() == 0:
+        assert out["uid"] == [993, 993, 990]
+        assert out["shadow"] == "EACCES"
+
+
+LAYERED = """
+import os, shared, from_layer_one
+def handler(event, context):
+    return {
+        "shared": shared.WHO,
+        "one": from_layer_one.WHO,
+        "opt": sorted(os.listdir("/opt")),
+        "tool": os.access("/opt/bin/tool", os.X_OK),
+        "path": os.environ["PATH"].split(":")[-1],
+    }
+"""
+
+
+def test_layers_stack_at_opt(
+    zygote: Zygote, write_function: Callable[..., str], namespaces: frozenset[str], tmp_path: Path
+) -> None:
+    if "mount" not in namespaces:
+        pytest.skip("no private root on this host")
+    one, two = tmp_path / "layer1", tmp_path / "layer2"
+    for layer, who in ((one, "one"), (two, "two")):
+        (layer / "python").mkdir(parents=True)
+        (layer / "python" / "shared.py").write_text(f"WHO = {who!r}\n")
+    (one / "python" / "from_layer_one.py").write_text("WHO = 'one'\n")
+    (one / "bin").mkdir()
+    (one / "bin" / "tool").write_text("#!/bin/sh\n")
+    (one / "bin" / "tool").chmod(0o755)
+    cfg = config(write_function(LAYERED), layer_dirs=(str(one), str(two)))
+    ee = ExecutionEnvironment(cfg, zygote, None, namespaces, seccomp=True)
+    out = run(invoke(ee, {}))
+    ee.destroy()
+    assert out == {"shared": "two", "one": "one", "opt": ["bin", "python"], "tool": True, "path": "/opt/bin"}

@@ -10,8 +10,8 @@ or a read-only overlayfs when there are several: later layers win, as when
 AWS extracts them in order into /opt), a private tmpfs ``/tmp`` sized by
 EphemeralStorage and a minimal ``/dev``. It then pivots into it with the old
 root parked at ``/.old``; ``seal()`` (run by pid 1 of the EE's pid namespace
-after it mounted a fresh ``/proc``) detaches the old root and makes ``/``
-read-only. What was not mounted — the data directory, other functions' code,
+after it mounted a fresh ``/proc``) covers the old root with an empty mount and
+makes ``/`` read-only. What was not mounted — the data directory, other functions' code,
 the host's /tmp, /root and /home — no longer exists for the EE.
 """
 
@@ -31,7 +31,6 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-MNT_DETACH = 2
 _ST_KEEP = MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048 | 4096  # + noatime, nodiratime, relatime
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
@@ -188,9 +187,14 @@ def build(spec: dict[str, Any]) -> None:
 
 
 def seal() -> None:
-    """Detach the old root and make the new root read-only (after /proc is mounted)."""
-    check(_libc.umount2(OLD_ROOT.encode(), MNT_DETACH), "umount old root")
-    os.rmdir(OLD_ROOT)
+    """Cover the old root and make the new root read-only (after /proc is mounted).
+
+    The old root is not unmounted: an unmount waits for an RCU grace period
+    (milliseconds on a busy host, most of a cold start). An empty read-only
+    tmpfs stacked on /.old hides it instead; nothing in the EE can remove that
+    (no capabilities, and seccomp refuses umount), and paths never lead below it.
+    """
+    mount("tmpfs", OLD_ROOT, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
     mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 

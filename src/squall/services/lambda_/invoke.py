@@ -36,6 +36,7 @@ from squall.services.lambda_.functions import (
     read_function,
     read_version,
 )
+from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
@@ -95,6 +96,7 @@ class InvokeApi:
         self.pools = pools
         self._code_root = code_root
         self._codes: CodeCache | None = None
+        self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
         deps.directory.on_delete(self._deleted)
 
     @property
@@ -200,6 +202,7 @@ class InvokeApi:
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             endpoint_url=ctx.endpoint,
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
+            layer_dirs=self.layer_dirs.resolve(config, self.codes),
         )
         key = (ref.account_id, ref.region, ref.name, version)
         generation = config.get("RevisionId")
