@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import time
@@ -13,6 +15,7 @@ import pytest
 
 from squall.engine.environment import ExecutionEnvironment
 from squall.engine.host import CgroupSupport, probe_isolation
+from squall.engine.runtime import seccomp
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.zygote import Zygote
 
@@ -269,3 +272,35 @@ def test_layers_stack_at_opt(
     out = run(invoke(ee, {}))
     ee.destroy()
     assert out == {"shared": "two", "one": "one", "opt": ["bin", "python"], "tool": True, "path": "/opt/bin"}
+
+
+@pytest.mark.parametrize("machine", sorted(seccomp.ARCHES))
+def test_seccomp_program_checks_the_architecture_first(machine: str) -> None:
+    insns = seccomp.program(machine)
+    arch, numbers = seccomp.ARCHES[machine]
+    assert set(seccomp.BLOCKED) | {"clone", "clone3"} == set(numbers)
+    assert insns[0] == (0x20, 0, 0, 4) and insns[1] == (0x15, 1, 0, arch)  # load arch, compare
+    assert insns[2] == (0x06, 0, 0, seccomp.RET_KILL_PROCESS)
+    jumps = [(i, jt, jf) for i, (code, jt, jf, _) in enumerate(insns) if code & 0x07 == 0x05]
+    assert jumps and all(i + 1 + max(jt, jf) < len(insns) for i, jt, jf in jumps)
+    assert insns[-1][0] == 0x06  # every path ends in a return
+
+
+def test_seccomp_filter_in_a_child() -> None:
+    if not probe_isolation().seccomp:
+        pytest.skip("no seccomp here")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            seccomp.install()
+            libc = ctypes.CDLL(None, use_errno=True)
+            traced = libc.ptrace(0, 0, None, None) == -1 and ctypes.get_errno() == errno.EPERM
+            os.write(w, json.dumps([traced, os.getpid() > 0]).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert out == [True, True]
