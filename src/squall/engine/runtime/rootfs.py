@@ -166,8 +166,8 @@ def build(spec: dict[str, Any]) -> None:
         for top in SYSTEM_DIRS:
             if os.path.islink(top):
                 os.symlink(os.readlink(top), root + top)
-        for (_, dest), src in zip(binds, pinned[: len(binds)], strict=True):
-            bind_readonly(src, _dir(root, dest))
+        for i, (_, dest) in enumerate(binds):
+            bind_readonly(pinned[i], _dir(root, dest))
         _mount_layers(root, pinned[len(binds) :])
     finally:
         for fd in fds:

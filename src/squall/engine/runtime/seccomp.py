@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import platform
+from typing import TYPE_CHECKING
 
 # Names in the order both tables list them.
 BLOCKED = (
@@ -93,7 +94,8 @@ class _Prog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Insn))]
 
 
-Insn = tuple[int, int | str, int | str, int]  # code, jump-if-true, jump-if-false (offset or label), k
+if TYPE_CHECKING:  # (run by interpreters from 3.9 on: no runtime `X | Y` here)
+    Insn = tuple[int, int | str, int | str, int]  # code, jump-if-true, jump-if-false (offset or label), k
 
 
 def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
