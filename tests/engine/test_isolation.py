@@ -254,9 +254,16 @@ def handler(event, context):
 """
 
 
+@pytest.mark.parametrize("overlay", [True, False], ids=["overlayfs", "merged-copy"])
 def test_layers_stack_at_opt(
-    zygote: Zygote, write_function: Callable[..., str], namespaces: frozenset[str], tmp_path: Path
+    zygote: Zygote,
+    write_function: Callable[..., str],
+    namespaces: frozenset[str],
+    tmp_path: Path,
+    overlay: bool,
 ) -> None:
+    if overlay and not probe_isolation().overlay:
+        pytest.skip("no overlayfs here")
     if "mount" not in namespaces:
         pytest.skip("no private root on this host")
     one, two = tmp_path / "layer1", tmp_path / "layer2"
@@ -268,7 +275,7 @@ def test_layers_stack_at_opt(
     (one / "bin" / "tool").write_text("#!/bin/sh\n")
     (one / "bin" / "tool").chmod(0o755)
     cfg = config(write_function(LAYERED), layer_dirs=(str(one), str(two)))
-    ee = ExecutionEnvironment(cfg, zygote, None, namespaces, seccomp=True)
+    ee = ExecutionEnvironment(cfg, zygote, None, namespaces, seccomp=True, overlay=overlay)
     out = run(invoke(ee, {}))
     ee.destroy()
     assert out == {"shared": "two", "one": "one", "opt": ["bin", "python"], "tool": True, "path": "/opt/bin"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import json
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from squall.engine.codecache import merged_layers
 from squall.engine.host import CgroupSupport
 from squall.engine.runtime import wire
 from squall.engine.sandbox import Cgroup, rlimits_for
@@ -91,9 +93,11 @@ class ExecutionEnvironment:
         namespaces: frozenset[str] = frozenset(),
         *,
         seccomp: bool = False,
+        overlay: bool = True,
     ) -> None:
         self.config = config
         self._seccomp = seccomp
+        self._overlay = overlay
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
         self.state = EnvState.STARTING
@@ -125,6 +129,9 @@ class ExecutionEnvironment:
         try:
             if self._cgroup is not None:
                 self._cgroup.create(self.config.limits)
+            if len(self.config.layer_dirs) > 1 and not self._overlay:
+                merged = await asyncio.to_thread(merged_layers, self.config.layer_dirs)
+                self.config = dataclasses.replace(self.config, layer_dirs=(merged,))
             procs = self._cgroup.procs_files if self._cgroup else []
             rlimits = rlimits_for(self.config.limits, bool(procs))
             spec = spawn_spec(

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from squall.engine.runtime import rootfs, seccomp
+from squall.engine.runtime import namespaces, rootfs, seccomp
 
 # clone(2) flags for unshare(2)
 _NAMESPACE_FLAGS: dict[str, int] = {
@@ -47,6 +47,7 @@ class Isolation:
     bubblewrap: str | None
     rlimits: bool = True
     private_root: bool = False
+    overlay: bool = False  # several layers stack at /opt by overlayfs (else a merged copy per layer set)
     root: bool = False  # the server runs as root
 
     @property
@@ -68,7 +69,9 @@ class Isolation:
             "namespaces: " + (", ".join(ns) if ns else "none"),
             "private root: "
             + (
-                "yes (pivot_root: code at /var/task, layers at /opt, read-only; private /tmp)"
+                "yes (pivot_root: code at /var/task, layers at /opt by "
+                + ("overlayfs" if self.overlay else "merged copies")
+                + ", read-only; private /tmp)"
                 if self.private_root
                 else "no (EEs see the host's filesystem)"
             ),
@@ -124,28 +127,42 @@ def probe_cgroups() -> CgroupSupport:
     return CgroupSupport(None, (), False)
 
 
-def probe_private_root() -> bool:
-    """Can a child build a root of its own and pivot into it (through a user namespace unless root)?"""
+def probe_private_root() -> tuple[bool, bool]:
+    """Can a child build a root of its own and pivot into it (through a user namespace unless root)?
+    And can it stack layers with a read-only overlayfs there? (private root, overlay)"""
     libc = ctypes.CDLL(None, use_errno=True)
-    flags = _NAMESPACE_FLAGS["mount"] | (0 if os.geteuid() == 0 else _NAMESPACE_FLAGS["user"])
+    root = os.geteuid() == 0
+    flags = _NAMESPACE_FLAGS["mount"] | (0 if root else _NAMESPACE_FLAGS["user"])
+    uid, gid = os.geteuid(), os.getegid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
         try:
             if libc.unshare(flags) == 0:
+                if not root:
+                    namespaces.map_ids(0, 0, uid, gid)
                 rootfs.mount(None, "/", None, rootfs.MS_REC | rootfs.MS_PRIVATE)
                 new = rootfs.STAGING
                 rootfs.mount("tmpfs", new, "tmpfs", 0, "size=64k")
                 os.mkdir(new + rootfs.OLD_ROOT)
                 rootfs.bind_readonly("/usr", _mkdir(new + "/usr"))
+                overlay = True
+                try:
+                    lower = ":".join(_mkdir(f"{new}/{name}") for name in ("a", "b"))
+                    rootfs.mount(
+                        "overlay", _mkdir(new + "/o"), "overlay", rootfs.MS_RDONLY, f"lowerdir={lower}"
+                    )
+                except OSError:
+                    overlay = False
                 os.chdir(new)
                 pivot = rootfs._SYS_PIVOT_ROOT.get(os.uname().machine)
                 if pivot is not None and libc.syscall(pivot, b".", b"." + rootfs.OLD_ROOT.encode()) == 0:
-                    code = 0
+                    code = 0 if overlay else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+    code = os.waitstatus_to_exitcode(status)
+    return code in (0, 2), code == 0
 
 
 def _mkdir(path: str) -> str:
@@ -162,18 +179,20 @@ def probe_isolation() -> Isolation:
     kernel, ours = probe_seccomp()
     root = os.geteuid() == 0
     user = _NAMESPACE_FLAGS["user"]
-    namespaces = {
+    kinds = {
         # Unprivileged, the other namespaces can only be had together with a user namespace.
         name: probe_namespace(flag if root or name == "user" else flag | user)
         for name, flag in _NAMESPACE_FLAGS.items()
     }
+    private_root, overlay = probe_private_root() if kinds["mount"] else (False, False)
     return Isolation(
-        namespaces=namespaces,
+        namespaces=kinds,
         cgroups=probe_cgroups(),
         seccomp_kernel=kernel,
         seccomp_filter=ours,
         bubblewrap=shutil.which("bwrap"),
-        private_root=namespaces["mount"] and probe_private_root(),
+        private_root=private_root,
+        overlay=overlay,
         root=root,
     )
 

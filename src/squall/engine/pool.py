@@ -56,8 +56,10 @@ class PoolManager:
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] | None = None,
         seccomp: bool | None = None,
+        overlay: bool = True,
     ) -> None:
         self._seccomp = seccomp
+        self._overlay = overlay
         self.keep_alive_s = keep_alive_s
         self._interpreters = interpreters
         self._cgroups = cgroups
@@ -72,6 +74,7 @@ class PoolManager:
             isolation = await asyncio.to_thread(probe_isolation)
             if self._seccomp is None:
                 self._seccomp = isolation.seccomp
+            self._overlay = isolation.overlay
             if self._namespaces is None:
                 self._namespaces = usable_namespaces(isolation)
             if self._cgroups is None and isolation.cgroups.version and isolation.cgroups.writable:
@@ -139,6 +142,7 @@ class PoolManager:
                 self._cgroups,
                 self._namespaces or frozenset(),
                 seccomp=bool(self._seccomp),
+                overlay=self._overlay,
             )
             if not await ee.start():
                 rid = kw.get("request_id") or ""
