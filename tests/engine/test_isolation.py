@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from squall.engine.environment import ExecutionEnvironment
-from squall.engine.host import CgroupSupport, probe_isolation
+from squall.engine.host import CgroupSupport, Isolation, probe_isolation
 from squall.engine.runtime import seccomp
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.zygote import Zygote
@@ -311,3 +311,17 @@ def test_seccomp_filter_in_a_child() -> None:
         out = json.loads(f.read())
     os.waitpid(pid, 0)
     assert out == [True, True]
+
+
+def test_summary_reports_the_layers_truthfully() -> None:
+    none = CgroupSupport(None, (), False)
+    bare = Isolation({"user": False, "mount": False}, none, False, True, None)
+    lines = "\n".join(bare.summary())
+    assert "private root: no" in lines and "user: the server's own uid" in lines
+    assert "seccomp: unavailable" in lines
+    full = Isolation({"user": True, "mount": True}, none, True, True, None, private_root=True, root=True)
+    lines = "\n".join(full.summary())
+    assert "private root: yes" in lines and "merged copies" in lines
+    assert "uid 993 in a user namespace (dropped from root)" in lines
+    assert "seccomp: filter installed" in lines
+    assert usable_namespaces(full) == {"mount", "user"} and usable_namespaces(bare) == frozenset()

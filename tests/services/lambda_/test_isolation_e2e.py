@@ -56,6 +56,7 @@ def handler(event, context):
         "ptrace": call(libc.ptrace(0, 0, None, None)),
         "unshare": call(libc.unshare(0x10000000)),
         "kill_server": outcome(lambda: os.kill(event["server_pid"], signal.SIGKILL)),
+        "kill_init": outcome(lambda: os.kill(1, signal.SIGKILL)),  # pid 1 here is the EE itself
         "uid": os.getuid(),
     }
 """
@@ -97,6 +98,7 @@ def test_hostile_function_is_contained(server: RunningServer) -> None:
     assert first["mount"] == first["ptrace"] == first["unshare"] == "EPERM"
     assert first["kill_server"] == "ESRCH"  # outside its pid namespace: no such process
     assert server.process.poll() is None
+    assert first["kill_init"] == "ok"  # and the kernel ignores it: the EE answered
     assert first["uid"] == 993
     assert first["tmp_before"] is None and again["tmp_before"] == "x"  # /tmp lives as long as the EE
     assert invoke(lam, victim, {}) == "victim-secret-9f2c"  # the platform keeps serving others
