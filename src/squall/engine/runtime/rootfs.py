@@ -94,11 +94,18 @@ def bind_readonly(source: str, target: str) -> None:
 
 
 def runtime_paths() -> list[str]:
-    """Directories the running interpreter needs: its prefixes and sys.path, outside the system dirs."""
+    """Directories the running interpreter needs, outside the system dirs: its prefixes, and the
+    sys.path entries it has imported from (the SDK, this runtime); not every path a .pth file added."""
+    loaded = [
+        os.path.realpath(f) for f in (getattr(m, "__file__", None) for m in list(sys.modules.values())) if f
+    ]
     found: list[str] = []
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     candidates.append(os.path.dirname(os.path.realpath(sys.executable)))
-    candidates.extend(sys.path)
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else ""
+        if real and any(_under(f, real) for f in loaded):
+            candidates.append(real)
     for path in candidates:
         if not path or not os.path.isdir(path):
             continue
