@@ -33,11 +33,12 @@ async def cold(
     cgroups: CgroupSupport | None,
     n: int,
     namespaces: frozenset[str] = frozenset(),
+    seccomp: bool = False,
 ) -> list[float]:
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        ee = ExecutionEnvironment(cfg, zygote, cgroups, namespaces)
+        ee = ExecutionEnvironment(cfg, zygote, cgroups, namespaces, seccomp=seccomp)
         assert await ee.start()
         result = await ee.invoke(b"{}", time.time() + 3)
         times.append((time.perf_counter() - t0) * 1000)
@@ -67,6 +68,7 @@ def main() -> None:
     zygote = Zygote.start(interpreter)
     support = probe_cgroups()
     with tempfile.TemporaryDirectory() as code:
+        Path(code).chmod(0o755)  # the sandbox uid must be able to enter it, as it can CodeCache's dirs
         Path(code, "lambda_function.py").write_text(HANDLER)
         cfg = FunctionConfig("bench", "lambda_function.handler", code)
         runs: list[tuple[str, list[float]]] = [
@@ -75,11 +77,15 @@ def main() -> None:
         if support.version and support.writable:
             label = f"cold start, cgroup v{support.version}"
             runs.append((label, asyncio.run(cold(zygote, cfg, support, args.n))))
-        namespaces = usable_namespaces(probe_isolation())
+        isolation = probe_isolation()
+        namespaces = usable_namespaces(isolation)
         if namespaces:
             label = "cold start, + " + "/".join(sorted(namespaces)) + " ns"
             cg = support if support.version and support.writable else None
             runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces))))
+            if isolation.seccomp:
+                label = "cold start, + ns + seccomp"
+                runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True))))
         runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))
     zygote.stop()
     print(f"python {interpreter.full_version}, preloaded: {', '.join(zygote.preloaded)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import time
@@ -12,7 +14,8 @@ from typing import Any
 import pytest
 
 from squall.engine.environment import ExecutionEnvironment
-from squall.engine.host import CgroupSupport, probe_isolation
+from squall.engine.host import CgroupSupport, Isolation, probe_isolation
+from squall.engine.runtime import seccomp
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.zygote import Zygote
 
@@ -150,3 +153,175 @@ def test_cannot_signal_outside_its_namespace(
     ee.destroy()
     assert out == {"ppid": 0, "zygote": "invisible", "server": "invisible"}
     assert zygote.alive()
+
+
+HOSTILE = """
+import ctypes, errno, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+
+def errname(result):
+    return "ok" if result == 0 else errno.errorcode[ctypes.get_errno()]
+
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+
+def handler(event, context):
+    seen = {}
+    for path in event["paths"]:
+        seen[path] = attempt(lambda: os.listdir(path) if os.path.isdir(path) else open(path).read())
+    box = []
+    t = threading.Thread(target=lambda: box.append(1))
+    t.start()
+    t.join()
+    return {
+        "uid": [os.getuid(), os.geteuid(), os.getgid()],
+        "root": sorted(os.listdir("/")),
+        "old_root": os.listdir("/.old"),
+        "seen": seen,
+        "write_root": attempt(lambda: write("/evil")),
+        "write_task": attempt(lambda: write("/var/task/evil")),
+        "write_etc": attempt(lambda: write("/etc/evil")),
+        "write_dev": attempt(lambda: write("/dev/evil")),
+        "write_tmp": attempt(lambda: write("/tmp/fine")),
+        "shadow": attempt(lambda: open("/etc/shadow").read()) if os.path.exists("/etc/shadow") else "EACCES",
+        "mount": errname(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)),
+        "unshare": errname(libc.unshare(0x00020000)),
+        "ptrace": errname(libc.ptrace(0, 0, None, None)),
+        "subprocess": subprocess.run(["/bin/echo", "hi"], capture_output=True).stdout.decode(),
+        "thread": box,
+    }
+"""
+
+
+def test_private_root_hides_the_host(
+    zygote: Zygote, write_function: Callable[..., str], namespaces: frozenset[str], tmp_path: Path
+) -> None:
+    if "mount" not in namespaces:
+        pytest.skip("no private root on this host")
+    other = tmp_path / "other-function"
+    other.mkdir()
+    (other / "secret.py").write_text("KEY = 1\n")
+    code = write_function(HOSTILE)
+    ee = ExecutionEnvironment(config(code), zygote, None, namespaces, seccomp=True)
+    paths = [
+        str(other),
+        str(other / "secret.py"),
+        code,
+        str(tmp_path),
+        "/home",
+        "/root",
+        "/var/task",
+        "/.old",
+    ]
+    out = run(invoke(ee, {"paths": paths}))
+    ee.destroy()
+    seen = out["seen"]
+    assert seen[str(other)] == seen[str(other / "secret.py")] == "ENOENT"  # another function's code
+    assert seen[code] == seen[str(tmp_path)] == "ENOENT"  # its own host path and the data dirs
+    assert seen["/home"] == "ENOENT" and seen["/var/task"] == "ok"
+    assert seen["/root"] in ("ok", "ENOENT")  # at most the interpreter's own path under it
+    assert {"var", "tmp", "usr", "proc", "dev", "opt"} <= set(out["root"])
+    assert "home" not in out["root"]
+    assert seen["/.old"] == "ok" and out["old_root"] == []  # the host's root is covered
+    assert out["write_tmp"] == "ok"
+    for where in ("write_root", "write_task", "write_etc", "write_dev"):
+        assert out[where] in ("EROFS", "EACCES"), (where, out[where])
+    assert out["subprocess"] == "hi\n" and out["thread"] == [1]
+    assert out["mount"] == out["unshare"] == out["ptrace"] == "EPERM"
+    if "user" in namespaces or os.geteuid() == 0:
+        assert out["uid"] == [993, 993, 990]
+        assert out["shadow"] == "EACCES"
+
+
+LAYERED = """
+import os, shared, from_layer_one
+def handler(event, context):
+    return {
+        "shared": shared.WHO,
+        "one": from_layer_one.WHO,
+        "opt": sorted(os.listdir("/opt")),
+        "tool": os.access("/opt/bin/tool", os.X_OK),
+        "path": os.environ["PATH"].split(":")[-1],
+    }
+"""
+
+
+@pytest.mark.parametrize("overlay", [True, False], ids=["overlayfs", "merged-copy"])
+def test_layers_stack_at_opt(
+    zygote: Zygote,
+    write_function: Callable[..., str],
+    namespaces: frozenset[str],
+    tmp_path: Path,
+    overlay: bool,
+) -> None:
+    if overlay and not probe_isolation().overlay:
+        pytest.skip("no overlayfs here")
+    if "mount" not in namespaces:
+        pytest.skip("no private root on this host")
+    one, two = tmp_path / "layer1", tmp_path / "layer2"
+    for layer, who in ((one, "one"), (two, "two")):
+        (layer / "python").mkdir(parents=True)
+        (layer / "python" / "shared.py").write_text(f"WHO = {who!r}\n")
+    (one / "python" / "from_layer_one.py").write_text("WHO = 'one'\n")
+    (one / "bin").mkdir()
+    (one / "bin" / "tool").write_text("#!/bin/sh\n")
+    (one / "bin" / "tool").chmod(0o755)
+    cfg = config(write_function(LAYERED), layer_dirs=(str(one), str(two)))
+    ee = ExecutionEnvironment(cfg, zygote, None, namespaces, seccomp=True, overlay=overlay)
+    out = run(invoke(ee, {}))
+    ee.destroy()
+    assert out == {"shared": "two", "one": "one", "opt": ["bin", "python"], "tool": True, "path": "/opt/bin"}
+
+
+@pytest.mark.parametrize("machine", sorted(seccomp.ARCHES))
+def test_seccomp_program_checks_the_architecture_first(machine: str) -> None:
+    insns = seccomp.program(machine)
+    arch, numbers = seccomp.ARCHES[machine]
+    assert set(seccomp.BLOCKED) | {"clone", "clone3"} == set(numbers)
+    assert insns[0] == (0x20, 0, 0, 4) and insns[1] == (0x15, 1, 0, arch)  # load arch, compare
+    assert insns[2] == (0x06, 0, 0, seccomp.RET_KILL_PROCESS)
+    jumps = [(i, jt, jf) for i, (code, jt, jf, _) in enumerate(insns) if code & 0x07 == 0x05]
+    assert jumps and all(i + 1 + max(jt, jf) < len(insns) for i, jt, jf in jumps)
+    assert insns[-1][0] == 0x06  # every path ends in a return
+
+
+def test_seccomp_filter_in_a_child() -> None:
+    if not probe_isolation().seccomp:
+        pytest.skip("no seccomp here")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            seccomp.install()
+            libc = ctypes.CDLL(None, use_errno=True)
+            traced = libc.ptrace(0, 0, None, None) == -1 and ctypes.get_errno() == errno.EPERM
+            os.write(w, json.dumps([traced, os.getpid() > 0]).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert out == [True, True]
+
+
+def test_summary_reports_the_layers_truthfully() -> None:
+    none = CgroupSupport(None, (), False)
+    bare = Isolation({"user": False, "mount": False}, none, False, True, None)
+    lines = "\n".join(bare.summary())
+    assert "private root: no" in lines and "user: the server's own uid" in lines
+    assert "seccomp: unavailable" in lines
+    full = Isolation({"user": True, "mount": True}, none, True, True, None, private_root=True, root=True)
+    lines = "\n".join(full.summary())
+    assert "private root: yes" in lines and "merged copies" in lines
+    assert "uid 993 in a user namespace (dropped from root)" in lines
+    assert "seccomp: filter installed" in lines
+    assert usable_namespaces(full) == {"mount", "user"} and usable_namespaces(bare) == frozenset()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import json
 import os
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from squall.engine.codecache import merged_layers
 from squall.engine.host import CgroupSupport
 from squall.engine.sandbox import Cgroup, rlimits_for
 from squall.engine.spec import FunctionConfig, new_log_stream_name, spawn_spec
@@ -102,8 +104,13 @@ class BaseEnvironment:
         zygote: Zygote,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] = frozenset(),
+        *,
+        seccomp: bool = False,
+        overlay: bool = True,
     ) -> None:
         self.config = config
+        self._seccomp = seccomp
+        self._overlay = overlay
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
         self.state = EnvState.STARTING
@@ -128,6 +135,12 @@ class BaseEnvironment:
     def cgroup(self) -> Cgroup | None:
         return self._cgroup
 
+    async def _prepare_layers(self) -> None:
+        """Several layers and no overlayfs here: /opt is their merged copy (made once per layer set)."""
+        if len(self.config.layer_dirs) > 1 and not self._overlay:
+            merged = await asyncio.to_thread(merged_layers, self.config.layer_dirs)
+            self.config = dataclasses.replace(self.config, layer_dirs=(merged,))
+
     def _spawn(self, extra: dict[str, Any] | None = None) -> None:
         """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error."""
         try:
@@ -135,7 +148,9 @@ class BaseEnvironment:
                 self._cgroup.create(self.config.limits)
             procs = self._cgroup.procs_files if self._cgroup else []
             rlimits = rlimits_for(self.config.limits, bool(procs))
-            spec = spawn_spec(self.config, self.log_stream_name, procs, rlimits, self._namespaces)
+            spec = spawn_spec(
+                self.config, self.log_stream_name, procs, rlimits, self._namespaces, self._seccomp
+            )
             spec.update(extra or {})
             spawned = self._zygote.spawn(spec)
         except BaseException:

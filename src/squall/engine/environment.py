@@ -52,13 +52,17 @@ class ExecutionEnvironment(BaseEnvironment):
         zygote: Zygote,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] = frozenset(),
+        *,
+        seccomp: bool = False,
+        overlay: bool = True,
     ) -> None:
-        super().__init__(config, zygote, cgroups, namespaces)
+        super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     async def start(self) -> bool:
         """Fork the EE and run its Init phase; False (and DEAD, ``init_error`` set) if Init failed."""
+        await self._prepare_layers()
         self._spawn()
         assert self._channel is not None
         self._channel.setblocking(False)

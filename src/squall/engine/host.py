@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from squall.engine.runtime import namespaces, rootfs, seccomp
+
 # clone(2) flags for unshare(2)
 _NAMESPACE_FLAGS: dict[str, int] = {
     "user": 0x10000000,
@@ -41,15 +43,39 @@ class Isolation:
     namespaces: dict[str, bool]
     cgroups: CgroupSupport
     seccomp_kernel: bool
-    seccomp_binding: bool
+    seccomp_filter: bool  # our BPF program knows this architecture's syscall numbers
     bubblewrap: str | None
     rlimits: bool = True
+    private_root: bool = False
+    overlay: bool = False  # several layers stack at /opt by overlayfs (else a merged copy per layer set)
+    root: bool = False  # the server runs as root
+
+    @property
+    def seccomp(self) -> bool:
+        return self.seccomp_kernel and self.seccomp_filter
+
+    def user_line(self) -> str:
+        if not self.private_root:
+            return "user: the server's own uid (no private root to drop privileges in)"
+        how = "dropped from root" if self.root else f"mapped to uid {os.geteuid()}"
+        if self.namespaces.get("user"):
+            return f"user: uid 993 in a user namespace ({how}), no capabilities"
+        return "user: uid 993 (dropped from root; no user namespace), no capabilities"
 
     def summary(self) -> list[str]:
         ns = [name for name, ok in self.namespaces.items() if ok]
         cg = self.cgroups
         lines = [
             "namespaces: " + (", ".join(ns) if ns else "none"),
+            "private root: "
+            + (
+                "yes (pivot_root: code at /var/task, layers at /opt by "
+                + ("overlayfs" if self.overlay else "merged copies")
+                + ", read-only; private /tmp)"
+                if self.private_root
+                else "no (EEs see the host's filesystem)"
+            ),
+            self.user_line(),
             (
                 f"cgroups: v{cg.version} ({', '.join(cg.controllers) or 'no controllers'})"
                 f"{'' if cg.writable else ', read-only'}"
@@ -57,11 +83,11 @@ class Isolation:
                 else "cgroups: unavailable (rlimits instead)"
             ),
             "seccomp: "
-            + ("kernel filters" if self.seccomp_kernel else "unavailable")
             + (
-                ""
-                if self.seccomp_binding or not self.seccomp_kernel
-                else " (no libseccomp binding installed)"
+                "filter installed in every EE (EPERM for mount, ptrace, unshare, bpf, ...)"
+                if self.seccomp
+                else "unavailable"
+                + ("" if self.seccomp_filter else " (no syscall table for this architecture)")
             ),
             f"bubblewrap: {self.bubblewrap or 'not installed'}",
             "rlimits: yes",
@@ -101,25 +127,73 @@ def probe_cgroups() -> CgroupSupport:
     return CgroupSupport(None, (), False)
 
 
+def probe_private_root() -> tuple[bool, bool]:
+    """Can a child build a root of its own and pivot into it (through a user namespace unless root)?
+    And can it stack layers with a read-only overlayfs there? (private root, overlay)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    root = os.geteuid() == 0
+    flags = _NAMESPACE_FLAGS["mount"] | (0 if root else _NAMESPACE_FLAGS["user"])
+    uid, gid = os.geteuid(), os.getegid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            if libc.unshare(flags) == 0:
+                if not root:
+                    namespaces.map_ids(0, 0, uid, gid)
+                rootfs.mount(None, "/", None, rootfs.MS_REC | rootfs.MS_PRIVATE)
+                new = rootfs.STAGING
+                rootfs.mount("tmpfs", new, "tmpfs", 0, "size=64k")
+                os.mkdir(new + rootfs.OLD_ROOT)
+                rootfs.bind_readonly("/usr", _mkdir(new + "/usr"))
+                overlay = True
+                try:
+                    lower = ":".join(_mkdir(f"{new}/{name}") for name in ("a", "b"))
+                    rootfs.mount(
+                        "overlay", _mkdir(new + "/o"), "overlay", rootfs.MS_RDONLY, f"lowerdir={lower}"
+                    )
+                except OSError:
+                    overlay = False
+                os.chdir(new)
+                pivot = rootfs._SYS_PIVOT_ROOT.get(os.uname().machine)
+                if pivot is not None and libc.syscall(pivot, b".", b"." + rootfs.OLD_ROOT.encode()) == 0:
+                    code = 0 if overlay else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return code in (0, 2), code == 0
+
+
+def _mkdir(path: str) -> str:
+    os.mkdir(path)
+    return path
+
+
 def probe_seccomp() -> tuple[bool, bool]:
     kernel = Path("/proc/sys/kernel/seccomp/actions_avail").exists()
-    try:
-        import pyseccomp  # noqa: F401
-
-        binding = True
-    except ImportError:
-        binding = False
-    return kernel, binding
+    return kernel, seccomp.supported()
 
 
 def probe_isolation() -> Isolation:
-    kernel, binding = probe_seccomp()
+    kernel, ours = probe_seccomp()
+    root = os.geteuid() == 0
+    user = _NAMESPACE_FLAGS["user"]
+    kinds = {
+        # Unprivileged, the other namespaces can only be had together with a user namespace.
+        name: probe_namespace(flag if root or name == "user" else flag | user)
+        for name, flag in _NAMESPACE_FLAGS.items()
+    }
+    private_root, overlay = probe_private_root() if kinds["mount"] else (False, False)
     return Isolation(
-        namespaces={name: probe_namespace(flag) for name, flag in _NAMESPACE_FLAGS.items()},
+        namespaces=kinds,
         cgroups=probe_cgroups(),
         seccomp_kernel=kernel,
-        seccomp_binding=binding,
+        seccomp_filter=ours,
         bubblewrap=shutil.which("bwrap"),
+        private_root=private_root,
+        overlay=overlay,
+        root=root,
     )
 
 

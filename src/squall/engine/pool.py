@@ -84,7 +84,11 @@ class PoolManager:
         namespaces: frozenset[str] | None = None,
         runtime_sdk: bool = True,
         sdk_root: Path | None = None,
+        seccomp: bool | None = None,
+        overlay: bool = True,
     ) -> None:
+        self._seccomp = seccomp
+        self._overlay = overlay
         self.keep_alive_s = keep_alive_s
         self._want_sdk = runtime_sdk
         self._sdk_root = sdk_root
@@ -99,8 +103,11 @@ class PoolManager:
         self._refills: set[asyncio.Task[bytes | None]] = set()
 
     async def start(self) -> None:
-        if self._interpreters is None or self._namespaces is None:
+        if self._interpreters is None or self._namespaces is None or self._seccomp is None:
             isolation = await asyncio.to_thread(probe_isolation)
+            if self._seccomp is None:
+                self._seccomp = isolation.seccomp
+            self._overlay = isolation.overlay
             if self._namespaces is None:
                 self._namespaces = usable_namespaces(isolation)
             if self._cgroups is None and isolation.cgroups.version and isolation.cgroups.writable:
@@ -316,7 +323,14 @@ class PoolManager:
         kind: type[Environment] = (
             ProvidedEnvironment if config.runtime in PROVIDED_RUNTIMES else ExecutionEnvironment
         )
-        return kind(config, zygote, self._cgroups, self._namespaces or frozenset())
+        return kind(
+            config,
+            zygote,
+            self._cgroups,
+            self._namespaces or frozenset(),
+            seccomp=bool(self._seccomp),
+            overlay=self._overlay,
+        )
 
     def _take(self, pool: Pool) -> Environment | None:
         while pool.idle:

@@ -43,20 +43,25 @@ class ProvidedEnvironment(BaseEnvironment):
         zygote: Zygote,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] = frozenset(),
+        *,
+        seccomp: bool = False,
+        overlay: bool = True,
     ) -> None:
-        super().__init__(config, zygote, cgroups, namespaces)
+        super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
         self._api: RuntimeApi | None = None
         self._ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     async def start(self) -> bool:
         """Exec the bootstrap and wait for its first ``/next``; False (DEAD, ``init_error`` set) if Init failed."""
+        await self._prepare_layers()
         self._api = RuntimeApi()
         address = await self._api.start()
         started = time.perf_counter()
         try:
-            # /opt is the host's until layers are mounted there: no /opt/bootstrap fallback yet.
-            self._spawn({"exec": {"env": {"AWS_LAMBDA_RUNTIME_API": address}, "opt": False}})
+            # /opt holds the function's layers only inside a private mount namespace.
+            opt = "mount" in self._namespaces
+            self._spawn({"exec": {"env": {"AWS_LAMBDA_RUNTIME_API": address}, "opt": opt}})
         except BaseException:
             self._api.close()
             raise

@@ -95,9 +95,11 @@ def build_sdk(root: Path | None = None) -> RuntimeSdk:
     target = (root or default_root()) / hashlib.sha256(key.encode()).hexdigest()[:16]
     sdk = RuntimeSdk(target, versions, min_python)
     if (target / _COMPLETE).exists():
+        target.chmod(0o755)  # sandboxed EEs run as an unprivileged uid: they must be able to read it
         return sdk
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it 0700; the sandbox's uid reads the SDK
     try:
         for dist in dists:
             base = Path(str(dist.locate_file("")))

@@ -151,19 +151,21 @@ def rlimits_for(limits: Limits, with_cgroup: bool) -> dict[str, int]:
 
 
 TASK_ROOT = "/var/task"
+SANDBOX_UID = 993  # Lambda's sbx_user1051
+SANDBOX_GID = 990
 CHEAP_NAMESPACES = ("ipc", "uts", "mount", "pid")
 
 
 def usable_namespaces(isolation: Isolation) -> frozenset[str]:
-    """The namespaces EEs enter on this host: those the probe allows, mount only if /var/task can exist.
+    """The namespaces EEs enter on this host: those the probe allows; mount only with a private root.
 
-    The user namespace is not used: the server runs EEs with its own (root)
-    credentials for now, which the cgroup limits and pid namespace contain.
+    "user" is listed when user namespaces work: an unprivileged server needs
+    one for the others (it is created first and owns them); a root server
+    enters one after dropping to the sandbox uid (see runtime/namespaces.py).
     """
     kinds = {k for k in CHEAP_NAMESPACES if isolation.namespaces.get(k)}
-    if "mount" in kinds:
-        try:
-            os.makedirs(TASK_ROOT, exist_ok=True)
-        except OSError:
-            kinds.discard("mount")
+    if not isolation.private_root:
+        kinds.discard("mount")
+    if isolation.namespaces.get("user") and (isolation.root or kinds):
+        kinds.add("user")
     return frozenset(kinds)

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from squall.engine.sandbox import TASK_ROOT, Limits
+from squall.engine.sandbox import SANDBOX_GID, SANDBOX_UID, TASK_ROOT, Limits
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class FunctionConfig:
     pids_limit: int = 1024
     initialization_type: str = "on-demand"
     ephemeral_mb: int = 512
+    layer_dirs: tuple[str, ...] = ()  # unpacked layer zips, in the function's order (later ones win at /opt)
 
     @property
     def function_arn(self) -> str:
@@ -57,7 +58,8 @@ def environment_variables(config: FunctionConfig, log_stream_name: str, task_roo
     env = dict(config.environment)
     env.update(
         {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{task_root}:{task_root}/lib:/opt/lib",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
             "LAMBDA_TASK_ROOT": task_root,
@@ -91,6 +93,7 @@ def spawn_spec(
     cgroup_procs: list[str],
     rlimits: dict[str, int],
     namespaces: frozenset[str] = frozenset(),
+    seccomp: bool = False,
 ) -> dict[str, Any]:
     """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py)."""
     task_root = TASK_ROOT if "mount" in namespaces else config.code_dir
@@ -104,4 +107,8 @@ def spawn_spec(
         "env": environment_variables(config, log_stream_name, task_root),
         "cgroup_procs": cgroup_procs,
         "rlimits": rlimits,
+        "layer_dirs": list(config.layer_dirs),
+        "uid": SANDBOX_UID,
+        "gid": SANDBOX_GID,
+        "seccomp": seccomp,
     }

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from squall.engine.runtime import context as _context
     from squall.engine.runtime import namespaces as _namespaces
+    from squall.engine.runtime import rootfs as _rootfs
+    from squall.engine.runtime import seccomp as _seccomp
     from squall.engine.runtime import wire as _wire
 else:
 
@@ -53,7 +55,9 @@ else:
 
     _wire = _load("wire")
     _context = _load("context")
+    _rootfs = _load("rootfs")
     _namespaces = _load("namespaces")
+    _seccomp = _load("seccomp")
 
 PRELOAD = ("json", "boto3", "botocore.session", "botocore.client", "boto3.session")
 
@@ -136,10 +140,19 @@ def _enter_sandbox(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> No
     os.close(log_fd)
     code_dir = spec["task_root"]
     os.chdir(code_dir)
-    sys.path.insert(0, code_dir)
+    sys.path[:0] = [code_dir, *layer_paths(spec)]
     os.environ.clear()
     os.environ.update(spec["env"])
     time.tzset()
+    if spec.get("seccomp"):
+        _seccomp.install()
+
+
+def layer_paths(spec: dict[str, Any]) -> list[str]:
+    """sys.path entries for the layers, as the AWS Python runtimes add them (after the task root)."""
+    roots = ["/opt"] if "mount" in spec.get("namespaces", ()) else list(reversed(spec.get("layer_dirs", ())))
+    site = f"python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    return [p for root in roots for p in (f"{root}/{site}", f"{root}/python")]
 
 
 def _flush() -> None:

@@ -1,12 +1,24 @@
-"""Linux namespaces for an execution environment, entered by the EE itself (in-sandbox code).
+"""Linux namespaces and credentials for an execution environment, entered by the EE itself (in-sandbox code).
 
-``enter(spec)`` unshares the namespaces named in ``spec["namespaces"]``:
-ipc and uts (hostname set), mount (everything made private; the code
-bind-mounted read-only at ``spec["task_root"]``; a private tmpfs on /tmp
-sized by ``spec["tmp_mb"]``) and pid. A new pid namespace only applies to
-children, so ``enter`` forks: the caller's process stays outside as a
-waiter that mirrors the inner process's exit, and the inner process (pid 1
-of the namespace, with a fresh /proc when the mount namespace is private)
+``enter(spec)`` unshares the namespaces named in ``spec["namespaces"]`` and
+ends with the EE unprivileged. Two ways, chosen by the process's own euid:
+
+- as root (the server runs as root): ipc/uts/mount/pid are unshared with
+  the host's credentials; the private root is built (``rootfs``); then the
+  EE drops to ``spec["uid"]``/``spec["gid"]`` (Lambda's sbx_user1051 is
+  993:990), which clears every capability, and, when "user" is listed,
+  enters a user namespace mapping that uid to itself;
+- as an ordinary user: the user namespace is created first, in the same
+  unshare as the others (so it owns them), mapping ``spec["uid"]`` inside to
+  the invoking uid outside; it grants the capabilities the mounts need.
+
+Either way (with a private root; without one the credentials are left
+alone, as the EE needs the host's paths) the EE ends with no capabilities (``capset``) and
+``no_new_privs`` set, so nothing it runs can regain them.
+
+A new pid namespace only applies to children, so ``enter`` forks: the
+caller's process stays outside as a waiter that mirrors the inner process's
+exit, and the inner process (pid 1 of the namespace, with a fresh /proc)
 returns to become the EE. When pid 1 dies the kernel kills everything left
 in the namespace, so nothing the function started can outlive it.
 """
@@ -14,72 +26,110 @@ in the namespace, so nothing the function started can outlive it.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from squall.engine.runtime import rootfs
+else:  # loaded by bootstrap.py from the file next to this one
+    rootfs = sys.modules.get("_squall_runtime_rootfs") or importlib.import_module(
+        "squall.engine.runtime.rootfs"
+    )
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
+_CAP_VERSION_3 = 0x20080522
 
 _FLAGS = {"ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "mount": CLONE_NEWNS, "pid": CLONE_NEWPID}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(
-        _libc.mount(
-            source.encode() if source else None,
-            target.encode(),
-            fstype.encode() if fstype else None,
-            ctypes.c_ulong(flags),
-            data.encode() if data else None,
-        ),
-        f"mount {target}",
-    )
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def map_ids(inside_uid: int, inside_gid: int, outside_uid: int, outside_gid: int) -> None:
+    """Map one uid and gid into the user namespace this process just created (no privilege needed)."""
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{inside_uid} {outside_uid} 1\n")
+    _write("/proc/self/gid_map", f"{inside_gid} {outside_gid} 1\n")
+
+
+def drop_privileges() -> None:
+    """No capabilities left in any set, and none to be gained by exec (setuid bits, file capabilities)."""
+    data = (_CapData * 2)()
+    rootfs.check(_libc.capset(ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)), data), "capset")
+    zero = ctypes.c_ulong(0)
+    rootfs.check(_libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), zero, zero, zero), "prctl(NO_NEW_PRIVS)")
+
+
+def _become_user(uid: int, gid: int, userns: bool) -> None:
+    """As root: become uid:gid (the kernel clears every capability), then optionally a user namespace."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    # A credential change makes the process non-dumpable, which leaves /proc/self owned by root.
+    one, zero = ctypes.c_ulong(1), ctypes.c_ulong(0)
+    rootfs.check(_libc.prctl(PR_SET_DUMPABLE, one, zero, zero, zero), "prctl(DUMPABLE)")
+    if userns:
+        rootfs.check(_libc.unshare(CLONE_NEWUSER), "unshare(user)")
+        map_ids(uid, gid, uid, gid)
 
 
 def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
     """Enter the spec's namespaces; returns in the process that should become the EE."""
     kinds = set(spec.get("namespaces", ()))
+    uid, gid = int(spec.get("uid", 993)), int(spec.get("gid", 990))
+    privileged = os.geteuid() == 0
     flags = 0
-    for kind in kinds:
+    for kind in kinds & _FLAGS.keys():
         flags |= _FLAGS[kind]
-    if not flags:
-        return
-    _check(_libc.unshare(flags), "unshare")
+    user_first = "user" in kinds and not privileged
+    if user_first:
+        flags |= CLONE_NEWUSER
+        outside_uid, outside_gid = os.geteuid(), os.getegid()
+    if flags:
+        rootfs.check(_libc.unshare(flags), "unshare")
+    if user_first:
+        map_ids(uid, gid, outside_uid, outside_gid)
     if "uts" in kinds:
         name = b"localhost"
-        _check(_libc.sethostname(name, len(name)), "sethostname")
-    if "mount" in kinds:
-        _mount(None, "/", None, MS_REC | MS_PRIVATE)
-        task_root = spec["task_root"]
-        _mount(spec["code_dir"], task_root, None, MS_BIND | MS_REC)
-        _mount(None, task_root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        _mount(
-            "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec.get('tmp_mb', 512))}m,mode=1777"
-        )
+        rootfs.check(_libc.sethostname(name, len(name)), "sethostname")
+    private_root = "mount" in kinds
+    if private_root:
+        rootfs.build(spec)
     if "pid" in kinds:
         pid = os.fork()
         if pid != 0:
             close_outside()
             _, status = os.waitpid(pid, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        if "mount" in kinds:
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        if private_root:
+            rootfs.mount_proc()
+    if private_root:
+        rootfs.seal()
+        if privileged:
+            _become_user(uid, gid, "user" in kinds)
+        drop_privileges()

@@ -39,6 +39,7 @@ from squall.services.lambda_.functions import (
     read_function,
     read_version,
 )
+from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 
 
@@ -97,6 +98,7 @@ class Invoker:
         self._code_root = code_root
         self._codes: CodeCache | None = None
         deps.directory.on_delete(self._deleted)
+        self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
         self.credentials = FunctionCredentials(
             deps.store, pools.keep_alive_s, on_delete=deps.directory.on_delete
         )
@@ -155,6 +157,7 @@ class Invoker:
                 float(config.get("Timeout", 3)),
             ),
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
+            layer_dirs=self.layer_dirs.resolve(config, self.codes),
         )
 
     async def run(self, call: Call) -> InvocationResult:
