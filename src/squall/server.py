@@ -20,6 +20,7 @@ from squall.gateway.credentials import AccountCredentials
 from squall.protocol.router import Router
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.registry import ServiceRegistry
+from squall.services.sqs.provider import SqsProvider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
 from squall.storage import DataDir
@@ -53,7 +54,7 @@ def build(settings: Settings) -> Server:
             code_root=data_dir.path / "code",
             keep_alive_s=settings.lambda_keep_alive,
         )
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_])
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, SqsProvider(data_dir.store)])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
