@@ -54,7 +54,9 @@ def build(settings: Settings) -> Server:
             code_root=data_dir.path / "code",
             keep_alive_s=settings.lambda_keep_alive,
         )
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, SqsProvider(data_dir.store)])
+        services = ServiceRegistry(
+            [StsProvider(key_accounts, sessions), lambda_, SqsProvider(data_dir.store)]
+        )
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,

@@ -271,3 +271,38 @@ def _redrive(queue: Queue) -> tuple[str, int] | None:
 
 def new_message_id() -> str:
     return str(uuid.uuid4())
+
+
+def move_visible(
+    store: MessageStore, source: Queue, destination_arn: str | None, limit: int, now: int
+) -> tuple[int, set[int], str | None]:
+    """Move up to `limit` visible messages of `source` to `destination_arn` (None: each
+    message back to the queue it was dead-lettered from). (moved, destination qids,
+    failure reason or None)."""
+    moved, targets = 0, set[int]()
+    with store.store.write() as w:
+        found = list(w.scan(MSG, prefix=keys.pack(source.qid), limit=limit * 4))
+        cache: dict[str, Queue | None] = {}
+        for _, raw in found:
+            msg = Message.load(raw)
+            if msg.visible_at > now:
+                continue
+            arn = destination_arn or msg.dlq_source
+            if arn is None:
+                return moved, targets, "Message has no source queue to move it back to."
+            if arn not in cache:
+                parsed = parse_arn(arn)
+                cache[arn] = store.queues.read(w, *parsed) if parsed else None
+            target = cache[arn]
+            if target is None:
+                return moved, targets, "Destination queue does not exist."
+            MessageStore._drop(w, source.qid, msg)
+            msg.seq = w.next_sequence(SEQ)
+            msg.visible_at = now
+            msg.receive_count, msg.first_receive, msg.token, msg.dlq_source = 0, 0, "", None
+            MessageStore._put(w, target.qid, msg)
+            targets.add(target.qid)
+            moved += 1
+            if moved >= limit:
+                break
+    return moved, targets, None

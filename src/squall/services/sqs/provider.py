@@ -6,6 +6,7 @@ from squall.services.base import ServiceProvider
 from squall.services.sqs.api_messages import MessagesApi
 from squall.services.sqs.api_queues import QueuesApi
 from squall.services.sqs.core import SqsQueues
+from squall.services.sqs.move_tasks import MoveTasksApi
 from squall.storage import Store
 
 
@@ -15,4 +16,11 @@ class SqsProvider(ServiceProvider):
     def __init__(self, store: Store) -> None:
         #: The in-process interface other services use (see README.md).
         self.queues = SqsQueues(store)
-        super().__init__(QueuesApi(self.queues), MessagesApi(self.queues))
+        self.move_tasks = MoveTasksApi(self.queues)
+        super().__init__(QueuesApi(self.queues), MessagesApi(self.queues), self.move_tasks)
+
+    async def start(self) -> None:
+        await self.move_tasks.resume()
+
+    async def stop(self) -> None:
+        await self.move_tasks.stop()
