@@ -144,8 +144,7 @@ class MessagesApi:
     # -- delete / visibility -------------------------------------------------------------
 
     def delete_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        queue = self._queue(ctx, params)
-        self.sqs.messages.delete(queue, self.sqs.handle(queue, params["ReceiptHandle"]))
+        self.sqs.delete_from(self._queue(ctx, params), params["ReceiptHandle"])
         return {}
 
     def delete_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +153,7 @@ class MessagesApi:
         check_batch(entries, "DeleteMessageBatchRequestEntry")
 
         def delete(entry: dict[str, Any]) -> dict[str, Any]:
-            self.sqs.messages.delete(queue, self.sqs.handle(queue, entry["ReceiptHandle"]))
+            self.sqs.delete_from(queue, entry["ReceiptHandle"])
             return {}
 
         return run_batch(entries, delete)

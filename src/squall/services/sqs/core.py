@@ -181,8 +181,11 @@ class SqsQueues:
         return parsed
 
     def delete(self, account: str, region: str, queue_ref: str, receipt_handle: str) -> None:
-        queue = self.queue(account, region, queue_ref)
-        self.messages.delete(queue, self.handle(queue, receipt_handle))
+        self.delete_from(self.queue(account, region, queue_ref), receipt_handle)
+
+    def delete_from(self, queue: Queue, receipt_handle: str) -> None:
+        if not self.messages.delete(queue, self.handle(queue, receipt_handle), now_ms()):
+            raise invalid_value("ReceiptHandle", receipt_handle, "The receipt handle has expired.")
 
     def change_visibility(self, queue: Queue, receipt_handle: str, visibility_s: int) -> None:
         if not 0 <= visibility_s <= 43_200:

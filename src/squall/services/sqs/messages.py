@@ -212,11 +212,22 @@ class MessageStore:
 
     # -- after receiving -------------------------------------------------------------------
 
-    def delete(self, queue: Queue, handle: Handle) -> None:
+    def delete(self, queue: Queue, handle: Handle, now: int) -> bool:
+        """Delete the message if `handle` is its latest receipt handle. An older handle, or
+        a message already gone, succeeds without effect (as AWS: "the request will
+        succeed, but the message might not be deleted"). False only for a FIFO message
+        whose handle expired (its visibility timeout passed), which AWS refuses."""
         with self.store.write() as w:
             raw = w.get(MSG, keys.pack(queue.qid, handle.seq))
-            if raw is not None:
-                self._drop(w, queue.qid, Message.load(raw))
+            if raw is None:
+                return True
+            msg = Message.load(raw)
+            if msg.token != handle.token:
+                return True
+            if queue.fifo and msg.visible_at <= now:
+                return False
+            self._drop(w, queue.qid, msg)
+            return True
 
     def change_visibility(self, queue: Queue, handle: Handle, visibility_s: int, now: int) -> bool:
         """False when the message is gone or not in flight under this handle."""
