@@ -36,7 +36,8 @@ def send(
     store: MessageStore, queue: Queue, body: str, now: int, group: str | None = None, dedup: str | None = None
 ) -> Message:
     msg = Message(id=body, seq=0, body=body, md5_body="", sent=now, visible_at=0, group=group, dedup=dedup)
-    return store.send(queue, msg, 0, now)[0]
+    store.send(queue, [(msg, 0)], now)
+    return msg
 
 
 def test_retention_expires_messages(setup: tuple[QueueDirectory, MessageStore]) -> None:
@@ -78,10 +79,9 @@ def test_fifo_deduplication_window(setup: tuple[QueueDirectory, MessageStore]) -
     queue = make_queue(directory, "d.fifo")
     first = send(store, queue, "x", T0, group="g", dedup="same")
     dup = Message(id="y", seq=0, body="y", md5_body="", sent=T0, visible_at=0, group="g", dedup="same")
-    stored, fresh = store.send(queue, dup, 0, T0 + 299_000)
-    assert not fresh and stored.id == first.id
-    stored, fresh = store.send(queue, dup, 0, T0 + 300_000)
-    assert fresh
+    assert store.send(queue, [(dup, 0)], T0 + 299_000) == [False]
+    assert dup.id == first.id
+    assert store.send(queue, [(dup, 0)], T0 + 300_000) == [True]
 
 
 def test_attribute_digest_layout() -> None:

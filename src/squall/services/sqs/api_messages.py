@@ -86,8 +86,8 @@ class MessagesApi:
 
     # -- send ----------------------------------------------------------------------------
 
-    def _send(self, ctx: RequestContext, queue: Queue, p: dict[str, Any]) -> dict[str, Any]:
-        msg, _ = self.sqs.send_to(
+    def _prepare(self, ctx: RequestContext, queue: Queue, p: dict[str, Any]) -> tuple[Message, int]:
+        return self.sqs.prepare(
             queue,
             p["MessageBody"],
             p.get("MessageAttributes"),
@@ -97,17 +97,12 @@ class MessagesApi:
             dedup=p.get("MessageDeduplicationId"),
             sender=ctx.account_id,
         )
-        out: dict[str, Any] = {"MessageId": msg.id, "MD5OfMessageBody": msg.md5_body}
-        if msg.md5_attributes:
-            out["MD5OfMessageAttributes"] = msg.md5_attributes
-        if msg.md5_system:
-            out["MD5OfMessageSystemAttributes"] = msg.md5_system
-        if queue.fifo:
-            out["SequenceNumber"] = msg.sequence_number
-        return out
 
     def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return self._send(ctx, self._queue(ctx, params), params)
+        queue = self._queue(ctx, params)
+        item = self._prepare(ctx, queue, params)
+        self.sqs.store(queue, [item])
+        return sent_result(queue, item[0])
 
     def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
@@ -119,7 +114,16 @@ class MessagesApi:
                 "BatchRequestTooLong",
                 f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.",
             )
-        return run_batch(entries, lambda e: self._send(ctx, queue, e))
+        prepared: dict[str, tuple[Message, int]] = {}
+
+        def prepare(entry: dict[str, Any]) -> dict[str, Any]:
+            prepared[entry["Id"]] = self._prepare(ctx, queue, entry)
+            return {}
+
+        out = run_batch(entries, prepare)
+        self.sqs.store(queue, list(prepared.values()))
+        out["Successful"] = [{"Id": i, **sent_result(queue, m)} for i, (m, _) in prepared.items()]
+        return out
 
     # -- receive -------------------------------------------------------------------------
 
@@ -174,6 +178,17 @@ class MessagesApi:
             return {}
 
         return run_batch(entries, change)
+
+
+def sent_result(queue: Queue, msg: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"MessageId": msg.id, "MD5OfMessageBody": msg.md5_body}
+    if msg.md5_attributes:
+        out["MD5OfMessageAttributes"] = msg.md5_attributes
+    if msg.md5_system:
+        out["MD5OfMessageSystemAttributes"] = msg.md5_system
+    if queue.fifo:
+        out["SequenceNumber"] = msg.sequence_number
+    return out
 
 
 def _attrs_size(attrs: dict[str, Any] | None) -> int:

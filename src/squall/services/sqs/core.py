@@ -72,6 +72,15 @@ class SqsQueues:
         return self.send_to(self.queue(account, region, queue_ref), body, attributes, **options)[0].id
 
     def send_to(
+        self, queue: Queue, body: str, attributes: dict[str, Any] | None = None, **options: Any
+    ) -> tuple[Message, bool]:
+        """Validate and store one message (wire-form attributes: BinaryValue as bytes;
+        `options` as `prepare`). The stored message and whether it is new (False: a FIFO
+        duplicate, reported with the original's id)."""
+        item = self.prepare(queue, body, attributes, **options)
+        return item[0], self.store(queue, [item])[0]
+
+    def prepare(
         self,
         queue: Queue,
         body: str,
@@ -82,9 +91,8 @@ class SqsQueues:
         group: str | None = None,
         dedup: str | None = None,
         sender: str | None = None,
-    ) -> tuple[Message, bool]:
-        """Validate and store one message (wire-form attributes: BinaryValue as bytes).
-        The stored message and whether it is new (False: a FIFO duplicate)."""
+    ) -> tuple[Message, int]:
+        """Validate one message for `queue`: the unsaved message and its delay in seconds."""
         attributes, system = attributes or {}, system or {}
         if not body:
             raise sqs_error("MissingParameter", "The request must contain the parameter MessageBody.")
@@ -113,11 +121,14 @@ class SqsQueues:
             group=group,
             dedup=dedup,
         )
-        delay_s = queue.int_attr("DelaySeconds") if delay is None else delay
-        stored, fresh = self.messages.send(queue, msg, delay_s, msg.sent)
-        if fresh and delay_s == 0:
+        return msg, queue.int_attr("DelaySeconds") if delay is None else delay
+
+    def store(self, queue: Queue, items: list[tuple[Message, int]]) -> list[bool]:
+        """Store prepared messages in one transaction and wake the queue's receivers."""
+        fresh = self.messages.send(queue, items, now_ms())
+        if any(new and delay == 0 for new, (_, delay) in zip(fresh, items, strict=True)):
             self.signals.notify(queue.qid)
-        return stored, fresh
+        return fresh
 
     @staticmethod
     def _fifo_fields(

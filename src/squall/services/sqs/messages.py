@@ -98,26 +98,33 @@ class MessageStore:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, queue: Queue, msg: Message, delay_s: int, now: int) -> tuple[Message, bool]:
-        """Store `msg` (its seq and visible_at are set here). For a FIFO queue with a
-        deduplication id seen within five minutes, the original message and False."""
+    def send(self, queue: Queue, items: list[tuple[Message, int]], now: int) -> list[bool]:
+        """Store (message, delay seconds) pairs in one transaction, setting each message's
+        seq and visible_at. Per message, False for a FIFO duplicate (a deduplication id
+        seen within five minutes): its id and seq become the original's."""
+        fresh: list[bool] = []
         with self.store.write() as w:
-            if msg.dedup is not None:
-                scope = msg.group if queue.attributes.get("DeduplicationScope") == "messageGroup" else ""
-                dkey = keys.pack(queue.qid, scope or "", msg.dedup)
-                seen = w.get(DEDUP, dkey)
-                if seen is not None:
-                    prior = orjson.loads(seen)
-                    if prior["at"] + DEDUP_WINDOW_MS > now:
-                        msg.id, msg.seq = prior["id"], prior["seq"]
-                        return msg, False
-                msg.seq = w.next_sequence(SEQ)
-                w.put(DEDUP, dkey, orjson.dumps({"id": msg.id, "seq": msg.seq, "at": now}))
-            else:
-                msg.seq = w.next_sequence(SEQ)
-            msg.visible_at = now + delay_s * 1000
-            self._put(w, queue.qid, msg)
-        return msg, True
+            for msg, delay_s in items:
+                fresh.append(self._send_one(w, queue, msg, delay_s, now))
+        return fresh
+
+    def _send_one(self, w: WriteTxn, queue: Queue, msg: Message, delay_s: int, now: int) -> bool:
+        if msg.dedup is not None:
+            scope = msg.group if queue.attributes.get("DeduplicationScope") == "messageGroup" else ""
+            dkey = keys.pack(queue.qid, scope or "", msg.dedup)
+            seen = w.get(DEDUP, dkey)
+            if seen is not None:
+                prior = orjson.loads(seen)
+                if prior["at"] + DEDUP_WINDOW_MS > now:
+                    msg.id, msg.seq = prior["id"], prior["seq"]
+                    return False
+            msg.seq = w.next_sequence(SEQ)
+            w.put(DEDUP, dkey, orjson.dumps({"id": msg.id, "seq": msg.seq, "at": now}))
+        else:
+            msg.seq = w.next_sequence(SEQ)
+        msg.visible_at = now + delay_s * 1000
+        self._put(w, queue.qid, msg)
+        return True
 
     @staticmethod
     def _put(w: WriteTxn, qid: int, msg: Message) -> None:
