@@ -19,7 +19,8 @@ import binascii
 import json
 import secrets
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -55,7 +56,7 @@ class Message:
     dlq_source: str | None = None
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson serializes dataclasses natively (and fast)
 
     @classmethod
     def load(cls, raw: bytes) -> Message:
@@ -168,17 +169,17 @@ class MessageStore:
                     break
         return taken, moved
 
-    def _candidates(self, w: WriteTxn, queue: Queue, limit: int, now: int) -> list[Message]:
+    def _candidates(self, w: WriteTxn, queue: Queue, limit: int, now: int) -> Iterator[Message]:
+        """Visible messages in receive order, loaded lazily (the caller stops at `limit`)."""
         if not queue.fifo:
             found = list(
                 w.scan(VIS, start=keys.pack(queue.qid), end=keys.pack(queue.qid, now + 1), limit=limit * 4)
             )
-            out = []
             for key, _ in found:
                 raw = w.get(MSG, keys.pack(queue.qid, keys.unpack(key)[2]))
                 if raw is not None:
-                    out.append(Message.load(raw))
-            return out
+                    yield Message.load(raw)
+            return
         # FIFO: in send order; a group with a message in flight is blocked after it.
         blocked: set[str | None] = set()
         out = []
@@ -192,7 +193,7 @@ class MessageStore:
             out.append(msg)
             if len(out) >= limit * 4:
                 break
-        return out
+        yield from out
 
     def _move_to_dlq(self, w: WriteTxn, source: Queue, msg: Message, target_arn: str, now: int) -> int | None:
         parsed = parse_arn(target_arn)

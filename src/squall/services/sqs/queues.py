@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import orjson
@@ -53,7 +53,7 @@ class Queue:
         return int(self.attributes[name])
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)
 
     @classmethod
     def load(cls, raw: bytes) -> Queue:
