@@ -105,12 +105,12 @@ def test_stale_and_expired_handles(setup: tuple[QueueDirectory, MessageStore]) -
     (second,), _ = store.receive(queue, 1, 1, T0 + 1_000)
     old, new = parse_handle(first.handle(queue.qid)), parse_handle(second.handle(queue.qid))
     assert old is not None and new is not None
-    assert store.delete(queue, old, T0 + 1_001)  # succeeds, deletes nothing
+    assert store.delete(queue, [old], T0 + 1_001) == [True]  # succeeds, deletes nothing
     assert store.counts(queue, T0 + 1_001).in_flight == 1
-    assert store.delete(queue, new, T0 + 5_000)  # latest handle, even after its timeout
+    assert store.delete(queue, [new], T0 + 5_000) == [True]  # latest handle, even after its timeout
     assert store.counts(queue, T0 + 5_000).visible == 0
     fifo = make_queue(directory, "h.fifo")
     send(store, fifo, "f", T0, group="g", dedup="f")
     (msg,), _ = store.receive(fifo, 1, 1, T0)
     handle = parse_handle(msg.handle(fifo.qid))
-    assert handle is not None and not store.delete(fifo, handle, T0 + 1_000)  # expired
+    assert handle is not None and store.delete(fifo, [handle], T0 + 1_000) == [False]  # expired

@@ -9,9 +9,9 @@ from typing import Any
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.sqs import message_attrs as ma
-from squall.services.sqs.core import SqsQueues
+from squall.services.sqs.core import SqsQueues, expired_handle, now_ms
 from squall.services.sqs.errors import invalid_value, sqs_error
-from squall.services.sqs.messages import Message
+from squall.services.sqs.messages import Handle, Message
 from squall.services.sqs.queues import Queue
 
 MAX_BATCH = 10
@@ -61,15 +61,18 @@ def run_batch(
         try:
             ok.append({"Id": entry["Id"], **action(entry)})
         except ServiceError as e:
-            failed.append(
-                {
-                    "Id": entry["Id"],
-                    "SenderFault": e.sender_fault,
-                    "Code": _query_code(e),
-                    "Message": e.message,
-                }
-            )
+            failed.append(failure(entry["Id"], e))
     return {"Successful": ok, "Failed": failed}
+
+
+def failure(entry_id: str, error: ServiceError) -> dict[str, Any]:
+    """A batch entry's failure: the legacy query code, as AWS reports it."""
+    return {
+        "Id": entry_id,
+        "SenderFault": error.sender_fault,
+        "Code": _query_code(error),
+        "Message": error.message,
+    }
 
 
 def _query_code(error: ServiceError) -> str:
@@ -156,11 +159,23 @@ class MessagesApi:
         entries = list(params.get("Entries") or [])
         check_batch(entries, "DeleteMessageBatchRequestEntry")
 
-        def delete(entry: dict[str, Any]) -> dict[str, Any]:
-            self.sqs.delete_from(queue, entry["ReceiptHandle"])
+        handles: dict[str, Handle] = {}
+
+        def parse(entry: dict[str, Any]) -> dict[str, Any]:
+            handles[entry["Id"]] = self.sqs.handle(queue, entry["ReceiptHandle"])
             return {}
 
-        return run_batch(entries, delete)
+        out = run_batch(entries, parse)
+        done = dict(
+            zip(handles, self.sqs.messages.delete(queue, list(handles.values()), now_ms()), strict=True)
+        )
+        by_id = {e["Id"]: e["ReceiptHandle"] for e in entries}
+        for entry_id, ok in done.items():
+            if not ok:
+                error = expired_handle(by_id[entry_id])
+                out["Failed"].append(failure(entry_id, error))
+        out["Successful"] = [{"Id": i} for i, ok in done.items() if ok]
+        return out
 
     def change_message_visibility(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.sqs.change_visibility(

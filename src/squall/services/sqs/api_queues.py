@@ -17,7 +17,7 @@ from squall.services.sqs.errors import (
     queue_does_not_exist,
     sqs_error,
 )
-from squall.services.sqs.queues import NS, Queue, queue_key, valid_name
+from squall.services.sqs.queues import Queue, valid_name
 
 MAX_TAGS = 50
 PURGE_INTERVAL_S = 60
@@ -129,7 +129,7 @@ class QueuesApi:
     def delete_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         with self.dir.store.write() as w:
-            w.delete(NS, queue_key(queue.account, queue.region, queue.name))
+            self.dir.delete(w, queue)
             self.sqs.messages.drop_queue(w, queue.qid)
         self.sqs.signals.notify(queue.qid)
         return {}

@@ -195,8 +195,8 @@ class SqsQueues:
         self.delete_from(self.queue(account, region, queue_ref), receipt_handle)
 
     def delete_from(self, queue: Queue, receipt_handle: str) -> None:
-        if not self.messages.delete(queue, self.handle(queue, receipt_handle), now_ms()):
-            raise invalid_value("ReceiptHandle", receipt_handle, "The receipt handle has expired.")
+        if not self.messages.delete(queue, [self.handle(queue, receipt_handle)], now_ms())[0]:
+            raise expired_handle(receipt_handle)
 
     def change_visibility(self, queue: Queue, receipt_handle: str, visibility_s: int) -> None:
         if not 0 <= visibility_s <= 43_200:
@@ -216,6 +216,10 @@ class SqsQueues:
         """Returns when a message is sent to `queue` or made visible at once (it may be
         taken by another receiver first: receive and wait again)."""
         await self.signals.event(queue.qid).wait()
+
+
+def expired_handle(receipt_handle: str) -> ServiceError:
+    return invalid_value("ReceiptHandle", receipt_handle, "The receipt handle has expired.")
 
 
 def missing_group() -> ServiceError:

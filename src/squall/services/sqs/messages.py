@@ -33,6 +33,24 @@ VIS = "sqs.vis"
 DEDUP = "sqs.dedup"
 SEQ = "sqs.seq"
 DEDUP_WINDOW_MS = 300_000
+#: Message seqs are allocated in blocks: one durable counter step per transaction.
+SEQ_BLOCK = 16
+
+
+class Seqs:
+    """Increasing message seqs for one write transaction: `next_sequence(SEQ) * SEQ_BLOCK`
+    plus an offset, taking a new block every SEQ_BLOCK messages."""
+
+    def __init__(self, w: WriteTxn) -> None:
+        self.w = w
+        self.base = 0
+        self.used = SEQ_BLOCK
+
+    def next(self) -> int:
+        if self.used == SEQ_BLOCK:
+            self.base, self.used = self.w.next_sequence(SEQ) * SEQ_BLOCK, 0
+        self.used += 1
+        return self.base + self.used - 1
 
 
 @dataclass
@@ -105,11 +123,12 @@ class MessageStore:
         seen within five minutes): its id and seq become the original's."""
         fresh: list[bool] = []
         with self.store.write() as w:
+            seqs = Seqs(w)
             for msg, delay_s in items:
-                fresh.append(self._send_one(w, queue, msg, delay_s, now))
+                fresh.append(self._send_one(w, seqs, queue, msg, delay_s, now))
         return fresh
 
-    def _send_one(self, w: WriteTxn, queue: Queue, msg: Message, delay_s: int, now: int) -> bool:
+    def _send_one(self, w: WriteTxn, seqs: Seqs, queue: Queue, msg: Message, delay_s: int, now: int) -> bool:
         if msg.dedup is not None:
             scope = msg.group if queue.attributes.get("DeduplicationScope") == "messageGroup" else ""
             dkey = keys.pack(queue.qid, scope or "", msg.dedup)
@@ -119,10 +138,10 @@ class MessageStore:
                 if prior["at"] + DEDUP_WINDOW_MS > now:
                     msg.id, msg.seq = prior["id"], prior["seq"]
                     return False
-            msg.seq = w.next_sequence(SEQ)
+            msg.seq = seqs.next()
             w.put(DEDUP, dkey, orjson.dumps({"id": msg.id, "seq": msg.seq, "at": now}))
         else:
-            msg.seq = w.next_sequence(SEQ)
+            msg.seq = seqs.next()
         msg.visible_at = now + delay_s * 1000
         self._put(w, queue.qid, msg)
         return True
@@ -201,7 +220,7 @@ class MessageStore:
         if dlq is None:
             return None
         self._drop(w, source.qid, msg)
-        msg.seq = w.next_sequence(SEQ)
+        msg.seq = w.next_sequence(SEQ) * SEQ_BLOCK
         msg.visible_at = now
         msg.receive_count, msg.first_receive, msg.token = 0, 0, ""
         msg.dlq_source = source.arn
@@ -220,22 +239,24 @@ class MessageStore:
 
     # -- after receiving -------------------------------------------------------------------
 
-    def delete(self, queue: Queue, handle: Handle, now: int) -> bool:
-        """Delete the message if `handle` is its latest receipt handle. An older handle, or
-        a message already gone, succeeds without effect (as AWS: "the request will
-        succeed, but the message might not be deleted"). False only for a FIFO message
-        whose handle expired (its visibility timeout passed), which AWS refuses."""
+    def delete(self, queue: Queue, handles: list[Handle], now: int) -> list[bool]:
+        """Delete, in one transaction, each message whose latest receipt handle is given.
+        An older handle, or a message already gone, succeeds without effect (as AWS: "the
+        request will succeed, but the message might not be deleted"). False only for a
+        FIFO message whose handle expired (its visibility timeout passed): AWS refuses it."""
+        out: list[bool] = []
         with self.store.write() as w:
-            raw = w.get(MSG, keys.pack(queue.qid, handle.seq))
-            if raw is None:
-                return True
-            msg = Message.load(raw)
-            if msg.token != handle.token:
-                return True
-            if queue.fifo and msg.visible_at <= now:
-                return False
-            self._drop(w, queue.qid, msg)
-            return True
+            for handle in handles:
+                raw = w.get(MSG, keys.pack(queue.qid, handle.seq))
+                msg = Message.load(raw) if raw is not None else None
+                if msg is None or msg.token != handle.token:
+                    out.append(True)
+                elif queue.fifo and msg.visible_at <= now:
+                    out.append(False)
+                else:
+                    self._drop(w, queue.qid, msg)
+                    out.append(True)
+        return out
 
     def change_visibility(self, queue: Queue, handle: Handle, visibility_s: int, now: int) -> bool:
         """False when the message is gone or not in flight under this handle."""
@@ -316,7 +337,7 @@ def move_visible(
             if target is None:
                 return moved, targets, "Destination queue does not exist."
             MessageStore._drop(w, source.qid, msg)
-            msg.seq = w.next_sequence(SEQ)
+            msg.seq = w.next_sequence(SEQ) * SEQ_BLOCK
             msg.visible_at = now
             msg.receive_count, msg.first_receive, msg.token, msg.dlq_source = 0, 0, "", None
             MessageStore._put(w, target.qid, msg)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from squall.protocol.errors import ServiceError
 from squall.services.sqs.errors import queue_does_not_exist
 from squall.storage import ReadTxn, Store, WriteTxn, keys
 
@@ -94,6 +95,9 @@ class QueueDirectory:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: Queues read outside write transactions, by key; every write through `put` /
+        #: `delete` drops the entry (this process is the store's only writer).
+        self._cache: dict[bytes, Queue] = {}
 
     @staticmethod
     def read(txn: ReadTxn, account: str, region: str, name: str) -> Queue | None:
@@ -101,10 +105,16 @@ class QueueDirectory:
         return Queue.load(raw) if raw is not None else None
 
     def get(self, account: str, region: str, name: str) -> Queue:
-        with self.store.read() as r:
-            queue = self.read(r, account, region, name)
+        """The queue (a shared cached record: do not mutate it; `read` a copy in a write
+        transaction to change it)."""
+        key = queue_key(account, region, name)
+        queue = self._cache.get(key)
         if queue is None:
-            raise queue_does_not_exist()
+            with self.store.read() as r:
+                queue = self.read(r, account, region, name)
+            if queue is None:
+                raise queue_does_not_exist()
+            self._cache[key] = queue
         return queue
 
     def by_url(self, url: str, account: str, region: str) -> Queue:
@@ -114,8 +124,10 @@ class QueueDirectory:
         parsed = parse_arn(arn)
         if parsed is None:
             return None
-        with self.store.read() as r:
-            return self.read(r, *parsed)
+        try:
+            return self.get(*parsed)
+        except ServiceError:
+            return None
 
     def by_arn_or_url(self, ref: str, account: str, region: str) -> Queue:
         if ref.startswith("arn:"):
@@ -125,9 +137,15 @@ class QueueDirectory:
             return queue
         return self.by_url(ref, account, region)
 
-    @staticmethod
-    def put(txn: WriteTxn, queue: Queue) -> None:
-        txn.put(NS, queue_key(queue.account, queue.region, queue.name), queue.dump())
+    def put(self, txn: WriteTxn, queue: Queue) -> None:
+        key = queue_key(queue.account, queue.region, queue.name)
+        self._cache.pop(key, None)
+        txn.put(NS, key, queue.dump())
+
+    def delete(self, txn: WriteTxn, queue: Queue) -> None:
+        key = queue_key(queue.account, queue.region, queue.name)
+        self._cache.pop(key, None)
+        txn.delete(NS, key)
 
     def create(
         self, txn: WriteTxn, account: str, region: str, name: str, attributes: dict[str, str]
