@@ -72,3 +72,20 @@ def test_move_task_back_to_source(sqs: Any, new_queue: Any) -> None:
     assert bodies == {"m0", "m1", "m2"}
     with pytest.raises(ClientError):
         sqs.cancel_message_move_task(TaskHandle=handle)  # no longer running
+
+
+def test_move_task_to_a_destination(sqs: Any, new_queue: Any) -> None:
+    dlq = new_queue("ddlq")
+    dlq_arn = arn_of(sqs, dlq)
+    src = new_queue("dsrc", RedrivePolicy=_redrive(dlq_arn, count=1))
+    target = new_queue("dtarget")
+    sqs.send_message(QueueUrl=src, MessageBody="elsewhere")
+    for _ in range(2):
+        sqs.receive_message(QueueUrl=src, VisibilityTimeout=0)
+    sqs.start_message_move_task(
+        SourceArn=dlq_arn, DestinationArn=arn_of(sqs, target), MaxNumberOfMessagesPerSecond=5
+    )
+    (msg,) = sqs.receive_message(QueueUrl=target, WaitTimeSeconds=10)["Messages"]
+    assert msg["Body"] == "elsewhere"
+    (task,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert task["DestinationArn"] == arn_of(sqs, target) and task["MaxNumberOfMessagesPerSecond"] == 5
