@@ -10,31 +10,41 @@ SigV4 signer, JSON): boto3's per-call overhead would otherwise be the limit.
 They share the 2 cores with the server, so the figure is a floor.
 
 Long-poll wake-up: a receiver waits (WaitTimeSeconds=20) while another
-connection sends one message; the time from the send returning to the
-receive returning (median and p90 of --samples).
+connection sends one message; the time from the send call starting to the
+receive returning (median and p90 of --samples) — an upper bound, as it
+includes the SendMessage request itself.
+
+Unless --no-baseline, the same measurements run against moto in server mode
+(`python -m moto.server`, the `moto[server]` package) and the ratio is printed.
 
     python bench/sqs.py [--duration 10] [--repeat 3] [--producers 1] [--consumers 2] [--samples 50]
+                        [--no-baseline]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing as mp
 import os
 import platform
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from harness import squall_server
+from harness import free_port, squall_server, wait_up
 
 
 class Client:
@@ -97,8 +107,8 @@ def throughput(endpoint: str, url: str, duration: float, producers: int, consume
 def _send_later(endpoint: str, url: str, sent_at: list[float]) -> None:
     sender = Client(endpoint)
     time.sleep(0.05)  # let the receive start waiting
-    sender.call("SendMessage", {"QueueUrl": url, "MessageBody": "wake"})
     sent_at.append(time.perf_counter())
+    sender.call("SendMessage", {"QueueUrl": url, "MessageBody": "wake"})
 
 
 def wake_up(endpoint: str, url: str, samples: int) -> list[float]:
@@ -112,8 +122,44 @@ def wake_up(endpoint: str, url: str, samples: int) -> list[float]:
         got = time.perf_counter()
         t.join()
         receiver.call("DeleteMessage", {"QueueUrl": url, "ReceiptHandle": msgs[0]["ReceiptHandle"]})
-        out.append(max(0.0, got - sent_at[0]) * 1000)
+        out.append((got - sent_at[0]) * 1000)
     return out
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "moto.server", "-p", str(port)]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/moto-api/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(15)
+
+
+def measure(endpoint: str, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """(messages/s of each run, sorted; wake-up ms of each sample, sorted)."""
+    url = Client(endpoint).call("CreateQueue", {"QueueName": "bench"})["QueueUrl"]
+    rates = sorted(
+        throughput(endpoint, url, args.duration, args.producers, args.consumers) for _ in range(args.repeat)
+    )
+    # a fresh connection: servers drop keep-alive connections left idle
+    wake_url = Client(endpoint).call("CreateQueue", {"QueueName": "bench-wake"})["QueueUrl"]
+    return rates, sorted(wake_up(endpoint, wake_url, args.samples))
+
+
+def report(label: str, rates: list[float], wake: list[float], args: argparse.Namespace) -> None:
+    print(
+        f"{label} sqs send+receive+delete, batches of 10 ({args.producers} producer, {args.consumers} consumer "
+        f"processes): messages/s median={statistics.median(rates):.0f} "
+        f"(runs: {', '.join(f'{r:.0f}' for r in rates)})"
+    )
+    print(
+        f"{label} sqs long-poll wake-up after send: median={statistics.median(wake):.2f} ms  "
+        f"p90={wake[max(0, int(len(wake) * 0.9) - 1)]:.2f} ms  (n={len(wake)})"
+    )
 
 
 def main() -> None:
@@ -123,26 +169,20 @@ def main() -> None:
     ap.add_argument("--producers", type=int, default=1)
     ap.add_argument("--consumers", type=int, default=2)
     ap.add_argument("--samples", type=int, default=50)
+    ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp, squall_server(f"{tmp}/data") as endpoint:
-        sqs = Client(endpoint)
-        url = sqs.call("CreateQueue", {"QueueName": "bench"})["QueueUrl"]
-        rates = sorted(
-            throughput(endpoint, url, args.duration, args.producers, args.consumers)
-            for _ in range(args.repeat)
-        )
-        # a fresh connection: the server drops keep-alive connections idle for 30 s
-        wake_url = Client(endpoint).call("CreateQueue", {"QueueName": "bench-wake"})["QueueUrl"]
-        wake = sorted(wake_up(endpoint, wake_url, args.samples))
+        rates, wake = measure(endpoint, args)
+    report("squall", rates, wake, args)
+    if args.no_baseline:
+        return
+    with moto_server() as endpoint:
+        moto_rates, moto_wake = measure(endpoint, args)
+    report("moto", moto_rates, moto_wake, args)
     print(
-        f"squall sqs send+receive+delete, batches of 10 ({args.producers} producer, {args.consumers} consumer "
-        f"processes): messages/s median={statistics.median(rates):.0f} "
-        f"(runs: {', '.join(f'{r:.0f}' for r in rates)})"
-    )
-    print(
-        f"squall sqs long-poll wake-up after send: median={statistics.median(wake):.2f} ms  "
-        f"p90={wake[max(0, int(len(wake) * 0.9) - 1)]:.2f} ms  (n={len(wake)})"
+        f"ratio squall/moto: throughput {statistics.median(rates) / max(statistics.median(moto_rates), 1e-9):.1f}x, "
+        f"wake-up {statistics.median(moto_wake) / max(statistics.median(wake), 1e-9):.1f}x faster"
     )
 
 
