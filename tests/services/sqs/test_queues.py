@@ -94,8 +94,15 @@ def test_fifo_queue_attributes(sqs: Any, new_queue: Any) -> None:
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "true"
     assert attrs["DeduplicationScope"] == "messageGroup" and attrs["FifoThroughputLimit"] == "perQueue"
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as exc:
         sqs.create_queue(QueueName=f"nofifo{uuid.uuid4().hex[:6]}", Attributes={"FifoQueue": "true"})
+    assert "must end with .fifo suffix" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:  # without FifoQueue=true: a standard queue, no "." allowed
+        sqs.create_queue(QueueName=f"nofifo{uuid.uuid4().hex[:6]}.fifo")
+    assert error_code(exc) == "InvalidParameterValue"
+    standard = sqs.create_queue(QueueName=f"std{uuid.uuid4().hex[:6]}", Attributes={"FifoQueue": "false"})
+    attrs = sqs.get_queue_attributes(QueueUrl=standard["QueueUrl"], AttributeNames=["All"])["Attributes"]
+    assert "FifoQueue" not in attrs
 
 
 def test_tags(sqs: Any, server: Any) -> None:

@@ -35,17 +35,20 @@ class QueuesApi:
     def create_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["QueueName"]
         given = dict(params.get("Attributes") or {})
-        fifo = name.endswith(".fifo")
-        if (given.get("FifoQueue", "false").lower() == "true" and not fifo) or not valid_name(name):
+        fifo = given.get("FifoQueue", "false").lower() == "true"
+        if fifo and not (name.endswith(".fifo") and valid_name(name)):
             raise invalid_parameter(
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, "
                 "must end with .fifo suffix and be 1 to 80 in length."
-                if fifo or given.get("FifoQueue", "").lower() == "true"
-                else "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
             )
-        if fifo and given.get("FifoQueue", "true").lower() != "true":
-            raise invalid_attribute_name("Unknown Attribute FifoQueue.")
+        if not fifo and (name.endswith(".fifo") or not valid_name(name)):
+            # without FifoQueue=true it is a standard queue, whose name cannot hold a "."
+            raise invalid_parameter(
+                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
+            )
         given = qa.check_attributes(given, fifo=fifo, creating=True)
+        if not fifo:
+            given.pop("FifoQueue", None)  # "false": not an attribute standard queues report
         self._check_redrive(ctx.account_id, ctx.region, name, fifo, given.get("RedrivePolicy"))
         tags = dict(params.get("tags") or {})
         with self.dir.store.write() as w:

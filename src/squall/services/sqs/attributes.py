@@ -87,8 +87,6 @@ def check_attributes(attrs: dict[str, str], *, fifo: bool, creating: bool) -> di
             if value.lower() not in ("true", "false"):
                 raise _invalid(name)
             value = value.lower()
-            if name == "FifoQueue" and (value == "true") != fifo:
-                raise _invalid(name)
         elif name in ENUMS and value not in ENUMS[name]:
             raise _invalid(name)
         elif name in ("Policy", "RedrivePolicy", "RedriveAllowPolicy") and value:
