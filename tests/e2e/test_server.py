@@ -81,7 +81,7 @@ def test_unsigned_request_is_refused(server: RunningServer) -> None:
 
 def test_operation_not_implemented_is_aws_shaped(server: RunningServer) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as err:
-        server.client("sqs").list_queues()
+        server.client("xray").get_sampling_rules()
     assert err.value.response["Error"]["Code"] == "NotImplemented"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 

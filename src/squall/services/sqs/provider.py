@@ -1,0 +1,26 @@
+"""The SQS provider: queue and message operations over one `SqsQueues`."""
+
+from __future__ import annotations
+
+from squall.services.base import ServiceProvider
+from squall.services.sqs.api_messages import MessagesApi
+from squall.services.sqs.api_queues import QueuesApi
+from squall.services.sqs.core import SqsQueues
+from squall.services.sqs.move_tasks import MoveTasksApi
+from squall.storage import Store
+
+
+class SqsProvider(ServiceProvider):
+    service = "sqs"
+
+    def __init__(self, store: Store) -> None:
+        #: The in-process interface other services use (see README.md).
+        self.queues = SqsQueues(store)
+        self.move_tasks = MoveTasksApi(self.queues)
+        super().__init__(QueuesApi(self.queues), MessagesApi(self.queues), self.move_tasks)
+
+    async def start(self) -> None:
+        await self.move_tasks.resume()
+
+    async def stop(self) -> None:
+        await self.move_tasks.stop()
