@@ -26,6 +26,7 @@ from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import Directory
+from squall.services.lambda_.inbound import LambdaEvents
 from squall.services.lambda_.invoke import InvokeApi
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.lifecycle import Lifecycle
@@ -73,6 +74,8 @@ class LambdaProvider(ServiceProvider):
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
+        #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
+        self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),

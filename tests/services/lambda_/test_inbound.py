@@ -1,0 +1,89 @@
+"""In-process: the door other services use to deliver async events to a function (policy checked)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from squall.protocol.errors import ServiceError
+from squall.services.lambda_.provider import LambdaProvider
+from squall.storage import DataDir
+from tests.services.lambda_.helpers import ROLE, make_zip
+from tests.services.lambda_.test_functions_directory import FakeLayers, ctx
+
+A, R = "000000000000", "us-east-1"
+TOPIC = f"arn:aws:sns:{R}:{A}:t"
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[LambdaProvider]:
+    data = DataDir.open(tmp_path / "data")
+    try:
+        p = LambdaProvider(data.store, data.blobs, layers=FakeLayers(), code_root=tmp_path / "code")
+        call(
+            p,
+            "CreateFunction",
+            FunctionName="f",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip()},
+        )
+        yield p
+    finally:
+        data.close()
+
+
+def call(p: LambdaProvider, operation: str, **params: Any) -> dict[str, Any]:
+    return asyncio.run(p.dispatch(ctx(operation), params))
+
+
+def test_a_service_needs_the_function_policy(provider: LambdaProvider) -> None:
+    events = provider.events
+    assert not events.allowed(A, R, "f", principal="sns.amazonaws.com", source_arn=TOPIC)
+    with pytest.raises(ServiceError) as err:
+        events.submit(A, R, "f", b"{}", principal="sns.amazonaws.com", source_arn=TOPIC)
+    assert err.value.code == "AccessDeniedException" and err.value.status == 403
+    assert provider.async_queue.pending() == []
+    call(
+        provider,
+        "AddPermission",
+        FunctionName="f",
+        StatementId="sns",
+        Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com",
+        SourceArn=TOPIC,
+    )
+    assert events.allowed(A, R, "f", principal="sns.amazonaws.com", source_arn=TOPIC)
+    assert not events.allowed(A, R, "f", principal="sns.amazonaws.com", source_arn=TOPIC + "-other")
+    rid = events.submit(
+        A,
+        R,
+        f"arn:aws:lambda:{R}:{A}:function:f",
+        b'{"a": 1}',
+        principal="sns.amazonaws.com",
+        source_arn=TOPIC,
+    )
+    [queued] = provider.async_queue.pending()
+    assert (queued.event_id, queued.function, json.loads(queued.payload)) == (rid, "f", {"a": 1})
+
+
+def test_the_own_account_needs_no_policy_and_missing_functions_are_refused(provider: LambdaProvider) -> None:
+    events = provider.events
+    events.submit(A, R, "f", b"{}")
+    assert len(provider.async_queue.pending()) == 1
+    assert not events.allowed(A, R, "missing")
+    with pytest.raises(ServiceError) as err:
+        events.submit(A, R, "missing", b"{}")
+    assert err.value.code == "ResourceNotFoundException"
+    with pytest.raises(ServiceError) as err:
+        events.submit(A, R, "f:nope", b"{}")
+    assert err.value.code == "ResourceNotFoundException"
+    with pytest.raises(ServiceError) as err:
+        events.submit(A, R, "f", b"x" * (1_048_576 + 1))
+    assert err.value.code == "RequestTooLargeException"
