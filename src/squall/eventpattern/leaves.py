@@ -10,9 +10,9 @@ list (any element may match; nested lists are flattened), an object or
 from __future__ import annotations
 
 import ipaddress
-import operator
+import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -27,13 +27,7 @@ def is_number(value: Any) -> bool:
     return t is int or t is float or t is Decimal
 
 
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "=": operator.eq,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+_SCALARS = frozenset({str, int, float, bool, type(None), Decimal})
 
 
 def flatten(values: Iterable[Any]) -> list[Any]:
@@ -156,13 +150,26 @@ def cidr(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Predicate:
 
 def numeric(terms: list[tuple[str, float]]) -> Predicate:
     """A conjunction of comparisons, e.g. [(">", 0), ("<=", 5)], over numbers only."""
-    (op1, b1), *rest = terms
-    cmp1 = _COMPARE[op1]
-    if not rest:
-        return lambda v: is_number(v) and cmp1(float(v), b1)
-    ((op2, b2),) = rest
-    cmp2 = _COMPARE[op2]
-    return lambda v: is_number(v) and cmp1(float(v), b1) and cmp2(float(v), b2)
+    lo, lo_incl, hi, hi_incl = -math.inf, True, math.inf, True
+    for op, bound in terms:
+        if op == "=":
+            lo, hi = bound, bound
+        elif op in (">", ">="):
+            lo, lo_incl = bound, op == ">="
+        else:
+            hi, hi_incl = bound, op == "<="
+
+    def match(v: Any) -> bool:
+        t = type(v)
+        if t is int or t is float:
+            x = v
+        elif t is Decimal:
+            x = float(v)
+        else:
+            return False
+        return (x > lo or (lo_incl and x == lo)) and (x < hi or (hi_incl and x == hi))
+
+    return match
 
 
 # --- anything-but ----------------------------------------------------------------
@@ -187,26 +194,56 @@ def build_leaf(exact: Exact, predicates: list[Predicate], exists: set[bool]) -> 
     exists_true = True in exists
     exists_false = False in exists
     preds = tuple(predicates)
-    contains = exact.contains
+    strings = frozenset(exact.strings)
+    numbers = frozenset(exact.numbers)
+    true, false, null = exact.true, exact.false, exact.null
 
-    if preds:
-
-        def scalar(v: Any) -> bool:
-            if contains(v):
+    def scalar(v: Any) -> bool:
+        t = type(v)
+        if t is str:
+            if v in strings:
                 return True
-            return any(p(v) for p in preds)
-
-    else:
-        scalar = contains
+        elif t is int or t is float:
+            if v in numbers:
+                return True
+        elif t is bool:
+            if true if v else false:
+                return True
+        elif v is None:
+            if null:
+                return True
+        elif t is Decimal and float(v) in numbers:
+            return True
+        for p in preds:  # noqa: SIM110 (a loop beats any() with a generator here)
+            if p(v):
+                return True
+        return False
 
     def match(value: Any) -> bool:
-        if value is MISSING or isinstance(value, dict):
-            return exists_false
-        if type(value) is list:
-            leaves = [v for v in flatten(value) if not isinstance(v, dict)]
-            if not leaves:
+        t = type(value)
+        if t is list:
+            values = [v for v in flatten(value) if not isinstance(v, Mapping)]
+            if not values:
                 return exists_false
-            return exists_true or any(scalar(v) for v in leaves)
+            if exists_true:
+                return True
+            for v in values:  # noqa: SIM110
+                if scalar(v):
+                    return True
+            return False
+        if t in _SCALARS:
+            return exists_true or scalar(value)
+        if t is dict or value is MISSING or isinstance(value, Mapping):
+            return exists_false
         return exists_true or scalar(value)
 
-    return match
+    if preds or exists or numbers or true or false or null:
+        return match
+
+    def match_strings(value: Any) -> bool:
+        # The common leaf: exact strings only.
+        if type(value) is str:
+            return value in strings
+        return match(value)
+
+    return match_strings
