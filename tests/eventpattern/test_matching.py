@@ -236,3 +236,28 @@ def test_lambda_filter_patterns(pattern: dict[str, Any], record: dict[str, Any],
 def test_pattern_from_json_string() -> None:
     pattern = compile_pattern('{"detail": {"c-count": [{"numeric": [">", 4]}]}}', dialect="eventbridge")
     assert pattern.matches(EC2_EVENT)
+
+
+def test_any_mapping_and_decimal_events() -> None:
+    from types import MappingProxyType
+
+    pattern = compile_pattern({"a": {"b": [{"numeric": [">", 1.5]}], "c": [2]}}, dialect="eventbridge")
+    assert pattern.matches(MappingProxyType({"a": MappingProxyType({"b": Decimal("1.6"), "c": Decimal(2)})}))
+    assert not pattern.matches({"a": {"b": Decimal("1.5"), "c": 2}})
+
+
+def test_anything_but_over_event_arrays_and_types() -> None:
+    pattern = compile_pattern({"tags": [{"anything-but": "red"}]}, dialect="eventbridge")
+    assert pattern.matches({"tags": ["red", "green"]})
+    assert not pattern.matches({"tags": ["red", "red"]})
+    assert not pattern.matches({"tags": []})
+    numeric = compile_pattern({"n": [{"anything-but": 5}]}, dialect="eventbridge")
+    assert numeric.matches({"n": "5"})
+    assert not numeric.matches({"n": 5.0})
+
+
+def test_exists_on_empty_array_and_null() -> None:
+    absent = compile_pattern({"a": [{"exists": False}]}, dialect="sns", scope="MessageBody")
+    present = compile_pattern({"a": [{"exists": True}]}, dialect="sns", scope="MessageBody")
+    assert absent.matches({"a": []}) and not present.matches({"a": []})
+    assert present.matches({"a": None}) and not absent.matches({"a": None})
