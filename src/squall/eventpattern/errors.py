@@ -22,10 +22,10 @@ class PatternError(ValueError):
     <reason>").
     """
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason
+        self.reason = message if reason is None else reason
 
 
 def pattern_error(dialect: Dialect, reason: str) -> PatternError:
