@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from squall.engine.host import discover_interpreters
 from squall.observability import Metrics
@@ -185,3 +186,24 @@ def test_deleted_destination_queue_counts_a_delivery_failure(tmp_path: Path) -> 
     assert failed["kind"] == "OnFailure" and failed["delivered"] is False
     assert "does not exist" in failed["error"]
     assert dead == {"kind": "DeadLetterConfig", "arn": dlq_arn, "delivered": True}
+
+
+def test_dead_letter_config_must_be_a_queue_or_topic(srv: RunningServer) -> None:
+    lam = srv.client("lambda")
+    name = new_function(lam)
+    bad = {
+        fn_arn(name): "InvalidParameterValueException",
+        "arn:aws:s3:::bucket": "InvalidParameterValueException",
+        "not-an-arn": "ValidationException",  # the model's pattern
+    }
+    for arn, code in bad.items():
+        with pytest.raises(ClientError) as err:
+            lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": arn})
+        assert err.value.response["Error"]["Code"] == code
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    topic = f"arn:aws-cn:sns:cn-north-1:{ACCOUNT}:alerts"
+    out = lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": topic})
+    assert out["DeadLetterConfig"] == {"TargetArn": topic}
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    out = lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": ""})
+    assert "DeadLetterConfig" not in out or not out["DeadLetterConfig"].get("TargetArn")
