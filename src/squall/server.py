@@ -67,6 +67,7 @@ def build(settings: Settings) -> Server:
         )
         logs = LogsProvider(telemetry.logs, telemetry.writer)
         sqs = SqsProvider(data_dir.store)
+        lambda_.connect_destinations(queues=sqs.queues)
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),

@@ -25,6 +25,7 @@ from squall.services.lambda_.code import URL_PREFIX, CodeStore
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
+from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders, TopicPublisher
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.inbound import LambdaEvents
 from squall.services.lambda_.invoke import InvokeApi
@@ -67,15 +68,18 @@ class LambdaProvider(ServiceProvider):
         self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry, self.limiter)
         self.provisioner = Provisioner(self.invoker, endpoint)
         self.outcomes = RecordingSink(store, self.periph.invoke_configs)
+        #: Where final async outcomes go; `connect_destinations` adds SQS and SNS.
+        self.destinations = Senders()
         self.async_queue = AsyncQueue(
             store,
             EventRunner(self.invoker, self.periph.invoke_configs, endpoint),
-            self.outcomes,
+            DeliveringSink(self.outcomes, self.telemetry.metrics, self.destinations),
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
+        self.destinations.functions = self.events
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
@@ -90,6 +94,15 @@ class LambdaProvider(ServiceProvider):
     def directory(self) -> Directory:
         """The `FunctionDirectory` for the parts that hang off a function."""
         return self.deps.directory
+
+    def connect_destinations(
+        self, *, queues: QueueSender | None = None, topics: TopicPublisher | None = None
+    ) -> None:
+        """Let async-invoke destinations and dead-letter queues reach SQS and SNS (composition root)."""
+        if queues is not None:
+            self.destinations.queues = queues
+        if topics is not None:
+            self.destinations.topics = topics
 
     def set_layer_resolver(self, layers: LayerResolver) -> None:
         self.deps.layers = layers
