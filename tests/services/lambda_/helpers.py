@@ -33,3 +33,10 @@ def create(client, name: str | None = None, **overrides):  # type: ignore[no-unt
     out = client.create_function(**params)
     client.get_waiter("function_active_v2").wait(FunctionName=params["FunctionName"])
     return out
+
+
+def publish(client, name: str, **kw):  # type: ignore[no-untyped-def]
+    """PublishVersion, then wait until the new version is Active (it starts Pending, as on AWS)."""
+    version = client.publish_version(FunctionName=name, **kw)["Version"]
+    client.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=version)
+    return version

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from squall.engine.host import discover_interpreters
 from tests.conftest import RunningServer, start_server
-from tests.services.lambda_.helpers import create, make_zip, unique
+from tests.services.lambda_.helpers import create, make_zip, publish, unique
 
 pytestmark = pytest.mark.skipif(
     not any(i.version == "3.11" for i in discover_interpreters()), reason="no python3.11 interpreter"
@@ -93,10 +93,10 @@ def test_update_code_then_invoke_runs_new_code(server: RunningServer) -> None:
 def test_versions_and_weighted_alias(server: RunningServer) -> None:
     lam = server.client("lambda")
     name = new_function(lam, "one")
-    lam.publish_version(FunctionName=name)
+    publish(lam, name)
     lam.update_function_code(FunctionName=name, ZipFile=app("two"))
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
-    lam.publish_version(FunctionName=name)
+    publish(lam, name)
     out, body = invoke(lam, name, Qualifier="1")
     assert out["ExecutedVersion"] == "1" and body["tag"] == "one" and body["version"] == "1"
     lam.create_alias(

@@ -109,6 +109,7 @@ def test_default_is_two_retries_and_qualified_alias(fast_server: RunningServer) 
     lam = fast_server.client("lambda")
     name = new_function(lam)
     version = lam.publish_version(FunctionName=name)["Version"]
+    lam.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=version)
     lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
     invoke_event(lam, name, {"fail": True}, Qualifier="live")
     assert len(wait_runs(lam, name, 3)) == 3

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from squall.engine.host import discover_interpreters
 from tests.conftest import RunningServer, start_server
-from tests.services.lambda_.helpers import create, make_zip, unique
+from tests.services.lambda_.helpers import create, make_zip, publish, unique
 
 pytestmark = pytest.mark.skipif(
     not any(i.version == "3.11" for i in discover_interpreters()), reason="no python3.11 interpreter"
@@ -112,7 +112,7 @@ def test_provisioned_concurrency_on_an_alias_survives_restart(tmp_path: Path) ->
     try:
         lam = srv.client("lambda")
         name = new_function(lam)
-        version = lam.publish_version(FunctionName=name)["Version"]
+        version = publish(lam, name)
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
         put = lam.put_provisioned_concurrency_config(
             FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=2
