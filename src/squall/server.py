@@ -23,6 +23,7 @@ from squall.protocol.router import Router
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
+from squall.services.s3.provider import S3Provider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
 from squall.storage import DataDir
@@ -65,7 +66,8 @@ def build(settings: Settings) -> Server:
             telemetry=telemetry,
         )
         logs = LogsProvider(telemetry.logs, telemetry.writer)
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs])
+        s3 = S3Provider(data_dir.store, data_dir.blobs)
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, s3])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
