@@ -46,7 +46,7 @@ from squall.gateway.auth import (
     decoded_request,
     verify,
 )
-from squall.gateway.streaming import BodyTimeout, Disconnected, RequestBody
+from squall.gateway.streaming import BodyTimeout, Disconnected, RequestBody, discard_body
 from squall.protocol.errors import ServiceError, internal_failure
 from squall.protocol.parsers import parse_request
 from squall.protocol.router import Router, RoutingError
@@ -64,6 +64,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: (method, path, query string) -> response; runs in a worker thread.
 RawHandler = Callable[[str, str, str], HttpResponse]
 
+#: How much of a refused streamed upload's body is read and dropped to keep the connection.
+_DISCARD_LIMIT = 1 << 20
 HEALTH_PATHS = frozenset({"/_squall/health", "/_localstack/health"})
 ANONYMOUS_SERVICES = frozenset({"s3"})
 
@@ -179,17 +181,28 @@ class Gateway:
                     raw = HttpResponse(500, [("content-type", "text/plain")], b"internal error")
                 await _send(send, raw)
                 return
+        streamed: list[RequestBody | None] = []
         try:
-            response = await self._handle(head, receive, request_id)
+            response = await self._handle(head, receive, request_id, streamed)
         except _Disconnected:
             return
+        unread = bool(streamed) and (streamed[-1] is None or not streamed[-1].finished)
+        if unread and not await discard_body(receive, _DISCARD_LIMIT, self.body_timeout):
+            # Unread body left on the connection: it cannot carry another request.
+            response = HttpResponse(
+                response.status, [*response.headers, ("connection", "close")], response.body, response.stream
+            )
         if head.method == "HEAD" or response.status == 304:
             if response.stream is not None:
                 await response.stream.aclose()
             response = HttpResponse(response.status, response.headers, b"")
         await _send(send, response)
 
-    async def _handle(self, head: HttpRequest, receive: Receive, request_id: str) -> HttpResponse:
+    async def _handle(
+        self, head: HttpRequest, receive: Receive, request_id: str, streamed: list[RequestBody | None]
+    ) -> HttpResponse:
+        """`streamed` gets None when the request takes the streamed-body path, then its
+        RequestBody once authenticated (so the caller can tell whether body is left unread)."""
         route: Route | None = None
         protocol = Protocol.JSON
         try:
@@ -201,6 +214,7 @@ class Gateway:
                 route = self.router.route(request)
             else:
                 request = head
+                streamed.append(None)
             protocol = route.protocol
             auth = verify(
                 request,
@@ -212,6 +226,7 @@ class Gateway:
             )
             if head is request:
                 stream = RequestBody(request, auth, receive, self.body_timeout)
+                streamed.append(stream)
                 if stream.chunked:
                     request = _without_chunked_encoding(request)
             else:

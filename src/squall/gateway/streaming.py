@@ -51,6 +51,26 @@ class BodyTimeout(Exception):
     """The client sent nothing for longer than the idle timeout."""
 
 
+async def discard_body(receive: Receive, limit: int, idle_timeout: float) -> bool:
+    """Read and drop what is left of a body nobody read (a streamed upload refused
+    before or while its body was consumed), up to `limit` bytes. False if more
+    remained or the client stalled or left: the connection must then be closed."""
+    seen = 0
+    try:
+        while True:
+            async with asyncio.timeout(idle_timeout):
+                message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return False
+            if not message.get("more_body", False):
+                return True
+    except TimeoutError:
+        return False
+
+
 class ChunkDecoder:
     """Incremental aws-chunked decoder: `feed` raw bytes, get payload pieces;
     `finish` at end of input returns the verified trailers (lower-case names)."""
@@ -190,12 +210,18 @@ class RequestBody:
         if self._sha256 is not None and not self.chunked:
             self._hashers.setdefault("SHA256", Hasher("SHA256"))
         self._consumed = False
+        self._ended = False
 
     def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
         if self._consumed:
             raise RuntimeError("a request body can be read once")
         self._consumed = True
         return self._pieces()
+
+    @property
+    def finished(self) -> bool:
+        """True once the whole request body has been received."""
+        return self._ended
 
     async def _raw(self) -> AsyncIterator[bytes]:
         while True:
@@ -207,9 +233,11 @@ class RequestBody:
             if message["type"] == "http.disconnect":
                 raise Disconnected
             chunk = message.get("body", b"")
+            if not message.get("more_body", False):
+                self._ended = True
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
+            if self._ended:
                 return
 
     async def _pieces(self) -> AsyncIterator[bytes | memoryview]:

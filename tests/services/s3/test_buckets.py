@@ -30,7 +30,9 @@ def test_create_list_head_delete(s3) -> None:  # type: ignore[no-untyped-def]
     assert error(exc)["Code"] == "NoSuchBucket" and error(exc)["BucketName"] == name
 
 
-@pytest.mark.parametrize("name", ["ab", "Upper-case", "a..b", "192.168.1.1", "xn--abc", "-start", "a_b", "x" * 64])
+@pytest.mark.parametrize(
+    "name", ["ab", "Upper-case", "a..b", "192.168.1.1", "xn--abc", "-start", "a_b", "x" * 64]
+)
 def test_invalid_names(s3, name: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as exc:
         s3.create_bucket(Bucket=name)

@@ -83,7 +83,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         return max(size - n, 0), size - 1
     first = int(first_raw)
     last = int(last_raw) if last_raw else size - 1
-    if last < first:
+    if last_raw and last < first:
         return None
     if first >= size:
         raise invalid_range(header, size)
