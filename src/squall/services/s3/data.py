@@ -26,6 +26,9 @@ from squall.storage import BlobStore, Store, WriteTxn, keys
 from squall.storage.blobs import BlobWriter
 
 
+_VERSION_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
 class S3Data:
     def __init__(self, store: Store, blobs: BlobStore) -> None:
         self.store = store
@@ -121,7 +124,7 @@ class S3Data:
         for version in self.versions(bucket, key):
             if version.version_id == version_id:
                 return version
-        if version_id != "null" and not version_id.isalnum() and "." not in version_id:
+        if not version_id or not set(version_id) <= _VERSION_ID_CHARS:
             raise m.invalid_argument("Invalid version id specified", "versionId", version_id)
         raise m.no_such_version(key, version_id)
 
