@@ -25,7 +25,6 @@ from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
 from squall.storage import BlobStore, Store, WriteTxn, keys
 from squall.storage.blobs import BlobWriter
 
-
 _VERSION_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
