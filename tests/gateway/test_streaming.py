@@ -4,6 +4,7 @@ the same bodies, cut into arbitrary pieces, give the same payload and the same e
 from __future__ import annotations
 
 import asyncio
+import itertools
 import base64
 import hashlib
 from datetime import timedelta
@@ -22,7 +23,7 @@ from tests.gateway.test_chunked import DOC_NOW, MODES, STORE, _doc_request, _enc
 
 def _pieces(body: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
-    return [body[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [body[a:b] for a, b in itertools.pairwise(points)]
 
 
 def _stream(req: HttpRequest, cuts: list[int], now: Any = None) -> tuple[bytes, RequestBody]:
