@@ -4,9 +4,9 @@ the same bodies, cut into arbitrary pieces, give the same payload and the same e
 from __future__ import annotations
 
 import asyncio
-import itertools
 import base64
 import hashlib
+import itertools
 from datetime import timedelta
 from typing import Any
 
