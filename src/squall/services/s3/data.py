@@ -9,15 +9,23 @@ Write protocol for a body (crash-safe, see storage/README.md):
 
 After `kill -9` between 1 and 3 the intent names an orphan blob (or a temp
 file, which `BlobStore` removes on open): `collect_orphans` at start-up deletes
-them. An object is therefore fully there or absent.
+them. An object is therefore fully there or absent. Dropping a reference
+(overwrite, delete, abort) records an intent for the freed blobs in the same
+transaction, so a crash before their deletion cannot leak them either.
+
+Blob I/O runs on a dedicated thread pool (fsyncs in parallel, the event loop
+never blocks on the disk); a streamed body is written in ~1 MiB batches while
+the next batch arrives (MD5 and the write release the GIL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from squall.protocol.errors import ServiceError
 from squall.services.s3 import models as m
@@ -25,13 +33,20 @@ from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
 from squall.storage import BlobStore, Store, WriteTxn, keys
 from squall.storage.blobs import BlobWriter
 
+log = logging.getLogger("squall.s3")
+_BATCH_BYTES = 1 << 20
 _VERSION_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 class S3Data:
-    def __init__(self, store: Store, blobs: BlobStore) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, io_threads: int = 32) -> None:
         self.store = store
         self.blobs = blobs
+        self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="s3-io")
+
+    def close(self) -> None:
+        """Finish pending blob deletions and stop the I/O threads."""
+        self._io.shutdown(wait=True)
 
     # --- buckets ---
 
@@ -55,28 +70,59 @@ class S3Data:
         """Stream `body` into a new blob (committed to disk, referenced by an intent
         record until `commit_version` or `release` takes it over). Raises
         EntityTooLarge past `limit` bytes; on any error nothing is left behind."""
+        loop = asyncio.get_running_loop()
         writer = self.blobs.begin()
         with self.store.write() as w:
             w.put(m.PENDING, keys.pack(writer.id), b"")
+        inflight: asyncio.Future[None] | None = None
         try:
             if isinstance(body, bytes):
                 writer.write(body)
             else:
+                batch: list[bytes | memoryview] = []
+                batched = received = 0
                 async for piece in body:
-                    if writer.size + len(piece) > limit:
+                    received += len(piece)
+                    if received > limit:
                         raise ServiceError(
                             "EntityTooLarge",
                             "Your proposed upload exceeds the maximum allowed size",
                             400,
-                            fields={"ProposedSize": writer.size + len(piece), "MaxSizeAllowed": limit},
+                            fields={"ProposedSize": received, "MaxSizeAllowed": limit},
                         )
-                    writer.write(piece)
-            await asyncio.to_thread(writer.commit)
+                    batch.append(piece)
+                    batched += len(piece)
+                    if batched >= _BATCH_BYTES:
+                        if inflight is not None:
+                            await inflight
+                        inflight = loop.run_in_executor(self._io, _write_all, writer, batch)
+                        batch, batched = [], 0
+                if inflight is not None:
+                    await inflight
+                    inflight = None
+                _write_all(writer, batch)
+            await loop.run_in_executor(self._io, writer.commit)
         except BaseException:
+            if inflight is not None:
+                await asyncio.wait([inflight])
             writer.abort()
             self.release([writer.id])
             raise
         return writer
+
+    def release_soon(self, blob_ids: Sequence[str]) -> None:
+        """`release` on the I/O threads (the blobs already have intents: see `drop`)."""
+        if blob_ids:
+            future: Future[None] = self._io.submit(self.release, list(blob_ids))
+            future.add_done_callback(_log_failure)
+
+    @staticmethod
+    def drop(w: WriteTxn, blob_ids: Iterable[str]) -> list[str]:
+        """Record intents for blobs a transaction stops referencing; `release_soon` them after it."""
+        ids = list(blob_ids)
+        for blob_id in ids:
+            w.put(m.PENDING, keys.pack(blob_id), b"")
+        return ids
 
     def release(self, blob_ids: Iterable[str]) -> None:
         """Delete blobs nothing references any more (and their intents)."""
@@ -131,17 +177,24 @@ class S3Data:
         return secrets.token_urlsafe(24) if bucket.versioning == "Enabled" else "null"
 
     def commit_version(
-        self, bucket: Bucket, version: ObjectVersion, event: str, ctx_account: str
+        self,
+        bucket: Bucket,
+        version: ObjectVersion,
+        event: str,
+        also: Callable[[WriteTxn], list[str]] | None = None,
     ) -> ObjectVersion:
         """Make `version` (its seq filled in here) the newest of its key, in one
-        transaction with its outbox event; then free what it replaced (the old
-        "null" version, outside versioned buckets)."""
+        transaction with its outbox event (and `also`, which returns blobs it
+        dropped); then free what it replaced (the old "null" version, outside
+        versioned buckets)."""
         dropped: list[str] = []
         with self.store.write() as w:
+            if also is not None:
+                dropped.extend(also(w))
             seq = w.next_sequence(m.SEQUENCE)
             version = _with_seq(version, seq)
             if version.version_id == "null":
-                dropped = self._drop_null(w, bucket.name, version.key)
+                dropped.extend(self._drop_null(w, bucket.name, version.key))
             w.put(m.VERSIONS, m.version_key(bucket.name, version.key, seq), version.dump())
             cur = m.object_prefix(bucket.name, version.key)
             if version.delete_marker:
@@ -151,7 +204,7 @@ class S3Data:
             for blob_id, _ in version.parts:
                 w.delete(m.PENDING, keys.pack(blob_id))
             _outbox(w, bucket, version, event, seq)
-        self.release(dropped)
+        self.release_soon(dropped)
         return version
 
     def _drop_null(self, w: WriteTxn, bucket: str, key: str) -> list[str]:
@@ -160,7 +213,7 @@ class S3Data:
             old = ObjectVersion.load(raw)
             if old.version_id == "null":
                 w.delete(m.VERSIONS, raw_key)
-                dropped.extend(b for b, _ in old.parts)
+                dropped.extend(self.drop(w, (b for b, _ in old.parts)))
         return dropped
 
     def delete_version(self, bucket: Bucket, version: ObjectVersion) -> None:
@@ -176,7 +229,8 @@ class S3Data:
                 w.put(m.CURRENT, cur, latest.dump())
             event = "ObjectRemoved:Delete"
             _outbox(w, bucket, version, event, w.next_sequence(m.SEQUENCE))
-        self.release(b for b, _ in version.parts)
+            dropped = self.drop(w, (b for b, _ in version.parts))
+        self.release_soon(dropped)
 
     def replace_tags(self, bucket: str, version: ObjectVersion, tags: dict[str, str]) -> None:
         new = ObjectVersion(**{**version.__dict__, "tags": tags})
@@ -186,6 +240,16 @@ class S3Data:
             raw = w.get(m.CURRENT, cur)
             if raw is not None and ObjectVersion.load(raw).seq == version.seq:
                 w.put(m.CURRENT, cur, new.dump())
+
+
+def _write_all(writer: BlobWriter, pieces: list[bytes | memoryview]) -> None:
+    for piece in pieces:
+        writer.write(piece)
+
+
+def _log_failure(future: Future[None]) -> None:
+    if future.exception() is not None:
+        log.error("deleting freed blobs failed (collected at next start)", exc_info=future.exception())
 
 
 def _with_seq(version: ObjectVersion, seq: int) -> ObjectVersion:

@@ -24,7 +24,7 @@ from squall.services.s3.data import S3Data
 from squall.services.s3.models import ObjectVersion
 from squall.services.s3.objects import Objects, checksum_fields, content_of, storage_class, tags_header
 from squall.services.s3.reading import BodyStream, check_conditions, parse_range
-from squall.storage import keys
+from squall.storage import WriteTxn, keys
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -105,11 +105,10 @@ class Multipart:
         with self.data.store.write() as w:
             pk = keys.pack(upload_id, number)
             raw = w.get(m.PARTS, pk)
-            old = orjson.loads(raw)["blob"] if raw is not None else None
+            old = self.data.drop(w, [orjson.loads(raw)["blob"]]) if raw is not None else []
             w.put(m.PARTS, pk, orjson.dumps(part))
             w.delete(m.PENDING, keys.pack(part["blob"]))
-        if old is not None:
-            self.data.release([old])
+        self.data.release_soon(old)
 
     async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
@@ -217,14 +216,17 @@ class Multipart:
         )  # fmt: skip
         used = {p["blob"] for p in chosen}
         unused = [p["blob"] for p in stored.values() if p["blob"] not in used]
-        with self.data.store.write() as w:
+
+        def finish_upload(w: WriteTxn) -> list[str]:
+            if w.get(m.UPLOADS, keys.pack(bucket.name, upload_id)) is None:
+                raise no_such_upload(upload_id)  # completed or aborted meanwhile
             w.delete(m.UPLOADS, keys.pack(bucket.name, upload_id))
             for number in stored:
                 w.delete(m.PARTS, keys.pack(upload_id, number))
-        version = self.data.commit_version(
-            bucket, version, "ObjectCreated:CompleteMultipartUpload", ctx.account_id
-        )
-        self.data.release(unused)
+            return self.data.drop(w, unused)
+
+        event = "ObjectCreated:CompleteMultipartUpload"
+        version = self.data.commit_version(bucket, version, event, also=finish_upload)
         out: dict[str, Any] = {
             "Location": f"{ctx.endpoint}/{bucket.name}/{upload['key']}",
             "Bucket": bucket.name,
@@ -245,7 +247,8 @@ class Multipart:
             w.delete(m.UPLOADS, keys.pack(bucket.name, upload_id))
             for number in stored:
                 w.delete(m.PARTS, keys.pack(upload_id, number))
-        self.data.release(p["blob"] for p in stored.values())
+            dropped = self.data.drop(w, (p["blob"] for p in stored.values()))
+        self.data.release_soon(dropped)
         return {}
 
     def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class Objects:
             checksums=dict(getattr(body, "checksums", {})),
             tags=tags,
         )
-        version = self.data.commit_version(bucket, version, "ObjectCreated:Put", ctx.account_id)
+        version = self.data.commit_version(bucket, version, "ObjectCreated:Put")
         return {"ETag": version.etag, **version_fields(bucket, version), **checksum_fields(version)}
 
     def _readable(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, ObjectVersion]:
@@ -218,7 +218,7 @@ class Objects:
             key=key, version_id=self.data.new_version_id(bucket), seq=0, last_modified=time.time(),
             delete_marker=True,
         )  # fmt: skip
-        marker = self.data.commit_version(bucket, marker, "ObjectRemoved:DeleteMarkerCreated", ctx.account_id)
+        marker = self.data.commit_version(bucket, marker, "ObjectRemoved:DeleteMarkerCreated")
         return {"DeleteMarker": True, "VersionId": marker.version_id}
 
     def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +286,7 @@ class Objects:
             content_type=content_type or "binary/octet-stream", headers=headers, metadata=metadata,
             storage_class=sclass, checksums={} if src.multipart else dict(src.checksums), tags=tags,
         )  # fmt: skip
-        version = self.data.commit_version(bucket, version, "ObjectCreated:Copy", ctx.account_id)
+        version = self.data.commit_version(bucket, version, "ObjectCreated:Copy")
         result = {
             "ETag": version.etag,
             "LastModified": datetime.fromtimestamp(int(version.last_modified), UTC),

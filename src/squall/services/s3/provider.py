@@ -31,3 +31,6 @@ class S3Provider(ServiceProvider):
         collected = self.data.collect_orphans()
         if collected:
             log.info("s3: removed %d blobs of uploads cut off before they committed", collected)
+
+    async def stop(self) -> None:
+        self.data.close()
