@@ -126,3 +126,24 @@ def test_presigned_get_put_and_expiry(server) -> None:  # type: ignore[no-untype
         urllib.request.urlopen(expired, timeout=10)
     body = exc.value.read().decode()
     assert exc.value.code == 403 and "<Code>AccessDenied</Code>" in body and "Request has expired" in body
+
+
+def test_presigned_sigv2_default_boto3(s3) -> None:  # type: ignore[no-untyped-def]
+    """boto3's default S3 presigning (SigV2 query: AWSAccessKeyId/Signature/Expires)."""
+    name = new_bucket(s3)
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": name, "Key": "v2 key"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in put_url
+    # SigV2 signs Content-Type: send none (urllib would add a form type), as on AWS.
+    req = urllib.request.Request(put_url, data=b"v2 body", method="PUT", headers={"Content-Type": ""})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    get_url = s3.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": name, "Key": "v2 key", "ResponseContentType": "text/x-v2"},
+        ExpiresIn=60,
+    )
+    with urllib.request.urlopen(get_url, timeout=10) as resp:
+        assert resp.read() == b"v2 body" and resp.headers["Content-Type"] == "text/x-v2"
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(get_url.replace("Signature=", "Signature=x"), timeout=10)
+    assert exc.value.code == 403 and b"SignatureDoesNotMatch" in exc.value.read()

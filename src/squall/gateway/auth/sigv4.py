@@ -284,9 +284,14 @@ def verify(
     With `deferred_body` the body has not been read yet (a streamed upload):
     `request.body` is ignored and the caller checks a hex `x-amz-content-sha256`
     when the body has arrived (`gateway/streaming.py`); a presigned or unsigned
-    request must then be S3's UNSIGNED-PAYLOAD.
+    request must then be S3's UNSIGNED-PAYLOAD. S3 (`allow_anonymous`) also
+    accepts its legacy SigV2 (`sigv2.py`).
     Raises AuthError."""
     query = c.query_pairs(request.query_string)
+    from squall.gateway.auth import sigv2  # S3's legacy scheme; imports this module
+
+    if allow_anonymous and sigv2.is_sigv2(request, query):
+        return sigv2.verify_v2(request, store, query)
     presigned = any(name == "X-Amz-Algorithm" or name == "X-Amz-Credential" for name, _ in query)
     authorization = request.headers.get("authorization")
     if authorization is not None and presigned:
