@@ -186,8 +186,7 @@ class Gateway:
             response = await self._handle(head, receive, request_id, streamed)
         except _Disconnected:
             return
-        unread = bool(streamed) and (streamed[-1] is None or not streamed[-1].finished)
-        if unread and not await discard_body(receive, _DISCARD_LIMIT, self.body_timeout):
+        if streamed and not await self._discard_unread(head, streamed[-1], receive):
             # Unread body left on the connection: it cannot carry another request.
             response = HttpResponse(
                 response.status, [*response.headers, ("connection", "close")], response.body, response.stream
@@ -286,6 +285,17 @@ class Gateway:
             service=route.service if route else None,
             operation=route.operation if route else None,
         )
+
+    async def _discard_unread(self, head: HttpRequest, body: RequestBody | None, receive: Receive) -> bool:
+        """After a streamed request: True if the connection can carry another request
+        (its body was read to the end, or the little left of it was read and dropped)."""
+        if body is not None and body.finished:
+            return True
+        declared = head.headers.get("content-length", "")
+        received = body.raw_received if body is not None else 0
+        if declared.isdigit() and int(declared) - received > _DISCARD_LIMIT:
+            return False
+        return await discard_body(receive, _DISCARD_LIMIT, self.body_timeout)
 
     def _streaming_route(self, head: HttpRequest) -> Route | None:
         """The route of a PUT whose body the provider takes as a stream, else None."""

@@ -211,6 +211,8 @@ class RequestBody:
             self._hashers.setdefault("SHA256", Hasher("SHA256"))
         self._consumed = False
         self._ended = False
+        #: Bytes of the (still encoded) body received so far.
+        self.raw_received = 0
 
     def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
         if self._consumed:
@@ -233,6 +235,7 @@ class RequestBody:
             if message["type"] == "http.disconnect":
                 raise Disconnected
             chunk = message.get("body", b"")
+            self.raw_received += len(chunk)
             if not message.get("more_body", False):
                 self._ended = True
             if chunk:

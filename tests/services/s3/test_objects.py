@@ -172,3 +172,19 @@ def test_aws_cli_cp_ls_rm(server, s3, tmp_path) -> None:  # type: ignore[no-unty
     assert back.read_bytes() == local.read_bytes()
     server.aws("s3", "rm", "--only-show-errors", f"s3://{name}/dir/f.bin")
     assert "Contents" not in s3.list_objects_v2(Bucket=name)
+
+
+def test_entity_too_large_refused_before_reading(server, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    import http.client
+
+    s3 = server.client("s3", signature_version="s3v4")
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "huge"}, ExpiresIn=60)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.putrequest("PUT", url.split(str(server.port), 1)[1])
+    conn.putheader("Content-Length", str(6 * 1024**3))
+    conn.endheaders()
+    conn.send(b"x" * 1024)
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status == 400 and b"<Code>EntityTooLarge</Code>" in body
