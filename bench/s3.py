@@ -95,8 +95,12 @@ def big_object(endpoint: str, pid: int, size_mb: int) -> None:
     s3 = _client(endpoint)
     s3.create_bucket(Bucket="bench-big")
     total = size_mb * MiB
-    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "bench-big", "Key": "big"}, ExpiresIn=3600)
-    get_url = s3.generate_presigned_url("get_object", Params={"Bucket": "bench-big", "Key": "big"}, ExpiresIn=3600)
+    put_url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "bench-big", "Key": "big"}, ExpiresIn=3600
+    )
+    get_url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "bench-big", "Key": "big"}, ExpiresIn=3600
+    )
     parsed = urllib.parse.urlsplit(endpoint)
     idle = rss_kib(pid)
 
@@ -147,9 +151,15 @@ def main() -> None:
         put_script = rotating_script(Path(tmp) / "put.lua", "PUT", puts, body)
         get_script = rotating_script(Path(tmp) / "get.lua", "GET", gets, b"")
         for c in args.connection_counts:
-            print(line("PUT 1 KB", c, wrk(endpoint + "/", put_script, c, args.duration, args.repeat)), flush=True)
+            print(
+                line("PUT 1 KB", c, wrk(endpoint + "/", put_script, c, args.duration, args.repeat)),
+                flush=True,
+            )
         for c in args.connection_counts:
-            print(line("GET 1 KB", c, wrk(endpoint + "/", get_script, c, args.duration, args.repeat)), flush=True)
+            print(
+                line("GET 1 KB", c, wrk(endpoint + "/", get_script, c, args.duration, args.repeat)),
+                flush=True,
+            )
         big_object(endpoint, pid, int(args.size_mb))
 
 
