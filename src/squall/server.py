@@ -23,6 +23,7 @@ from squall.protocol.router import Router
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
+from squall.services.s3.provider import S3Provider
 from squall.services.sqs.provider import SqsProvider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
@@ -68,7 +69,8 @@ def build(settings: Settings) -> Server:
         logs = LogsProvider(telemetry.logs, telemetry.writer)
         sqs = SqsProvider(data_dir.store)
         lambda_.connect_destinations(queues=sqs.queues)
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs])
+        s3 = S3Provider(data_dir.store, data_dir.blobs)
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,

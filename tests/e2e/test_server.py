@@ -292,5 +292,6 @@ def test_s3_anonymous_request_is_routed_not_refused(server: RunningServer) -> No
     status, _, payload = _http_error(
         urllib.request.Request(server.endpoint + "/some-bucket/key", method="GET")
     )
-    assert status == 501
-    assert payload.startswith(b"<?xml") and b"<Code>NotImplemented</Code>" in payload
+    # Reaches the S3 provider (no auth refusal): the bucket does not exist.
+    assert status == 404
+    assert payload.startswith(b"<?xml") and b"<Code>NoSuchBucket</Code>" in payload

@@ -5,6 +5,15 @@ in the protocol the client spoke):
 
 1. read the body, bounded in size and time;
 2. route: (service, operation, protocol, URI labels) from headers/path/body;
+
+Streamed uploads (a PUT that routes, from its request line and headers alone,
+to an operation in its provider's `streaming_input`, e.g. S3 PutObject) skip
+step 1: they are authenticated from the headers and the provider gets a
+`streaming.RequestBody` that decodes and verifies the body as it arrives; the
+size limit is the operation's, not `max_body_bytes`. A provider may return a
+`ByteStream` as a streaming payload member (GetObject): it is sent piece by
+piece and closed.
+
 3. authenticate: SigV4 header or presigned query, access key -> account;
 4. decode aws-chunked bodies and check their signatures and checksums;
 5. parse the wire input and validate it against the model;
@@ -23,6 +32,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import orjson
@@ -36,11 +46,12 @@ from squall.gateway.auth import (
     decoded_request,
     verify,
 )
+from squall.gateway.streaming import BodyTimeout, Disconnected, RequestBody, discard_body
 from squall.protocol.errors import ServiceError, internal_failure
 from squall.protocol.parsers import parse_request
 from squall.protocol.router import Router, RoutingError
 from squall.protocol.serializers import serialize_error, serialize_response
-from squall.protocol.types import HttpRequest, HttpResponse, Protocol, Route
+from squall.protocol.types import ByteStream, HttpRequest, HttpResponse, Protocol, Route
 from squall.protocol.validate import validate_input
 from squall.services.base import RequestContext
 from squall.services.registry import ServiceRegistry
@@ -53,6 +64,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 #: (method, path, query string) -> response; runs in a worker thread.
 RawHandler = Callable[[str, str, str], HttpResponse]
 
+#: How much of a refused streamed upload's body is read and dropped to keep the connection.
+_DISCARD_LIMIT = 1 << 20
 HEALTH_PATHS = frozenset({"/_squall/health", "/_localstack/health"})
 ANONYMOUS_SERVICES = frozenset({"s3"})
 
@@ -72,8 +85,16 @@ def _unsigned_operations() -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
-class _Disconnected(Exception):
-    """The client went away before sending its whole request."""
+_Disconnected = Disconnected
+
+
+def _request_timeout() -> ServiceError:
+    return ServiceError(
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within "
+        "the timeout period. Idle connections will be closed.",
+        400,
+    )
 
 
 class Gateway:
@@ -160,21 +181,39 @@ class Gateway:
                     raw = HttpResponse(500, [("content-type", "text/plain")], b"internal error")
                 await _send(send, raw)
                 return
+        streamed: list[RequestBody | None] = []
         try:
-            response = await self._handle(head, receive, request_id)
+            response = await self._handle(head, receive, request_id, streamed)
         except _Disconnected:
             return
-        if head.method == "HEAD":
+        if streamed and not await self._discard_unread(head, streamed[-1], receive):
+            # Unread body left on the connection: it cannot carry another request.
+            response = HttpResponse(
+                response.status, [*response.headers, ("connection", "close")], response.body, response.stream
+            )
+        if head.method == "HEAD" or response.status == 304:
+            if response.stream is not None:
+                await response.stream.aclose()
             response = HttpResponse(response.status, response.headers, b"")
         await _send(send, response)
 
-    async def _handle(self, head: HttpRequest, receive: Receive, request_id: str) -> HttpResponse:
+    async def _handle(
+        self, head: HttpRequest, receive: Receive, request_id: str, streamed: list[RequestBody | None]
+    ) -> HttpResponse:
+        """`streamed` gets None when the request takes the streamed-body path, then its
+        RequestBody once authenticated (so the caller can tell whether body is left unread)."""
         route: Route | None = None
         protocol = Protocol.JSON
         try:
-            body = await self._read_body(head, receive)
-            request = HttpRequest(head.method, head.path, head.query_string, head.headers, body)
-            route = self.router.route(request)
+            route = self._streaming_route(head)
+            stream: RequestBody | None = None
+            if route is None:
+                body = await self._read_body(head, receive)
+                request = HttpRequest(head.method, head.path, head.query_string, head.headers, body)
+                route = self.router.route(request)
+            else:
+                request = head
+                streamed.append(None)
             protocol = route.protocol
             auth = verify(
                 request,
@@ -182,10 +221,19 @@ class Gateway:
                 allow_anonymous=route.service in ANONYMOUS_SERVICES
                 or (route.service, route.operation) in self._unsigned,
                 max_skew=timedelta(seconds=self.clock_skew),
+                deferred_body=head is request,
             )
-            request = decoded_request(request, decode_body(request, auth))
+            if head is request:
+                stream = RequestBody(request, auth, receive, self.body_timeout)
+                streamed.append(stream)
+                if stream.chunked:
+                    request = _without_chunked_encoding(request)
+            else:
+                request = decoded_request(request, decode_body(request, auth))
             params = parse_request(route, request)
             validate_input(route, params)
+            if stream is not None:
+                params[_streaming_member(route, "input") or "Body"] = stream
             provider = self.services.get(route.service)
             ctx = RequestContext(
                 request_id=request_id,
@@ -202,9 +250,17 @@ class Gateway:
 
                 raise not_implemented(route.service, route.operation)
             output = await provider.dispatch(ctx, params)
+            out_stream = output.get(_streaming_member(route, "output") or "")
+            if isinstance(out_stream, ByteStream):
+                output = {k: v for k, v in output.items() if v is not out_stream}
+                response = serialize_response(route, output, request_id)
+                status = out_stream.status or response.status
+                return HttpResponse(status, response.headers, b"", out_stream)
             return serialize_response(route, output, request_id)
         except _Disconnected:
             raise
+        except BodyTimeout:
+            return self._error(protocol, _request_timeout(), request_id, route)
         except RoutingError as err:
             return serialize_error(err.protocol, err, request_id, service=err.service)
         except AuthError as err:
@@ -229,6 +285,30 @@ class Gateway:
             service=route.service if route else None,
             operation=route.operation if route else None,
         )
+
+    async def _discard_unread(self, head: HttpRequest, body: RequestBody | None, receive: Receive) -> bool:
+        """After a streamed request: True if the connection can carry another request
+        (its body was read to the end, or the little left of it was read and dropped)."""
+        if body is not None and body.finished:
+            return True
+        declared = head.headers.get("content-length", "")
+        received = body.raw_received if body is not None else 0
+        if declared.isdigit() and int(declared) - received > _DISCARD_LIMIT:
+            return False
+        return await discard_body(receive, _DISCARD_LIMIT, self.body_timeout)
+
+    def _streaming_route(self, head: HttpRequest) -> Route | None:
+        """The route of a PUT whose body the provider takes as a stream, else None."""
+        if head.method != "PUT":
+            return None
+        try:
+            route = self.router.route(head)
+        except RoutingError:
+            return None
+        provider = self.services.get(route.service)
+        if provider is None or route.operation not in provider.streaming_input:
+            return None
+        return route
 
     def _guess_protocol(self, head: HttpRequest) -> Protocol:
         try:
@@ -264,12 +344,7 @@ class Gateway:
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            raise ServiceError(
-                "RequestTimeout",
-                "Your socket connection to the server was not read from or written to within "
-                "the timeout period. Idle connections will be closed.",
-                400,
-            ) from None
+            raise _request_timeout() from None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _health(self, head_only: bool) -> HttpResponse:
@@ -295,10 +370,56 @@ def _too_large(head: HttpRequest, limit: int) -> ServiceError:
 
 async def _send(send: Send, response: HttpResponse) -> None:
     headers = [(k.lower().encode("latin-1"), _header_bytes(v)) for k, v in response.headers]
+    stream = response.stream
+    length = stream.length if stream is not None else len(response.body)
     if not any(k == b"content-length" for k, _ in headers):
-        headers.append((b"content-length", str(len(response.body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+        headers.append((b"content-length", str(length).encode()))
+    if stream is None:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+        return
+    try:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        async for piece in stream:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        await stream.aclose()
+
+
+def _streaming_member(route: Route, direction: str) -> str | None:
+    """The name of the operation's `streaming` blob payload member (input or output), if any."""
+    return _streaming_member_of(route.service, route.operation, direction)
+
+
+@cache
+def _streaming_member_of(service: str, operation: str, direction: str) -> str | None:
+    from squall.protocol.models import service_model
+
+    op = service_model(service).operation_model(operation)
+    shape = op.input_shape if direction == "input" else op.output_shape
+    if shape is None:
+        return None
+    payload = shape.serialization.get("payload")
+    if payload is None or not shape.members[payload].serialization.get("streaming"):
+        return None
+    return str(payload)
+
+
+def _without_chunked_encoding(request: HttpRequest) -> HttpRequest:
+    """Headers as the operation sees a streamed aws-chunked body: no `aws-chunked`
+    in Content-Encoding, Content-Length the decoded length."""
+    headers = dict(request.headers)
+    rest = [e.strip() for e in headers.get("content-encoding", "").split(",")]
+    rest = [e for e in rest if e and e.lower() != "aws-chunked"]
+    if rest:
+        headers["content-encoding"] = ",".join(rest)
+    else:
+        headers.pop("content-encoding", None)
+    decoded = headers.get("x-amz-decoded-content-length")
+    if decoded is not None:
+        headers["content-length"] = decoded
+    return HttpRequest(request.method, request.path, request.query_string, headers)
 
 
 def _header_bytes(value: str) -> bytes:

@@ -7,9 +7,11 @@ an output dict or a `ServiceError` back into an `HttpResponse`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, runtime_checkable
+from typing import Protocol as _Protocol
 from urllib.parse import parse_qsl
 
 
@@ -48,11 +50,28 @@ class HttpRequest:
         return parse_qsl(self.query_string, keep_blank_values=True)
 
 
+@runtime_checkable
+class ByteStream(_Protocol):
+    """A body produced piece by piece (an S3 object read from its file): a
+    provider returns one as a streaming payload member, the gateway sends it
+    with Content-Length `length` and closes it (also when the client is gone)."""
+
+    length: int
+    #: Overrides the response's status when set (206 for a range).
+    status: int | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class HttpResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes = b""
+    #: Sent instead of `body` when set.
+    stream: ByteStream | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ class ServiceProvider:
 
     #: The botocore service name this provider serves.
     service: str = ""
+    #: Operations (PUT, with a `streaming` blob payload) whose payload member the
+    #: provider takes as the gateway's async `RequestBody` instead of bytes: it must
+    #: iterate it to the end before committing anything, and enforce its own size limit.
+    streaming_input: frozenset[str] = frozenset()
 
     def __init__(self, *parts: object) -> None:
         from squall.protocol.models import service_model

@@ -110,6 +110,20 @@ class BlobStore:
             raise
         return BlobRef(blob_id, size, md5.hexdigest(), sha256.hexdigest())
 
+    def begin(self) -> BlobWriter:
+        """A blob written piece by piece (a streamed upload): `write` the pieces,
+        then `commit` (fsync + rename, as `put`) or `abort`. Its id is known
+        before the first byte, so a caller can record its intent first."""
+        return BlobWriter(self, secrets.token_hex(16))
+
+    def _install(self, tmp_path: Path, blob_id: str) -> None:
+        shard = self.root / blob_id[:2]
+        if not shard.is_dir():
+            shard.mkdir(mode=0o700, exist_ok=True)
+            _fsync_dir(self.root)
+        os.rename(tmp_path, shard / blob_id)
+        _fsync_dir(shard)
+
     def open(self, blob_id: str) -> BinaryIO:
         """The blob's content as a seekable binary file; close it after use."""
         try:
@@ -151,3 +165,44 @@ def blob_usage(root: Path) -> BlobUsage:
                 count += 1
                 total += entry.stat(follow_symlinks=False).st_size
     return BlobUsage(count, total)
+
+
+class BlobWriter:
+    """An uncommitted blob (see `BlobStore.begin`). `write` is buffered file I/O;
+    `commit` fsyncs and may block: run it in a thread from async code."""
+
+    def __init__(self, store: BlobStore, blob_id: str) -> None:
+        self.id = blob_id
+        self.size = 0
+        self._store = store
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._tmp_path = store._tmp / f"{blob_id}.part"
+        self._file: BinaryIO | None = open(self._tmp_path, "xb")  # noqa: SIM115 - closed by commit/abort
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._file is not None, "blob already committed or aborted"
+        self._file.write(data)
+        self._md5.update(data)
+        self.size += len(data)
+
+    @property
+    def md5_hex(self) -> str:
+        return self._md5.hexdigest()
+
+    def commit(self) -> None:
+        assert self._file is not None, "blob already committed or aborted"
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+            self._store._install(self._tmp_path, self.id)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._tmp_path.unlink(missing_ok=True)

@@ -2,11 +2,13 @@
 (plus SHA-512 and MD5) as `x-amz-checksum-*` headers or aws-chunked trailers,
 and `Content-MD5`.
 
-CRC32 comes from zlib. CRC32C and CRC64NVME are not in the standard library
-(botocore itself only has them through the optional awscrt package), so they
-are computed here: reflected table-driven CRCs that consume 32-bit words with
-two 64Ki-entry tables, about 4x fewer interpreter steps than a byte-wise loop.
-Tables are built on first use.
+CRC32 comes from zlib. CRC32C and CRC64NVME are not in the standard library:
+with the optional `awscrt` package installed (C, GB/s) they come from it;
+otherwise they are computed here (~15 MB/s): reflected table-driven CRCs that
+consume 32-bit words with two 64Ki-entry tables, about 4x fewer interpreter
+steps than a byte-wise loop. Tables are built on first use.
+
+`Hasher` computes any of them incrementally, for streamed bodies.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 
 from squall.gateway.auth.errors import AuthError, AuthErrorKind
+
+try:
+    from awscrt import checksums as _crt
+except ImportError:  # pragma: no cover - depends on the environment
+    _crt = None
 
 
 class ReflectedCrc:
@@ -78,6 +85,52 @@ class ReflectedCrc:
 CRC32C = ReflectedCrc(32, 0x82F63B78)
 CRC64NVME = ReflectedCrc(64, 0x9A6C9329AC4BC9B5)
 
+_CrcUpdate = Callable[[bytes | memoryview, int], int]
+#: Incremental CRC functions (data, previous crc) -> crc, and their width in bytes.
+_CRCS: dict[str, tuple[_CrcUpdate, int]] = {
+    "CRC32": (lambda data, crc: zlib.crc32(data, crc), 4),
+    "CRC32C": (_crt.crc32c if _crt is not None else CRC32C.update, 4),
+    "CRC64NVME": (_crt.crc64nvme if _crt is not None else CRC64NVME.update, 8),
+}
+_HASHLIB = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512", "MD5": "md5"}
+
+
+class Hasher:
+    """One checksum algorithm (a key of ALGORITHMS) computed over data fed in pieces."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        crc = _CRCS.get(algorithm)
+        self._crc: _CrcUpdate | None = None
+        if crc is not None:
+            self._crc, self._size = crc
+            self._value = 0
+        else:
+            self._hash = hashlib.new(_HASHLIB[algorithm])
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self._crc is not None:
+            self._value = self._crc(data, self._value)
+        else:
+            self._hash.update(data)
+
+    def digest(self) -> bytes:
+        if self._crc is not None:
+            return (self._value & ((1 << (8 * self._size)) - 1)).to_bytes(self._size, "big")
+        return self._hash.digest()
+
+    def b64(self) -> str:
+        return base64.b64encode(self.digest()).decode("ascii")
+
+
+def _one_shot(algorithm: str) -> Callable[[bytes], bytes]:
+    def digest(data: bytes) -> bytes:
+        h = Hasher(algorithm)
+        h.update(data)
+        return h.digest()
+
+    return digest
+
 
 def _crc32(data: bytes) -> bytes:
     return (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
@@ -90,8 +143,8 @@ def _hashlib(name: str) -> Callable[[bytes], bytes]:
 #: Algorithm name (as S3 spells it, e.g. in ChecksumAlgorithm) -> (digest function, digest size).
 ALGORITHMS: dict[str, tuple[Callable[[bytes], bytes], int]] = {
     "CRC32": (_crc32, 4),
-    "CRC32C": (CRC32C.digest, 4),
-    "CRC64NVME": (CRC64NVME.digest, 8),
+    "CRC32C": (_one_shot("CRC32C"), 4),
+    "CRC64NVME": (_one_shot("CRC64NVME"), 8),
     "SHA1": (_hashlib("sha1"), 20),
     "SHA256": (_hashlib("sha256"), 32),
     "SHA512": (_hashlib("sha512"), 64),
@@ -117,6 +170,59 @@ def _decode_b64(value: str, size: int) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return raw if len(raw) == size else None
+
+
+def checksum_algorithm(header: str) -> str | None:
+    """ALGORITHM for an `x-amz-checksum-<alg>` header Squall computes; None for other headers.
+    Raises AuthError INVALID_CHECKSUM for an algorithm it cannot compute."""
+    name = header.lower()
+    if not name.startswith(CHECKSUM_PREFIX) or name in _NOT_CHECKSUMS:
+        return None
+    algorithm = name[len(CHECKSUM_PREFIX) :].upper()
+    if algorithm in ALGORITHMS:
+        return algorithm
+    if algorithm in UNSUPPORTED:
+        raise AuthError(
+            AuthErrorKind.INVALID_CHECKSUM, f"Checksum algorithm {algorithm} is not supported", header=name
+        )
+    return None
+
+
+def check_checksum(header: str, value: str, calculated: str) -> None:
+    """Compare a sent `x-amz-checksum-<alg>` value with the base64 digest calculated
+    (raises like `verify_checksum`)."""
+    name = header.lower()
+    algorithm = name[len(CHECKSUM_PREFIX) :].upper()
+    if _decode_b64(value, ALGORITHMS[algorithm][1]) is None:
+        raise AuthError(AuthErrorKind.INVALID_CHECKSUM, f"Value for {name} header is invalid.", header=name)
+    if calculated != value.strip():
+        raise AuthError(
+            AuthErrorKind.BAD_CHECKSUM,
+            f"{algorithm} mismatch",
+            algorithm=algorithm,
+            expected=value.strip(),
+            calculated=calculated,
+        )
+
+
+def check_content_md5(value: str, calculated: str) -> None:
+    """Compare a Content-MD5 header with the base64 MD5 calculated (raises like `verify_checksums`)."""
+    if _decode_b64(value, 16) is None:
+        raise AuthError(
+            AuthErrorKind.INVALID_CHECKSUM,
+            "The Content-MD5 you specified was invalid.",
+            header="content-md5",
+            content_md5="1",
+        )
+    if calculated != value.strip():
+        raise AuthError(
+            AuthErrorKind.BAD_CHECKSUM,
+            "Content-MD5 mismatch",
+            algorithm="MD5",
+            expected=value.strip(),
+            calculated=calculated,
+            content_md5="1",
+        )
 
 
 def verify_checksum(header: str, value: str, payload: bytes) -> tuple[str, str] | None:

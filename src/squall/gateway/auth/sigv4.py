@@ -253,12 +253,13 @@ def _check_time(parsed: _Parsed, when: datetime, now: datetime, max_skew: timede
         )
 
 
-def _anonymous(request: HttpRequest) -> AuthContext:
+def _anonymous(request: HttpRequest, deferred_body: bool) -> AuthContext:
     declared = request.headers.get("x-amz-content-sha256")
     mode = _payload_mode(declared)
     if mode is not None and mode.chunk_signed:
         raise AuthError(AuthErrorKind.MISSING, f"{mode.value} requires a signed request")
-    _check_body_hash(declared, request.body)
+    if not deferred_body:
+        _check_body_hash(declared, request.body)
     return AuthContext(AuthMethod.ANONYMOUS, mode or PayloadMode.SIGNED)
 
 
@@ -269,6 +270,7 @@ def verify(
     now: datetime | None = None,
     max_skew: timedelta = timedelta(minutes=15),
     allow_anonymous: bool = False,
+    deferred_body: bool = False,
 ) -> AuthContext:
     """Verify a request's SigV4 signature (Authorization header or presigned
     query) and return who signed it.
@@ -279,8 +281,17 @@ def verify(
     `allow_anonymous` (S3), an unsigned request yields an ANONYMOUS context
     instead of AuthError(MISSING). A hex `x-amz-content-sha256` is checked
     against the body; aws-chunked bodies are checked by `decode_body`.
+    With `deferred_body` the body has not been read yet (a streamed upload):
+    `request.body` is ignored and the caller checks a hex `x-amz-content-sha256`
+    when the body has arrived (`gateway/streaming.py`); a presigned or unsigned
+    request must then be S3's UNSIGNED-PAYLOAD. S3 (`allow_anonymous`) also
+    accepts its legacy SigV2 (`sigv2.py`).
     Raises AuthError."""
     query = c.query_pairs(request.query_string)
+    from squall.gateway.auth import sigv2  # S3's legacy scheme; imports this module
+
+    if allow_anonymous and sigv2.is_sigv2(request, query):
+        return sigv2.verify_v2(request, store, query)
     presigned = any(name == "X-Amz-Algorithm" or name == "X-Amz-Credential" for name, _ in query)
     authorization = request.headers.get("authorization")
     if authorization is not None and presigned:
@@ -290,7 +301,7 @@ def verify(
         )  # fmt: skip
     if authorization is None and not presigned:
         if allow_anonymous:
-            return _anonymous(request)
+            return _anonymous(request, deferred_body)
         raise AuthError(AuthErrorKind.MISSING, "Request is missing Authentication Token")
     parsed = _parse_query(query) if presigned else _parse_header(request, authorization or "")
     method = AuthMethod.PRESIGNED if presigned else AuthMethod.HEADER
@@ -332,7 +343,7 @@ def verify(
         candidates = [(declared, mode)]
     elif presigned:
         candidates = [(PayloadMode.UNSIGNED.value, PayloadMode.UNSIGNED)]
-        if not is_s3:
+        if not is_s3 and not deferred_body:
             candidates.append((hashlib.sha256(request.body).hexdigest(), None))
     else:
         candidates = [(hashlib.sha256(request.body).hexdigest(), None)]
@@ -365,7 +376,8 @@ def verify(
             canonical_request=canonical,
             signature_provided=parsed.signature,
         )
-    _check_body_hash(declared, request.body)
+    if not deferred_body:
+        _check_body_hash(declared, request.body)
 
     return AuthContext(
         method=method,

@@ -1,0 +1,36 @@
+"""The S3 provider: buckets, objects, listings and multipart uploads, as parts."""
+
+from __future__ import annotations
+
+import logging
+
+from squall.services.base import ServiceProvider
+from squall.services.s3.buckets import Buckets
+from squall.services.s3.data import S3Data
+from squall.services.s3.listing import Listing
+from squall.services.s3.multipart import Multipart
+from squall.services.s3.objects import Objects
+from squall.storage import BlobStore, Store
+
+log = logging.getLogger("squall.s3")
+
+
+class S3Provider(ServiceProvider):
+    service = "s3"
+    streaming_input = frozenset({"PutObject", "UploadPart"})
+
+    def __init__(self, store: Store, blobs: BlobStore) -> None:
+        self.data = S3Data(store, blobs)
+        buckets = Buckets(self.data)
+        objects = Objects(self.data, buckets)
+        super().__init__(
+            buckets, objects, Listing(self.data, buckets), Multipart(self.data, buckets, objects)
+        )
+
+    async def start(self) -> None:
+        collected = self.data.collect_orphans()
+        if collected:
+            log.info("s3: removed %d blobs of uploads cut off before they committed", collected)
+
+    async def stop(self) -> None:
+        self.data.close()
