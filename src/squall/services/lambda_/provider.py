@@ -25,6 +25,7 @@ from squall.services.lambda_.code import URL_PREFIX, CodeStore
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
+from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.inbound import LambdaEvents
 from squall.services.lambda_.invoke import InvokeApi
@@ -34,6 +35,7 @@ from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
+from squall.services.sqs.core import SqsQueues
 from squall.storage import BlobStore, Store
 
 
@@ -53,6 +55,7 @@ class LambdaProvider(ServiceProvider):
         async_concurrency: int = 64,
         telemetry: Telemetry | None = None,
         endpoint: str | None = None,
+        sqs: SqsQueues | None = None,
     ) -> None:
         # Without a shared `Telemetry` (a provider built alone in a test) it owns one.
         self._own_telemetry = telemetry is None
@@ -73,6 +76,10 @@ class LambdaProvider(ServiceProvider):
             self.outcomes,
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
+        )
+        #: The pollers of SQS event source mappings (with the SQS service's in-process interface).
+        self.sqs_pollers = (
+            SqsPollers(self.periph.mappings, self.invoker, sqs, endpoint) if sqs is not None else None
         )
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
@@ -102,8 +109,12 @@ class LambdaProvider(ServiceProvider):
         load_reserved(self.deps.store, self.limiter)
         await self.provisioner.start()
         await self.async_queue.start()
+        if self.sqs_pollers is not None:
+            await self.sqs_pollers.start()
 
     async def stop(self) -> None:
+        if self.sqs_pollers is not None:
+            await self.sqs_pollers.stop()
         await self.async_queue.stop()
         await self.provisioner.stop()
         await self.pools.stop()
