@@ -9,6 +9,7 @@ and DynamoDB stream mappings are left to their own sources.
 
 `FilterCriteria` patterns are compiled with the shared event-pattern matcher
 (`squall.eventpattern`, Lambda dialect); a message any filter matches is processed.
+Without that package (it lands separately) filters are stored but not applied.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ def compile_filters(criteria: dict[str, Any] | None) -> Matcher | None:
     filters = (criteria or {}).get("Filters") or []
     if not filters:
         return None
-    from squall.eventpattern import compile_pattern
+    try:
+        from squall.eventpattern import compile_pattern
+    except ImportError:  # the shared matcher is not in this build: filters stored, not applied
+        log.warning("FilterCriteria not applied: squall.eventpattern is not available")
+        return None
 
     patterns = [compile_pattern(orjson.loads(f["Pattern"]), dialect="lambda") for f in filters]
     return lambda doc: any(p.matches(doc) for p in patterns)
