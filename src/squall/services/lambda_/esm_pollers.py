@@ -90,6 +90,8 @@ class SqsPollers:
             reserved = self.invoker.limiter.reserved(account, region, name)
             if reserved is not None:
                 cap = min(cap, reserved)
+            if cap <= 0:
+                continue  # reserved concurrency 0: the function cannot run; the messages wait
             revision = orjson.dumps(
                 [
                     cfg["EventSourceArn"],
