@@ -223,3 +223,56 @@ def test_filter_criteria_drops_non_matching(clients: tuple[Any, Any]) -> None:
     assert sorted(json.loads(r["body"])["n"] for b in got for r in b) == [1, 2]
     assert eventually(lambda: counts(sqs, url) == (0, 0))  # the others were deleted unprocessed
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_batching_window_gathers_more_than_ten(clients: tuple[Any, Any]) -> None:
+    lam, sqs = clients
+    out, _ = new_queue(sqs)
+    url, arn = new_queue(sqs)
+    for start in range(0, 30, 10):
+        entries = [{"Id": str(i), "MessageBody": f"w{i}"} for i in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    name = function(lam, out)
+    m = lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=arn, BatchSize=50, MaximumBatchingWindowInSeconds=1
+    )
+    got = invocations(sqs, out, 30)
+    assert [len(b) for b in got] == [30]
+    lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+SLOW = """
+import json, os, time
+import boto3
+
+sqs = boto3.client("sqs")
+
+def handler(event, context):
+    start = time.time()
+    time.sleep(0.4)
+    sqs.send_message(QueueUrl=os.environ["OUT"], MessageBody=json.dumps([{"start": start, "end": time.time()}]))
+"""
+
+
+def test_maximum_concurrency_caps_concurrent_batches(clients: tuple[Any, Any]) -> None:
+    lam, sqs = clients
+    out, _ = new_queue(sqs)
+    url, arn = new_queue(sqs)
+    for start in range(0, 12, 6):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(start, start + 6)]
+        )
+    name = f"esm-{uuid.uuid4().hex[:10]}"
+    create(lam, name, Code={"ZipFile": make_zip(SLOW)}, Timeout=20, Environment={"Variables": {"OUT": out}})
+    m = lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=arn, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2}
+    )
+    spans = [s for b in invocations(sqs, out, 12, timeout=45) for s in b]
+    assert len(spans) == 12
+    edges = sorted([(s["start"], 1) for s in spans] + [(s["end"], -1) for s in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert 1 <= peak <= 2  # the default start is 5 concurrent batches: capped at 2
+    lam.delete_event_source_mapping(UUID=m["UUID"])
