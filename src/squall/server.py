@@ -54,7 +54,6 @@ def build(settings: Settings) -> Server:
         sessions = SessionStore(data_dir.store)
         credentials = AccountCredentials(settings.root_keys, sessions)
         key_accounts = {k.access_key_id: k.account_id for k in settings.root_keys}
-        sqs = SqsProvider(data_dir.store)
         lambda_ = LambdaProvider(
             data_dir.store,
             data_dir.blobs,
@@ -65,9 +64,11 @@ def build(settings: Settings) -> Server:
             async_concurrency=settings.async_concurrency,
             endpoint=settings.endpoint,
             telemetry=telemetry,
-            sqs=sqs.queues,
         )
         logs = LogsProvider(telemetry.logs, telemetry.writer)
+        sqs = SqsProvider(data_dir.store)
+        lambda_.connect_destinations(queues=sqs.queues)
+        lambda_.connect_event_sources(sqs=sqs.queues)
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),

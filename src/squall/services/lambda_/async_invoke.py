@@ -11,9 +11,7 @@ and caps running events per function at its reserved concurrency.
 `destination_record(outcome)` is the invocation record AWS sends to an
 `OnSuccess` / `OnFailure` destination; `dlq_message(outcome)` is what a
 `DeadLetterConfig` target gets (the original event as the body, attributes
-RequestID, ErrorCode, ErrorMessage). Delivery to SQS, SNS, Lambda and
-EventBridge comes with the messaging issue, behind `engine.asyncq.OutcomeSink`;
-`async_outcomes.RecordingSink` is the sink wired today.
+RequestID, ErrorCode, ErrorMessage). `destinations.DeliveringSink` sends them.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""The outcome sink wired today: final async outcomes recorded durably and logged.
+"""The durable record of final async outcomes (what `destinations.DeliveringSink` delivered).
 
-`RecordingSink` implements `engine.asyncq.OutcomeSink`. For each final outcome
-it works out the targets from the event invoke config (`DestinationConfig`
-`OnSuccess` / `OnFailure`) and the executed version's `DeadLetterConfig`,
-builds what each would receive (`destination_record`, `dlq_message`), and
-stores that in namespace `lambda.async.outcomes` under (account, region,
-function, sequence), keeping the newest `keep` per function, and logs it at
-INFO. The messaging issue adds SQS/SNS/Lambda/EventBridge senders behind the
-same interface; this record is what they will send.
+`RecordingSink` implements `engine.asyncq.OutcomeSink` on its own (records
+only; a provider built without delivery) and is the recorder of
+`DeliveringSink`. For each final outcome `entry` works out the targets from
+the event invoke config (`DestinationConfig` `OnSuccess` / `OnFailure`) and
+the executed version's `DeadLetterConfig` and what each receives
+(`destination_record`, `dlq_message`); `record` stores the entry in namespace
+`lambda.async.outcomes` under (account, region, function, sequence), keeping
+the newest `keep` per function, and logs it at INFO. A delivering sink adds
+each destination's result (`delivered`, `error`) before recording.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class RecordingSink:
         return entry
 
     async def deliver(self, outcome: AsyncOutcome) -> None:
-        entry = self.entry(outcome)
+        self.record(outcome, self.entry(outcome))
+
+    def record(self, outcome: AsyncOutcome, entry: dict[str, Any]) -> None:
         e = outcome.event
         prefix = pack(e.account, e.region, e.function)
         with self.store.write() as w:
@@ -91,10 +94,16 @@ class RecordingSink:
             entry["record"]["requestContext"]["functionArn"],
             outcome.condition,
             e.attempts,
-            "".join(f"; {d['kind']} {d['arn']} (delivery comes with SQS/SNS)" for d in entry["destinations"]),
+            "".join(f"; {d['kind']} {d['arn']}{_result(d)}" for d in entry["destinations"]),
         )
 
     def recent_outcomes(self, account: str, region: str, function: str) -> list[dict[str, Any]]:
         """The recorded outcomes of a function, oldest first (at most `keep`)."""
         with self.store.read() as r:
             return [json.loads(v) for _, v in r.scan(NS, prefix=pack(account, region, function))]
+
+
+def _result(destination: dict[str, Any]) -> str:
+    if "delivered" not in destination:
+        return " (not delivered: recording only)"
+    return "" if destination["delivered"] else f" (delivery failed: {destination.get('error')})"

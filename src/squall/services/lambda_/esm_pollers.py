@@ -8,8 +8,8 @@ response types). `open(spec)` builds the `QueueSource` and `SqsBatchHandler`. Ki
 and DynamoDB stream mappings are left to their own sources.
 
 `FilterCriteria` patterns are compiled with the shared event-pattern matcher
-(`squall.eventpattern`, Lambda dialect); a message any filter matches is processed.
-Without that package (it lands separately) filters are stored but not applied.
+(`squall.eventpattern`, Lambda dialect) over `lambda_record_document(record)` (the body
+parsed when it is JSON); a message any filter matches is processed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from squall.engine.pollers import MAX_CONCURRENCY, PollerManager, PollerSpec
+from squall.eventpattern import compile_pattern
 from squall.services.lambda_ import esm_rules as rules
 from squall.services.lambda_.esm import EventSourceMappings
 from squall.services.lambda_.esm_sqs import Matcher, QueueSource, SqsBatchHandler
@@ -34,11 +35,6 @@ def compile_filters(criteria: dict[str, Any] | None) -> Matcher | None:
     """One matcher for a mapping's FilterCriteria (any filter matches); None without filters."""
     filters = (criteria or {}).get("Filters") or []
     if not filters:
-        return None
-    try:
-        from squall.eventpattern import compile_pattern
-    except ImportError:  # the shared matcher is not in this build: filters stored, not applied
-        log.warning("FilterCriteria not applied: squall.eventpattern is not available")
         return None
 
     patterns = [compile_pattern(orjson.loads(f["Pattern"]), dialect="lambda") for f in filters]

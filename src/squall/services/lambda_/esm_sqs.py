@@ -28,6 +28,7 @@ import orjson
 
 from squall.engine.concurrency import Throttled
 from squall.engine.pollers import BatchThrottled
+from squall.eventpattern import lambda_record_document
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.invoker import Call, Invoker
 from squall.services.lambda_.names import FunctionRef
@@ -187,14 +188,7 @@ class SqsBatchHandler:
 
     def _wanted(self, queue: Queue, msg: Message) -> bool:
         assert self.matches is not None
-        doc = record(queue, msg)
-        try:
-            body = orjson.loads(msg.body)
-        except orjson.JSONDecodeError:
-            body = None
-        if isinstance(body, dict):
-            doc["body"] = body
-        return self.matches(doc)
+        return self.matches(lambda_record_document(record(queue, msg)))
 
     async def invoke(self, batch: Sequence[Message]) -> None:
         queue = self.source.queue

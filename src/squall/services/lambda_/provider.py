@@ -25,6 +25,7 @@ from squall.services.lambda_.code import URL_PREFIX, CodeStore
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
+from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders, TopicPublisher
 from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.inbound import LambdaEvents
@@ -55,7 +56,6 @@ class LambdaProvider(ServiceProvider):
         async_concurrency: int = 64,
         telemetry: Telemetry | None = None,
         endpoint: str | None = None,
-        sqs: SqsQueues | None = None,
     ) -> None:
         # Without a shared `Telemetry` (a provider built alone in a test) it owns one.
         self._own_telemetry = telemetry is None
@@ -70,19 +70,21 @@ class LambdaProvider(ServiceProvider):
         self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry, self.limiter)
         self.provisioner = Provisioner(self.invoker, endpoint)
         self.outcomes = RecordingSink(store, self.periph.invoke_configs)
+        #: Where final async outcomes go; `connect_destinations` adds SQS and SNS.
+        self.destinations = Senders()
         self.async_queue = AsyncQueue(
             store,
             EventRunner(self.invoker, self.periph.invoke_configs, endpoint),
-            self.outcomes,
+            DeliveringSink(self.outcomes, self.telemetry.metrics, self.destinations),
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
-        #: The pollers of SQS event source mappings (with the SQS service's in-process interface).
-        self.sqs_pollers = (
-            SqsPollers(self.periph.mappings, self.invoker, sqs, endpoint) if sqs is not None else None
-        )
+        self._endpoint = endpoint
+        #: The pollers of SQS event source mappings, once `connect_event_sources` gave the SQS service.
+        self.sqs_pollers: SqsPollers | None = None
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
+        self.destinations.functions = self.events
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
@@ -97,6 +99,21 @@ class LambdaProvider(ServiceProvider):
     def directory(self) -> Directory:
         """The `FunctionDirectory` for the parts that hang off a function."""
         return self.deps.directory
+
+    def connect_destinations(
+        self, *, queues: QueueSender | None = None, topics: TopicPublisher | None = None
+    ) -> None:
+        """Let async-invoke destinations and dead-letter queues reach SQS and SNS (composition root)."""
+        if queues is not None:
+            self.destinations.queues = queues
+        if topics is not None:
+            self.destinations.topics = topics
+
+    def connect_event_sources(self, *, sqs: SqsQueues | None = None) -> None:
+        """Give the event source mapping pollers the SQS service's in-process interface
+        (composition root, before `start`)."""
+        if sqs is not None:
+            self.sqs_pollers = SqsPollers(self.periph.mappings, self.invoker, sqs, self._endpoint)
 
     def set_layer_resolver(self, layers: LayerResolver) -> None:
         self.deps.layers = layers

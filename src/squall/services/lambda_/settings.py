@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.names import FunctionRef
 from squall.services.lambda_.validation import invalid
+
+#: A dead-letter target is an SQS queue or an SNS topic (any partition).
+DLQ_TARGET = re.compile(r"^arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[^:]+$")
 
 #: Members copied as given.
 PLAIN = ("Role", "Handler", "Runtime", "Description", "Timeout", "MemorySize")
@@ -40,7 +44,7 @@ def apply_settings(
     if "DeadLetterConfig" in params:
         target = (params["DeadLetterConfig"] or {}).get("TargetArn")
         if target:
-            if not target.startswith(("arn:aws:sqs:", "arn:aws:sns:")):
+            if not DLQ_TARGET.match(target):
                 raise invalid(
                     "The provided target ARN is not a valid SQS queue or SNS topic ARN for the dead-letter queue."
                 )

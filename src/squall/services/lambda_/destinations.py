@@ -1,0 +1,192 @@
+"""Delivery of async outcomes to destinations and dead-letter queues: `DeliveringSink`.
+
+`DeliveringSink` is the `engine.asyncq.OutcomeSink` of the Lambda service.
+For each final outcome (Success, RetriesExhausted, EventAgeExceeded) it sends:
+
+- to the `OnSuccess` / `OnFailure` destination of the event invoke config,
+  AWS's invocation record (`async_invoke.destination_record`) as JSON: the
+  body of an SQS message, the message of an SNS publish, or the payload of an
+  asynchronous invocation of a Lambda function (same account: no resource
+  policy check, as on AWS);
+- on failure, also to the executed version's `DeadLetterConfig` target, the
+  original event with the attributes `RequestID` (String), `ErrorCode`
+  (Number) and `ErrorMessage` (String, truncated to 1 KB).
+
+Targets are picked by the service in the ARN and reached through in-process
+interfaces injected by the composition root (`Senders`): SQS's
+`SqsQueues.send`, SNS's `TopicPublisher`, Lambda's `LambdaEvents.submit`.
+
+Failure: a target that does not exist, refuses the message (too large, a FIFO
+queue or topic: AWS supports standard ones only) or is not reachable in this
+server counts one `DestinationDeliveryFailures` (destinations) or
+`DeadLetterErrors` (DLQ) in `AWS/Lambda` and is logged; the outcome is not
+retried (AWS drops it after trying). The sink never raises for a target, so
+the queue never re-runs the function because of one. Delivery happens before
+the outcome is recorded and before the queue deletes the event: a crash in
+between delivers again after the restart (at-least-once).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from squall.engine.asyncq import AsyncOutcome
+from squall.observability import Metrics
+from squall.observability.metrics import LAMBDA, lambda_dims
+from squall.protocol.errors import ServiceError
+from squall.services.lambda_.async_invoke import destination_record, dlq_message
+from squall.services.lambda_.async_outcomes import RecordingSink
+
+log = logging.getLogger("squall.lambda.async")
+
+DESTINATION_FAILURES = "DestinationDeliveryFailures"
+DEAD_LETTER_ERRORS = "DeadLetterErrors"
+
+
+class QueueSender(Protocol):
+    """SQS's in-process send (`SqsQueues.send`): raises `ServiceError` (QueueDoesNotExist, ...)."""
+
+    def send(
+        self, account: str, region: str, queue_ref: str, body: str, attributes: dict[str, Any] | None = None
+    ) -> str: ...
+
+
+class TopicPublisher(Protocol):
+    """SNS's in-process publish: the message id; raises `ServiceError` (NotFound, ...)."""
+
+    def publish(
+        self,
+        account: str,
+        region: str,
+        topic_arn: str,
+        message: str,
+        attributes: dict[str, Any] | None = None,
+        subject: str | None = None,
+        group: str | None = None,
+        dedup: str | None = None,
+    ) -> Any: ...
+
+
+class EventSubmitter(Protocol):
+    """Lambda's in-process door (`LambdaEvents.submit`): commits one async invocation."""
+
+    def submit(self, account_id: str, region: str, function: str, payload: bytes) -> str: ...
+
+
+@dataclass
+class Senders:
+    """What the sink can reach; None: that service is not in this server (delivery fails)."""
+
+    queues: QueueSender | None = None
+    topics: TopicPublisher | None = None
+    functions: EventSubmitter | None = None
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Arn:
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @classmethod
+    def parse(cls, arn: str) -> Arn:
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn":
+            raise DeliveryFailed(f"{arn} is not an ARN")
+        return cls(parts[2], parts[3], parts[4], parts[5])
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one target receives: a body and (DLQ only) message attributes in the SQS/SNS wire form."""
+
+    body: str
+    attributes: dict[str, dict[str, str]] | None = None
+
+
+def record_message(outcome: AsyncOutcome) -> Message:
+    return Message(json.dumps(destination_record(outcome), separators=(",", ":")))
+
+
+def dead_letter_message(outcome: AsyncOutcome) -> Message:
+    msg = dlq_message(outcome)
+    attributes = {
+        name: {"DataType": data_type, "StringValue": value}
+        for name, (data_type, value) in msg.attributes.items()
+        if value  # SQS and SNS refuse empty attribute values
+    }
+    return Message(msg.body.decode(errors="replace"), attributes)
+
+
+class DeliveringSink:
+    def __init__(self, recorder: RecordingSink, metrics: Metrics, senders: Senders | None = None) -> None:
+        self.recorder = recorder
+        self.metrics = metrics
+        self.senders = senders or Senders()
+
+    async def deliver(self, outcome: AsyncOutcome) -> None:
+        entry = self.recorder.entry(outcome)
+        for destination in entry["destinations"]:
+            kind, arn = destination["kind"], destination["arn"]
+            dead_letter = kind == "DeadLetterConfig"
+            try:
+                message = dead_letter_message(outcome) if dead_letter else record_message(outcome)
+                await self._send(arn, message)
+            except Exception as exc:  # every failure is the target's: counted, logged, dropped
+                error = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+                destination.update(delivered=False, error=error)
+                self._count_failure(outcome, DEAD_LETTER_ERRORS if dead_letter else DESTINATION_FAILURES)
+                level = logging.WARNING if isinstance(exc, ServiceError | DeliveryFailed) else logging.ERROR
+                log.log(
+                    level,
+                    "async event %s: %s %s not delivered: %s",
+                    outcome.event.event_id,
+                    kind,
+                    arn,
+                    error,
+                    exc_info=level == logging.ERROR,
+                )
+            else:
+                destination["delivered"] = True
+        self.recorder.record(outcome, entry)
+
+    async def _send(self, arn: str, message: Message) -> None:
+        target = Arn.parse(arn)
+        senders = self.senders
+        if target.service == "sqs":
+            if senders.queues is None:
+                raise DeliveryFailed("SQS is not available in this server")
+            if target.resource.endswith(".fifo"):
+                raise DeliveryFailed("FIFO queues are not supported as destinations")
+            senders.queues.send(target.account, target.region, arn, message.body, message.attributes)
+        elif target.service == "sns":
+            if senders.topics is None:
+                raise DeliveryFailed("SNS is not available in this server")
+            if target.resource.endswith(".fifo"):
+                raise DeliveryFailed("FIFO topics are not supported as destinations")
+            result = senders.topics.publish(
+                target.account, target.region, arn, message.body, message.attributes
+            )
+            if inspect.isawaitable(result):
+                await result
+        elif target.service == "lambda":
+            if senders.functions is None:
+                raise DeliveryFailed("Lambda events are not available in this server")
+            senders.functions.submit(target.account, target.region, arn, message.body.encode())
+        else:
+            raise DeliveryFailed(f"{target.service} destinations are not supported yet")
+
+    def _count_failure(self, outcome: AsyncOutcome, metric: str) -> None:
+        e = outcome.event
+        executed = outcome.last.executed_version if outcome.last is not None else None
+        for dims in lambda_dims(e.function, e.qualifier, executed):
+            self.metrics.put(e.account, e.region, LAMBDA, metric, dims, 1, "Count")
