@@ -86,6 +86,20 @@ def test_batching_window_gathers_until_it_ends() -> None:
     assert asyncio.run(main()) == [["a", "b", "c", "d", "e"]]
 
 
+def test_stop_while_gathering_gives_the_records_back() -> None:
+    async def main() -> tuple[list[list[str]], list[tuple[str, int]]]:
+        source, handler = FakeSource(), Recorder()
+        group = PollerGroup(spec(window_s=30), source, handler)
+        group.target = 1
+        source.put(("a", 1))
+        group.start()
+        await until(lambda: not source.items)  # taken; the window is open
+        await group.stop()
+        return handler.batches, source.released
+
+    assert asyncio.run(main()) == ([], [("a", 1)])
+
+
 def test_without_window_a_batch_goes_at_once() -> None:
     async def main() -> list[list[str]]:
         source, handler = FakeSource(), Recorder()

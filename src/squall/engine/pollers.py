@@ -164,7 +164,8 @@ class PollerGroup(Generic[R]):
         try:
             while not self._stopping and not self._retire():
                 try:
-                    gathered = await self._gather(carry)
+                    taken, carry = carry, []
+                    gathered = await self._gather(taken)
                     if gathered is None:
                         return
                     batch, carry = gathered
@@ -178,10 +179,20 @@ class PollerGroup(Generic[R]):
                         log.warning("event source mapping %s: %r", self.spec.key, exc, exc_info=True)
                     errors += 1
                     low, high = ERROR_BACKOFF_S
-                    await asyncio.sleep(min(high, low * 2 ** (errors - 1)))
+                    await self._idle(min(high, low * 2 ** (errors - 1)))
         finally:
             if carry:
                 self.source.release(carry)
+
+    async def _idle(self, seconds: float) -> None:
+        """Sleep where a graceful stop may cancel it."""
+        current = asyncio.current_task()
+        assert current is not None
+        self._waiting.add(current)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._waiting.discard(current)
 
     def _retire(self) -> bool:
         """Whether this worker leaves (more workers than the target); it leaves the set at once,
@@ -214,6 +225,10 @@ class PollerGroup(Generic[R]):
             self._waiting.add(current)
             try:
                 got = list(await self.source.receive(spec.batch_size - len(batch), wait))
+            except BaseException:  # cancelled (a stop) or the source failed: give back what we hold
+                if batch:
+                    self.source.release(batch)
+                raise
             finally:
                 self._waiting.discard(current)
             if not got and not batch:
