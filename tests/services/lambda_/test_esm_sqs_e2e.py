@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import start_server
 from tests.services.lambda_.helpers import create, make_zip
 
 # The function: one message to $OUT per invocation with its records; a body "fail" fails the
@@ -279,3 +280,24 @@ def test_maximum_concurrency_caps_concurrent_batches(clients: tuple[Any, Any]) -
         peak = max(peak, running)
     assert 1 <= peak <= 2  # the default start is 5 concurrent batches: capped at 2
     lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def test_pollers_resume_after_a_restart(tmp_path: Any) -> None:
+    srv = start_server(tmp_path / "data")
+    try:
+        lam, sqs = srv.client("lambda"), srv.client("sqs")
+        out, _ = new_queue(sqs)
+        url, arn = new_queue(sqs)
+        name = function(lam, out)
+        uuid_ = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)["UUID"]
+        wait_state(lam, uuid_, "Enabled")
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path / "data", port=srv.port)
+    try:
+        sqs = srv.client("sqs")
+        sqs.send_message(QueueUrl=url, MessageBody="after restart")
+        got = invocations(sqs, out, 1)
+        assert [r["body"] for b in got for r in b] == ["after restart"]
+    finally:
+        srv.stop()
