@@ -69,6 +69,7 @@ def build(settings: Settings) -> Server:
         logs = LogsProvider(telemetry.logs, telemetry.writer)
         sqs = SqsProvider(data_dir.store)
         lambda_.connect_destinations(queues=sqs.queues)
+        lambda_.connect_event_sources(sqs=sqs.queues)
         s3 = S3Provider(data_dir.store, data_dir.blobs)
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3])
         gateway = Gateway(

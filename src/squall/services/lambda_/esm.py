@@ -175,6 +175,18 @@ class EventSourceMappings:
             rows = [_settled(loads(v)) for _, v in r.scan(NS)]
         return [_output(c) for c in rows if c["State"] == "Enabled"]
 
+    def record_result(self, account: str, region: str, mapping_id: str, result: str) -> None:
+        """Set the mapping's `LastProcessingResult` (the pollers call this when it changes)."""
+        with self._store.write() as w:
+            key = pack(account, region, mapping_id)
+            raw = w.get(NS, key)
+            if raw is None:
+                return
+            cfg = loads(raw)
+            if cfg.get("LastProcessingResult") != result:
+                cfg["LastProcessingResult"] = result
+                w.put(NS, key, dumps(cfg))
+
     def settle(self) -> int:
         """Write back every completed transition; returns how many changed."""
         changed = 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from squall.eventpattern import PatternError, compile_pattern
 from squall.services.lambda_.invoke_config import check_destination
 from squall.services.lambda_.periph_util import invalid
 
@@ -109,7 +110,9 @@ def check(kind: str, cfg: dict[str, Any], given: dict[str, Any], *, creating: bo
         pattern = f.get("Pattern")
         try:
             ok = isinstance(orjson.loads(pattern or ""), dict)
-        except orjson.JSONDecodeError:
+            if ok:
+                compile_pattern(pattern, dialect="lambda")
+        except (orjson.JSONDecodeError, PatternError):
             ok = False
         if not ok:
             raise invalid("Invalid filter pattern definition.")

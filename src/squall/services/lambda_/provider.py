@@ -26,6 +26,7 @@ from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders, TopicPublisher
+from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.inbound import LambdaEvents
 from squall.services.lambda_.invoke import InvokeApi
@@ -35,6 +36,7 @@ from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
+from squall.services.sqs.core import SqsQueues
 from squall.storage import BlobStore, Store
 
 
@@ -77,6 +79,9 @@ class LambdaProvider(ServiceProvider):
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
+        self._endpoint = endpoint
+        #: The pollers of SQS event source mappings, once `connect_event_sources` gave the SQS service.
+        self.sqs_pollers: SqsPollers | None = None
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
         self.destinations.functions = self.events
@@ -104,6 +109,12 @@ class LambdaProvider(ServiceProvider):
         if topics is not None:
             self.destinations.topics = topics
 
+    def connect_event_sources(self, *, sqs: SqsQueues | None = None) -> None:
+        """Give the event source mapping pollers the SQS service's in-process interface
+        (composition root, before `start`)."""
+        if sqs is not None:
+            self.sqs_pollers = SqsPollers(self.periph.mappings, self.invoker, sqs, self._endpoint)
+
     def set_layer_resolver(self, layers: LayerResolver) -> None:
         self.deps.layers = layers
 
@@ -115,8 +126,12 @@ class LambdaProvider(ServiceProvider):
         load_reserved(self.deps.store, self.limiter)
         await self.provisioner.start()
         await self.async_queue.start()
+        if self.sqs_pollers is not None:
+            await self.sqs_pollers.start()
 
     async def stop(self) -> None:
+        if self.sqs_pollers is not None:
+            await self.sqs_pollers.stop()
         await self.async_queue.stop()
         await self.provisioner.stop()
         await self.pools.stop()
