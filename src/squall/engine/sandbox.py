@@ -2,7 +2,11 @@
 
 The server owns a cgroup's life: it creates it and writes the limits before the
 spawn, the EE joins it itself (writes its pid to each ``cgroup.procs`` listed
-in its spec) before Init, and ``kill_all`` + ``remove`` end it. Without
+in its spec) before Init, and ``kill_all`` + ``remove`` end it. The files
+touched per invocation (the freezer state, the memory high-water mark) are
+opened once and kept open until ``remove``: each access is then a single
+pread/pwrite at offset 0 (cgroupfs regenerates the value on every read
+from 0). Without
 cgroups the EE gets RLIMIT_AS/RLIMIT_NPROC and is killed by process group.
 """
 
@@ -44,6 +48,13 @@ class Cgroup:
             }
         else:
             self.dirs = {"unified": root / "squall" / name}
+        self._fds: dict[tuple[str, str], int] = {}
+
+    def _fd(self, controller: str, name: str, flags: int) -> int:
+        fd = self._fds.get((controller, name))
+        if fd is None:
+            fd = self._fds[(controller, name)] = os.open(self.dirs[controller] / name, flags | os.O_CLOEXEC)
+        return fd
 
     @property
     def procs_files(self) -> list[str]:
@@ -96,17 +107,21 @@ class Cgroup:
 
     def max_memory_bytes(self) -> int | None:
         name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
-        d = self.dirs.get("memory" if self.version == 1 else "unified")
+        controller = "memory" if self.version == 1 else "unified"
+        if controller not in self.dirs:
+            return None
         try:
-            return int((d / name).read_text()) if d is not None else None
+            return int(os.pread(self._fd(controller, name, os.O_RDONLY), 64, 0))
         except (OSError, ValueError):
             return None
 
     def set_frozen(self, frozen: bool) -> None:
         if self.version == 1:
-            self._write("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
+            if "freezer" in self.dirs:
+                fd = self._fd("freezer", "freezer.state", os.O_WRONLY)
+                os.pwrite(fd, b"FROZEN" if frozen else b"THAWED", 0)
         else:
-            self._write("unified", "cgroup.freeze", "1" if frozen else "0")
+            os.pwrite(self._fd("unified", "cgroup.freeze", os.O_WRONLY), b"1" if frozen else b"0", 0)
 
     def kill_all(self, timeout: float = 5.0) -> None:
         """SIGKILL every process in the cgroup, freezing first so a fork bomb cannot outrun us."""
@@ -127,6 +142,9 @@ class Cgroup:
             time.sleep(0.001)
 
     def remove(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         for _ in range(200):
             leftover = False
             for d in self.dirs.values():

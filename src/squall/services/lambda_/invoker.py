@@ -9,6 +9,10 @@ from the configuration, one execution environment from the version's pool.
 Each run holds a concurrency lease (`engine.concurrency.Limiter`) for the
 function while it runs; beyond a limit `run` raises the engine's `Throttled`.
 Engine failures propagate as the engine's own exceptions; the API maps them.
+The `FunctionConfig` of a (function, version) is built once per RevisionId,
+code digest and endpoint (the RevisionId changes with every configuration or
+code change, as the pools' generation does) and reused; only the role
+credentials, which rotate on their own schedule, are checked per call.
 After each run the invocation's framed log and its metrics go to `Telemetry`
 (observability/); ``record_throttle`` counts a call the concurrency limiter refused.
 """
@@ -16,6 +20,7 @@ After each run the invocation's framed log and its metrics go to `Telemetry`
 from __future__ import annotations
 
 import base64
+import dataclasses
 import random
 import tempfile
 import time
@@ -28,7 +33,7 @@ from squall.engine.codecache import CodeCache
 from squall.engine.concurrency import LeaseRequest, Limiter, Throttled
 from squall.engine.environment import InvocationResult
 from squall.engine.pool import PROVISIONED, PoolManager
-from squall.engine.spec import FunctionConfig
+from squall.engine.spec import Credentials, FunctionConfig
 from squall.observability import Invocation, Report, Telemetry
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
@@ -41,6 +46,8 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+
+CONFIG_CACHE_SIZE = 4096  # FunctionConfigs kept (all dropped at once when full)
 
 
 def pick_version(alias: dict[str, Any], rng: random.Random | None = None) -> str:
@@ -97,6 +104,7 @@ class Invoker:
         self.limiter = limiter or Limiter()
         self._code_root = code_root
         self._codes: CodeCache | None = None
+        self._configs: dict[tuple[Any, ...], FunctionConfig] = {}
         deps.directory.on_delete(self._deleted)
         self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
         self.credentials = FunctionCredentials(
@@ -116,6 +124,8 @@ class Invoker:
         self.pools.retire(lambda key: key[:3] == prefix)
         if ref.qualifier is None:
             self.limiter.forget(*prefix)
+        for key in [k for k in list(self._configs) if k[:3] == prefix]:
+            self._configs.pop(key, None)
 
     def resolve(self, ref: FunctionRef) -> Target:
         with self.deps.store.read() as r:
@@ -134,6 +144,36 @@ class Invoker:
             return Target(ref, q, ver.config, ver.code)
 
     def function_config(self, target: Target, endpoint: str | None) -> FunctionConfig:
+        """The engine's configuration of ``target``: cached per RevisionId, code and endpoint."""
+        config, ref = target.config, target.ref
+        credentials = self.credentials.for_function(
+            ref,
+            target.version,
+            config.get("RevisionId"),
+            config.get("Role", ""),
+            float(config.get("Timeout", 3)),
+        )
+        key = (
+            ref.account_id,
+            ref.region,
+            ref.name,
+            target.version,
+            config.get("RevisionId"),
+            target.code.sha256,
+            endpoint,
+        )
+        found = self._configs.get(key)
+        if found is None or config.get("RevisionId") is None:
+            if len(self._configs) >= CONFIG_CACHE_SIZE:
+                self._configs.clear()
+            found = self._configs[key] = self._build_config(target, endpoint, credentials)
+        elif found.credentials is not credentials:
+            found = self._configs[key] = dataclasses.replace(found, credentials=credentials)
+        return found
+
+    def _build_config(
+        self, target: Target, endpoint: str | None, credentials: Credentials | None
+    ) -> FunctionConfig:
         config, ref = target.config, target.ref
         sha_hex = base64.b64decode(target.code.sha256).hex()
         code_dir = self.codes.path(sha_hex, lambda: self.deps.codes.read(target.code))
@@ -149,13 +189,7 @@ class Invoker:
             account_id=ref.account_id,
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             endpoint_url=endpoint,
-            credentials=self.credentials.for_function(
-                ref,
-                target.version,
-                config.get("RevisionId"),
-                config.get("Role", ""),
-                float(config.get("Timeout", 3)),
-            ),
+            credentials=credentials,
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
             layer_dirs=self.layer_dirs.resolve(config, self.codes),
         )
