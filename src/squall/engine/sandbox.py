@@ -49,6 +49,12 @@ class Cgroup:
         else:
             self.dirs = {"unified": root / "squall" / name}
         self._fds: dict[tuple[str, str], int] = {}
+        self.made = False  # its directories exist (made ahead of time by ``SpareCgroups``, or by create)
+
+    def make_dirs(self) -> None:
+        for d in self.dirs.values():
+            d.mkdir(parents=True, exist_ok=True)
+        self.made = True
 
     def _fd(self, controller: str, name: str, flags: int) -> int:
         fd = self._fds.get((controller, name))
@@ -61,8 +67,8 @@ class Cgroup:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
     def create(self, limits: Limits) -> None:
-        for d in self.dirs.values():
-            d.mkdir(parents=True, exist_ok=True)
+        if not self.made:
+            self.make_dirs()
         mem = limits.memory_mb * MB
         if self.version == 1:
             self._write("memory", "memory.limit_in_bytes", str(mem))
@@ -141,11 +147,13 @@ class Cgroup:
                 raise TimeoutError(f"processes left in cgroup: {pids}")
             time.sleep(0.001)
 
-    def remove(self) -> None:
+    def remove(self, wait: bool = True) -> bool:
+        """Remove the directories; True once gone. An emptied cgroup can stay busy for a moment:
+        with ``wait`` retry for up to a second, else try once (``SpareCgroups.discard`` retries later)."""
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        for _ in range(200):
+        for _ in range(200 if wait else 1):
             leftover = False
             for d in self.dirs.values():
                 try:
@@ -155,8 +163,10 @@ class Cgroup:
                 except OSError:
                     leftover = True
             if not leftover:
-                return
-            time.sleep(0.005)
+                return True
+            if wait:
+                time.sleep(0.005)
+        return False
 
 
 def rlimits_for(limits: Limits, with_cgroup: bool) -> dict[str, int]:

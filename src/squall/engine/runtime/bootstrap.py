@@ -22,6 +22,7 @@ and stays as its supervisor, reporting once how it ended.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import importlib.util
 import json
@@ -352,6 +353,9 @@ def zygote(ctl: socket.socket) -> None:
             _wire.send_message(ctl, {"error": "spawn needs a channel and a log descriptor"})
             continue
         chan_fd, log_fd = fds
+        # Move every object made so far to the permanent generation: the child's garbage
+        # collections then never write to their headers, so the pages stay shared with us.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             code = 0

@@ -114,19 +114,21 @@ def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
         rootfs.check(_libc.unshare(flags), "unshare")
     if user_first:
         map_ids(uid, gid, outside_uid, outside_gid)
+    if "pid" in kinds:
+        # Fork as early as possible: every page the waiter touches before the fork and the EE
+        # touches again after it ends up copied twice (the waiter keeps its own copy).
+        pid = os.fork()
+        if pid != 0:
+            close_outside()
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     if "uts" in kinds:
         name = b"localhost"
         rootfs.check(_libc.sethostname(name, len(name)), "sethostname")
     private_root = "mount" in kinds
     if private_root:
         rootfs.build(spec)
-    if "pid" in kinds:
-        pid = os.fork()
-        if pid != 0:
-            close_outside()
-            _, status = os.waitpid(pid, 0)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-        if private_root:
+        if "pid" in kinds:
             rootfs.mount_proc()
     if private_root:
         rootfs.seal()
