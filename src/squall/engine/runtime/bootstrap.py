@@ -340,6 +340,7 @@ def _preload() -> list[str]:
 def zygote(ctl: socket.socket) -> None:
     """Serve spawn requests until the control socket closes."""
     loaded = _preload()
+    pidns = _namespaces.PidNamespaceForChild()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     _wire.send_message(ctl, {"ready": True, "preloaded": loaded, "python": sys.version.split()[0]})
     while True:
@@ -353,10 +354,20 @@ def zygote(ctl: socket.socket) -> None:
             _wire.send_message(ctl, {"error": "spawn needs a channel and a log descriptor"})
             continue
         chan_fd, log_fd = fds
+        if "mount" in spec.get("namespaces", ()):
+            _rootfs.runtime_paths()  # computed here once (again only if modules were added), inherited
         # Move every object made so far to the permanent generation: the child's garbage
         # collections then never write to their headers, so the pages stay shared with us.
         gc.freeze()
-        pid = os.fork()
+        newpid = "pid" in spec.get("namespaces", ()) and pidns.before_fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            if newpid:
+                pidns.after_fork()
+            raise
+        if pid != 0 and newpid:
+            pidns.after_fork()
         if pid == 0:
             code = 0
             try:
