@@ -9,6 +9,8 @@ from the configuration, one execution environment from the version's pool.
 Each run holds a concurrency lease (`engine.concurrency.Limiter`) for the
 function while it runs; beyond a limit `run` raises the engine's `Throttled`.
 Engine failures propagate as the engine's own exceptions; the API maps them.
+`resolve` remembers what it read per reference while the store's change
+counter for the functions namespace is unchanged (`storage.ChangeCounter`).
 The `FunctionConfig` of a (function, version) is built once per RevisionId,
 code digest and endpoint (the RevisionId changes with every configuration or
 code change, as the pools' generation does) and reused; only the role
@@ -39,6 +41,7 @@ from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.function_env import FunctionCredentials
 from squall.services.lambda_.functions import (
+    NS,
     is_version_number,
     read_alias,
     read_function,
@@ -46,8 +49,10 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.storage import ChangeCounter
 
-CONFIG_CACHE_SIZE = 4096  # FunctionConfigs kept (all dropped at once when full)
+CONFIG_CACHE_SIZE = 4096  # FunctionConfigs / resolved references kept (all dropped at once when full)
+_Resolved = tuple[dict[str, Any] | None, dict[str, tuple[dict[str, Any], CodeRef]]]
 
 
 def pick_version(alias: dict[str, Any], rng: random.Random | None = None) -> str:
@@ -105,6 +110,9 @@ class Invoker:
         self._code_root = code_root
         self._codes: CodeCache | None = None
         self._configs: dict[tuple[Any, ...], FunctionConfig] = {}
+        self._resolved: dict[tuple[Any, ...], tuple[int, _Resolved]] = {}
+        store = deps.store
+        self._changes = store.changes if isinstance(store, ChangeCounter) else None
         deps.directory.on_delete(self._deleted)
         self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
         self.credentials = FunctionCredentials(
@@ -128,20 +136,54 @@ class Invoker:
             self._configs.pop(key, None)
 
     def resolve(self, ref: FunctionRef) -> Target:
+        """The target of one call; an alias picks its version per call, by weight.
+
+        What the records say is remembered per reference while the store reports
+        no committed write to the functions namespace since it was read (the
+        returned configuration is shared: callers must not change it).
+        """
+        stamp = self._changes(NS) if self._changes is not None else None
+        key = (ref.account_id, ref.region, ref.name, ref.qualifier)
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] == stamp and stamp is not None:
+            found = hit[1]
+        else:
+            found = self._read_target(ref)
+            if stamp is not None:
+                if len(self._resolved) >= CONFIG_CACHE_SIZE:
+                    self._resolved.clear()
+                self._resolved[key] = (stamp, found)
+        alias, targets = found
+        version = pick_version(alias) if alias is not None else next(iter(targets))
+        if version not in targets:
+            raise function_not_found(ref)
+        config, code = targets[version]
+        return Target(ref, version, config, code)
+
+    @staticmethod
+    def _versions(alias: dict[str, Any]) -> list[str]:
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return [str(alias["FunctionVersion"]), *(str(v) for v in weights)]
+
+    def _read_target(self, ref: FunctionRef) -> _Resolved:
+        """(alias or None, version -> (config, code)): every version the reference can run, read at once."""
         with self.deps.store.read() as r:
             fn = read_function(r, ref)
             q = ref.qualifier
+            alias = None
             if q is not None and not is_version_number(q) and q != LATEST:
                 alias = read_alias(r, ref, q)
                 if alias is None:
                     raise function_not_found(ref)
-                q = pick_version(alias)
-            if q is None or q == LATEST:
-                return Target(ref, LATEST, fn.config, fn.code)
-            ver = read_version(r, ref, int(q))
-            if ver is None:
+            targets: dict[str, tuple[dict[str, Any], CodeRef]] = {}
+            for version in self._versions(alias) if alias is not None else [q or LATEST]:
+                if version == LATEST:
+                    targets[version] = (fn.config, fn.code)
+                elif (ver := read_version(r, ref, int(version))) is not None:
+                    targets[version] = (ver.config, ver.code)
+            if alias is None and not targets:
                 raise function_not_found(ref)
-            return Target(ref, q, ver.config, ver.code)
+            return alias, targets
 
     def function_config(self, target: Target, endpoint: str | None) -> FunctionConfig:
         """The engine's configuration of ``target``: cached per RevisionId, code and endpoint."""
