@@ -96,3 +96,29 @@ def test_a_thread_left_behind_stops_once_the_ee_is_frozen(
             await pools.stop()
 
     run(go())
+
+
+def test_an_ee_busy_at_stop_is_destroyed_when_it_returns(
+    need_311: None, write_function: Callable[..., str]
+) -> None:
+    code = write_function(
+        "import os, time\ndef handler(e, c):\n    time.sleep(0.3)\n    return os.getpid()\n"
+    )
+
+    async def go() -> None:
+        pools = PoolManager(keep_alive_s=600, runtime_sdk=False, namespaces=frozenset())
+        await pools.start()
+        call = asyncio.ensure_future(pools.invoke("fn", "g", config(code), b"{}", time.time() + 10))
+        deadline = time.monotonic() + 20
+        while not (pools._pools.get("fn") and pools._pools["fn"].busy) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await pools.stop()
+        result = await call
+        assert result.ok
+        pid = json.loads(result.payload)
+        end = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists()  # not parked (and later frozen) in a stopped manager
+
+    run(go())

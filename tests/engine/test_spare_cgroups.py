@@ -8,7 +8,7 @@ import time
 import pytest
 
 from squall.engine.host import CgroupSupport
-from squall.engine.sandbox import Limits
+from squall.engine.sandbox import Cgroup, Limits
 from squall.engine.spare_cgroups import SpareCgroups
 
 
@@ -37,3 +37,24 @@ def test_spares_are_made_ahead_and_cleaned_up(cgroups: CgroupSupport | None) -> 
     assert all(not d.exists() for cg in ready for d in cg.dirs.values())  # spares removed on close
     assert not spares._ready
     assert not os.path.exists(first.dirs[next(iter(first.dirs))])
+
+
+def test_spares_of_a_killed_server_are_removed(cgroups: CgroupSupport | None) -> None:
+    if cgroups is None:
+        pytest.skip("no writable cgroups")
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = Cgroup(cgroups, f"spare-{gone.pid}-0")
+    stale.make_dirs()
+    spares = SpareCgroups(cgroups, spares=1)
+    try:
+        spares.take("ee")
+        deadline = time.monotonic() + 10
+        while any(d.exists() for d in stale.dirs.values()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not any(d.exists() for d in stale.dirs.values())
+    finally:
+        spares.close()
+        stale.remove(wait=False)

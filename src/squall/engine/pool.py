@@ -121,8 +121,10 @@ class PoolManager:
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._refills: set[asyncio.Task[bytes | None]] = set()
+        self._stopped = False  # after stop(), EEs that finish their invocation are destroyed
 
     async def start(self) -> None:
+        self._stopped = False
         if self._interpreters is None or self._namespaces is None or self._seccomp is None:
             isolation = await asyncio.to_thread(probe_isolation)
             if self._seccomp is None:
@@ -142,6 +144,7 @@ class PoolManager:
         self._reaper = asyncio.create_task(self._reap(), name="lambda-ee-reaper")
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -253,6 +256,7 @@ class PoolManager:
             pool.provisioned_busy -= 1
             stale = pool.generation != generation
             keep = len(pool.provisioned) + pool.provisioned_busy < pool.provisioned_target
+            keep = keep and not self._stopped
             if ee.state is EnvState.READY and keep and not stale:
                 pool.provisioned.append(self._park(ee))
             elif ee.state is not EnvState.DEAD:
@@ -364,7 +368,7 @@ class PoolManager:
             if ee.state is not EnvState.DEAD:
                 ee.destroy()
             return
-        if pool.generation != generation:
+        if pool.generation != generation or self._stopped:
             ee.destroy()
             return
         pool.idle.append(self._park(ee))

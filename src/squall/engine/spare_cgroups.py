@@ -8,7 +8,8 @@ thread: ``take(name)`` hands one out (its directories exist, no limits set
 yet; ``Cgroup.create`` then only writes the limits) or, when none is ready,
 a fresh ``Cgroup`` that ``create`` makes as before. Spares are named
 ``spare-<server pid>-<n>``, not after the EE, and are removed at exit
-(``close``, also registered with ``atexit``).
+(``close``, also registered with ``atexit``); those of a server that was
+killed are removed by the next one (no process of that pid left).
 
 ``discard(cgroup)`` removes an emptied cgroup: at once when the kernel
 allows it, else the background thread retries (up to a minute), so
@@ -82,7 +83,22 @@ class SpareCgroups:
                 self._thread.start()
             self._wake.notify()
 
+    def _sweep_stale(self) -> None:
+        """Remove the spares of servers that died without ``close`` (killed): their pid is gone."""
+        probe = Cgroup(self._support, "probe")
+        parents = {d.parent for d in probe.dirs.values()}
+        names: set[str] = set()
+        for parent in parents:
+            with contextlib.suppress(OSError):
+                names.update(n for n in os.listdir(parent) if n.startswith("spare-"))
+        for name in names:
+            owner = name.split("-")[1]
+            if owner.isdigit() and int(owner) != os.getpid() and not os.path.exists(f"/proc/{owner}"):
+                Cgroup(self._support, name).remove(wait=False)
+
     def _run(self) -> None:
+        with contextlib.suppress(OSError, IndexError):
+            self._sweep_stale()
         while True:
             with self._wake:
                 if self._closed:
