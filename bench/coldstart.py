@@ -1,7 +1,8 @@
 """Cold start (fork + Init + first result) and warm invoke latency of forked Python EEs.
 
-Usage: PYTHONPATH=src python bench/coldstart.py [--n 200] [--python 3.11]
-Prints median and p99 for cold starts with and without a cgroup sandbox, and warm invokes.
+Usage: PYTHONPATH=src python bench/coldstart.py [--n 200] [--python 3.11] [--full-only]
+Prints median and p99 for cold starts with and without a cgroup sandbox, and warm invokes
+(--full-only: the full sandbox alone, cgroup + namespaces + seccomp, for quick A/B runs).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--python", default="3.11")
+    parser.add_argument("--full-only", action="store_true")
     args = parser.parse_args()
     interpreter = next(i for i in discover_interpreters() if i.version == args.python)
     zygote = Zygote.start(interpreter)
@@ -71,22 +73,24 @@ def main() -> None:
         Path(code).chmod(0o755)  # the sandbox uid must be able to enter it, as it can CodeCache's dirs
         Path(code, "lambda_function.py").write_text(HANDLER)
         cfg = FunctionConfig("bench", "lambda_function.handler", code)
-        runs: list[tuple[str, list[float]]] = [
-            ("cold start, rlimits only", asyncio.run(cold(zygote, cfg, None, args.n)))
-        ]
-        if support.version and support.writable:
+        runs: list[tuple[str, list[float]]] = []
+        if not args.full_only:
+            runs.append(("cold start, rlimits only", asyncio.run(cold(zygote, cfg, None, args.n))))
+        if support.version and support.writable and not args.full_only:
             label = f"cold start, cgroup v{support.version}"
             runs.append((label, asyncio.run(cold(zygote, cfg, support, args.n))))
         isolation = probe_isolation()
         namespaces = usable_namespaces(isolation)
-        if namespaces:
+        if namespaces and not args.full_only:
             label = "cold start, + " + "/".join(sorted(namespaces)) + " ns"
             cg = support if support.version and support.writable else None
             runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces))))
-            if isolation.seccomp:
-                label = "cold start, + ns + seccomp"
-                runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True))))
-        runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))
+        if namespaces and isolation.seccomp:
+            cg = support if support.version and support.writable else None
+            label = "cold start, + ns + seccomp"
+            runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True))))
+        if not args.full_only:
+            runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))
     zygote.stop()
     print(f"python {interpreter.full_version}, preloaded: {', '.join(zygote.preloaded)}")
     for label, times in runs:

@@ -32,6 +32,7 @@ from typing import Any
 from squall.engine.codecache import merged_layers
 from squall.engine.host import CgroupSupport
 from squall.engine.sandbox import Cgroup, rlimits_for
+from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig, new_log_stream_name, spawn_spec
 from squall.engine.zygote import Zygote
 
@@ -119,7 +120,8 @@ class BaseEnvironment:
         self.init_error: bytes | None = None
         self._zygote = zygote
         self._namespaces = namespaces
-        self._cgroup = Cgroup(cgroups, self.id) if cgroups and cgroups.version and cgroups.writable else None
+        self._spares = spares_for(cgroups) if cgroups and cgroups.version and cgroups.writable else None
+        self._cgroup = self._spares.take(self.id) if self._spares is not None else None
         self._channel: socket.socket | None = None
         self._log_fd: int | None = None
         self._log_buf = bytearray()
@@ -304,5 +306,8 @@ class BaseEnvironment:
             os.close(self._log_fd)
             self._log_fd = None
         if self._cgroup is not None:
-            self._cgroup.remove()
+            if self._spares is not None:
+                self._spares.discard(self._cgroup)  # removal retried off the event loop if busy
+            else:
+                self._cgroup.remove()
             self._cgroup = None

@@ -115,8 +115,10 @@ class ExecutionEnvironment(BaseEnvironment):
         started = time.perf_counter()
         try:
             self._writer.write(wire.pack_message(header, event))
-            await self._writer.drain()
-            reply, body = await asyncio.wait_for(self._read_message(), max(deadline - time.time(), 0.0))
+            # asyncio.timeout, not wait_for: no extra task per invocation
+            async with asyncio.timeout(max(deadline - time.time(), 0.0)):
+                await self._writer.drain()
+                reply, body = await self._read_message()
         except TimeoutError:
             return self._timed_out(request_id, init_ms, started)
         except (asyncio.IncompleteReadError, ConnectionError):

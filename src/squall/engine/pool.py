@@ -9,7 +9,17 @@ configuration or code behind ``key`` changes (e.g. $LATEST's RevisionId):
 idle EEs of an older generation are destroyed, busy ones when they return.
 An EE's credentials are part of its generation: when the service hands in
 rotated credentials, the EEs holding the old ones are retired the same way.
-Idle EEs are destroyed after ``keep_alive_s``. Zygotes (one per interpreter)
+Idle EEs are destroyed after ``keep_alive_s``.
+
+Freezing is lazy: an EE returned to its pool stays READY (running, not
+frozen) for ``freeze_grace_s`` (default 30 ms) and is frozen when that grace
+ends without another invocation taking it; an EE taken within the grace is
+used as it is. A steady stream of invocations therefore never pays the
+freeze/thaw (a cgroup-freezer write each way), while every EE idle for longer
+than the grace is frozen, as on Lambda: a daemon or thread left behind by an
+invocation runs for at most the grace after the invocation's answer, then is
+stopped until the next invocation (or killed when the EE is destroyed).
+``freeze_grace_s=0`` freezes at once on return. Zygotes (one per interpreter)
 start lazily and belong to the manager: ``start()``/``stop()`` follow the
 provider's lifecycle. ``start()`` also builds the runtime SDK (boto3 for
 every interpreter, see ``runtime_sdk``) unless ``runtime_sdk=False``.
@@ -46,6 +56,7 @@ from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
 KEEP_ALIVE_S = 600.0
+FREEZE_GRACE_S = 0.03  # an idle EE is frozen after this long unused (see the module docstring)
 log = logging.getLogger(__name__)
 PROVISIONED = "provisioned-concurrency"
 PROVISION_BATCH = 8  # provisioned EEs initialised at once
@@ -61,6 +72,13 @@ class UnsupportedRuntime(Exception):
 class _Idle:
     ee: Environment
     since: float
+    freezer: asyncio.TimerHandle | None = None  # the pending lazy freeze, cancelled on take
+
+    def take(self) -> Environment:
+        if self.freezer is not None:
+            self.freezer.cancel()
+            self.freezer = None
+        return self.ee
 
 
 @dataclass
@@ -79,6 +97,7 @@ class PoolManager:
         self,
         *,
         keep_alive_s: float = KEEP_ALIVE_S,
+        freeze_grace_s: float = FREEZE_GRACE_S,
         interpreters: list[Interpreter] | None = None,
         cgroups: CgroupSupport | None = None,
         namespaces: frozenset[str] | None = None,
@@ -90,6 +109,7 @@ class PoolManager:
         self._seccomp = seccomp
         self._overlay = overlay
         self.keep_alive_s = keep_alive_s
+        self.freeze_grace_s = freeze_grace_s
         self._want_sdk = runtime_sdk
         self._sdk_root = sdk_root
         self.sdk: RuntimeSdk | None = None
@@ -101,8 +121,10 @@ class PoolManager:
         self._zygote_locks: dict[str, asyncio.Lock] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._refills: set[asyncio.Task[bytes | None]] = set()
+        self._stopped = False  # after stop(), EEs that finish their invocation are destroyed
 
     async def start(self) -> None:
+        self._stopped = False
         if self._interpreters is None or self._namespaces is None or self._seccomp is None:
             isolation = await asyncio.to_thread(probe_isolation)
             if self._seccomp is None:
@@ -122,6 +144,7 @@ class PoolManager:
         self._reaper = asyncio.create_task(self._reap(), name="lambda-ee-reaper")
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -233,9 +256,9 @@ class PoolManager:
             pool.provisioned_busy -= 1
             stale = pool.generation != generation
             keep = len(pool.provisioned) + pool.provisioned_busy < pool.provisioned_target
+            keep = keep and not self._stopped
             if ee.state is EnvState.READY and keep and not stale:
-                ee.freeze()
-                pool.provisioned.append(_Idle(ee, time.monotonic()))
+                pool.provisioned.append(self._park(ee))
             elif ee.state is not EnvState.DEAD:
                 ee.destroy()
             alive = self._pools.get(key) is pool and pool.provisioned_config is not None
@@ -248,7 +271,7 @@ class PoolManager:
     @staticmethod
     def _take_provisioned(pool: Pool) -> Environment | None:
         while pool.provisioned:
-            ee = pool.provisioned.pop().ee
+            ee = pool.provisioned.pop().take()
             if ee.state in (EnvState.READY, EnvState.FROZEN):
                 return ee
             ee.destroy()
@@ -275,7 +298,7 @@ class PoolManager:
         pool.provisioned_target = count
         pool.provisioned_config = config
         while pool.provisioned and len(pool.provisioned) + pool.provisioned_busy > count:
-            pool.provisioned.pop().ee.destroy()
+            pool.provisioned.pop().take().destroy()
         zygote = await self._zygote(config.runtime)
         while True:
             missing = pool.provisioned_target - len(pool.provisioned) - pool.provisioned_busy
@@ -311,7 +334,7 @@ class PoolManager:
             return
         pool.provisioned_target = 0
         for idle in pool.provisioned:
-            idle.ee.destroy()
+            idle.take().destroy()
         pool.provisioned.clear()
 
     def provisioned_count(self, key: Hashable) -> int:
@@ -334,7 +357,7 @@ class PoolManager:
 
     def _take(self, pool: Pool) -> Environment | None:
         while pool.idle:
-            ee = pool.idle.pop().ee
+            ee = pool.idle.pop().take()
             if ee.state in (EnvState.READY, EnvState.FROZEN):
                 return ee
             ee.destroy()
@@ -345,16 +368,24 @@ class PoolManager:
             if ee.state is not EnvState.DEAD:
                 ee.destroy()
             return
-        if pool.generation != generation:
+        if pool.generation != generation or self._stopped:
             ee.destroy()
             return
-        ee.freeze()
-        pool.idle.append(_Idle(ee, time.monotonic()))
+        pool.idle.append(self._park(ee))
+
+    def _park(self, ee: Environment) -> _Idle:
+        """An idle READY EE: frozen now without a grace, else after it unless taken first."""
+        idle = _Idle(ee, time.monotonic())
+        if self.freeze_grace_s <= 0:
+            ee.freeze()
+        else:
+            idle.freezer = asyncio.get_running_loop().call_later(self.freeze_grace_s, _freeze_idle, ee)
+        return idle
 
     @staticmethod
     def _retire_idle(pool: Pool) -> None:
         for idle in (*pool.idle, *pool.provisioned):
-            idle.ee.destroy()
+            idle.take().destroy()
         pool.idle.clear()
         pool.provisioned.clear()
 
@@ -377,7 +408,7 @@ class PoolManager:
             keep = [i for i in pool.idle if i.since >= cutoff]
             for idle in pool.idle:
                 if idle.since < cutoff:
-                    idle.ee.destroy()
+                    idle.take().destroy()
                     gone += 1
             pool.idle = keep
         return gone
@@ -386,3 +417,8 @@ class PoolManager:
         while True:
             await asyncio.sleep(min(max(self.keep_alive_s / 4, 0.05), 30.0))
             self.reap()
+
+
+def _freeze_idle(ee: Environment) -> None:
+    if ee.state is EnvState.READY:  # still idle: a taken EE's timer was cancelled
+        ee.freeze()

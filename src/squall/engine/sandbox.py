@@ -2,7 +2,11 @@
 
 The server owns a cgroup's life: it creates it and writes the limits before the
 spawn, the EE joins it itself (writes its pid to each ``cgroup.procs`` listed
-in its spec) before Init, and ``kill_all`` + ``remove`` end it. Without
+in its spec) before Init, and ``kill_all`` + ``remove`` end it. The files
+touched per invocation (the freezer state, the memory high-water mark) are
+opened once and kept open until ``remove``: each access is then a single
+pread/pwrite at offset 0 (cgroupfs regenerates the value on every read
+from 0). Without
 cgroups the EE gets RLIMIT_AS/RLIMIT_NPROC and is killed by process group.
 """
 
@@ -44,14 +48,27 @@ class Cgroup:
             }
         else:
             self.dirs = {"unified": root / "squall" / name}
+        self._fds: dict[tuple[str, str], int] = {}
+        self.made = False  # its directories exist (made ahead of time by ``SpareCgroups``, or by create)
+
+    def make_dirs(self) -> None:
+        for d in self.dirs.values():
+            d.mkdir(parents=True, exist_ok=True)
+        self.made = True
+
+    def _fd(self, controller: str, name: str, flags: int) -> int:
+        fd = self._fds.get((controller, name))
+        if fd is None:
+            fd = self._fds[(controller, name)] = os.open(self.dirs[controller] / name, flags | os.O_CLOEXEC)
+        return fd
 
     @property
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs.values()]
 
     def create(self, limits: Limits) -> None:
-        for d in self.dirs.values():
-            d.mkdir(parents=True, exist_ok=True)
+        if not self.made:
+            self.make_dirs()
         mem = limits.memory_mb * MB
         if self.version == 1:
             self._write("memory", "memory.limit_in_bytes", str(mem))
@@ -96,17 +113,21 @@ class Cgroup:
 
     def max_memory_bytes(self) -> int | None:
         name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
-        d = self.dirs.get("memory" if self.version == 1 else "unified")
+        controller = "memory" if self.version == 1 else "unified"
+        if controller not in self.dirs:
+            return None
         try:
-            return int((d / name).read_text()) if d is not None else None
+            return int(os.pread(self._fd(controller, name, os.O_RDONLY), 64, 0))
         except (OSError, ValueError):
             return None
 
     def set_frozen(self, frozen: bool) -> None:
         if self.version == 1:
-            self._write("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
+            if "freezer" in self.dirs:
+                fd = self._fd("freezer", "freezer.state", os.O_WRONLY)
+                os.pwrite(fd, b"FROZEN" if frozen else b"THAWED", 0)
         else:
-            self._write("unified", "cgroup.freeze", "1" if frozen else "0")
+            os.pwrite(self._fd("unified", "cgroup.freeze", os.O_WRONLY), b"1" if frozen else b"0", 0)
 
     def kill_all(self, timeout: float = 5.0) -> None:
         """SIGKILL every process in the cgroup, freezing first so a fork bomb cannot outrun us."""
@@ -126,8 +147,13 @@ class Cgroup:
                 raise TimeoutError(f"processes left in cgroup: {pids}")
             time.sleep(0.001)
 
-    def remove(self) -> None:
-        for _ in range(200):
+    def remove(self, wait: bool = True) -> bool:
+        """Remove the directories; True once gone. An emptied cgroup can stay busy for a moment:
+        with ``wait`` retry for up to a second, else try once (``SpareCgroups.discard`` retries later)."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        for _ in range(200 if wait else 1):
             leftover = False
             for d in self.dirs.values():
                 try:
@@ -137,8 +163,10 @@ class Cgroup:
                 except OSError:
                     leftover = True
             if not leftover:
-                return
-            time.sleep(0.005)
+                return True
+            if wait:
+                time.sleep(0.005)
+        return False
 
 
 def rlimits_for(limits: Limits, with_cgroup: bool) -> dict[str, int]:

@@ -5,6 +5,7 @@ from squall.storage import keys
 from squall.storage.blobs import BlobNotFoundError, BlobRef, BlobStore, BlobUsage
 from squall.storage.datadir import DataDir, DataDirInUse
 from squall.storage.interface import (
+    ChangeCounter,
     ReadTxn,
     SchemaTooNewError,
     StorageError,
@@ -22,6 +23,7 @@ __all__ = [
     "BlobRef",
     "BlobStore",
     "BlobUsage",
+    "ChangeCounter",
     "DataDir",
     "DataDirInUse",
     "Migration",

@@ -106,3 +106,14 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
         ...
+
+
+@runtime_checkable
+class ChangeCounter(Protocol):
+    def changes(self, ns: str) -> int:
+        """How many committed write transactions of this process have written to ``ns`` so far.
+
+        Read it before a read transaction: while it is unchanged, nothing read
+        from ``ns`` then has changed since (what an in-memory cache checks).
+        """
+        ...

@@ -131,10 +131,16 @@ class _ReadTxn:
 
 
 class _WriteTxn(_ReadTxn):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.touched: set[str] = set()  # namespaces written, counted in `changes` on commit
+
     def put(self, ns: str, key: bytes, value: bytes) -> None:
+        self.touched.add(ns)
         self._db().execute("INSERT OR REPLACE INTO kv (ns, key, value) VALUES (?, ?, ?)", (ns, key, value))
 
     def delete(self, ns: str, key: bytes) -> bool:
+        self.touched.add(ns)
         cur = self._db().execute("DELETE FROM kv WHERE ns = ? AND key = ?", (ns, key))
         return cur.rowcount > 0
 
@@ -146,6 +152,7 @@ class _WriteTxn(_ReadTxn):
         start: bytes | None = None,
         end: bytes | None = None,
     ) -> int:
+        self.touched.add(ns)
         lo, hi = _bounds(prefix, start, end)
         sql = "DELETE FROM kv WHERE ns = ?"
         args: list[object] = [ns]
@@ -196,6 +203,7 @@ class SQLiteStore:
         self._readers_lock = threading.Lock()
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._local = _ReaderState()
+        self._changes: dict[str, int] = {}  # see `changes`
         self._writer = self._connect()
         try:
             mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -283,9 +291,15 @@ class SQLiteStore:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+                for ns in txn.touched:
+                    self._changes[ns] = self._changes.get(ns, 0) + 1
             finally:
                 txn._end()
                 self._writer_thread = None
+
+    def changes(self, ns: str) -> int:
+        """Committed write transactions that wrote to ``ns`` (see `ChangeCounter`)."""
+        return self._changes.get(ns, 0)
 
     def close(self) -> None:
         """Wait for a running write transaction, then close every connection.

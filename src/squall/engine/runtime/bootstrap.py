@@ -22,6 +22,7 @@ and stays as its supervisor, reporting once how it ended.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import importlib.util
 import json
@@ -339,6 +340,7 @@ def _preload() -> list[str]:
 def zygote(ctl: socket.socket) -> None:
     """Serve spawn requests until the control socket closes."""
     loaded = _preload()
+    pidns = _namespaces.PidNamespaceForChild()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     _wire.send_message(ctl, {"ready": True, "preloaded": loaded, "python": sys.version.split()[0]})
     while True:
@@ -352,12 +354,27 @@ def zygote(ctl: socket.socket) -> None:
             _wire.send_message(ctl, {"error": "spawn needs a channel and a log descriptor"})
             continue
         chan_fd, log_fd = fds
+        if "mount" in spec.get("namespaces", ()):
+            _rootfs.runtime_paths()  # computed here once (again only if modules were added), inherited
+        # Move every object made so far to the permanent generation: the child's garbage
+        # collections then never write to their headers, so the pages stay shared with us.
+        gc.freeze()
+        newpid = "pid" in spec.get("namespaces", ()) and pidns.before_fork()
         me = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            if newpid:
+                pidns.after_fork()
+            raise
+        if pid != 0 and newpid:
+            pidns.after_fork()
         if pid == 0:
             code = 0
             try:
-                _namespaces.die_with_parent(me)  # the zygote exits when the server dies: so do its EEs
+                # The zygote exits when the server dies: so do its EEs. (As pid 1 of a new pid
+                # namespace the child sees no parent pid: nothing to compare.)
+                _namespaces.die_with_parent(None if newpid else me)
                 ctl.close()
                 run_environment(spec, socket.socket(fileno=chan_fd), log_fd)
             except BaseException:

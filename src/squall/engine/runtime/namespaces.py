@@ -16,11 +16,15 @@ Either way (with a private root; without one the credentials are left
 alone, as the EE needs the host's paths) the EE ends with no capabilities (``capset``) and
 ``no_new_privs`` set, so nothing it runs can regain them.
 
-A new pid namespace only applies to children, so ``enter`` forks: the
-caller's process stays outside as a waiter that mirrors the inner process's
-exit, and the inner process (pid 1 of the namespace, with a fresh /proc)
-returns to become the EE. When pid 1 dies the kernel kills everything left
-in the namespace, so nothing the function started can outlive it.
+A new pid namespace only applies to children. A root zygote makes it for
+the EE it is about to fork (``PidNamespaceForChild``: unshare before the
+fork, back to its own after), so the EE is born as pid 1 of its namespace.
+Otherwise (an unprivileged server) ``enter`` forks: the caller's process
+stays outside as a waiter that mirrors the inner process's exit, and the
+inner process (pid 1) returns to become the EE. Either way the EE is pid 1
+of its namespace with a fresh /proc, and when it dies the kernel kills
+everything left in the namespace, so nothing the function started can
+outlive it.
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
     flags = 0
     for kind in kinds & _FLAGS.keys():
         flags |= _FLAGS[kind]
+    if os.getpid() == 1:  # born in its pid namespace (see PidNamespaceForChild)
+        flags &= ~CLONE_NEWPID
     user_first = "user" in kinds and not privileged
     if user_first:
         flags |= CLONE_NEWUSER
@@ -129,20 +135,22 @@ def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
         rootfs.check(_libc.unshare(flags), "unshare")
     if user_first:
         map_ids(uid, gid, outside_uid, outside_gid)
-    if "uts" in kinds:
-        name = b"localhost"
-        rootfs.check(_libc.sethostname(name, len(name)), "sethostname")
-    private_root = "mount" in kinds
-    if private_root:
-        rootfs.build(spec)
-    if "pid" in kinds:
+    if "pid" in kinds and os.getpid() != 1:  # pid 1 already: the zygote made the namespace
+        # Fork as early as possible: every page the waiter touches before the fork and the EE
+        # touches again after it ends up copied twice (the waiter keeps its own copy).
         pid = os.fork()
         if pid != 0:
             close_outside()
             _, status = os.waitpid(pid, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         die_with_parent()  # the waiter outside; its death takes the whole pid namespace down
-        if private_root:
+    if "uts" in kinds:
+        name = b"localhost"
+        rootfs.check(_libc.sethostname(name, len(name)), "sethostname")
+    private_root = "mount" in kinds
+    if private_root:
+        rootfs.build(spec)
+        if "pid" in kinds:
             rootfs.mount_proc()
     if private_root:
         rootfs.seal()
@@ -150,3 +158,28 @@ def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
             _become_user(uid, gid, "user" in kinds)
         drop_privileges()
     die_with_parent()  # again: changing credentials (uid, user namespace) cleared it
+
+
+class PidNamespaceForChild:
+    """In the zygote, as root: the next child forked is pid 1 of a new pid namespace.
+
+    ``before_fork()`` unshares CLONE_NEWPID (it changes only where children go);
+    ``after_fork()`` puts the zygote's own namespace back for later children.
+    Returns False (and nothing changed) where that is not allowed: the EE then
+    forks itself into the namespace (see ``enter``).
+    """
+
+    def __init__(self) -> None:
+        self._own: int | None = None
+        if os.geteuid() == 0:
+            try:
+                self._own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._own = None
+
+    def before_fork(self) -> bool:
+        return self._own is not None and _libc.unshare(CLONE_NEWPID) == 0
+
+    def after_fork(self) -> None:
+        assert self._own is not None
+        rootfs.check(_libc.setns(self._own, CLONE_NEWPID), "setns(pid)")

@@ -93,9 +93,26 @@ def bind_readonly(source: str, target: str) -> None:
         mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | kept)
 
 
+_remembered: tuple[int, list[str]] | None = None  # (len(sys.modules), paths) when last computed
+
+
 def runtime_paths() -> list[str]:
     """Directories the running interpreter needs, outside the system dirs: its prefixes, and the
-    sys.path entries it has imported from (the SDK, this runtime); not every path a .pth file added."""
+    sys.path entries it has imported from (the SDK, this runtime); not every path a .pth file added.
+
+    A realpath per loaded module costs milliseconds with boto3 loaded: the answer is remembered
+    while no module is added, so the zygote computes it once and every EE it forks inherits it.
+    """
+    global _remembered
+    if _remembered is not None and _remembered[0] == len(sys.modules):
+        return list(_remembered[1])
+    count = len(sys.modules)
+    paths = _runtime_paths()
+    _remembered = (count, paths)
+    return list(paths)
+
+
+def _runtime_paths() -> list[str]:
     loaded = [
         os.path.realpath(f) for f in (getattr(m, "__file__", None) for m in list(sys.modules.values())) if f
     ]

@@ -9,6 +9,12 @@ from the configuration, one execution environment from the version's pool.
 Each run holds a concurrency lease (`engine.concurrency.Limiter`) for the
 function while it runs; beyond a limit `run` raises the engine's `Throttled`.
 Engine failures propagate as the engine's own exceptions; the API maps them.
+`resolve` remembers what it read per reference while the store's change
+counter for the functions namespace is unchanged (`storage.ChangeCounter`).
+The `FunctionConfig` of a (function, version) is built once per RevisionId,
+code digest and endpoint (the RevisionId changes with every configuration or
+code change, as the pools' generation does) and reused; only the role
+credentials, which rotate on their own schedule, are checked per call.
 After each run the invocation's framed log and its metrics go to `Telemetry`
 (observability/); ``record_throttle`` counts a call the concurrency limiter refused.
 """
@@ -16,6 +22,7 @@ After each run the invocation's framed log and its metrics go to `Telemetry`
 from __future__ import annotations
 
 import base64
+import dataclasses
 import random
 import tempfile
 import time
@@ -28,12 +35,13 @@ from squall.engine.codecache import CodeCache
 from squall.engine.concurrency import LeaseRequest, Limiter, Throttled
 from squall.engine.environment import InvocationResult
 from squall.engine.pool import PROVISIONED, PoolManager
-from squall.engine.spec import FunctionConfig
+from squall.engine.spec import Credentials, FunctionConfig
 from squall.observability import Invocation, Report, Telemetry
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.function_env import FunctionCredentials
 from squall.services.lambda_.functions import (
+    NS,
     is_version_number,
     read_alias,
     read_function,
@@ -41,6 +49,10 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.storage import ChangeCounter
+
+CONFIG_CACHE_SIZE = 4096  # FunctionConfigs / resolved references kept (all dropped at once when full)
+_Resolved = tuple[dict[str, Any] | None, dict[str, tuple[dict[str, Any], CodeRef]]]
 
 
 def pick_version(alias: dict[str, Any], rng: random.Random | None = None) -> str:
@@ -97,6 +109,10 @@ class Invoker:
         self.limiter = limiter or Limiter()
         self._code_root = code_root
         self._codes: CodeCache | None = None
+        self._configs: dict[tuple[Any, ...], FunctionConfig] = {}
+        self._resolved: dict[tuple[Any, ...], tuple[int, _Resolved]] = {}
+        store = deps.store
+        self._changes = store.changes if isinstance(store, ChangeCounter) else None
         deps.directory.on_delete(self._deleted)
         self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
         self.credentials = FunctionCredentials(
@@ -116,24 +132,90 @@ class Invoker:
         self.pools.retire(lambda key: key[:3] == prefix)
         if ref.qualifier is None:
             self.limiter.forget(*prefix)
+        for key in [k for k in list(self._configs) if k[:3] == prefix]:
+            self._configs.pop(key, None)
 
     def resolve(self, ref: FunctionRef) -> Target:
+        """The target of one call; an alias picks its version per call, by weight.
+
+        What the records say is remembered per reference while the store reports
+        no committed write to the functions namespace since it was read (the
+        returned configuration is shared: callers must not change it).
+        """
+        stamp = self._changes(NS) if self._changes is not None else None
+        key = (ref.account_id, ref.region, ref.name, ref.qualifier)
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] == stamp and stamp is not None:
+            found = hit[1]
+        else:
+            found = self._read_target(ref)
+            if stamp is not None:
+                if len(self._resolved) >= CONFIG_CACHE_SIZE:
+                    self._resolved.clear()
+                self._resolved[key] = (stamp, found)
+        alias, targets = found
+        version = pick_version(alias) if alias is not None else next(iter(targets))
+        if version not in targets:
+            raise function_not_found(ref)
+        config, code = targets[version]
+        return Target(ref, version, config, code)
+
+    @staticmethod
+    def _versions(alias: dict[str, Any]) -> list[str]:
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return [str(alias["FunctionVersion"]), *(str(v) for v in weights)]
+
+    def _read_target(self, ref: FunctionRef) -> _Resolved:
+        """(alias or None, version -> (config, code)): every version the reference can run, read at once."""
         with self.deps.store.read() as r:
             fn = read_function(r, ref)
             q = ref.qualifier
+            alias = None
             if q is not None and not is_version_number(q) and q != LATEST:
                 alias = read_alias(r, ref, q)
                 if alias is None:
                     raise function_not_found(ref)
-                q = pick_version(alias)
-            if q is None or q == LATEST:
-                return Target(ref, LATEST, fn.config, fn.code)
-            ver = read_version(r, ref, int(q))
-            if ver is None:
+            targets: dict[str, tuple[dict[str, Any], CodeRef]] = {}
+            for version in self._versions(alias) if alias is not None else [q or LATEST]:
+                if version == LATEST:
+                    targets[version] = (fn.config, fn.code)
+                elif (ver := read_version(r, ref, int(version))) is not None:
+                    targets[version] = (ver.config, ver.code)
+            if alias is None and not targets:
                 raise function_not_found(ref)
-            return Target(ref, q, ver.config, ver.code)
+            return alias, targets
 
     def function_config(self, target: Target, endpoint: str | None) -> FunctionConfig:
+        """The engine's configuration of ``target``: cached per RevisionId, code and endpoint."""
+        config, ref = target.config, target.ref
+        credentials = self.credentials.for_function(
+            ref,
+            target.version,
+            config.get("RevisionId"),
+            config.get("Role", ""),
+            float(config.get("Timeout", 3)),
+        )
+        key = (
+            ref.account_id,
+            ref.region,
+            ref.name,
+            target.version,
+            config.get("RevisionId"),
+            target.code.sha256,
+            endpoint,
+        )
+        found = self._configs.get(key)
+        if found is None or config.get("RevisionId") is None:
+            if len(self._configs) >= CONFIG_CACHE_SIZE:
+                self._configs.clear()
+            found = self._configs[key] = self._build_config(target, endpoint, credentials)
+        elif found.credentials is not credentials:
+            found = self._configs[key] = dataclasses.replace(found, credentials=credentials)
+        return found
+
+    def _build_config(
+        self, target: Target, endpoint: str | None, credentials: Credentials | None
+    ) -> FunctionConfig:
         config, ref = target.config, target.ref
         sha_hex = base64.b64decode(target.code.sha256).hex()
         code_dir = self.codes.path(sha_hex, lambda: self.deps.codes.read(target.code))
@@ -149,13 +231,7 @@ class Invoker:
             account_id=ref.account_id,
             environment=dict((config.get("Environment") or {}).get("Variables") or {}),
             endpoint_url=endpoint,
-            credentials=self.credentials.for_function(
-                ref,
-                target.version,
-                config.get("RevisionId"),
-                config.get("Role", ""),
-                float(config.get("Timeout", 3)),
-            ),
+            credentials=credentials,
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size", 512)),
             layer_dirs=self.layer_dirs.resolve(config, self.codes),
         )
