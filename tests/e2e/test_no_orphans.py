@@ -80,3 +80,32 @@ def _swallow(call) -> None:  # type: ignore[no-untyped-def]
         call()
     except Exception:
         pass
+
+
+@pytest.mark.timeout(120)
+def test_frozen_ees_of_a_killed_server_are_swept_by_the_next(tmp_path: Path) -> None:
+    """A frozen EE (cgroup v1 freezer) cannot act on the SIGKILL its zygote's death sends:
+    the next server on this host thaws and kills what a killed one left in its cgroups."""
+    if not any(Path("/sys/fs/cgroup").glob("*/squall")) and not Path("/sys/fs/cgroup/squall").exists():
+        pytest.skip("no writable cgroup hierarchy for Squall here")
+    server = start_server(tmp_path / "one")
+    try:
+        client = server.client("lambda")
+        name = create(client, Code={"ZipFile": make_zip()})["FunctionName"]
+        client.invoke(FunctionName=name, Payload=b"{}")
+        time.sleep(1.0)  # idle past the freeze grace: the EE is frozen now
+        tree = _descendants(server.process.pid)
+        assert tree, "no execution environment"
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(10)
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+    second = start_server(tmp_path / "two")
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in tree):
+            time.sleep(0.1)
+        assert not [p for p in tree if _alive(p)], "the killed server's frozen EEs are still there"
+    finally:
+        second.stop()

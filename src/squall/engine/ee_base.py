@@ -121,7 +121,7 @@ class BaseEnvironment:
         self._zygote = zygote
         self._namespaces = namespaces
         self._spares = spares_for(cgroups) if cgroups and cgroups.version and cgroups.writable else None
-        self._cgroup = self._spares.take(self.id) if self._spares is not None else None
+        self._cgroup = self._spares.take(f"ee-{os.getpid()}-{self.id}") if self._spares is not None else None
         self._channel: socket.socket | None = None
         self._log_fd: int | None = None
         self._log_buf = bytearray()

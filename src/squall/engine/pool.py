@@ -52,6 +52,7 @@ from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters
 from squall.engine.provided import ProvidedEnvironment
 from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
 from squall.engine.sandbox import usable_namespaces
+from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -136,6 +137,8 @@ class PoolManager:
                 self._cgroups = isolation.cgroups
             if self._interpreters is None:
                 self._interpreters = await asyncio.to_thread(discover_interpreters)
+        if self._cgroups is not None and self._cgroups.version and self._cgroups.writable:
+            spares_for(self._cgroups).warm()  # sweeps what killed servers left, makes spares
         if self._want_sdk and self.sdk is None:
             try:
                 self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)

@@ -9,7 +9,8 @@ yet; ``Cgroup.create`` then only writes the limits) or, when none is ready,
 a fresh ``Cgroup`` that ``create`` makes as before. Spares are named
 ``spare-<server pid>-<n>``, not after the EE, and are removed at exit
 (``close``, also registered with ``atexit``); those of a server that was
-killed are removed by the next one (no process of that pid left).
+killed are removed by the next one (no process of that pid left), and so
+are its EEs' cgroups (``ee-<server pid>-<id>``), their processes killed.
 
 ``discard(cgroup)`` removes an emptied cgroup: at once when the kernel
 allows it, else the background thread retries (up to a minute), so
@@ -74,6 +75,10 @@ class SpareCgroups:
             cgroup.remove(wait=True)
         self._doomed.clear()
 
+    def warm(self) -> None:
+        """Start the background thread now: it first sweeps the cgroups of killed servers."""
+        self._poke()
+
     def _poke(self) -> None:
         with self._wake:
             if self._closed:
@@ -84,17 +89,22 @@ class SpareCgroups:
             self._wake.notify()
 
     def _sweep_stale(self) -> None:
-        """Remove the spares of servers that died without ``close`` (killed): their pid is gone."""
+        """Clear the cgroups of servers that died without ``close`` (killed; their pid is gone):
+        spares, and EEs (``ee-<server pid>-<id>``) whose processes may still sit frozen — a
+        frozen process cannot act on the SIGKILL its parent's death sent, so thaw and kill them."""
         probe = Cgroup(self._support, "probe")
         parents = {d.parent for d in probe.dirs.values()}
         names: set[str] = set()
         for parent in parents:
             with contextlib.suppress(OSError):
-                names.update(n for n in os.listdir(parent) if n.startswith("spare-"))
+                names.update(n for n in os.listdir(parent) if n.startswith(("spare-", "ee-")))
         for name in names:
             owner = name.split("-")[1]
             if owner.isdigit() and int(owner) != os.getpid() and not os.path.exists(f"/proc/{owner}"):
-                Cgroup(self._support, name).remove(wait=False)
+                stale = Cgroup(self._support, name)
+                with contextlib.suppress(OSError, TimeoutError):
+                    stale.kill_all(timeout=1.0)
+                stale.remove(wait=False)
 
     def _run(self) -> None:
         with contextlib.suppress(OSError, IndexError):
