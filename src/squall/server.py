@@ -20,6 +20,7 @@ from squall.gateway.app import Gateway
 from squall.gateway.credentials import AccountCredentials
 from squall.observability import Telemetry
 from squall.protocol.router import Router
+from squall.services.dynamodb.provider import DynamoDBProvider
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
@@ -65,7 +66,9 @@ def build(settings: Settings) -> Server:
             telemetry=telemetry,
         )
         logs = LogsProvider(telemetry.logs, telemetry.writer)
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs])
+        services = ServiceRegistry(
+            [StsProvider(key_accounts, sessions), lambda_, logs, DynamoDBProvider(data_dir.store)]
+        )
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,

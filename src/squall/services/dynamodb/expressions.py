@@ -1,0 +1,85 @@
+"""The expressions of one request: placeholders checked and resolved, each expression parsed
+once, unused placeholders reported; the legacy (pre-expression) parameters refused clearly."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from squall.services.dynamodb import ast
+from squall.services.dynamodb.errors import validation
+from squall.services.dynamodb.evaluate import check_condition
+from squall.services.dynamodb.parser import Placeholders, parse_condition, parse_projection, parse_update
+from squall.services.dynamodb.values import clean
+
+LEGACY = ("Expected", "AttributeUpdates", "ScanFilter", "QueryFilter", "KeyConditions", "ConditionalOperator")
+
+
+class Expressions:
+    def __init__(self, params: dict[str, Any]) -> None:
+        for name in LEGACY:
+            if params.get(name) is not None:
+                raise validation(
+                    f"Squall does not support the legacy parameter {name}; use the expression parameters "
+                    "(ConditionExpression, UpdateExpression, FilterExpression, KeyConditionExpression)."
+                )
+        self.params = params
+        names = params.get("ExpressionAttributeNames")
+        values = params.get("ExpressionAttributeValues")
+        if names is not None and not names:
+            raise validation("ExpressionAttributeNames must not be empty")
+        if values is not None and not values:
+            raise validation("ExpressionAttributeValues must not be empty")
+        expressions = (
+            "ConditionExpression",
+            "UpdateExpression",
+            "FilterExpression",
+            "KeyConditionExpression",
+        )
+        if names and not any(params.get(e) is not None for e in (*expressions, "ProjectionExpression")):
+            raise validation("ExpressionAttributeNames can only be specified when using expressions")
+        if values and not any(params.get(e) is not None for e in expressions):
+            raise validation("ExpressionAttributeValues can only be specified when using expressions")
+        cleaned = {k: clean(v) for k, v in (values or {}).items()}
+        self.ph = Placeholders(names, cleaned)
+
+    def condition(self, key: str) -> ast.Condition | None:
+        source = self.params.get(key)
+        if source is None:
+            return None
+        node = parse_condition(source, key, self.ph)
+        check_condition(node, key)
+        return node
+
+    def update(self) -> list[ast.Action] | None:
+        source = self.params.get("UpdateExpression")
+        return None if source is None else parse_update(source, self.ph)
+
+    def projection(self) -> list[ast.Path] | None:
+        source = self.params.get("ProjectionExpression")
+        if source is None:
+            attrs = self.params.get("AttributesToGet")
+            return [ast.Path((a,)) for a in attrs] if attrs else None
+        return parse_projection(source, self.ph)
+
+    def done(self) -> None:
+        self.ph.check_unused()
+
+
+def capacity(
+    params: dict[str, Any], table: str, size: int, *, write: bool = False, consistent: bool = True
+) -> dict[str, Any] | None:
+    """ConsumedCapacity as AWS computes it (1 KB write units, 4 KB read units, half for eventual
+    reads), or None unless ReturnConsumedCapacity asks for it."""
+    mode = params.get("ReturnConsumedCapacity") or "NONE"
+    if mode == "NONE":
+        return None
+    if write:
+        units = float(max(1, math.ceil(size / 1024)))
+    else:
+        units = max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+    out: dict[str, Any] = {"TableName": table, "CapacityUnits": units}
+    out["WriteCapacityUnits" if write else "ReadCapacityUnits"] = units
+    if mode == "INDEXES":
+        out["Table"] = {"CapacityUnits": units}
+    return out
