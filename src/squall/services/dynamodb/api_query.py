@@ -219,7 +219,8 @@ class QueryApi:
         paths: list[ast.Path] | None,
         segments: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        select = params.get("Select") or ("SPECIFIC_ATTRIBUTES" if paths else "ALL_ATTRIBUTES")
+        default = "ALL_PROJECTED_ATTRIBUTES" if index is not None else "ALL_ATTRIBUTES"
+        select = params.get("Select") or ("SPECIFIC_ATTRIBUTES" if paths else default)
         if paths and select != "SPECIFIC_ATTRIBUTES":
             raise validation(f"Cannot specify the ProjectionExpression when choosing to get {select}")
         full_from_table = False
