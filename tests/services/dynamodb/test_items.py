@@ -196,7 +196,7 @@ def test_update_validation(ddb, table) -> None:  # type: ignore[no-untyped-def]
     assert error(exc)[1] == "The provided key element does not match the schema"
     with pytest.raises(ClientError) as exc:
         ddb.get_item(TableName="missing-table", Key=KEY)
-    assert error(exc)[0] == "ResourceNotFoundException"
+    assert error(exc) == ("ResourceNotFoundException", "Requested resource not found")
 
 
 def test_consumed_capacity(ddb, table) -> None:  # type: ignore[no-untyped-def]
@@ -206,3 +206,31 @@ def test_consumed_capacity(ddb, table) -> None:  # type: ignore[no-untyped-def]
     assert out["ConsumedCapacity"]["CapacityUnits"] == 2.0
     out = ddb.get_item(TableName=table, Key=CAP_KEY, ReturnConsumedCapacity="TOTAL")
     assert out["ConsumedCapacity"]["CapacityUnits"] == 0.5
+
+
+def test_items_survive_kill(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import signal
+
+    from tests.conftest import start_server
+
+    srv = start_server(tmp_path / "data")
+    try:
+        ddb = srv.client("dynamodb")
+        table = make_table(ddb, range_type="N")
+        ddb.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"N": "1"}, "v": {"S": "kept"}})
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "p"}, "sk": {"N": "1"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+    finally:
+        srv.stop(signal.SIGKILL)
+    srv = start_server(tmp_path / "data")
+    try:
+        item = srv.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"N": "1"}})[
+            "Item"
+        ]
+        assert item["v"] == {"S": "kept"} and item["n"] == {"N": "1"}
+    finally:
+        srv.stop()

@@ -45,7 +45,7 @@ class TablesApi:
 
     def describe_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.read() as r:
-            table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"])
+            table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"], detailed=True)
             return {"Table": describe(r, table)}
 
     def list_tables(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ class TablesApi:
 
     def delete_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as w:
-            table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"])
+            table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], detailed=True)
             if table.desc.get("DeletionProtectionEnabled"):
                 raise validation(
                     "Resource cannot be deleted as it is currently protected against deletion. Disable deletion "
@@ -73,7 +73,7 @@ class TablesApi:
 
     def update_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as w:
-            table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"])
+            table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], detailed=True)
             desc = copy.deepcopy(table.desc)
             creating = self._update_desc(desc, params)
             new = self.catalog.save(w, desc)
@@ -189,7 +189,7 @@ class TablesApi:
     def update_time_to_live(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         spec = params["TimeToLiveSpecification"]
         with self.store.write() as w:
-            table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"])
+            table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], detailed=True)
             desc = copy.deepcopy(table.desc)
             current = desc.get("_Ttl")
             if spec["Enabled"]:
@@ -215,7 +215,7 @@ class TablesApi:
 
     def describe_time_to_live(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.read() as r:
-            table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"])
+            table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"], detailed=True)
         attr = table.desc.get("_Ttl")
         if not attr:
             return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}

@@ -31,10 +31,12 @@ class Catalog:
         self._cache[key] = (raw, table)
         return table
 
-    def get(self, r: ReadTxn, account: str, region: str, name: str) -> Table:
+    def get(self, r: ReadTxn, account: str, region: str, name: str, *, detailed: bool = False) -> Table:
+        """The table or ResourceNotFoundException (the table operations name the table in the
+        message, item operations do not, as on AWS)."""
         table = self.find(r, account, region, name)
         if table is None:
-            raise not_found(f"Requested resource not found: Table: {name} not found")
+            raise not_found(f"Requested resource not found: Table: {name} not found" if detailed else None)
         return table
 
     def by_arn(self, r: ReadTxn, account: str, region: str, arn: str) -> Table:

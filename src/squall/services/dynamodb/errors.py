@@ -11,8 +11,8 @@ def validation(message: str) -> ServiceError:
     return ServiceError("ValidationException", message, 400)
 
 
-def not_found(message: str = "Requested resource not found") -> ServiceError:
-    return ServiceError("ResourceNotFoundException", message, 400)
+def not_found(message: str | None = None) -> ServiceError:
+    return ServiceError("ResourceNotFoundException", message or "Requested resource not found", 400)
 
 
 def in_use(message: str) -> ServiceError:
