@@ -131,7 +131,7 @@ class QueryApi:
 
     def query(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         exprs = Expressions(params)
-        if params.get("KeyConditionExpression") is None:
+        if params.get("KeyConditionExpression") is None and not params.get("KeyConditions"):
             raise validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
             )

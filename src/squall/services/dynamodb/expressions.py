@@ -1,28 +1,37 @@
 """The expressions of one request: placeholders checked and resolved, each expression parsed
-once, unused placeholders reported; the legacy (pre-expression) parameters refused clearly."""
+once, unused placeholders reported; the legacy (pre-expression) parameters translated to the
+same trees (legacy.py), never mixed with expressions."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from squall.services.dynamodb import ast
+from squall.services.dynamodb import ast, legacy
 from squall.services.dynamodb.errors import validation
 from squall.services.dynamodb.evaluate import check_condition
 from squall.services.dynamodb.parser import Placeholders, parse_condition, parse_projection, parse_update
 from squall.services.dynamodb.values import clean
 
-LEGACY = ("Expected", "AttributeUpdates", "ScanFilter", "QueryFilter", "KeyConditions", "ConditionalOperator")
+LEGACY = ("Expected", "AttributeUpdates", "ScanFilter", "QueryFilter", "KeyConditions")
+EXPRESSIONS = ("ConditionExpression", "UpdateExpression", "FilterExpression", "KeyConditionExpression")
+#: The legacy parameter(s) each expression replaces.
+LEGACY_FOR = {
+    "ConditionExpression": ("Expected",),
+    "FilterExpression": ("QueryFilter", "ScanFilter"),
+    "KeyConditionExpression": ("KeyConditions",),
+}
 
 
 class Expressions:
     def __init__(self, params: dict[str, Any]) -> None:
-        for name in LEGACY:
-            if params.get(name) is not None:
-                raise validation(
-                    f"Squall does not support the legacy parameter {name}; use the expression parameters "
-                    "(ConditionExpression, UpdateExpression, FilterExpression, KeyConditionExpression)."
-                )
+        old = [n for n in (*LEGACY, "AttributesToGet") if params.get(n) is not None]
+        new = [n for n in (*EXPRESSIONS, "ProjectionExpression") if params.get(n) is not None]
+        if old and new:
+            raise validation(
+                "Can not use both expression and non-expression parameters in the same request: "
+                f"Non-expression parameters: {{{', '.join(old)}}} Expression parameters: {{{', '.join(new)}}}"
+            )
         self.params = params
         names = params.get("ExpressionAttributeNames")
         values = params.get("ExpressionAttributeValues")
@@ -30,15 +39,9 @@ class Expressions:
             raise validation("ExpressionAttributeNames must not be empty")
         if values is not None and not values:
             raise validation("ExpressionAttributeValues must not be empty")
-        expressions = (
-            "ConditionExpression",
-            "UpdateExpression",
-            "FilterExpression",
-            "KeyConditionExpression",
-        )
-        if names and not any(params.get(e) is not None for e in (*expressions, "ProjectionExpression")):
+        if names and not any(params.get(e) is not None for e in (*EXPRESSIONS, "ProjectionExpression")):
             raise validation("ExpressionAttributeNames can only be specified when using expressions")
-        if values and not any(params.get(e) is not None for e in expressions):
+        if values and not any(params.get(e) is not None for e in EXPRESSIONS):
             raise validation("ExpressionAttributeValues can only be specified when using expressions")
         cleaned = {k: clean(v) for k, v in (values or {}).items()}
         self.ph = Placeholders(names, cleaned)
@@ -46,14 +49,21 @@ class Expressions:
     def condition(self, key: str) -> ast.Condition | None:
         source = self.params.get(key)
         if source is None:
-            return None
-        node = parse_condition(source, key, self.ph)
+            found = next((self.params[n] for n in LEGACY_FOR[key] if self.params.get(n)), None)
+            if found is None:
+                return None
+            node = legacy.condition(found, self.params.get("ConditionalOperator"))
+        else:
+            node = parse_condition(source, key, self.ph)
         check_condition(node, key)
         return node
 
     def update(self) -> list[ast.Action] | None:
         source = self.params.get("UpdateExpression")
-        return None if source is None else parse_update(source, self.ph)
+        if source is None:
+            old = self.params.get("AttributeUpdates")
+            return legacy.updates(old) if old else None
+        return parse_update(source, self.ph)
 
     def projection(self) -> list[ast.Path] | None:
         source = self.params.get("ProjectionExpression")
