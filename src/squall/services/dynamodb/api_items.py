@@ -77,7 +77,7 @@ class ItemsApi:
         out: dict[str, Any] = {}
         if mode == "ALL_OLD" and old is not None:
             out["Attributes"] = old
-        used = capacity(params, table.name, max(size, item_size(old) if old else 0), write=True)
+        used = capacity(params, table.name, lambda: max(size, item_size(old) if old else 0), write=True)
         if used:
             out["ConsumedCapacity"] = used
         return out
@@ -94,7 +94,10 @@ class ItemsApi:
         if item is not None:
             out["Item"] = project(item, paths) if paths else item
         used = capacity(
-            params, table.name, item_size(item) if item else 0, consistent=bool(params.get("ConsistentRead"))
+            params,
+            table.name,
+            lambda: item_size(item) if item else 0,
+            consistent=bool(params.get("ConsistentRead")),
         )
         if used:
             out["ConsumedCapacity"] = used
@@ -119,7 +122,7 @@ class ItemsApi:
         out: dict[str, Any] = {}
         if mode == "ALL_OLD" and old is not None:
             out["Attributes"] = old
-        used = capacity(params, table.name, item_size(old) if old else 0, write=True)
+        used = capacity(params, table.name, lambda: item_size(old) if old else 0, write=True)
         if used:
             out["ConsumedCapacity"] = used
         return out
@@ -153,8 +156,9 @@ class ItemsApi:
             out["Attributes"] = project(new, paths)
         if "Attributes" in out and not out["Attributes"]:
             del out["Attributes"]
-        size = max(item_size(new), item_size(old) if old else 0)
-        used = capacity(params, table.name, size, write=True)
+        used = capacity(
+            params, table.name, lambda: max(item_size(new), item_size(old) if old else 0), write=True
+        )
         if used:
             out["ConsumedCapacity"] = used
         return out

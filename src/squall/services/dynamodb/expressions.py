@@ -5,6 +5,7 @@ same trees (legacy.py), never mixed with expressions."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from squall.services.dynamodb import ast, legacy
@@ -77,13 +78,20 @@ class Expressions:
 
 
 def capacity(
-    params: dict[str, Any], table: str, size: int, *, write: bool = False, consistent: bool = True
+    params: dict[str, Any],
+    table: str,
+    size: int | Callable[[], int],
+    *,
+    write: bool = False,
+    consistent: bool = True,
 ) -> dict[str, Any] | None:
     """ConsumedCapacity as AWS computes it (1 KB write units, 4 KB read units, half for eventual
     reads), or None unless ReturnConsumedCapacity asks for it."""
     mode = params.get("ReturnConsumedCapacity") or "NONE"
     if mode == "NONE":
         return None
+    if callable(size):
+        size = size()
     if write:
         units = float(max(1, math.ceil(size / 1024)))
     else:

@@ -40,9 +40,15 @@ STATS = "dynamodb.stats"
 SCHEMA_MISMATCH = "The provided key element does not match the schema"
 
 
+_BASES: dict[tuple[str, str], bytes] = {}
+
+
 def base(table: Table, index: str = "") -> bytes:
-    account, region = table.scope
-    return pack(account, region, table.id, index)
+    found = _BASES.get((table.id, index))
+    if found is None:
+        account, region = table.scope
+        found = _BASES[(table.id, index)] = pack(account, region, table.id, index)
+    return found
 
 
 def check_key_value(shape: KeyShape, name: str, value: Value, *, index: bool = False) -> None:
