@@ -139,7 +139,8 @@ def test_key_condition_errors(ddb) -> None:  # type: ignore[no-untyped-def]
     cases = [
         ("sk = :v", "Query condition missed key schema element: pk"),
         ("pk = :v OR sk = :v", "Invalid operator used in KeyConditionExpression: OR"),
-        ("pk = :v AND attr1 = :v", "Query key condition not supported"),
+        ("pk = :v AND attr1 = :v", "Query condition missed key schema element: sk"),
+        ("pk = :v AND sk = :v AND attr1 = :v", "Query key condition not supported"),
         ("pk < :v", "Query key condition not supported"),
         ("pk = :v AND pk = :v", "KeyConditionExpressions must only contain one condition per key"),
         (

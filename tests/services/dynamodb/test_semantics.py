@@ -53,6 +53,7 @@ def check(expr: str, item: dict[str, Any] | None = ITEM) -> bool:
         "attribute_exists(m.child.v)",
         "attribute_not_exists(nope) AND NOT n <> :five",
         "n > s OR n >= :five",
+        "nope <> :five",
     ],
 )
 def test_true(expr: str) -> None:

@@ -68,8 +68,7 @@ def test_create_errors(ddb) -> None:  # type: ignore[no-untyped-def]
     cases = [
         (
             {"KeySchema": [*KEYS, {"AttributeName": "sk", "KeyType": "RANGE"}], "AttributeDefinitions": DEFS},
-            "One or more parameter values were invalid: Some index key attributes are not defined in "
-            "AttributeDefinitions. Keys: [sk], AttributeDefinitions: [pk]",
+            "Invalid KeySchema: Some index key attribute have no definition",
         ),
         (
             {
@@ -84,6 +83,16 @@ def test_create_errors(ddb) -> None:  # type: ignore[no-untyped-def]
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
         ),
     ]
+    cases.append(
+        (
+            {
+                "KeySchema": KEYS,
+                "AttributeDefinitions": [{"AttributeName": "x", "AttributeType": "S"}],
+            },
+            "One or more parameter values were invalid: Some index key attributes are not defined in "
+            "AttributeDefinitions. Keys: [pk], AttributeDefinitions: [x]",
+        )
+    )
     for params, message in cases:
         with pytest.raises(ClientError) as exc:
             ddb.create_table(TableName=unique(), BillingMode="PAY_PER_REQUEST", **params)

@@ -76,10 +76,17 @@ def key_range(base: bytes, shape: KeyShape, cond: ast.Condition) -> KeyRange:
     if shape.hash not in by_name:
         raise validation(f"Query condition missed key schema element: {shape.hash}")
     if set(by_name) - set(shape.names):
+        if shape.range is not None and shape.range not in by_name:
+            raise validation(f"Query condition missed key schema element: {shape.range}")
         raise validation("Query key condition not supported")
     op, lits = by_name[shape.hash]
     if op != "=":
         raise validation("Query key condition not supported")
+    if lits[0].value.get("S") == "":
+        raise validation(
+            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain "
+            f"an empty string value. Key: {shape.hash}"
+        )
     for name, (_, values) in by_name.items():
         for lit in values:
             if kind(lit.value) != shape.type_of(name):

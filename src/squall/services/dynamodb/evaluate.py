@@ -56,12 +56,12 @@ def _less(a: Value, b: Value) -> bool | None:
 
 
 def _compare(op: str, a: Value | None, b: Value | None) -> bool:
+    if op == "<>":  # a missing attribute is "not equal" to any value
+        return not equal(a, b)
     if a is None or b is None:
         return False
     if op == "=":
         return equal(a, b)
-    if op == "<>":
-        return not equal(a, b)
     if kind(a) != kind(b) or kind(a) not in _ORDERED:
         return False
     x, y = scalar(a), scalar(b)

@@ -109,6 +109,30 @@ def check_key_schema(schema: list[dict[str, str]], defined: set[str], what: str 
         )
 
 
+def check_definitions(defined: list[str], keys: list[str], indexes: bool) -> None:
+    """AttributeDefinitions must define exactly the key attributes (AWS's messages)."""
+    if set(defined) == set(keys):
+        return
+    shown = f"[{', '.join(defined)}]"
+    if len(defined) > len(keys):
+        if indexes:
+            raise validation(
+                f"{INVALID}Some AttributeDefinitions are not used. AttributeDefinitions: {shown}, keys used: "
+                f"[{', '.join(keys)}]"
+            )
+        raise validation(
+            f"{INVALID}Number of attributes in KeySchema does not exactly match number of attributes defined "
+            "in AttributeDefinitions"
+        )
+    if len(defined) < len(keys) and not indexes:
+        raise validation("Invalid KeySchema: Some index key attribute have no definition")
+    missing = [k for k in keys if k not in defined] if indexes else keys
+    raise validation(
+        f"{INVALID}Some index key attributes are not defined in AttributeDefinitions. "
+        f"Keys: [{', '.join(missing)}], AttributeDefinitions: {shown}"
+    )
+
+
 def _throughput(params: dict[str, Any], billing: str, where: str = "") -> dict[str, Any]:
     given = params.get("ProvisionedThroughput")
     if billing == "PAY_PER_REQUEST":
@@ -158,6 +182,13 @@ def new_table(params: dict[str, Any], account: str, region: str) -> dict[str, An
     name = params["TableName"]
     defs = params["AttributeDefinitions"]
     defined = {a["AttributeName"] for a in defs}
+    indexes = [*(params.get("LocalSecondaryIndexes") or []), *(params.get("GlobalSecondaryIndexes") or [])]
+    keys = [
+        k["AttributeName"]
+        for schema in [params["KeySchema"], *(ix["KeySchema"] for ix in indexes)]
+        for k in schema
+    ]
+    check_definitions([a["AttributeName"] for a in defs], list(dict.fromkeys(keys)), bool(indexes))
     check_key_schema(params["KeySchema"], defined)
     billing = params.get("BillingMode") or "PROVISIONED"
     arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
@@ -174,7 +205,6 @@ def new_table(params: dict[str, Any], account: str, region: str) -> dict[str, An
         "TableClassSummary": {"TableClass": params.get("TableClass") or "STANDARD"},
         "DeletionProtectionEnabled": bool(params.get("DeletionProtectionEnabled")),
     }
-    used = {k["AttributeName"] for k in params["KeySchema"]}
     names: set[str] = set()
     table_hash = next(k["AttributeName"] for k in params["KeySchema"] if k["KeyType"] == "HASH")
     has_range = len(params["KeySchema"]) == 2
@@ -204,18 +234,11 @@ def new_table(params: dict[str, Any], account: str, region: str) -> dict[str, An
             }
         )
         names.add(raw["IndexName"])
-        used |= {k["AttributeName"] for k in raw["KeySchema"]}
     for raw in params.get("GlobalSecondaryIndexes") or []:
         if raw["IndexName"] in names:
             raise validation(f"{INVALID}Duplicate index name: {raw['IndexName']}")
         names.add(raw["IndexName"])
         desc.setdefault("GlobalSecondaryIndexes", []).append(gsi_description(raw, arn, billing, defined))
-        used |= {k["AttributeName"] for k in raw["KeySchema"]}
-    if defined - used:
-        raise validation(
-            f"{INVALID}Number of attributes in KeySchema does not exactly match number of attributes defined "
-            "in AttributeDefinitions"
-        )
     set_stream(desc, params.get("StreamSpecification"))
     return desc
 
