@@ -130,3 +130,15 @@ def test_idempotency_token(ddb) -> None:  # type: ignore[no-untyped-def]
             TransactItems=[{"Put": {"TableName": t, "Item": key(2)}}], ClientRequestToken="tok-1"
         )
     assert error(exc)[0] == "IdempotentParameterMismatchException"
+
+
+def test_batch_capacity(ddb) -> None:  # type: ignore[no-untyped-def]
+    t = make_table(ddb)
+    out = ddb.batch_write_item(
+        RequestItems={t: [{"PutRequest": {"Item": {**key(i), "big": {"S": "x" * 1500}}}} for i in range(3)]},
+        ReturnConsumedCapacity="TOTAL",
+    )
+    assert out["ConsumedCapacity"] == [{"TableName": t, "CapacityUnits": 6.0, "WriteCapacityUnits": 6.0}]
+    out = ddb.batch_get_item(RequestItems={t: {"Keys": [key(0), key(1)]}}, ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"][0]["CapacityUnits"] == 1.0
+    assert ddb.describe_limits()["TableMaxReadCapacityUnits"] == 40000

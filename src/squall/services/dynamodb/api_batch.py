@@ -19,7 +19,7 @@ from squall.services.dynamodb.api_items import check_condition, clean_key, updat
 from squall.services.dynamodb.catalog import Catalog
 from squall.services.dynamodb.errors import ConditionFailed, validation
 from squall.services.dynamodb.evaluate import project
-from squall.services.dynamodb.expressions import Expressions
+from squall.services.dynamodb.expressions import Expressions, capacity_list, read_units, write_units
 from squall.services.dynamodb.values import Item, clean_item, item_size
 from squall.storage import Store, WriteTxn, pack
 
@@ -49,6 +49,7 @@ class BatchApi:
             plans.append((name, req, paths))
         responses: dict[str, list[Item]] = {}
         unprocessed: dict[str, Any] = {}
+        units: dict[str, float] = {}
         size = 0
         with self.store.read() as r:
             for name, req, paths in plans:
@@ -57,6 +58,7 @@ class BatchApi:
                 if len(set(rows)) != len(rows):
                     raise validation(DUPLICATES)
                 found = responses.setdefault(name, [])
+                units.setdefault(name, 0.0)
                 for raw_key, row in zip(req["Keys"], rows, strict=True):
                     if size > RESPONSE_BYTES:
                         unprocessed.setdefault(name, {**req, "Keys": []})["Keys"].append(raw_key)
@@ -64,8 +66,13 @@ class BatchApi:
                     item = itemstore.load(r, row)
                     if item is not None:
                         size += item_size(item)
+                        units[name] += read_units(item_size(item), bool(req.get("ConsistentRead")))
                         found.append(project(item, paths) if paths else item)
-        return {"Responses": responses, "UnprocessedKeys": unprocessed}
+        out: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": unprocessed}
+        used = capacity_list(params, units, write=False)
+        if used is not None:
+            out["ConsumedCapacity"] = used
+        return out
 
     def batch_write_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         requests = params["RequestItems"]
@@ -76,6 +83,7 @@ class BatchApi:
                 "satisfy constraint: [Member must have length less than or equal to 25, Member must have length "
                 "greater than or equal to 1]"
             )
+        units: dict[str, float] = {}
         with self.store.write() as w:
             for name, writes in requests.items():
                 table = self.catalog.get(w, ctx.account_id, ctx.region, name)
@@ -93,8 +101,15 @@ class BatchApi:
                         raise validation(DUPLICATES)
                     planned[row] = new
                 for row, new in planned.items():
-                    itemstore.write_item(w, table, row, itemstore.load(w, row), new)
-        return {"UnprocessedItems": {}}
+                    old = itemstore.load(w, row)
+                    itemstore.write_item(w, table, row, old, new)
+                    size = max(item_size(new) if new else 0, item_size(old) if old else 0)
+                    units[name] = units.get(name, 0.0) + write_units(size)
+        out: dict[str, Any] = {"UnprocessedItems": {}}
+        used = capacity_list(params, units, write=True)
+        if used is not None:
+            out["ConsumedCapacity"] = used
+        return out
 
     def transact_get_items(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         out = []

@@ -157,6 +157,18 @@ class TablesApi:
             if ixrow is not None:
                 w.put(itemstore.ITEMS, ixrow, cbor2.dumps(new.projected(index, item)))
 
+    def describe_limits(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "AccountMaxReadCapacityUnits": 80000,
+            "AccountMaxWriteCapacityUnits": 80000,
+            "TableMaxReadCapacityUnits": 40000,
+            "TableMaxWriteCapacityUnits": 40000,
+        }
+
+    def describe_endpoints(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        address = ctx.endpoint.split("://", 1)[-1].rstrip("/")
+        return {"Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]}
+
     # -- tags ---------------------------------------------------------------------------------
 
     def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -101,3 +101,28 @@ def capacity(
     if mode == "INDEXES":
         out["Table"] = {"CapacityUnits": units}
     return out
+
+
+def read_units(size: int, consistent: bool) -> float:
+    return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+
+def write_units(size: int) -> float:
+    return float(max(1, math.ceil(size / 1024)))
+
+
+def capacity_list(
+    params: dict[str, Any], units: dict[str, float], *, write: bool
+) -> list[dict[str, Any]] | None:
+    """ConsumedCapacity of a batch or transaction: one entry per table, units already summed."""
+    mode = params.get("ReturnConsumedCapacity") or "NONE"
+    if mode == "NONE":
+        return None
+    out = []
+    for table, n in units.items():
+        entry: dict[str, Any] = {"TableName": table, "CapacityUnits": n}
+        entry["WriteCapacityUnits" if write else "ReadCapacityUnits"] = n
+        if mode == "INDEXES":
+            entry["Table"] = {"CapacityUnits": n}
+        out.append(entry)
+    return out
