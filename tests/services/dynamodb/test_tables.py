@@ -186,3 +186,18 @@ def test_tags_and_ttl(ddb) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as exc:
         ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=spec)
     assert error(exc) == ("ValidationException", "TimeToLive is already enabled")
+
+
+def test_aws_cli(server: RunningServer) -> None:
+    name = unique()
+    server.aws(
+        "dynamodb", "create-table", "--table-name", name,
+        "--attribute-definitions", "AttributeName=pk,AttributeType=S",
+        "--key-schema", "AttributeName=pk,KeyType=HASH",
+        "--billing-mode", "PAY_PER_REQUEST",
+    )  # fmt: skip
+    server.aws(
+        "dynamodb", "put-item", "--table-name", name, "--item", '{"pk": {"S": "a"}, "n": {"N": "1.50"}}'
+    )
+    out = server.aws("dynamodb", "scan", "--table-name", name)
+    assert out["Items"] == [{"pk": {"S": "a"}, "n": {"N": "1.5"}}] and out["Count"] == 1
