@@ -227,6 +227,14 @@ def test_indexes(ddb) -> None:  # type: ignore[no-untyped-def]
     assert error(exc)[1] == (
         "One or more parameter values were invalid: Type mismatch for Index Key g Expected: S Actual: N IndexName: gsi"
     )
+    with pytest.raises(ClientError) as exc:
+        ddb.put_item(
+            TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": "x"}, "g": {"S": ""}, "l": {"N": "1"}}
+        )
+    assert error(exc)[1] == (
+        "One or more parameter values are not valid. A value specified for a secondary index key is not supported. "
+        "The AttributeValue for a key attribute cannot contain an empty string value. IndexName: gsi, IndexKey: g"
+    )
 
 
 def test_scan_segments_and_page_size(ddb) -> None:  # type: ignore[no-untyped-def]

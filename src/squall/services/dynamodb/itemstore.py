@@ -62,10 +62,16 @@ def check_key_value(shape: KeyShape, name: str, value: Value, *, index: bool = F
             )
         raise validation(f"{INVALID}Type mismatch for key {name} expected: {expected} actual: {actual}")
     if actual in ("S", "B") and len(value[actual]) == 0:
+        empty = "string" if actual == "S" else "binary"
+        if index:
+            raise validation(
+                "One or more parameter values are not valid. A value specified for a secondary index key is not "
+                f"supported. The AttributeValue for a key attribute cannot contain an empty {empty} value. "
+                f"IndexName: {shape.index}, IndexKey: {name}"
+            )
         raise validation(
             "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain "
-            f"an empty {'string' if actual == 'S' else 'binary'} value. "
-            f"{'IndexName: ' + shape.index + ', IndexKey' if index else 'Key'}: {name}"
+            f"an empty {empty} value. Key: {name}"
         )
     size = value_size(value)
     if name == shape.hash and size > MAX_HASH:
