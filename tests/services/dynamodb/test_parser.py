@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from squall.protocol.errors import ServiceError
 from squall.services.dynamodb import ast
+from squall.services.dynamodb.evaluate import matches, project
 from squall.services.dynamodb.parser import Placeholders, parse_condition, parse_projection, parse_update
+from squall.services.dynamodb.update import apply
 
 
 def ph(names: dict[str, str] | None = None, **values: Any) -> Placeholders:
@@ -110,3 +114,23 @@ def test_functions_in_wrong_place() -> None:
     assert "Invalid function name; function: foo" in msg(
         parse_condition, "foo(x) = :a", "ConditionExpression", p
     )
+
+
+_WORDS = ["a", "b.c", "#n", ":v", "(", ")", ",", "=", "<>", "<", "AND", "OR", "NOT", "BETWEEN", "IN", "SET", "REMOVE",
+          "ADD", "DELETE", "size", "begins_with", "if_not_exists", "list_append", "[", "]", "1", "+", "-", "status", "@"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=12))
+def test_any_input_parses_or_fails_cleanly(words: list[str]) -> None:
+    source = " ".join(words)
+    item = {"a": {"N": "2"}, "n": {"L": [{"S": "x"}]}, "b": {"M": {"c": {"S": "y"}}}, "status": {"S": "z"}}
+    for fn in (
+        lambda p: matches(item, parse_condition(source, "ConditionExpression", p)),
+        lambda p: apply(item, parse_update(source, p)),
+        lambda p: project(item, parse_projection(source, p)),
+    ):
+        try:
+            fn(ph({"#n": "n"}, v={"N": "1"}))
+        except ServiceError as exc:
+            assert exc.code == "ValidationException"

@@ -144,8 +144,10 @@ class Parser:
         return ast.Literal(tok.text, self.ph.values[tok.text])
 
     def is_call(self) -> bool:
+        if self.tok.type != "name":
+            return False
         nxt = self.tokens[self.i + 1]
-        return self.tok.type == "name" and nxt.type == "op" and nxt.text == "("
+        return nxt.type == "op" and nxt.text == "("
 
     def operand(self) -> ast.Operand:
         if self.tok.type == ":value":
