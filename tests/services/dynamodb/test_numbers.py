@@ -110,3 +110,11 @@ def test_encoding_examples() -> None:
     ]
     encoded = [numbers.encode(numbers.parse(v)) for v in values]
     assert encoded == sorted(encoded)
+
+
+@pytest.mark.parametrize(
+    ("raw", "size"),
+    [("0", 1), ("1", 2), ("100", 2), ("1E125", 2), ("0.0000001", 2), ("123.45", 4), ("12345", 4)],
+)
+def test_size(raw: str, size: int) -> None:
+    assert numbers.size(numbers.parse(raw)) == size

@@ -126,6 +126,21 @@ def test_paging_filter_select(ddb) -> None:  # type: ignore[no-untyped-def]
     assert count["Count"] == 10 and "Items" not in count
     proj = query(ddb, table, "pk = :p", {":p": {"S": "p"}}, ProjectionExpression="even", Limit=1)
     assert proj["Items"] == [{"even": {"BOOL": True}}]
+    for select, message in [
+        ("COUNT", "Cannot specify the ProjectionExpression when choosing to get only the Count"),
+        ("ALL_ATTRIBUTES", "Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"),
+    ]:
+        with pytest.raises(ClientError) as exc:
+            query(ddb, table, "pk = :p", {":p": {"S": "p"}}, ProjectionExpression="even", Select=select)
+        assert error(exc) == ("ValidationException", message)
+    with pytest.raises(ClientError) as exc:
+        query(ddb, table, "pk = :p", {":p": {"S": "p"}}, Select="ALL_PROJECTED_ATTRIBUTES")
+    assert error(exc)[1] == "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+    with pytest.raises(ClientError) as exc:
+        query(ddb, table, "pk = :p", {":p": {"S": "p"}}, Select="SPECIFIC_ATTRIBUTES")
+    assert error(exc)[1] == (
+        "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+    )
     with pytest.raises(ClientError) as exc:
         query(ddb, table, "pk = :p", {":p": {"S": "p"}, ":v": {"N": "1"}}, FilterExpression="sk = :v")
     assert (

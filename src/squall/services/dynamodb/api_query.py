@@ -131,6 +131,20 @@ def _paths(node: Any) -> list[ast.Path]:
     return out
 
 
+def check_select(params: dict[str, Any], select: str, index: str | None, projected: bool) -> None:
+    """Select's combinations with a projection and an index, with AWS's messages."""
+    given = "ProjectionExpression" if params.get("ProjectionExpression") is not None else "AttributesToGet"
+    if projected and select != "SPECIFIC_ATTRIBUTES":
+        what = "only the Count" if select == "COUNT" else select
+        raise validation(f"Cannot specify the {given} when choosing to get {what}")
+    if select == "ALL_PROJECTED_ATTRIBUTES" and index is None:
+        raise validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName")
+    if select == "SPECIFIC_ATTRIBUTES" and not projected:
+        raise validation(
+            "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES"
+        )
+
+
 class QueryApi:
     def __init__(self, store: Store, catalog: Catalog) -> None:
         self.store = store
@@ -228,8 +242,7 @@ class QueryApi:
     ) -> dict[str, Any]:
         default = "ALL_PROJECTED_ATTRIBUTES" if index is not None else "ALL_ATTRIBUTES"
         select = params.get("Select") or ("SPECIFIC_ATTRIBUTES" if paths else default)
-        if paths and select != "SPECIFIC_ATTRIBUTES":
-            raise validation(f"Cannot specify the ProjectionExpression when choosing to get {select}")
+        check_select(params, select, index, bool(paths))
         full_from_table = False
         if index is not None and select == "ALL_ATTRIBUTES":
             _, projection, kind_ = table.indexes[index]

@@ -106,8 +106,13 @@ def encode(value: Decimal) -> bytes:
 
 
 def size(value: Decimal) -> int:
-    """AWS's size of a number: about one byte per two significant digits, plus one."""
+    """AWS's size of a number: one byte, plus half the significant digits of the integer part
+    and half those of the fraction, each rounded up (leading and trailing zeros trimmed)."""
     if value.is_zero():
         return 1
-    digits = len(value.normalize(decimal.Context(prec=100)).as_tuple().digits)
-    return (digits + 1) // 2 + 1
+    _, digits, exp = value.normalize(decimal.Context(prec=100)).as_tuple()
+    assert isinstance(exp, int)
+    n = len(digits)
+    fraction = min(n, -exp) if exp < 0 else 0
+    integer = n - fraction
+    return 1 + (integer + 1) // 2 + (fraction + 1) // 2
