@@ -73,6 +73,13 @@ def test_syntax_errors() -> None:
         msg(parse_condition, "x = = :a", "ConditionExpression", p)
         == 'Invalid ConditionExpression: Syntax error; token: "=", near: "= = :a"'
     )
+    assert msg(parse_update, "SET numx = numx / :a", p) == (
+        'Invalid UpdateExpression: Syntax error; token: "/", near: "numx / :a"'
+    )
+    assert (
+        msg(parse_projection, "a b", p)
+        == 'Invalid ProjectionExpression: Syntax error; token: "b", near: "a b"'
+    )
     assert msg(parse_update, "SET x = :a SET y = :a", p) == (
         'Invalid UpdateExpression: The "SET" section can only be used once in an update expression;'
     )
@@ -110,6 +117,22 @@ def test_overlapping_paths() -> None:
 
 def test_functions_in_wrong_place() -> None:
     p = ph(a={"N": "1"})
+    what = "ConditionExpression"
+    assert msg(parse_condition, "if_not_exists(x, :a) = :a", what, p) == (
+        "Invalid ConditionExpression: The function is not allowed in a condition expression; function: if_not_exists"
+    )
+    assert msg(parse_condition, "size(x)", what, p) == (
+        "Invalid ConditionExpression: The function is not allowed to be used this way in an expression; "
+        "function: size"
+    )
+    assert msg(parse_update, "SET x = if_not_exists(:a, :a)", p) == (
+        "Invalid UpdateExpression: Operator or function requires a document path; operator or function: "
+        "if_not_exists"
+    )
+    assert msg(parse_condition, "((x = :a))", what, p) == (
+        "Invalid ConditionExpression: The expression has redundant parentheses;"
+    )
+    parse_condition("((x = :a) OR (x < :a)) AND (x > :a)", what, p)
     assert "function: attribute_exists" in msg(parse_update, "SET x = attribute_exists(y)", p)
     assert "Invalid function name; function: foo" in msg(
         parse_condition, "foo(x) = :a", "ConditionExpression", p

@@ -15,7 +15,8 @@ EOF = "<EOF>"
 
 @dataclass(frozen=True)
 class Token:
-    #: "name", "#name", ":value", "int", "kw" (keywords, upper-cased in `text`), "op", "eof"
+    #: "name", "#name", ":value", "int", "kw" (keywords, upper-cased in `text`), "op", "eof",
+    #: "bad" (a character the language does not have)
     type: str
     text: str
     start: int
@@ -48,7 +49,9 @@ def tokenize(source: str, what: str) -> list[Token]:
             while j < n and _is_name_char(source[j]):
                 j += 1
             if j == i + 1:
-                raise _lexical(what, source, i)
+                out.append(Token("bad", c, i, j))
+                i = j
+                continue
             out.append(Token("#name" if c == "#" else ":value", source[i:j], i, j))
             i = j
             continue
@@ -75,15 +78,10 @@ def tokenize(source: str, what: str) -> list[Token]:
                 out.append(Token("name", word, i, j))
             i = j
             continue
-        raise _lexical(what, source, i)
+        out.append(Token("bad", c, i, i + 1))  # the parser reports it with its neighbours
+        i += 1
     out.append(Token("eof", EOF, n, n))
     return out
-
-
-def _lexical(what: str, source: str, pos: int) -> ServiceError:
-    return validation(
-        f'Invalid {what}: Syntax error; token: "{source[pos]}", near: "{source[max(0, pos - 1) : pos + 2]}"'
-    )
 
 
 def syntax_error(what: str, source: str, tokens: list[Token], index: int) -> ServiceError:

@@ -32,6 +32,7 @@ from squall.services.dynamodb.lexer import Token, syntax_error, tokenize
 from squall.services.dynamodb.reserved import RESERVED_WORDS
 
 COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
+UPDATE_FUNCTIONS = ("if_not_exists", "list_append")
 CONDITION_FUNCTIONS = {
     "attribute_exists": 1,
     "attribute_not_exists": 1,
@@ -159,6 +160,10 @@ class Parser:
                     raise self.invalid(
                         f"The function is not allowed to be used this way in an expression; function: {fname}"
                     )
+                if fname in UPDATE_FUNCTIONS:
+                    raise self.invalid(
+                        f"The function is not allowed in a condition expression; function: {fname}"
+                    )
                 raise self.invalid(f"Invalid function name; function: {fname}")
             self.i += 2
             path = self.path()
@@ -184,12 +189,25 @@ class Parser:
         if self.accept("NOT"):
             return ast.Not(self.conjunct())
         if self.accept("("):
+            inner_end = self._matching(self.i)
+            if inner_end is not None and self._is_op(inner_end + 1, ")"):
+                raise self.invalid("The expression has redundant parentheses;")  # "((x))"
             node = self.condition()
             self.expect(")")
             return node
         if self.is_call() and self.tok.text in CONDITION_FUNCTIONS:
             return self.function()
+        if self.is_call() and self.tok.text in UPDATE_FUNCTIONS:
+            raise self.invalid(
+                f"The function is not allowed in a condition expression; function: {self.tok.text}"
+            )
         left = self.operand()
+        if isinstance(left, ast.Size) and not (
+            (self.tok.type == "op" and self.tok.text in COMPARATORS) or self.tok.text in ("BETWEEN", "IN")
+        ):
+            raise self.invalid(
+                "The function is not allowed to be used this way in an expression; function: size"
+            )
         if self.tok.type == "op" and self.tok.text in COMPARATORS:
             op = self.take().text
             return ast.Compare(op, left, self.operand())
@@ -205,6 +223,24 @@ class Parser:
             self.expect(")")
             return ast.In(left, tuple(options))
         raise self.error()
+
+    def _is_op(self, index: int, text: str) -> bool:
+        tok = self.tokens[index] if index < len(self.tokens) else None
+        return tok is not None and tok.type == "op" and tok.text == text
+
+    def _matching(self, index: int) -> int | None:
+        """The index of the ")" closing the "(" at `index`, or None (not a "(", or unclosed)."""
+        if not self._is_op(index, "("):
+            return None
+        depth = 0
+        for j in range(index, len(self.tokens)):
+            if self._is_op(j, "("):
+                depth += 1
+            elif self._is_op(j, ")"):
+                depth -= 1
+                if depth == 0:
+                    return j
+        return None
 
     def function(self) -> ast.Function:
         fname = self.take().text
@@ -265,6 +301,10 @@ class Parser:
             fname = self.tok.text
             self.i += 2
             if fname == "if_not_exists":
+                if self.tok.type not in ("name", "#name") or self.is_call():
+                    raise self.invalid(
+                        "Operator or function requires a document path; operator or function: if_not_exists"
+                    )
                 path = self.path()
                 self.expect(",")
                 node: ast.SetValue = ast.IfNotExists(path, self.set_value())
