@@ -133,6 +133,9 @@ def test_functions_in_wrong_place() -> None:
         "Invalid ConditionExpression: The expression has redundant parentheses;"
     )
     parse_condition("((x = :a) OR (x < :a)) AND (x > :a)", what, p)
+    assert msg(parse_condition, "x IN (" + ", ".join([":a"] * 101) + ")", what, p) == (
+        "Invalid ConditionExpression: The IN operator is provided with too many operands; number of operands: 101"
+    )
     assert "function: attribute_exists" in msg(parse_update, "SET x = attribute_exists(y)", p)
     assert "Invalid function name; function: foo" in msg(
         parse_condition, "foo(x) = :a", "ConditionExpression", p

@@ -221,6 +221,10 @@ class Parser:
             while self.accept(","):
                 options.append(self.operand())
             self.expect(")")
+            if len(options) > 100:
+                raise self.invalid(
+                    f"The IN operator is provided with too many operands; number of operands: {len(options)}"
+                )
             return ast.In(left, tuple(options))
         raise self.error()
 
