@@ -54,6 +54,7 @@ def check(expr: str, item: dict[str, Any] | None = ITEM) -> bool:
         "attribute_not_exists(nope) AND NOT n <> :five",
         "n > s OR n >= :five",
         "nope <> :five",
+        "nope <> gone",
     ],
 )
 def test_true(expr: str) -> None:

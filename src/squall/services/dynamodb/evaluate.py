@@ -56,10 +56,10 @@ def _less(a: Value, b: Value) -> bool | None:
 
 
 def _compare(op: str, a: Value | None, b: Value | None) -> bool:
-    if op == "<>":  # a missing attribute is "not equal" to any value
+    if a is None or b is None:  # a missing operand: only "<>" holds (even between two missing ones)
+        return op == "<>"
+    if op == "<>":
         return not equal(a, b)
-    if a is None or b is None:
-        return False
     if op == "=":
         return equal(a, b)
     if kind(a) != kind(b) or kind(a) not in _ORDERED:
@@ -149,6 +149,12 @@ def check_condition(node: ast.Condition, what: str) -> None:
                 )
     elif isinstance(node, ast.Between):
         lo, hi = node.low, node.high
+        for side in (node.operand, lo, hi):
+            if isinstance(side, ast.Literal) and kind(side.value) not in _ORDERED:
+                raise validation(
+                    f"Invalid {what}: Incorrect operand type for operator or function; "
+                    f"operator or function: BETWEEN, operand type: {kind(side.value)}"
+                )
         if isinstance(lo, ast.Literal) and isinstance(hi, ast.Literal) and _less(hi.value, lo.value):
             raise validation(
                 f"Invalid {what}: The BETWEEN operator requires upper bound to be greater than or equal to lower "
