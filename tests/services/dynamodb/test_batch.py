@@ -142,3 +142,13 @@ def test_batch_capacity(ddb) -> None:  # type: ignore[no-untyped-def]
     out = ddb.batch_get_item(RequestItems={t: {"Keys": [key(0), key(1)]}}, ReturnConsumedCapacity="TOTAL")
     assert out["ConsumedCapacity"][0]["CapacityUnits"] == 1.0
     assert ddb.describe_limits()["TableMaxReadCapacityUnits"] == 40000
+
+
+def test_empty_requests_are_validation_errors(ddb) -> None:  # type: ignore[no-untyped-def]
+    t = make_table(ddb)
+    with pytest.raises(ClientError) as exc:
+        ddb.batch_write_item(RequestItems={t: [{}]})
+    assert error(exc)[0] == "ValidationException"
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(TransactItems=[{}])
+    assert error(exc)[0] == "ValidationException"

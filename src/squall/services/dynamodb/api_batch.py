@@ -89,14 +89,22 @@ class BatchApi:
                 table = self.catalog.get(w, ctx.account_id, ctx.region, name)
                 planned: dict[bytes, Item | None] = {}
                 for req in writes:
-                    if "PutRequest" in req:
+                    if req.get("PutRequest") and req.get("DeleteRequest"):
+                        raise validation(
+                            "A WriteRequest must contain exactly one of PutRequest or DeleteRequest"
+                        )
+                    if req.get("PutRequest"):
                         item = clean_item(req["PutRequest"]["Item"])
                         itemstore.check_item_size(item)
                         row = itemstore.item_row(table, item)
                         new: Item | None = item
-                    else:
+                    elif req.get("DeleteRequest"):
                         row = itemstore.key_row(table, clean_key(req["DeleteRequest"]["Key"]))
                         new = None
+                    else:
+                        raise validation(
+                            "A WriteRequest must contain exactly one of PutRequest or DeleteRequest"
+                        )
                     if row in planned:
                         raise validation(DUPLICATES)
                     planned[row] = new
@@ -171,9 +179,10 @@ class BatchApi:
     def _transact_one(
         self, w: WriteTxn, ctx: RequestContext, entry: dict[str, Any], seen: set[bytes]
     ) -> dict[str, Any]:
-        (verb, req), *rest = [(k, v) for k, v in entry.items() if v is not None]
-        if rest:
+        present = [(k, v) for k, v in entry.items() if v is not None]
+        if len(present) != 1:
             raise validation("TransactItems can only contain one of Check, Put, Update or Delete")
+        verb, req = present[0]
         exprs = Expressions(req)
         cond = exprs.condition("ConditionExpression")
         actions = exprs.update() if verb == "Update" else None
