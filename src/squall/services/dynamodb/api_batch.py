@@ -84,6 +84,7 @@ class BatchApi:
                 "greater than or equal to 1]"
             )
         units: dict[str, float] = {}
+        wants_capacity = (params.get("ReturnConsumedCapacity") or "NONE") != "NONE"
         with self.store.write() as w:
             for name, writes in requests.items():
                 table = self.catalog.get(w, ctx.account_id, ctx.region, name)
@@ -108,11 +109,14 @@ class BatchApi:
                     if row in planned:
                         raise validation(DUPLICATES)
                     planned[row] = new
+                delta = itemstore.StatsDelta()
                 for row, new in planned.items():
                     old = itemstore.load(w, row)
-                    itemstore.write_item(w, table, row, old, new)
-                    size = max(item_size(new) if new else 0, item_size(old) if old else 0)
-                    units[name] = units.get(name, 0.0) + write_units(size)
+                    itemstore.write_item(w, table, row, old, new, delta)
+                    if wants_capacity:
+                        size = max(item_size(new) if new else 0, item_size(old) if old else 0)
+                        units[name] = units.get(name, 0.0) + write_units(size)
+                itemstore.apply_stats(w, table, delta)
         out: dict[str, Any] = {"UnprocessedItems": {}}
         used = capacity_list(params, units, write=True)
         if used is not None:

@@ -137,9 +137,25 @@ def load(r: ReadTxn, row: bytes) -> Item | None:
     return None if raw is None else dict(cbor2.loads(raw))
 
 
-def write_item(w: WriteTxn, table: Table, row: bytes, old: Item | None, new: Item | None) -> bool:
+class StatsDelta:
+    """Item count and size changes of one table, gathered over several writes of one
+    transaction and applied once (`apply_stats`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.size = 0
+
+    def add(self, old: Item | None, new: Item | None) -> None:
+        self.count += (new is not None) - (old is not None)
+        self.size += (item_size(new) if new is not None else 0) - (item_size(old) if old is not None else 0)
+
+
+def write_item(
+    w: WriteTxn, table: Table, row: bytes, old: Item | None, new: Item | None, delta: StatsDelta | None = None
+) -> bool:
     """The one function every item write goes through, inside the caller's write transaction:
-    the item row, its index rows and the table's count/size figures change together.
+    the item row, its index rows and the table's count/size figures change together (the
+    figures through `delta` when the caller gathers several writes, else at once).
 
     Returns False, writing nothing, when `new` equals `old` (a write that changes nothing).
 
@@ -160,13 +176,22 @@ def write_item(w: WriteTxn, table: Table, row: bytes, old: Item | None, new: Ite
         w.put(ITEMS, row, cbor2.dumps(new))
         for name, ixrow in new_ix.items():
             w.put(ITEMS, ixrow, cbor2.dumps(table.projected(name, new)))
-    stats_key = pack(table.id)
-    raw = w.get(STATS, stats_key)
-    count, size = cbor2.loads(raw) if raw is not None else (0, 0)
-    count += (new is not None) - (old is not None)
-    size += (item_size(new) if new is not None else 0) - (item_size(old) if old is not None else 0)
-    w.put(STATS, stats_key, cbor2.dumps((count, size)))
+    if delta is not None:
+        delta.add(old, new)
+    else:
+        one = StatsDelta()
+        one.add(old, new)
+        apply_stats(w, table, one)
     return True
+
+
+def apply_stats(w: WriteTxn, table: Table, delta: StatsDelta) -> None:
+    if not delta.count and not delta.size:
+        return
+    key = pack(table.id)
+    raw = w.get(STATS, key)
+    count, size = cbor2.loads(raw) if raw is not None else (0, 0)
+    w.put(STATS, key, cbor2.dumps((count + delta.count, size + delta.size)))
 
 
 def stats(r: ReadTxn, table: Table) -> tuple[int, int]:
