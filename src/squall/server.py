@@ -20,6 +20,7 @@ from squall.gateway.app import Gateway
 from squall.gateway.credentials import AccountCredentials
 from squall.observability import Telemetry
 from squall.protocol.router import Router
+from squall.services.dynamodb.provider import DynamoDBProvider
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
@@ -71,7 +72,8 @@ def build(settings: Settings) -> Server:
         lambda_.connect_destinations(queues=sqs.queues)
         lambda_.connect_event_sources(sqs=sqs.queues)
         s3 = S3Provider(data_dir.store, data_dir.blobs)
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3])
+        dynamodb = DynamoDBProvider(data_dir.store)
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3, dynamodb])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,

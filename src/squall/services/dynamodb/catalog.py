@@ -1,0 +1,81 @@
+"""Where table descriptions live: namespace `dynamodb.tables`, key pack(account, region, name),
+value the stored description (JSON). Parsed `Table` objects are cached by their stored bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from squall.services.dynamodb import itemstore
+from squall.services.dynamodb.errors import not_found
+from squall.services.dynamodb.tables import Table
+from squall.storage import ReadTxn, WriteTxn, pack, unpack
+
+TABLES = "dynamodb.tables"
+
+
+class Catalog:
+    def __init__(self) -> None:
+        self._cache: dict[bytes, tuple[bytes, Table]] = {}
+
+    def find(self, r: ReadTxn, account: str, region: str, name: str) -> Table | None:
+        key = pack(account, region, name)
+        raw = r.get(TABLES, key)
+        if raw is None:
+            return None
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == raw:
+            return hit[1]
+        table = Table(orjson.loads(raw))
+        self._cache[key] = (raw, table)
+        return table
+
+    def get(self, r: ReadTxn, account: str, region: str, name: str, *, detailed: bool = False) -> Table:
+        """The table or ResourceNotFoundException (the table operations name the table in the
+        message, item operations do not, as on AWS)."""
+        table = self.find(r, account, region, name)
+        if table is None:
+            raise not_found(f"Requested resource not found: Table: {name} not found" if detailed else None)
+        return table
+
+    def by_arn(self, r: ReadTxn, account: str, region: str, arn: str) -> Table:
+        name = arn.split(":table/", 1)[-1].split("/", 1)[0]
+        table = self.find(r, account, region, name) if ":table/" in arn else None
+        if table is None or table.arn != arn:
+            raise not_found(f"Requested resource not found: ResourcArn: {arn} not found")
+        return table
+
+    def save(self, w: WriteTxn, desc: dict[str, Any]) -> Table:
+        table = Table(desc)
+        account, region = table.scope
+        w.put(TABLES, pack(account, region, table.name), orjson.dumps(desc))
+        return table
+
+    def delete(self, w: WriteTxn, table: Table) -> None:
+        account, region = table.scope
+        w.delete(TABLES, pack(account, region, table.name))
+        itemstore.drop(w, table)
+
+    def names(self, r: ReadTxn, account: str, region: str, after: str | None, limit: int) -> list[str]:
+        prefix = pack(account, region)
+        start = pack(account, region, after) + b"\x00" if after else None
+        return [str(unpack(k)[2]) for k, _ in r.scan(TABLES, prefix=prefix, start=start, limit=limit)]
+
+
+def describe(r: ReadTxn, table: Table, status: str | None = None) -> dict[str, Any]:
+    """The TableDescription DescribeTable returns (internal `_` fields dropped, figures added)."""
+    desc = {k: v for k, v in table.desc.items() if not k.startswith("_")}
+    count, size = itemstore.stats(r, table)
+    desc["ItemCount"] = count
+    desc["TableSizeBytes"] = size
+    if status:
+        desc["TableStatus"] = status
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if kind in desc:
+            out = []
+            for ix in desc[kind]:
+                n = r.count(itemstore.ITEMS, prefix=itemstore.base(table, ix["IndexName"]))
+                out.append({**ix, "ItemCount": n, "IndexSizeBytes": size * n // count if count else 0})
+            desc[kind] = out
+    return desc

@@ -1,0 +1,24 @@
+"""DynamoDB (JSON 1.0): tables, items, queries, batches and transactions over the KV store."""
+
+from __future__ import annotations
+
+from squall.services.base import ServiceProvider
+from squall.services.dynamodb.api_batch import BatchApi
+from squall.services.dynamodb.api_items import ItemsApi
+from squall.services.dynamodb.api_query import QueryApi
+from squall.services.dynamodb.api_tables import TablesApi
+from squall.services.dynamodb.catalog import Catalog
+from squall.storage import Store
+
+
+class DynamoDBProvider(ServiceProvider):
+    service = "dynamodb"
+
+    def __init__(self, store: Store) -> None:
+        catalog = Catalog()
+        super().__init__(
+            TablesApi(store, catalog),
+            ItemsApi(store, catalog),
+            QueryApi(store, catalog),
+            BatchApi(store, catalog),
+        )
