@@ -23,6 +23,7 @@ from squall.protocol.router import Router
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
+from squall.services.sns.provider import SnsProvider
 from squall.services.sqs.provider import SqsProvider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
@@ -67,7 +68,15 @@ def build(settings: Settings) -> Server:
         )
         logs = LogsProvider(telemetry.logs, telemetry.writer)
         sqs = SqsProvider(data_dir.store)
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs])
+        sns = SnsProvider(
+            data_dir.store,
+            data_dir.path / "sns",
+            settings.endpoint,
+            queues=sqs.queues,
+            functions=lambda_.events,
+            delay_scale=settings.sns_delay_scale,
+        )
+        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
@@ -77,7 +86,7 @@ def build(settings: Settings) -> Server:
             body_timeout=settings.body_timeout,
             clock_skew=settings.clock_skew,
             default_region=settings.region,
-            extra_routes=[(lambda_.route_prefix, lambda_.serve_code)],
+            extra_routes=[(lambda_.route_prefix, lambda_.serve_code), (sns.route_prefix, sns.serve_url)],
         )
         telemetry.start()
         return Server(settings, data_dir, gateway, probe_isolation(), telemetry)
