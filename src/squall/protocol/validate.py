@@ -314,8 +314,15 @@ def _error(route: Route, found: list[Violation]) -> ServiceError:
         first = found[0]
         return ServiceError("InvalidParameter", f"Invalid parameter: {first.wire} Reason: {first.constraint}")
     if route.protocol in (Protocol.QUERY, Protocol.EC2):
-        return ServiceError("ValidationError", _coral_message(found))
+        return ServiceError("ValidationError", _coral_message([_as_sent(v) for v in found]))
     return ServiceError("ValidationException", _coral_message(found))
+
+
+def _as_sent(v: Violation) -> Violation:
+    """Query-protocol values arrive as strings, and AWS quotes them so: "Value '100' at 'durationSeconds'"."""
+    if v.value is None or v.value == "null" or v.value.startswith(("'", "[", "{", "java.")):
+        return v
+    return Violation(v.path, f"'{v.value}'", v.constraint, v.missing, v.wire)
 
 
 def _s3_error(route: Route, found: list[Violation]) -> ServiceError:

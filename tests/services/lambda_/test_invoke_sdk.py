@@ -153,8 +153,7 @@ def _with_token(server: RunningServer, creds: dict[str, Any]) -> Any:
             {"RoleArn": "arn:aws:iam::000000000000:role/r", "RoleSessionName": "s1", "DurationSeconds": 100},
             "ValidationError",
             400,
-            # AWS quotes the value ("Value '100'"); the shared validator prints query integers bare
-            "at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
+            "1 validation error detected: Value '100' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900",
         ),
         (
             {

@@ -352,10 +352,12 @@ def zygote(ctl: socket.socket) -> None:
             _wire.send_message(ctl, {"error": "spawn needs a channel and a log descriptor"})
             continue
         chan_fd, log_fd = fds
+        me = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
+                _namespaces.die_with_parent(me)  # the zygote exits when the server dies: so do its EEs
                 ctl.close()
                 run_environment(spec, socket.socket(fileno=chan_fd), log_fd)
             except BaseException:

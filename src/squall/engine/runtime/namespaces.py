@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 _CAP_VERSION_3 = 0x20080522
@@ -63,6 +65,19 @@ class _CapData(ctypes.Structure):
         ("permitted", ctypes.c_uint32),
         ("inheritable", ctypes.c_uint32),
     ]
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies, so that a server killed with -9
+    (its zygotes then exit on their closed control socket) leaves no execution environment running.
+    The kernel forgets this on a credential change: call it again after one. With ``parent``, exit
+    at once if the parent is already gone."""
+    zero = ctypes.c_ulong(0)
+    rootfs.check(
+        _libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), zero, zero, zero), "prctl(PDEATHSIG)"
+    )
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def _write(path: str, text: str) -> None:
@@ -126,6 +141,7 @@ def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
             close_outside()
             _, status = os.waitpid(pid, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        die_with_parent()  # the waiter outside; its death takes the whole pid namespace down
         if private_root:
             rootfs.mount_proc()
     if private_root:
@@ -133,3 +149,4 @@ def enter(spec: dict[str, Any], close_outside: Callable[[], None]) -> None:
         if privileged:
             _become_user(uid, gid, "user" in kinds)
         drop_privileges()
+    die_with_parent()  # again: changing credentials (uid, user namespace) cleared it
