@@ -61,7 +61,8 @@ def check_endpoint(protocol: str, endpoint: str) -> None:
         raise invalid_parameter(f"Invalid SMS endpoint: {endpoint}")
 
 
-def check_sub_attribute(protocol: str, name: str, value: str) -> str:
+def check_sub_attribute(protocol: str, name: str, value: str, scope: str | None = None) -> str:
+    """Validate one attribute; `scope` is the FilterPolicyScope a FilterPolicy is checked for."""
     if name not in SUB_ATTRIBUTES:
         raise invalid_parameter("AttributeName")
     if name == "RawMessageDelivery":
@@ -73,7 +74,7 @@ def check_sub_attribute(protocol: str, name: str, value: str) -> str:
             )
         return value.lower()
     if name == "FilterPolicy" and value:
-        filtering.check(value)
+        filtering.check(value, scope)
     elif name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
         raise invalid_parameter("Attributes Reason: FilterPolicyScope: Invalid value [" + value + "]")
     elif name == "RedrivePolicy" and value:
@@ -104,7 +105,9 @@ class SubscriptionsApi:
             raise invalid_parameter(
                 "Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"
             )
-        attrs = {k: check_sub_attribute(protocol, k, v) for k, v in (params.get("Attributes") or {}).items()}
+        given: dict[str, str] = params.get("Attributes") or {}
+        scope = given.get("FilterPolicyScope")
+        attrs = {k: check_sub_attribute(protocol, k, v, scope) for k, v in given.items()}
         for sub in self.directory.subscriptions_of(topic):
             if sub.protocol == protocol and sub.endpoint == endpoint:
                 if any(sub.attributes.get(k, "") != v for k, v in attrs.items()):
@@ -194,7 +197,9 @@ class SubscriptionsApi:
     def set_subscription_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         sub = self.directory.subscription(params["SubscriptionArn"])
         name, value = params["AttributeName"], params.get("AttributeValue") or ""
-        value = check_sub_attribute(sub.protocol, name, value)
+        value = check_sub_attribute(sub.protocol, name, value, sub.attributes.get("FilterPolicyScope"))
+        if name == "FilterPolicyScope" and sub.attributes.get("FilterPolicy"):
+            filtering.check(sub.attributes["FilterPolicy"], value)
         self.directory.put_subscription(sub.with_attributes(**{name: value or None}))
         return {}
 
