@@ -10,12 +10,15 @@ from tests.services.sns.conftest import error_code, error_message
 
 
 def receive(sqs: Any, url: str, n: int = 1, **kw: Any) -> list[dict[str, Any]]:
+    """Receive (and delete) until at least `n` messages arrived."""
     got: list[dict[str, Any]] = []
     for _ in range(20):
         resp = sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2, MessageAttributeNames=["All"], **kw
         )
-        got += resp.get("Messages", [])
+        for m in resp.get("Messages", []):  # deleted, so a FIFO group is not blocked behind it
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            got.append(m)
         if len(got) >= n:
             break
     return got
@@ -60,6 +63,12 @@ def test_raw_delivery_and_structure(sns: Any, sqs: Any, new_topic: Any, new_queu
     )
     [msg] = receive(sqs, url)
     assert msg["Body"] == "for sqs"
+    assert "MessageAttributes" not in msg  # sent only with a string message structure
+    sns.publish(
+        TopicArn=topic, Message="plain", MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}}
+    )
+    [msg] = receive(sqs, url)
+    assert msg["Body"] == "plain"
     assert msg["MessageAttributes"] == {"k": {"DataType": "String", "StringValue": "v"}}
     for bad, text in (
         ("not json", "JSON message body failed to parse"),
@@ -86,7 +95,8 @@ def test_publish_validation(sns: Any, new_topic: Any) -> None:
         {"a": {"DataType": "Float", "StringValue": "1"}},
         {"a": {"DataType": "Number", "StringValue": "one"}},
         {"a": {"DataType": "String", "StringValue": ""}},
-        {"AWS.x": {"DataType": "String", "StringValue": "v"}},
+        {"aws.x": {"DataType": "String", "StringValue": "v"}},
+        {"a..b": {"DataType": "String", "StringValue": "v"}},
     ]
     for attrs in bad_attrs:
         with pytest.raises(ClientError) as exc:

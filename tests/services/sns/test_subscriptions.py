@@ -75,9 +75,12 @@ def test_subscribe_validation(sns: Any, new_topic: Any) -> None:
             TopicArn=topic,
             Protocol="lambda",
             Endpoint="arn:aws:lambda:us-east-1:000000000000:function:f",
-            Attributes={"RawMessageDelivery": "true"},
+            Attributes={"RawMessageDelivery": "false"},
         )
-    assert error_code(exc) == "InvalidParameter"
+    assert (
+        error_message(exc)
+        == "Invalid parameter: Delivery protocol [lambda] does not support raw message delivery."
+    )
 
 
 def test_email_pending_and_fifo_rules(sns: Any, new_topic: Any) -> None:

@@ -68,10 +68,8 @@ def check_sub_attribute(protocol: str, name: str, value: str, scope: str | None 
     if name == "RawMessageDelivery":
         if value.lower() not in ("true", "false"):
             raise invalid_parameter("Attributes Reason: RawMessageDelivery: Invalid value [" + value + "]")
-        if value.lower() == "true" and protocol not in RAW_CAPABLE:
-            raise invalid_parameter(
-                f"Attributes Reason: Delivery protocol [{protocol}] does not support raw mode"
-            )
+        if protocol not in RAW_CAPABLE:  # even "false", as AWS
+            raise invalid_parameter(f"Delivery protocol [{protocol}] does not support raw message delivery.")
         return value.lower()
     if name == "FilterPolicy" and value:
         filtering.check(value, scope)

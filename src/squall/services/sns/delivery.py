@@ -161,7 +161,7 @@ class DeliveryWorker:
 
     def _body(self, sub: Subscription, msg: Message) -> tuple[str, dict[str, Any] | None]:
         if sub.raw:
-            return msg.body_for(sub.protocol), sqs_attributes(msg.attributes)
+            return msg.body_for(sub.protocol), sqs_attributes(msg.delivered_attributes)
         return json.dumps(self.envelopes.notification(msg, sub, self._version(msg.topic_arn))), None
 
     def _send_sqs(self, queue_arn: str, body: str, attrs: dict[str, Any] | None, msg: Message) -> None:

@@ -52,8 +52,8 @@ class Envelopes:
         doc["Signature"] = self.signer.sign(doc)
         doc["SigningCertURL"] = self.cert_url
         doc["UnsubscribeURL"] = self.unsubscribe_url(sub.arn)
-        if msg.attributes:
-            doc["MessageAttributes"] = msg.attributes
+        if msg.delivered_attributes:
+            doc["MessageAttributes"] = msg.delivered_attributes
         return doc
 
     def lambda_event(self, msg: Message, sub: Subscription, version: str) -> bytes:
@@ -69,7 +69,7 @@ class Envelopes:
             "Signature": doc["Signature"],
             "SigningCertUrl": doc["SigningCertURL"],
             "UnsubscribeUrl": doc["UnsubscribeURL"],
-            "MessageAttributes": msg.attributes or {},
+            "MessageAttributes": msg.delivered_attributes,
         }
         record = {
             "EventSource": "aws:sns",

@@ -42,6 +42,12 @@ class Message:
             return self.message
         return self.structure.get(protocol, self.structure["default"])
 
+    @property
+    def delivered_attributes(self) -> dict[str, dict[str, str]]:
+        """Attributes subscribers receive: none for MessageStructure=json (AWS sends them only with a
+        string message structure)."""
+        return (self.attributes or {}) if self.structure is None else {}
+
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
 
@@ -62,7 +68,7 @@ def check_attributes(attributes: dict[str, Any] | None) -> tuple[dict[str, dict[
     for name, attr in (attributes or {}).items():
         if (
             not _ATTR_NAME.fullmatch(name)
-            or name.startswith((".", "AWS.", "Amazon."))
+            or name.lower().startswith((".", "aws.", "amazon."))
             or name.endswith(".")
             or ".." in name
         ):
