@@ -7,6 +7,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.sns.access import require
 from squall.services.sns.core import SnsTopics
 from squall.services.sns.errors import invalid_parameter
 from squall.services.sns.messages import MAX_SIZE
@@ -28,14 +29,15 @@ class PublishApi:
             raise invalid_parameter("TopicArn Reason: Only one of TopicArn or TargetArn may be specified")
         if ":endpoint/" in arn:
             raise invalid_parameter("TargetArn Reason: mobile push endpoints are not supported by Squall")
-        msg = self.topics.publish_to(self.topics.topic(ctx.account_id, ctx.region, arn), params)
+        topic = require(ctx, self.topics.topic(ctx.account_id, ctx.region, arn), "Publish")
+        msg = self.topics.publish_to(topic, params)
         out: dict[str, Any] = {"MessageId": msg.id}
         if msg.sequence_number is not None:
             out["SequenceNumber"] = msg.sequence_number
         return out
 
     def publish_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self.topics.topic(ctx.account_id, ctx.region, params["TopicArn"])
+        topic = require(ctx, self.topics.topic(ctx.account_id, ctx.region, params["TopicArn"]), "Publish")
         entries: list[dict[str, Any]] = params.get("PublishBatchRequestEntries") or []
         if not entries:
             raise ServiceError("EmptyBatchRequest", "The batch request doesn't contain any entries.", 400)

@@ -10,6 +10,7 @@ from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.sns import filtering
+from squall.services.sns.access import require
 from squall.services.sns.errors import invalid_parameter
 from squall.services.sns.policies import (
     check_delivery_policy,
@@ -93,7 +94,7 @@ class SubscriptionsApi:
         self.confirmations = confirmations
 
     def subscribe(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self.directory.topic(params["TopicArn"])
+        topic = require(ctx, self.directory.topic(params["TopicArn"]), "Subscribe")
         protocol: str = params["Protocol"]
         endpoint: str = params.get("Endpoint") or ""
         check_endpoint(protocol, endpoint)
@@ -162,7 +163,7 @@ class SubscriptionsApi:
         return _listing(subs, token)
 
     def list_subscriptions_by_topic(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic: Topic = self.directory.topic(params["TopicArn"])
+        topic: Topic = require(ctx, self.directory.topic(params["TopicArn"]), "ListSubscriptionsByTopic")
         subs, token = self.directory.list_subscriptions(
             topic.account, topic.region, params.get("NextToken"), topic=topic
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.sns.access import require
 from squall.services.sns.errors import invalid_parameter, resource_not_found
 from squall.services.sns.policies import (
     check_delivery_policy,
@@ -115,7 +116,7 @@ class TopicsApi:
             raise invalid_parameter("TopicArn")
         topic = self.directory.find_topic(*parsed)
         if topic is not None:
-            self.directory.delete_topic(topic)
+            self.directory.delete_topic(require(ctx, topic, "DeleteTopic"))
         return {}
 
     def list_topics(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +127,7 @@ class TopicsApi:
         return out
 
     def get_topic_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self.directory.topic(params["TopicArn"])
+        topic = require(ctx, self.directory.topic(params["TopicArn"]), "GetTopicAttributes")
         subs = self.directory.subscriptions_of(topic)
         attrs = {
             "Policy": default_topic_policy(topic.arn, topic.account),
@@ -146,7 +147,7 @@ class TopicsApi:
         return {"Attributes": attrs}
 
     def set_topic_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self.directory.topic(params["TopicArn"])
+        topic = require(ctx, self.directory.topic(params["TopicArn"]), "SetTopicAttributes")
         name, value = params["AttributeName"], params.get("AttributeValue") or ""
         attrs = dict(topic.attributes)
         if value == "" and name in ("DeliveryPolicy", "Policy", "DisplayName", "KmsMasterKeyId"):
@@ -158,15 +159,15 @@ class TopicsApi:
 
     # -- tags -----------------------------------------------------------------------------
 
-    def _tagged(self, arn: str) -> Topic:
+    def _tagged(self, ctx: RequestContext, arn: str) -> Topic:
         parsed = parse_topic_arn(arn)
         topic = self.directory.find_topic(*parsed) if parsed else None
         if topic is None:
             raise resource_not_found()
-        return topic
+        return require(ctx, topic, ctx.operation)
 
     def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self._tagged(params["ResourceArn"])
+        topic = self._tagged(ctx, params["ResourceArn"])
         tags = {**topic.tags, **tag_dict(params["Tags"])}
         if len(tags) > MAX_TAGS:
             raise tag_limit()
@@ -174,13 +175,13 @@ class TopicsApi:
         return {}
 
     def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self._tagged(params["ResourceArn"])
+        topic = self._tagged(ctx, params["ResourceArn"])
         drop = set(params["TagKeys"])
         self.directory.put_topic(replace(topic, tags={k: v for k, v in topic.tags.items() if k not in drop}))
         return {}
 
     def list_tags_for_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        topic = self._tagged(params["ResourceArn"])
+        topic = self._tagged(ctx, params["ResourceArn"])
         return {"Tags": [{"Key": k, "Value": v} for k, v in topic.tags.items()]}
 
 
