@@ -8,6 +8,7 @@ Namespaces: `sns.msg` (seq -> Message + pending count), `sns.out` (seq -> Delive
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -43,6 +44,8 @@ class Delivery:
 class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: (expiry, key) of the deduplication entries written by this process, oldest first.
+        self._dedup_expiry: deque[tuple[float, bytes]] = deque()
 
     def commit(
         self, message: Message, subs: list[Subscription], fifo: bool
@@ -51,6 +54,8 @@ class Outbox:
         deduplication window: the original message (id, sequence number) and no deliveries."""
         now = time.time()
         with self.store.write() as w:
+            while self._dedup_expiry and self._dedup_expiry[0][0] <= now:
+                w.delete(DEDUP, self._dedup_expiry.popleft()[1])  # expired (a re-used id re-queues)
             if fifo and message.dedup is not None:
                 dkey = pack(message.topic_arn, message.dedup)
                 seen = w.get(DEDUP, dkey)
@@ -66,6 +71,7 @@ class Outbox:
                         {"id": message.id, "sn": message.sequence_number, "expires": now + DEDUP_WINDOW_S}
                     ),
                 )
+                self._dedup_expiry.append((now + DEDUP_WINDOW_S, dkey))
             elif fifo:
                 message = replace(message, sequence_number=f"{10**19 + w.next_sequence('sns.fifo'):020d}")
             if not subs:
