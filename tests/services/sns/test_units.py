@@ -84,3 +84,15 @@ def test_in_process_publish(tmp_path: Path) -> None:
         asyncio.run(scenario())
     finally:
         data.close()
+
+
+def test_http_post_to_a_closed_port_is_a_transport_error() -> None:
+    import socket
+
+    from squall.services.sns import httpclient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(OSError):
+        asyncio.run(httpclient.post(f"http://127.0.0.1:{port}/x", [], b"{}", timeout=5))

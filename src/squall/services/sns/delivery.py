@@ -221,7 +221,7 @@ class DeliveryWorker:
             async with self._http_slots:
                 status = await httpclient.post(sub.endpoint, headers, body.encode())
             ok = 200 <= status < 500
-        except (OSError, TimeoutError, ConnectionError) as exc:
+        except Exception as exc:  # transport, TLS, protocol or URL errors: a failed attempt
             log.info("SNS POST to %s failed: %r", sub.endpoint, exc)
             ok = False
         delay = None if ok else policy.delay(d.attempt + 1)
