@@ -105,3 +105,15 @@ def test_email_pending_and_fifo_rules(sns: Any, new_topic: Any) -> None:
         )
     with pytest.raises(ClientError):
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint="arn:aws:sqs:us-east-1:000000000000:q.fifo")
+
+
+def test_list_subscriptions_by_topic_pages(sns: Any, new_topic: Any) -> None:
+    topic = new_topic()
+    for i in range(103):
+        sns.subscribe(TopicArn=topic, Protocol="sms", Endpoint=f"+1555000{i:04d}")
+    first = sns.list_subscriptions_by_topic(TopicArn=topic)
+    assert len(first["Subscriptions"]) == 100
+    second = sns.list_subscriptions_by_topic(TopicArn=topic, NextToken=first["NextToken"])
+    assert len(second["Subscriptions"]) == 3 and "NextToken" not in second
+    endpoints = {s["Endpoint"] for s in first["Subscriptions"] + second["Subscriptions"]}
+    assert len(endpoints) == 103
