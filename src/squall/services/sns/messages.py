@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -47,13 +47,6 @@ class Message:
         """Attributes subscribers receive: none for MessageStructure=json (AWS sends them only with a
         string message structure)."""
         return (self.attributes or {}) if self.structure is None else {}
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> Message:
-        return cls(**orjson.loads(raw))
 
 
 def iso_now() -> str:

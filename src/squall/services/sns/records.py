@@ -6,7 +6,6 @@ import base64
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 import orjson
 
@@ -212,7 +211,3 @@ class Directory:
                 out.append(Subscription(**orjson.loads(value)))
                 last = key
         return out, None
-
-    @staticmethod
-    def to_json(record: Topic | Subscription) -> dict[str, Any]:
-        return asdict(record)
