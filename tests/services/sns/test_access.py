@@ -46,6 +46,14 @@ def test_cross_account_publish(two_accounts: RunningServer, tmp_path: Path) -> N
     with pytest.raises(ClientError) as exc:
         other.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@example.com")
     assert error_code(exc) == "AuthorizationError"
+    owner.add_permission(TopicArn=topic, Label="sub", AWSAccountId=[OTHER], ActionName=["Subscribe"])
+    with pytest.raises(ClientError) as exc:
+        owner.add_permission(TopicArn=topic, Label="sub", AWSAccountId=[OTHER], ActionName=["Subscribe"])
+    assert error_code(exc) == "InvalidParameter"
+    other.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@example.com")
+    owner.remove_permission(TopicArn=topic, Label="sub")
+    with pytest.raises(ClientError):
+        other.subscribe(TopicArn=topic, Protocol="email", Endpoint="b@example.com")
     with pytest.raises(ClientError) as exc:
         other.delete_topic(TopicArn=topic)
     assert error_code(exc) == "AuthorizationError"

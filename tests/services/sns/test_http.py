@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -98,9 +99,17 @@ def test_confirm_with_token_api(sns: Any, new_topic: Any, receiver: Receiver) ->
     topic = new_topic()
     sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=receiver.url)
     token = receiver.next().json["Token"]
-    arn = sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"]
+    arn = sns.confirm_subscription(TopicArn=topic, Token=token, AuthenticateOnUnsubscribe="true")[
+        "SubscriptionArn"
+    ]
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SubscriptionsConfirmed"] == "1"
     assert sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"] == arn
+    sns.publish(TopicArn=topic, Message="m")
+    link = receiver.next().json["UnsubscribeURL"]
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(link)
+    assert exc.value.code == 403  # AuthenticateOnUnsubscribe: only a signed Unsubscribe
+    sns.unsubscribe(SubscriptionArn=arn)
 
 
 def test_raw_http_retries_then_dlq(

@@ -135,15 +135,21 @@ class SubscriptionsApi:
         return PENDING if sub.pending and not params.get("ReturnSubscriptionArn") else sub.arn
 
     def confirm_subscription(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        return {"SubscriptionArn": self.confirm(params["TopicArn"], params["Token"]).arn}
+        strict = str(params.get("AuthenticateOnUnsubscribe", "")).lower() == "true"
+        return {"SubscriptionArn": self.confirm(params["TopicArn"], params["Token"], strict).arn}
 
-    def confirm(self, topic_arn: str, token: str) -> Subscription:
+    def confirm(self, topic_arn: str, token: str, authenticate_unsubscribe: bool = False) -> Subscription:
         """Confirm the subscription `token` was issued for (InvalidParameter "Invalid token" otherwise)."""
         topic = self.directory.topic(topic_arn)
         for sub in self.directory.subscriptions_of(topic):
             if sub.token is not None and secrets.compare_digest(sub.token, token):
                 if sub.pending:
-                    sub = replace(sub, pending=False, authenticated=True)
+                    sub = replace(
+                        sub,
+                        pending=False,
+                        authenticated=True,
+                        authenticate_unsubscribe=authenticate_unsubscribe,
+                    )
                     self.directory.put_subscription(sub)
                 return sub
         raise invalid_parameter("Invalid token")

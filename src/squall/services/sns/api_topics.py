@@ -157,6 +157,46 @@ class TopicsApi:
         self.directory.put_topic(replace(topic, attributes=attrs))
         return {}
 
+    # -- permissions ----------------------------------------------------------------------
+
+    def _policy(self, topic: Topic) -> dict[str, Any]:
+        raw = topic.attributes.get("Policy") or default_topic_policy(topic.arn, topic.account)
+        doc: dict[str, Any] = json.loads(raw)
+        doc["Statement"] = doc["Statement"] if isinstance(doc.get("Statement"), list) else [doc["Statement"]]
+        return doc
+
+    def add_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        topic = require(ctx, self.directory.topic(params["TopicArn"]), "AddPermission")
+        policy = self._policy(topic)
+        label: str = params["Label"]
+        if any(st.get("Sid") == label for st in policy["Statement"]):
+            raise invalid_parameter("Statement already exists")
+        actions = [f"SNS:{a}" for a in params["ActionName"]]
+        principals = [f"arn:aws:iam::{a}:root" for a in params["AWSAccountId"]]
+        policy["Statement"].append(
+            {
+                "Sid": label,
+                "Effect": "Allow",
+                "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
+                "Action": actions[0] if len(actions) == 1 else actions,
+                "Resource": topic.arn,
+            }
+        )
+        attrs = {**topic.attributes, "Policy": json.dumps(policy, separators=(",", ":"))}
+        self.directory.put_topic(replace(topic, attributes=attrs))
+        return {}
+
+    def remove_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        topic = require(ctx, self.directory.topic(params["TopicArn"]), "RemovePermission")
+        policy = self._policy(topic)
+        kept = [st for st in policy["Statement"] if st.get("Sid") != params["Label"]]
+        if len(kept) == len(policy["Statement"]):
+            raise invalid_parameter(f"Label {params['Label']} does not exist")
+        policy["Statement"] = kept
+        attrs = {**topic.attributes, "Policy": json.dumps(policy, separators=(",", ":"))}
+        self.directory.put_topic(replace(topic, attributes=attrs))
+        return {}
+
     # -- tags -----------------------------------------------------------------------------
 
     def _tagged(self, ctx: RequestContext, arn: str) -> Topic:

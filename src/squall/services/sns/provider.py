@@ -17,6 +17,7 @@ from squall.services.sns.api_topics import TopicsApi
 from squall.services.sns.core import SnsTopics
 from squall.services.sns.delivery import DeliveryWorker, Functions, Queues
 from squall.services.sns.envelope import ACTION_PATH, CERT_PATH, Envelopes
+from squall.services.sns.errors import authorization_error
 from squall.services.sns.outbox import Outbox
 from squall.services.sns.records import Directory, Subscription
 from squall.services.sns.signing import Signer
@@ -74,7 +75,10 @@ class SnsProvider(ServiceProvider):
                 arn = self.subscriptions.confirm(query.get("TopicArn", ""), query.get("Token", "")).arn
                 result = f"<ConfirmSubscriptionResult><SubscriptionArn>{escape(arn)}</SubscriptionArn></ConfirmSubscriptionResult>"
             elif path == ACTION_PATH and action == "Unsubscribe":
-                self.subscriptions.remove(query.get("SubscriptionArn", ""))
+                sub = self.directory.subscription(query.get("SubscriptionArn", ""))
+                if sub.authenticate_unsubscribe:
+                    raise authorization_error("The unsubscribe action requires AWS authentication")
+                self.subscriptions.remove(sub.arn)
                 result = ""
             else:
                 return _xml(

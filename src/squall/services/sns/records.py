@@ -49,6 +49,8 @@ class Subscription:
     pending: bool = False
     token: str | None = None
     authenticated: bool = False
+    #: ConfirmSubscription's AuthenticateOnUnsubscribe: the unsigned UnsubscribeURL is refused.
+    authenticate_unsubscribe: bool = False
 
     @property
     def raw(self) -> bool:
