@@ -96,3 +96,16 @@ def test_http_post_to_a_closed_port_is_a_transport_error() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(OSError):
         asyncio.run(httpclient.post(f"http://127.0.0.1:{port}/x", [], b"{}", timeout=5))
+
+
+def test_signing_key_is_made_once_and_kept(tmp_path: Path) -> None:
+    from squall.services.sns.signing import Signer
+
+    first = Signer(tmp_path / "sns")
+    assert not (tmp_path / "sns").exists()  # nothing until first use
+    doc = {"Type": "Notification", "MessageId": "m", "TopicArn": "t", "Message": "x", "Timestamp": "ts"}
+    signature = first.sign({**doc, "SignatureVersion": "2"})
+    again = Signer(tmp_path / "sns")
+    assert again.certificate_pem == first.certificate_pem
+    assert again.sign({**doc, "SignatureVersion": "2"}) == signature  # PKCS#1 v1.5 is deterministic
+    assert (tmp_path / "sns" / "signing-key.pem").stat().st_mode & 0o777 == 0o600

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +28,45 @@ def canonical_string(doc: dict[str, Any]) -> bytes:
 
 
 class Signer:
-    """Loads the key pair kept in `directory` (creating it once, 0600) and signs envelopes."""
+    """The key pair kept in `directory` (created on first use, 0600; loaded afterwards); signs
+    envelopes. Thread-safe (the certificate is served from a worker thread)."""
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        key_path, cert_path = directory / "signing-key.pem", directory / "signing-cert.pem"
+        self._dir = directory
+        self._lock = threading.Lock()
+        self._pair: tuple[rsa.RSAPrivateKey, bytes] | None = None
+
+    def _load(self) -> tuple[rsa.RSAPrivateKey, bytes]:
+        with self._lock:
+            if self._pair is None:
+                self._pair = self._load_or_create()
+            return self._pair
+
+    def _load_or_create(self) -> tuple[rsa.RSAPrivateKey, bytes]:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        key_path, cert_path = self._dir / "signing-key.pem", self._dir / "signing-cert.pem"
         if key_path.exists() and cert_path.exists():
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             assert isinstance(key, rsa.RSAPrivateKey)
-            self._key = key
-            self.certificate_pem = cert_path.read_bytes()
-        else:
-            self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            self.certificate_pem = _self_signed(self._key)
-            _write(
-                key_path,
-                self._key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                ),
-            )
-            _write(cert_path, self.certificate_pem)
+            return key, cert_path.read_bytes()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        cert = _self_signed(key)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        _write(key_path, pem)
+        _write(cert_path, cert)
+        return key, cert
+
+    @property
+    def certificate_pem(self) -> bytes:
+        return self._load()[1]
 
     def sign(self, doc: dict[str, Any]) -> str:
         """Base64 signature of `doc` with its SignatureVersion ("1" or "2")."""
         algorithm = hashes.SHA256() if doc.get("SignatureVersion") == "2" else hashes.SHA1()
-        return base64.b64encode(self._key.sign(canonical_string(doc), padding.PKCS1v15(), algorithm)).decode()
+        signature = self._load()[0].sign(canonical_string(doc), padding.PKCS1v15(), algorithm)
+        return base64.b64encode(signature).decode()
 
 
 def _self_signed(key: rsa.RSAPrivateKey) -> bytes:
