@@ -117,32 +117,39 @@ class DeliveryWorker:
         while True:
             self._wake.clear()
             now = time.time()
-            while self._heap and self._heap[0][0] <= now:
+            done: list[Delivery] = []  # finished in process: removed together, once per round
+            while self._heap and self._heap[0][0] <= now and len(done) < 256:
                 _, _, d = heapq.heappop(self._heap)
                 try:
-                    self._dispatch(d)
+                    if self._dispatch(d):
+                        done.append(d)
                 except Exception:
                     log.exception("SNS delivery %s failed unexpectedly; dropped", d.seq)
-                    self.outbox.finish(d)
+                    done.append(d)
+            if done:
+                self.outbox.finish(*done)
+            if self._heap and self._heap[0][0] <= time.time():
+                await asyncio.sleep(0)  # more are due: let the loop breathe, then go on
+                continue
             timeout = self._heap[0][0] - time.time() if self._heap else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _dispatch(self, d: Delivery) -> None:
+    def _dispatch(self, d: Delivery) -> bool:
+        """Deliver `d`; True when it is done (for the caller to remove), False when an HTTP task owns it."""
         loaded = self.outbox.load(d)
         if loaded is None:
-            return
+            return False
         d, msg = loaded
         if d.kind != "Notification":
             self._spawn_http(d, Subscription(**(d.subscription or {})), None)
-            return
+            return False
         sub = self.directory.find_subscription(d.sub_arn)
         if sub is None or msg is None:
-            self.outbox.finish(d)  # unsubscribed or topic deleted meanwhile
-            return
+            return True  # unsubscribed or topic deleted meanwhile
         if sub.protocol in ("http", "https"):
             self._spawn_http(d, sub, msg)
-            return
+            return False
         try:
             if sub.protocol == "sqs":
                 self._to_sqs(sub, msg)
@@ -152,7 +159,7 @@ class DeliveryWorker:
         except ServiceError as err:
             log.info("SNS delivery to %s failed: %s %s", sub.endpoint, err.code, err.message)
             self._dead_letter(sub, msg)
-        self.outbox.finish(d)
+        return True
 
     def _version(self, topic_arn: str) -> str:
         parsed = parse_topic_arn(topic_arn)

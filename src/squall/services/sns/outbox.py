@@ -113,21 +113,22 @@ class Outbox:
             w.put(OUT, pack(delivery.seq), updated.to_json())
         return updated
 
-    def finish(self, delivery: Delivery) -> None:
-        """Drop the record, and the message with its last record."""
+    def finish(self, *deliveries: Delivery) -> None:
+        """Drop the records (in one transaction), and each message with its last record."""
         with self.store.write() as w:
-            if not w.delete(OUT, pack(delivery.seq)) or delivery.mseq is None:
-                return
-            key = pack(delivery.mseq)
-            raw = w.get(MSGS, key)
-            if raw is None:
-                return
-            doc = orjson.loads(raw)
-            doc["pending"] -= 1
-            if doc["pending"] <= 0:
-                w.delete(MSGS, key)
-            else:
-                w.put(MSGS, key, orjson.dumps(doc))
+            for delivery in deliveries:
+                if not w.delete(OUT, pack(delivery.seq)) or delivery.mseq is None:
+                    continue
+                key = pack(delivery.mseq)
+                raw = w.get(MSGS, key)
+                if raw is None:
+                    continue
+                doc = orjson.loads(raw)
+                doc["pending"] -= 1
+                if doc["pending"] <= 0:
+                    w.delete(MSGS, key)
+                else:
+                    w.put(MSGS, key, orjson.dumps(doc))
 
     def sweep_dedup(self) -> None:
         now = time.time()
