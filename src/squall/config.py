@@ -69,6 +69,8 @@ class Settings:
     async_retry_base_seconds: float = 60.0
     #: Async events running at once, over all functions.
     async_concurrency: int = 64
+    #: Factor applied to SNS HTTP/S retry delays (1 = AWS's; tests scale them down).
+    sns_delay_scale: float = 1.0
 
     @property
     def endpoint(self) -> str:
@@ -100,7 +102,13 @@ def _convert(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("max_body_bytes", "lambda_concurrency", "lambda_scaling_rate", "async_concurrency"):
         return int(raw)
-    if name in ("body_timeout", "clock_skew", "lambda_keep_alive", "async_retry_base_seconds"):
+    if name in (
+        "body_timeout",
+        "clock_skew",
+        "lambda_keep_alive",
+        "async_retry_base_seconds",
+        "sns_delay_scale",
+    ):
         return float(raw)
     if name == "data_dir":
         return Path(raw).expanduser()

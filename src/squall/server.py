@@ -25,6 +25,7 @@ from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
 from squall.services.s3.provider import S3Provider
+from squall.services.sns.provider import SnsProvider
 from squall.services.sqs.provider import SqsProvider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
@@ -69,11 +70,21 @@ def build(settings: Settings) -> Server:
         )
         logs = LogsProvider(telemetry.logs, telemetry.writer)
         sqs = SqsProvider(data_dir.store)
-        lambda_.connect_destinations(queues=sqs.queues)
+        sns = SnsProvider(
+            data_dir.store,
+            data_dir.path / "sns",
+            settings.endpoint,
+            queues=sqs.queues,
+            functions=lambda_.events,
+            delay_scale=settings.sns_delay_scale,
+        )
+        lambda_.connect_destinations(queues=sqs.queues, topics=sns.topics)
         lambda_.connect_event_sources(sqs=sqs.queues)
         s3 = S3Provider(data_dir.store, data_dir.blobs)
         dynamodb = DynamoDBProvider(data_dir.store)
-        services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3, dynamodb])
+        services = ServiceRegistry(
+            [StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns, s3, dynamodb]
+        )
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
             credentials=credentials,
@@ -83,7 +94,7 @@ def build(settings: Settings) -> Server:
             body_timeout=settings.body_timeout,
             clock_skew=settings.clock_skew,
             default_region=settings.region,
-            extra_routes=[(lambda_.route_prefix, lambda_.serve_code)],
+            extra_routes=[(lambda_.route_prefix, lambda_.serve_code), (sns.route_prefix, sns.serve_url)],
         )
         telemetry.start()
         return Server(settings, data_dir, gateway, probe_isolation(), telemetry)

@@ -1,0 +1,241 @@
+"""The delivery worker: takes outbox records when due and delivers them (SQS and Lambda in process,
+HTTP/S by POST with the subscription's retry policy), then removes them; undeliverable notifications
+go to the subscription's dead-letter queue (RedrivePolicy) or are dropped.
+
+One owned asyncio task (`start()` / `stop()`), woken by `notify()` (thread-safe) or by the next due
+retry; records left by a previous run are loaded at start, so an acknowledged Publish is delivered
+after a crash (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import heapq
+import json
+import logging
+import time
+from typing import Any, Protocol
+
+from squall.protocol.errors import ServiceError
+from squall.services.sns import httpclient
+from squall.services.sns.envelope import Envelopes, http_headers
+from squall.services.sns.messages import Message
+from squall.services.sns.outbox import Delivery, Outbox
+from squall.services.sns.policies import RetryPolicy, retry_policy_for
+from squall.services.sns.records import Directory, Subscription, parse_topic_arn
+
+log = logging.getLogger("squall.sns")
+
+
+class Queues(Protocol):
+    def queue(self, account: str, region: str, ref: str) -> Any: ...
+    def send_to(
+        self, queue: Any, body: str, attributes: dict[str, Any] | None = None, **options: Any
+    ) -> Any: ...
+
+
+class Functions(Protocol):
+    def submit(
+        self,
+        account_id: str,
+        region: str,
+        function: str,
+        payload: bytes,
+        *,
+        principal: str | None = None,
+        source_arn: str | None = None,
+        source_account: str | None = None,
+    ) -> str: ...
+
+
+def sqs_attributes(attributes: dict[str, dict[str, str]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, attr in (attributes or {}).items():
+        if attr["Type"].startswith("Binary"):
+            out[name] = {"DataType": attr["Type"], "BinaryValue": base64.b64decode(attr["Value"])}
+        else:
+            out[name] = {"DataType": attr["Type"], "StringValue": attr["Value"]}
+    return out
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        outbox: Outbox,
+        directory: Directory,
+        envelopes: Envelopes,
+        queues: Queues | None,
+        functions: Functions | None,
+        *,
+        delay_scale: float = 1.0,
+        http_concurrency: int = 32,
+    ) -> None:
+        self.outbox = outbox
+        self.directory = directory
+        self.envelopes = envelopes
+        self.queues = queues
+        self.functions = functions
+        self.delay_scale = delay_scale
+        self._heap: list[tuple[float, int, Delivery]] = []
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._http: set[asyncio.Task[None]] = set()
+        self._http_slots = asyncio.Semaphore(http_concurrency)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.outbox.sweep_dedup()
+        for d in self.outbox.pending():
+            heapq.heappush(self._heap, (d.due, d.seq, d))
+        self._task = asyncio.create_task(self._run(), name="sns-delivery")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._http) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._task = None
+
+    def notify(self, deliveries: list[Delivery]) -> None:
+        """Hand newly committed records to the worker (from any thread; before start() they are
+        picked up from the store at start)."""
+        if self._loop is None or not deliveries:
+            return
+        self._loop.call_soon_threadsafe(self._push, deliveries)
+
+    def _push(self, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            heapq.heappush(self._heap, (d.due, d.seq, d))
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.time()
+            done: list[Delivery] = []  # finished in process: removed together, once per round
+            while self._heap and self._heap[0][0] <= now and len(done) < 256:
+                _, _, d = heapq.heappop(self._heap)
+                try:
+                    if self._dispatch(d):
+                        done.append(d)
+                except Exception:
+                    log.exception("SNS delivery %s failed unexpectedly; dropped", d.seq)
+                    done.append(d)
+            if done:
+                self.outbox.finish(*done)
+            if self._heap and self._heap[0][0] <= time.time():
+                await asyncio.sleep(0)  # more are due: let the loop breathe, then go on
+                continue
+            timeout = self._heap[0][0] - time.time() if self._heap else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _dispatch(self, d: Delivery) -> bool:
+        """Deliver `d`; True when it is done (for the caller to remove), False when an HTTP task owns it."""
+        loaded = self.outbox.load(d)
+        if loaded is None:
+            return False
+        d, msg = loaded
+        if d.kind != "Notification":
+            self._spawn_http(d, Subscription(**(d.subscription or {})), None)
+            return False
+        sub = self.directory.find_subscription(d.sub_arn)
+        if sub is None or msg is None:
+            return True  # unsubscribed or topic deleted meanwhile
+        if sub.protocol in ("http", "https"):
+            self._spawn_http(d, sub, msg)
+            return False
+        try:
+            if sub.protocol == "sqs":
+                self._to_sqs(sub, msg)
+            elif sub.protocol == "lambda":
+                self._to_lambda(sub, msg)
+            # email, email-json, sms, application, firehose: recorded only, nothing is sent.
+        except ServiceError as err:
+            log.info("SNS delivery to %s failed: %s %s", sub.endpoint, err.code, err.message)
+            self._dead_letter(sub, msg)
+        return True
+
+    def _version(self, topic_arn: str) -> str:
+        parsed = parse_topic_arn(topic_arn)
+        topic = self.directory.find_topic(*parsed) if parsed else None
+        return topic.attributes.get("SignatureVersion", "1") if topic else "1"
+
+    def _body(self, sub: Subscription, msg: Message) -> tuple[str, dict[str, Any] | None]:
+        if sub.raw:
+            return msg.body_for(sub.protocol), sqs_attributes(msg.delivered_attributes)
+        return json.dumps(self.envelopes.notification(msg, sub, self._version(msg.topic_arn))), None
+
+    def _send_sqs(self, queue_arn: str, body: str, attrs: dict[str, Any] | None, msg: Message) -> None:
+        if self.queues is None:
+            raise ServiceError("InternalError", "SQS is not available", 500)
+        parts = queue_arn.split(":")
+        queue = self.queues.queue(parts[4], parts[3], queue_arn)
+        fifo = getattr(queue, "fifo", False)
+        options = {"group": msg.group, "dedup": msg.dedup} if fifo else {}
+        self.queues.send_to(queue, body, attrs or None, **options)
+
+    def _to_sqs(self, sub: Subscription, msg: Message) -> None:
+        body, attrs = self._body(sub, msg)
+        self._send_sqs(sub.endpoint, body, attrs, msg)
+
+    def _to_lambda(self, sub: Subscription, msg: Message) -> None:
+        if self.functions is None:
+            raise ServiceError("InternalError", "Lambda is not available", 500)
+        parts = sub.endpoint.split(":")
+        payload = self.envelopes.lambda_event(msg, sub, self._version(msg.topic_arn))
+        self.functions.submit(
+            parts[4], parts[3], sub.endpoint, payload, principal="sns.amazonaws.com", source_arn=msg.topic_arn
+        )
+
+    def _dead_letter(self, sub: Subscription, msg: Message) -> None:
+        policy = sub.attributes.get("RedrivePolicy")
+        if not policy:
+            return
+        target = json.loads(policy)["deadLetterTargetArn"]
+        body, attrs = self._body(sub, msg)
+        try:
+            self._send_sqs(target, body, attrs, msg)
+        except ServiceError as err:
+            log.warning("SNS dead-letter queue %s refused a message: %s", target, err.message)
+
+    # -- HTTP/S ---------------------------------------------------------------------------
+
+    def _spawn_http(self, d: Delivery, sub: Subscription, msg: Message | None) -> None:
+        task = asyncio.create_task(self._http_attempt(d, sub, msg))
+        self._http.add(task)
+        task.add_done_callback(self._http.discard)
+
+    async def _http_attempt(self, d: Delivery, sub: Subscription, msg: Message | None) -> None:
+        version = self._version(sub.topic_arn)
+        policy, content_type = RetryPolicy(), "text/plain; charset=UTF-8"
+        if msg is None:
+            doc = self.envelopes.confirmation(d.kind, sub, version)
+            body, message_id = json.dumps(doc), doc["MessageId"]
+        else:
+            parsed = parse_topic_arn(sub.topic_arn)
+            topic = self.directory.find_topic(*parsed) if parsed else None
+            topic_policy = topic.attributes.get("DeliveryPolicy") if topic else None
+            policy, content_type = retry_policy_for(topic_policy, sub.attributes.get("DeliveryPolicy"))
+            body, message_id = self._body(sub, msg)[0], msg.id
+        headers = http_headers(d.kind, message_id, sub.topic_arn, sub, content_type)
+        try:
+            async with self._http_slots:
+                status = await httpclient.post(sub.endpoint, headers, body.encode())
+            ok = 200 <= status < 500
+        except Exception as exc:  # transport, TLS, protocol or URL errors: a failed attempt
+            log.info("SNS POST to %s failed: %r", sub.endpoint, exc)
+            ok = False
+        delay = None if ok else policy.delay(d.attempt + 1)
+        if delay is not None:
+            again = self.outbox.reschedule(d, d.attempt + 1, time.time() + delay * self.delay_scale)
+            self._push([again])
+            return
+        if not ok and msg is not None:
+            self._dead_letter(sub, msg)
+        self.outbox.finish(d)
