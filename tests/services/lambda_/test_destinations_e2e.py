@@ -207,3 +207,22 @@ def test_dead_letter_config_must_be_a_queue_or_topic(srv: RunningServer) -> None
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     out = lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": ""})
     assert "DeadLetterConfig" not in out or not out["DeadLetterConfig"].get("TargetArn")
+
+
+def test_on_failure_sns_fans_the_record_out(srv: RunningServer) -> None:
+    lam, sqs, sns = srv.client("lambda"), srv.client("sqs"), srv.client("sns")
+    url, queue_arn = new_queue(sqs)
+    topic = sns.create_topic(Name=unique("t"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    name = new_function(lam)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": topic}}
+    )
+    rid = invoke_event(lam, name, {"fail": "sns"})
+    envelope = json.loads(receive_one(sqs, url)["Body"])
+    assert envelope["Type"] == "Notification" and envelope["TopicArn"] == topic
+    record = json.loads(envelope["Message"])
+    assert record["requestContext"]["requestId"] == rid
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"] == {"fail": "sns"}
+    assert record["responseContext"]["functionError"] == "Unhandled"
