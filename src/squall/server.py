@@ -82,6 +82,7 @@ def build(settings: Settings) -> Server:
             clock_skew=settings.clock_skew,
             default_region=settings.region,
             extra_routes=[(lambda_.route_prefix, lambda_.serve_code)],
+            cors=s3.cors,
         )
         telemetry.start()
         return Server(settings, data_dir, gateway, probe_isolation(), telemetry)

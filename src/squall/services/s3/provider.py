@@ -7,6 +7,7 @@ from typing import Any
 
 from squall.services.base import RequestContext, ServiceProvider
 from squall.services.s3.buckets import Buckets
+from squall.services.s3.cors import Cors
 from squall.services.s3.data import S3Data
 from squall.services.s3.listing import Listing
 from squall.services.s3.models import CALLER, Caller
@@ -28,6 +29,8 @@ class S3Provider(ServiceProvider):
         #: Where event notifications go; `connect` fills it in (composition root).
         self.destinations = Destinations()
         self.notifier = Notifier(self.data, self.destinations)
+        #: CORS applied (preflights and response headers), for the gateway.
+        self.cors = Cors(self.data)
         buckets = Buckets(self.data)
         objects = Objects(self.data, buckets)
         super().__init__(
