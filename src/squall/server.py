@@ -71,6 +71,7 @@ def build(settings: Settings) -> Server:
         lambda_.connect_destinations(queues=sqs.queues)
         s3 = S3Provider(data_dir.store, data_dir.blobs)
         s3.connect(queues=sqs.queues, functions=lambda_.events)
+        lambda_.connect_s3(s3.objects)
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),

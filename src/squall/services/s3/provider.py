@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from squall.services.base import RequestContext, ServiceProvider
+from squall.services.s3.access import S3Objects
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.cors import Cors
 from squall.services.s3.data import S3Data
@@ -31,6 +32,8 @@ class S3Provider(ServiceProvider):
         self.notifier = Notifier(self.data, self.destinations)
         #: CORS applied (preflights and response headers), for the gateway.
         self.cors = Cors(self.data)
+        #: In-process object reads for other services (Lambda code from S3).
+        self.objects = S3Objects(self.data)
         buckets = Buckets(self.data)
         objects = Objects(self.data, buckets)
         super().__init__(
