@@ -81,6 +81,8 @@ def build(settings: Settings) -> Server:
         lambda_.connect_destinations(queues=sqs.queues, topics=sns.topics)
         lambda_.connect_event_sources(sqs=sqs.queues)
         s3 = S3Provider(data_dir.store, data_dir.blobs)
+        s3.connect(queues=sqs.queues, topics=sns.topics, functions=lambda_.events)
+        lambda_.connect_s3(s3.objects)
         dynamodb = DynamoDBProvider(data_dir.store)
         services = ServiceRegistry(
             [StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns, s3, dynamodb]
@@ -95,6 +97,7 @@ def build(settings: Settings) -> Server:
             clock_skew=settings.clock_skew,
             default_region=settings.region,
             extra_routes=[(lambda_.route_prefix, lambda_.serve_code), (sns.route_prefix, sns.serve_url)],
+            cors=s3.cors,
         )
         telemetry.start()
         return Server(settings, data_dir, gateway, probe_isolation(), telemetry)

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import cache
 from typing import Any
+from typing import Protocol as TypingProtocol
 
 import orjson
 
@@ -97,6 +98,17 @@ def _request_timeout() -> ServiceError:
     )
 
 
+class CrossOrigin(TypingProtocol):
+    """S3's CORS (services/s3/cors.py): a preflight's headers (ServiceError when refused),
+    and the Access-Control-* headers of an actual request carrying an Origin."""
+
+    def preflight(self, bucket: str, key: str | None, headers: dict[str, str]) -> list[tuple[str, str]]: ...
+
+    def response_headers(
+        self, bucket: str, method: str, headers: dict[str, str]
+    ) -> list[tuple[str, str]]: ...
+
+
 class Gateway:
     """The ASGI callable. Construct once per server; it holds no per-request state."""
 
@@ -112,6 +124,7 @@ class Gateway:
         clock_skew: float,
         default_region: str = "us-east-1",
         extra_routes: Sequence[tuple[str, RawHandler]] = (),
+        cors: CrossOrigin | None = None,
     ) -> None:
         self.router = router
         self.credentials = credentials
@@ -126,6 +139,8 @@ class Gateway:
         #: (path prefix, handler) pairs served before AWS routing, for GET/HEAD only:
         #: URLs Squall hands out itself (e.g. Lambda's presigned code downloads).
         self.extra_routes = list(extra_routes)
+        #: CORS for S3 paths: OPTIONS preflights, and headers on requests with an Origin.
+        self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -181,11 +196,23 @@ class Gateway:
                     raw = HttpResponse(500, [("content-type", "text/plain")], b"internal error")
                 await _send(send, raw)
                 return
+        target = None
+        if self.cors is not None and ("origin" in head.headers or head.method == "OPTIONS"):
+            target = self._s3_target(head)
+        if head.method == "OPTIONS" and target is not None:
+            await _send(send, self._preflight(head, target, request_id))
+            return
         streamed: list[RequestBody | None] = []
         try:
             response = await self._handle(head, receive, request_id, streamed)
         except _Disconnected:
             return
+        if target is not None and self.cors is not None:
+            allowed = self.cors.response_headers(target[0], head.method, head.headers)
+            if allowed:
+                response = HttpResponse(
+                    response.status, [*response.headers, *allowed], response.body, response.stream
+                )
         if streamed and not await self._discard_unread(head, streamed[-1], receive):
             # Unread body left on the connection: it cannot carry another request.
             response = HttpResponse(
@@ -296,6 +323,25 @@ class Gateway:
         if declared.isdigit() and int(declared) - received > _DISCARD_LIMIT:
             return False
         return await discard_body(receive, _DISCARD_LIMIT, self.body_timeout)
+
+    def _s3_target(self, head: HttpRequest) -> tuple[str, str | None] | None:
+        """(bucket, key) an S3 request (OPTIONS included) addresses, else None."""
+        try:
+            route = self.router.route(HttpRequest("HEAD", head.path, head.query_string, head.headers))
+        except (RoutingError, ServiceError):
+            return None
+        bucket = route.uri_params.get("Bucket")
+        if route.service != "s3" or not bucket:
+            return None
+        return bucket, route.uri_params.get("Key")
+
+    def _preflight(self, head: HttpRequest, target: tuple[str, str | None], request_id: str) -> HttpResponse:
+        assert self.cors is not None
+        try:
+            headers = self.cors.preflight(target[0], target[1], head.headers)
+        except ServiceError as err:
+            return serialize_error(Protocol.REST_XML, err, request_id, service="s3")
+        return HttpResponse(200, headers, b"")
 
     def _streaming_route(self, head: HttpRequest) -> Route | None:
         """The route of a PUT whose body the provider takes as a stream, else None."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.lambda_.code import check_unzipped_size, check_upload_size
+from squall.services.lambda_.code_source import ObjectReader, from_s3
 from squall.services.lambda_.deps import Deps, ref_of
 from squall.services.lambda_.functions import (
     NS,
@@ -33,15 +34,20 @@ from squall.services.lambda_.validation import check_config, invalid
 from squall.storage import pack
 
 
-def zip_from(code: dict[str, Any]) -> bytes:
+def zip_from(
+    code: dict[str, Any], objects: ObjectReader | None = None, account: str = "", region: str = ""
+) -> bytes:
+    """The package bytes of `Code` (ZipFile, or S3Bucket/S3Key/S3ObjectVersion read via `objects`)."""
     if code.get("ImageUri"):
         raise invalid(
             "Squall supports only .zip deployment packages (ZipFile); container images are not supported."
         )
     if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
-        raise invalid(
-            "Squall does not serve S3 yet, so S3Bucket/S3Key cannot be used; upload the package in ZipFile instead."
-        )
+        if code.get("ZipFile") is not None:
+            raise invalid("Please do not provide other FunctionCode parameters when providing a ZipFile.")
+        package = from_s3(objects, account, region, code)
+        check_unzipped_size(package)
+        return package
     data = code.get("ZipFile")
     if data is None:
         raise invalid("Please provide a source for function code.")
@@ -64,7 +70,7 @@ class FunctionsApi:
         check_config(params, creating=True)
         if self.d.directory.exists(ref):
             raise conflict(f"Function already exist: {ref.name}")
-        data = zip_from(params.get("Code") or {})
+        data = zip_from(params.get("Code") or {}, self.d.objects, ref.account_id, ref.region)
         code = self.d.codes.put(ref.account_id, ref.region, data)
         config: dict[str, Any] = {
             "FunctionName": ref.name,

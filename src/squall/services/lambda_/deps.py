@@ -7,6 +7,7 @@ from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.lambda_.code import CodeStore
+from squall.services.lambda_.code_source import ObjectReader
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.lifecycle import Lifecycle
@@ -21,6 +22,8 @@ class Deps:
     lifecycle: Lifecycle
     directory: Directory
     layers: LayerResolver | None
+    #: S3's object reader, for packages given as S3Bucket/S3Key (None: no S3 in this server).
+    objects: ObjectReader | None = None
 
 
 def ref_of(ctx: RequestContext, params: dict[str, Any], key: str = "FunctionName") -> FunctionRef:

@@ -22,6 +22,7 @@ from squall.services.lambda_.api_functions import FunctionsApi
 from squall.services.lambda_.async_invoke import EventRunner
 from squall.services.lambda_.async_outcomes import RecordingSink
 from squall.services.lambda_.code import URL_PREFIX, CodeStore
+from squall.services.lambda_.code_source import ObjectReader
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
@@ -114,6 +115,11 @@ class LambdaProvider(ServiceProvider):
         (composition root, before `start`)."""
         if sqs is not None:
             self.sqs_pollers = SqsPollers(self.periph.mappings, self.invoker, sqs, self._endpoint)
+
+    def connect_s3(self, objects: ObjectReader) -> None:
+        """Let CreateFunction / UpdateFunctionCode / PublishLayerVersion read packages from S3."""
+        self.deps.objects = objects
+        self.periph.layers.objects = objects
 
     def set_layer_resolver(self, layers: LayerResolver) -> None:
         self.deps.layers = layers

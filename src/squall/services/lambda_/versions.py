@@ -158,7 +158,7 @@ class VersionsApi:
         ref = ref_of(ctx, params)
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
-        data = zip_from(params)
+        data = zip_from(params, self.d.objects, ref.account_id, ref.region)
         archs = params.get("Architectures")
         if archs is not None and len(archs) != 1:
             raise invalid("Only one architecture may be specified.")

@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from squall.protocol.errors import ServiceError
 from squall.services.s3 import models as m
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
+from squall.services.s3.notify_config import targets_for
 from squall.storage import BlobStore, Store, WriteTxn, keys
 from squall.storage.blobs import BlobWriter
 
@@ -43,6 +44,8 @@ class S3Data:
         self.store = store
         self.blobs = blobs
         self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="s3-io")
+        #: Called after a transaction that queued an outbox record (the notifier's wake-up).
+        self.on_event: Callable[[], None] | None = None
 
     def close(self) -> None:
         """Finish pending blob deletions and stop the I/O threads."""
@@ -203,8 +206,10 @@ class S3Data:
                 w.put(m.CURRENT, cur, version.dump())
             for blob_id, _ in version.parts:
                 w.delete(m.PENDING, keys.pack(blob_id))
-            _outbox(w, bucket, version, event, seq)
+            queued = _outbox(w, bucket, version, event, seq)
         self.release_soon(dropped)
+        if queued and self.on_event is not None:
+            self.on_event()
         return version
 
     def _drop_null(self, w: WriteTxn, bucket: str, key: str) -> list[str]:
@@ -228,9 +233,11 @@ class S3Data:
             else:
                 w.put(m.CURRENT, cur, latest.dump())
             event = "ObjectRemoved:Delete"
-            _outbox(w, bucket, version, event, w.next_sequence(m.SEQUENCE))
+            queued = _outbox(w, bucket, version, event, w.next_sequence(m.SEQUENCE))
             dropped = self.drop(w, (b for b, _ in version.parts))
         self.release_soon(dropped)
+        if queued and self.on_event is not None:
+            self.on_event()
 
     def replace_tags(self, bucket: str, version: ObjectVersion, tags: dict[str, str]) -> None:
         new = ObjectVersion(**{**version.__dict__, "tags": tags})
@@ -256,7 +263,15 @@ def _with_seq(version: ObjectVersion, seq: int) -> ObjectVersion:
     return ObjectVersion(**{**version.__dict__, "seq": seq})
 
 
-def _outbox(w: WriteTxn, bucket: Bucket, version: ObjectVersion, event: str, seq: int) -> None:
+def _outbox(w: WriteTxn, bucket: Bucket, version: ObjectVersion, event: str, seq: int) -> bool:
+    """Queue the event if the bucket's notification configuration, as it stands in this
+    transaction, sends it anywhere (the targets are recorded with it); whether it did."""
+    raw = w.get(m.BUCKETS, m.bucket_key(bucket.name))
+    config = Bucket.load(raw).notification if raw is not None else None
+    targets = targets_for(config, event, version.key)
+    if not targets:
+        return False
+    caller = m.CALLER.get()
     record = ObjectEvent(
         event=event,
         account=bucket.account,
@@ -268,5 +283,9 @@ def _outbox(w: WriteTxn, bucket: Bucket, version: ObjectVersion, event: str, seq
         version_id=None if version.version_id == "null" else version.version_id,
         sequencer=f"{seq:016X}",
         time=time.time(),
+        targets=targets,
+        request_id=caller.request_id if caller else "",
+        principal=caller.principal if caller else bucket.account,
     )
     w.put(m.OUTBOX, keys.pack(seq), record.dump())
+    return True

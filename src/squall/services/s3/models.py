@@ -17,6 +17,7 @@ Object keys are data, never paths: bodies live in the BlobStore under random ids
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ class Bucket:
     tags: dict[str, str] = field(default_factory=dict)
     policy: str | None = None
     cors: list[dict[str, Any]] | None = None
+    #: The normalized NotificationConfiguration (see notify_config.py), None when never set.
+    notification: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -97,7 +100,9 @@ class ObjectVersion:
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """An object created/removed, recorded in `s3.outbox` in the same transaction."""
+    """An object created/removed, recorded in `s3.outbox` in the same transaction when the
+    bucket's notification configuration matches it; `targets` are the matching destinations
+    as the configuration stood then ({"kind": "queue"|"topic"|"lambda", "arn", "id"})."""
 
     event: str  # e.g. "ObjectCreated:Put", "ObjectRemoved:DeleteMarkerCreated"
     account: str
@@ -109,9 +114,28 @@ class ObjectEvent:
     version_id: str | None
     sequencer: str
     time: float
+    targets: list[dict[str, str]] = field(default_factory=list)
+    request_id: str = ""
+    principal: str = ""
+    source_ip: str = "127.0.0.1"
 
     def dump(self) -> bytes:
         return orjson.dumps(asdict(self))
+
+    @staticmethod
+    def load(raw: bytes) -> ObjectEvent:
+        return ObjectEvent(**orjson.loads(raw))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made the S3 request being served (for event records): set per request by the provider."""
+
+    request_id: str
+    principal: str
+
+
+CALLER: ContextVar[Caller | None] = ContextVar("s3_caller", default=None)
 
 
 def bucket_key(name: str) -> bytes:

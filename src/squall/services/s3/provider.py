@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from squall.services.base import ServiceProvider
+from squall.services.base import RequestContext, ServiceProvider
+from squall.services.s3.access import S3Objects
 from squall.services.s3.buckets import Buckets
+from squall.services.s3.cors import Cors
 from squall.services.s3.data import S3Data
 from squall.services.s3.listing import Listing
+from squall.services.s3.models import CALLER, Caller
 from squall.services.s3.multipart import Multipart
+from squall.services.s3.notify import Notifier
+from squall.services.s3.notify_api import Destinations, FunctionDoor, Notifications, QueueSender, TopicSender
 from squall.services.s3.objects import Objects
 from squall.storage import BlobStore, Store
 
@@ -21,16 +27,54 @@ class S3Provider(ServiceProvider):
 
     def __init__(self, store: Store, blobs: BlobStore) -> None:
         self.data = S3Data(store, blobs)
+        #: Where event notifications go; `connect` fills it in (composition root).
+        self.destinations = Destinations()
+        self.notifier = Notifier(self.data, self.destinations)
+        #: CORS applied (preflights and response headers), for the gateway.
+        self.cors = Cors(self.data)
+        #: In-process object reads for other services (Lambda code from S3).
+        self.objects = S3Objects(self.data)
         buckets = Buckets(self.data)
         objects = Objects(self.data, buckets)
         super().__init__(
-            buckets, objects, Listing(self.data, buckets), Multipart(self.data, buckets, objects)
+            buckets,
+            objects,
+            Listing(self.data, buckets),
+            Multipart(self.data, buckets, objects),
+            Notifications(buckets, self.destinations),
         )
+
+    def connect(
+        self,
+        *,
+        queues: QueueSender | None = None,
+        topics: TopicSender | None = None,
+        functions: FunctionDoor | None = None,
+    ) -> None:
+        """Let event notifications reach SQS, SNS and Lambda."""
+        if queues is not None:
+            self.destinations.queues = queues
+        if topics is not None:
+            self.destinations.topics = topics
+        if functions is not None:
+            self.destinations.functions = functions
+
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        principal = ctx.account_id if (ctx.principal_arn or "").endswith(":root") else (
+            f"AWS:{ctx.access_key_id}" if ctx.access_key_id else "Anonymous"
+        )  # fmt: skip
+        token = CALLER.set(Caller(ctx.request_id, principal))
+        try:
+            return await super().dispatch(ctx, params)
+        finally:
+            CALLER.reset(token)
 
     async def start(self) -> None:
         collected = self.data.collect_orphans()
         if collected:
             log.info("s3: removed %d blobs of uploads cut off before they committed", collected)
+        self.notifier.start()
 
     async def stop(self) -> None:
+        await self.notifier.stop()
         self.data.close()

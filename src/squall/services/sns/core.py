@@ -27,6 +27,11 @@ class SnsTopics:
             raise topic_not_found()
         return found
 
+    def exists(self, account: str, region: str, topic_arn: str) -> bool:
+        """Whether `topic_arn` names a topic (for other services' configuration-time checks)."""
+        parsed = parse_topic_arn(topic_arn)
+        return parsed is not None and self.directory.find_topic(*parsed) is not None
+
     def publish_to(self, topic: Topic, params: dict[str, Any]) -> Message:
         """Validate one Publish (params as the API's), commit it with one delivery record per matching
         confirmed subscription, wake the worker; the stored message (FIFO: with SequenceNumber)."""

@@ -1,0 +1,61 @@
+"""In-process read access to S3 objects for other services (Lambda code from S3).
+
+```python
+objects = s3_provider.objects          # an S3Objects
+data = objects.read(account, region, bucket, key, version_id=None, limit=None)  # bytes
+```
+
+Errors are the `ServiceError`s S3's GetObject would answer with (`NoSuchBucket`,
+`NoSuchKey`, `NoSuchVersion`, `AccessDenied` for another account's bucket,
+`PermanentRedirect` for a bucket in another region, `InvalidObjectState` for an
+archived object, `EntityTooLarge` past `limit`). The caller maps them to its
+own API's errors. Reads the whole object: for small objects (deployment packages).
+"""
+
+from __future__ import annotations
+
+from squall.protocol.errors import ServiceError
+from squall.services.s3 import models as m
+from squall.services.s3.data import S3Data
+
+_ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
+class S3Objects:
+    def __init__(self, data: S3Data) -> None:
+        self.data = data
+
+    def read(
+        self,
+        account: str,
+        region: str,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        limit: int | None = None,
+    ) -> bytes:
+        """The object's bytes, read by `account` from `region`."""
+        found = self.data.bucket(bucket)
+        if found.account != account:
+            raise ServiceError("AccessDenied", "Access Denied", 403)
+        if found.region != region:
+            raise ServiceError(
+                "PermanentRedirect",
+                f"The bucket is in this region: {found.region}. Please use this region to retry the request",
+                301,
+            )
+        version = self.data.find(bucket, key, version_id)
+        if version.delete_marker:
+            raise m.no_such_key(key) if version_id is None else m.method_not_allowed("GET", "DeleteMarker")
+        if version.storage_class in _ARCHIVED:
+            raise ServiceError(
+                "InvalidObjectState", "The operation is not valid for the object's storage class", 403
+            )
+        if limit is not None and version.size > limit:
+            raise ServiceError(
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+                400,
+                fields={"ProposedSize": version.size, "MaxSizeAllowed": limit},
+            )
+        return b"".join(self.data.blobs.read(blob_id) for blob_id, _ in version.parts)
