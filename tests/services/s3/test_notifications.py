@@ -249,3 +249,38 @@ def test_s3_to_lambda_pipeline(server: RunningServer) -> None:
     assert record["eventName"] == "ObjectCreated:Put"
     assert record["s3"]["object"]["key"] == "incoming/data+1.json"
     assert record["s3"]["bucket"]["name"] == bucket
+
+
+def test_topic_configuration_fans_out_through_sns(server: RunningServer) -> None:
+    s3, sqs, sns = server.client("s3"), server.client("sqs"), server.client("sns")
+    bucket = new_bucket(s3)
+    url, queue_arn = new_queue(sqs)
+    topic = sns.create_topic(Name=unique("s3t"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    with pytest.raises(ClientError) as err:  # a topic that does not exist is refused
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "TopicConfigurations": [{"TopicArn": topic + "-nope", "Events": ["s3:ObjectCreated:*"]}]
+            },
+        )
+    assert error(err)["Code"] == "InvalidArgument"
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    s3.put_object(Bucket=bucket, Key="a b.txt", Body=b"hello")
+    deadline = time.monotonic() + 20
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not found:
+        for envelope in drain(sqs, url, 1, timeout=2):
+            assert envelope["Type"] == "Notification" and envelope["TopicArn"] == topic
+            body = json.loads(envelope["Message"])
+            if "Records" in body:
+                assert envelope["Subject"] == "Amazon S3 Notification"
+                found.extend(body["Records"])
+    (record,) = found
+    assert record["eventName"] == "ObjectCreated:Put" and record["s3"]["object"]["key"] == "a+b.txt"
+    assert record["s3"]["bucket"]["name"] == bucket and record["s3"]["object"]["size"] == 5
