@@ -69,6 +69,8 @@ class Settings:
     async_retry_base_seconds: float = 60.0
     #: Async events running at once, over all functions.
     async_concurrency: int = 64
+    #: Seconds one S3 lifecycle "day" lasts (rule ages, restore times and restore expiry scale with it).
+    lifecycle_day_seconds: float = 86400.0
 
     @property
     def endpoint(self) -> str:
@@ -100,7 +102,8 @@ def _convert(name: str, raw: str) -> Any:
         return int(raw)
     if name in ("max_body_bytes", "lambda_concurrency", "lambda_scaling_rate", "async_concurrency"):
         return int(raw)
-    if name in ("body_timeout", "clock_skew", "lambda_keep_alive", "async_retry_base_seconds"):
+    if name in ("body_timeout", "clock_skew", "lambda_keep_alive", "async_retry_base_seconds",
+                "lifecycle_day_seconds"):  # fmt: skip
         return float(raw)
     if name == "data_dir":
         return Path(raw).expanduser()

@@ -69,7 +69,7 @@ def build(settings: Settings) -> Server:
         logs = LogsProvider(telemetry.logs, telemetry.writer)
         sqs = SqsProvider(data_dir.store)
         lambda_.connect_destinations(queues=sqs.queues)
-        s3 = S3Provider(data_dir.store, data_dir.blobs)
+        s3 = S3Provider(data_dir.store, data_dir.blobs, lifecycle_day=settings.lifecycle_day_seconds)
         services = ServiceRegistry([StsProvider(key_accounts, sessions), lambda_, logs, sqs, s3])
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),
