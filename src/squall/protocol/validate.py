@@ -28,7 +28,8 @@ Codes per service family:
 - S3: missing header/query member `InvalidRequest` ("Missing required header
   for this request: <header>"), missing payload `MalformedXML`, other
   violations `InvalidArgument` with ArgumentName/ArgumentValue, except enums: a storage
-  class header is `InvalidStorageClass`, a value in the XML body `MalformedXML`.
+  class header is `InvalidStorageClass`, a LocationConstraint `InvalidLocationConstraint`, any
+  other value in the XML body `MalformedXML`.
 """
 
 from __future__ import annotations
@@ -348,6 +349,12 @@ def _s3_error(route: Route, found: list[Violation]) -> ServiceError:
                 "InvalidStorageClass",
                 "The storage class you specified is not valid",
                 fields={"StorageClassRequested": (first.value or "").strip("'")},
+            )
+        if first.wire == "LocationConstraint":
+            return ServiceError(
+                "InvalidLocationConstraint",
+                "The specified location-constraint is not valid",
+                fields={"LocationConstraint": (first.value or "").strip("'")},
             )
         member = _member_by_wire(shape, first.wire)
         if member is None or member[0] == payload:  # inside the XML body: it breaks the schema
