@@ -80,15 +80,18 @@ def test_transitions_then_restore(fast: RunningServer) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="t/big")
     assert error(exc)["Code"] == "InvalidObjectState" and error(exc)["StorageClass"] == "GLACIER"
-    # Expedited: 5 minutes scaled = 3.5 ms; the copy stays 40 scaled days = 2 s
+    # Expedited: 5 minutes scaled = 3.5 ms; the copy stays 100 scaled days = 5 s
     out = s3.restore_object(
-        Bucket=bucket, Key="t/big", RestoreRequest={"Days": 40, "GlacierJobParameters": {"Tier": "Expedited"}}
+        Bucket=bucket, Key="t/big", RestoreRequest={"Days": 100, "GlacierJobParameters": {"Tier": "Expedited"}}
     )
     assert out["ResponseMetadata"]["HTTPStatusCode"] == 202
     restore = _wait(lambda: 'ongoing-request="false"' in _head(s3, bucket, "t/big").get("Restore", "") and
                     _head(s3, bucket, "t/big")["Restore"])  # fmt: skip
     assert 'expiry-date="' in restore and restore.endswith(' GMT"')
     assert s3.get_object(Bucket=bucket, Key="t/big")["Body"].read() == BIG
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="t/big", OptionalObjectAttributes=["RestoreStatus"])
+    status = listed["Contents"][0]["RestoreStatus"]
+    assert status["IsRestoreInProgress"] is False and status["RestoreExpiryDate"].year >= 2024
     assert _head(s3, bucket, "t/big")["StorageClass"] == "GLACIER"
 
 
