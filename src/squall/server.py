@@ -80,7 +80,7 @@ def build(settings: Settings) -> Server:
         )
         lambda_.connect_destinations(queues=sqs.queues, topics=sns.topics)
         lambda_.connect_event_sources(sqs=sqs.queues)
-        s3 = S3Provider(data_dir.store, data_dir.blobs)
+        s3 = S3Provider(data_dir.store, data_dir.blobs, lifecycle_day=settings.lifecycle_day_seconds)
         s3.connect(queues=sqs.queues, topics=sns.topics, functions=lambda_.events)
         lambda_.connect_s3(s3.objects)
         dynamodb = DynamoDBProvider(data_dir.store)
