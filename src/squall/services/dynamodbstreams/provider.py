@@ -31,6 +31,15 @@ def _epoch(value: Any) -> float:
     return float(value)
 
 
+def api_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as GetRecords returns it: the model spells `userIdentity`'s members
+    `PrincipalId`/`Type` (the Lambda event, like the stored record, `principalId`/`type`)."""
+    who = record.get("userIdentity")
+    if who is None:
+        return record
+    return {**record, "userIdentity": {"PrincipalId": who["principalId"], "Type": who["type"]}}
+
+
 class DynamoDBStreamsProvider(ServiceProvider):
     service = "dynamodbstreams"
 
@@ -165,7 +174,7 @@ class DynamoDBStreamsProvider(ServiceProvider):
             raise ServiceError("TrimmedDataAccessException", TRIMMED, 400)
         records = self.streams.read(arn, shard, after, limit)
         position = records[-1]["dynamodb"]["SequenceNumber"] if records else after
-        out: dict[str, Any] = {"Records": records}
+        out: dict[str, Any] = {"Records": [api_record(r) for r in records]}
         # A closed shard read to its end has no next iterator.
         last = self.streams.latest_seq(arn, shard) if m.get("EndingSequenceNumber") and not records else None
         if not m.get("EndingSequenceNumber") or records or (last is not None and (position or "") < last):
