@@ -5,6 +5,7 @@ from __future__ import annotations
 from squall.services.base import ServiceProvider
 from squall.services.dynamodb.api_batch import BatchApi
 from squall.services.dynamodb.api_items import ItemsApi
+from squall.services.dynamodb.api_partiql import PartiqlApi
 from squall.services.dynamodb.api_query import QueryApi
 from squall.services.dynamodb.api_tables import TablesApi
 from squall.services.dynamodb.catalog import Catalog
@@ -24,6 +25,7 @@ class DynamoDBProvider(ServiceProvider):
             ItemsApi(store, catalog),
             QueryApi(store, catalog),
             BatchApi(store, catalog),
+            PartiqlApi(store, catalog),
         )
 
     async def start(self) -> None:
