@@ -92,3 +92,41 @@ def test_trim_drops_records_older_than_a_day(tmp_path: Path) -> None:
         assert streams.trim(w, time.time() + 25 * 3600) == 1
     assert ds.read(arn, shard.shard_id, None, 10) == []
     assert ds.trimmed_through(arn) == last
+
+
+def test_iterators_before_the_trim_horizon_are_refused(tmp_path: Path) -> None:
+    from squall.services.base import RequestContext
+    from squall.services.dynamodbstreams.provider import DynamoDBStreamsProvider
+
+    store, table, ds = setup(tmp_path)
+    arn = table.desc["LatestStreamArn"]
+    put(store, table, "a")
+    (shard,) = ds.shards(arn)
+    first = ds.latest_seq(arn, shard.shard_id)
+    api = DynamoDBStreamsProvider(store)
+    ctx = RequestContext(
+        "r", "000000000000", "us-east-1", "dynamodbstreams", "GetShardIterator", None, None, ""
+    )
+    at = {
+        "StreamArn": arn,
+        "ShardId": shard.shard_id,
+        "ShardIteratorType": "AT_SEQUENCE_NUMBER",
+        "SequenceNumber": first,
+    }
+    old = api.get_shard_iterator(ctx, at)["ShardIterator"]
+    with store.write() as w:
+        streams.trim(w, time.time() + 25 * 3600)
+    put(store, table, "b")
+    for call in (
+        lambda: api.get_records(ctx, {"ShardIterator": old}),
+        lambda: api.get_shard_iterator(ctx, at),
+    ):
+        with pytest.raises(ServiceError) as exc:
+            call()
+        assert exc.value.code == "TrimmedDataAccessException"
+    horizon = {"StreamArn": arn, "ShardId": shard.shard_id, "ShardIteratorType": "TRIM_HORIZON"}
+    it = api.get_shard_iterator(ctx, horizon)["ShardIterator"]
+    assert [
+        r["dynamodb"]["Keys"]["pk"]["S"] for r in api.get_records(ctx, {"ShardIterator": it})["Records"]
+    ] == ["b"]
+    api.streams.close()
