@@ -18,6 +18,7 @@ from squall.storage import Store
 
 ITERATOR_LIFETIME = 15 * 60.0
 MAX_RECORDS = 1000
+MAX_BYTES = 1 << 20
 TRIMMED = "The operation attempted to read past the oldest stream record in a shard."
 
 
@@ -173,6 +174,12 @@ class DynamoDBStreamsProvider(ServiceProvider):
         if after is not None and trimmed is not None and after < trimmed:
             raise ServiceError("TrimmedDataAccessException", TRIMMED, 400)
         records = self.streams.read(arn, shard, after, limit)
+        size = 0
+        for i, record in enumerate(records):  # at most 1 MB of records per call, as AWS
+            size += int(record["dynamodb"]["SizeBytes"])
+            if size > MAX_BYTES and i:
+                records = records[:i]
+                break
         position = records[-1]["dynamodb"]["SequenceNumber"] if records else after
         out: dict[str, Any] = {"Records": [api_record(r) for r in records]}
         # A closed shard read to its end has no next iterator.
