@@ -187,3 +187,17 @@ def test_disable_and_reenable_creates_new_stream(ddb: Any, streams: Any) -> None
     assert {s["StreamArn"] for s in listed} == {first, second}
     paged = streams.list_streams(TableName=name, Limit=1)
     assert len(paged["Streams"]) == 1 and paged["LastEvaluatedStreamArn"] == paged["Streams"][0]["StreamArn"]
+
+
+def test_deleted_table_stream_stays_readable_and_partiql_writes_records(ddb: Any, streams: Any) -> None:
+    import datetime as dt
+
+    name, arn = stream_table(ddb, "NEW_IMAGE")
+    ddb.execute_statement(Statement=f"INSERT INTO \"{name}\" VALUE {{'pk': 'p'}}")
+    at = read_all(streams, arn, "AT_TIMESTAMP", Timestamp=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    assert [r["eventName"] for r in at] == ["INSERT"]
+    ddb.delete_table(TableName=name)
+    desc = streams.describe_stream(StreamArn=arn)["StreamDescription"]
+    assert desc["StreamStatus"] == "DISABLED"
+    assert "EndingSequenceNumber" in desc["Shards"][0]["SequenceNumberRange"]
+    assert [r["dynamodb"]["NewImage"] for r in read_all(streams, arn)] == [{"pk": {"S": "p"}}]
