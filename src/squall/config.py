@@ -73,6 +73,8 @@ class Settings:
     sns_delay_scale: float = 1.0
     #: Seconds one S3 lifecycle "day" lasts (rule ages, restore times and restore expiry scale with it).
     lifecycle_day_seconds: float = 86400.0
+    #: Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).
+    dynamodb_ttl_interval: float = 30.0
 
     @property
     def endpoint(self) -> str:
@@ -111,6 +113,7 @@ def _convert(name: str, raw: str) -> Any:
         "async_retry_base_seconds",
         "sns_delay_scale",
         "lifecycle_day_seconds",
+        "dynamodb_ttl_interval",
     ):
         return float(raw)
     if name == "data_dir":
