@@ -8,6 +8,7 @@ bucket record carries its owner account and region):
 - `s3.ver`      pack(bucket) + key UTF-8 + 00 00 + ~seq     -> every ObjectVersion, newest first per key
 - `s3.upload`   pack(bucket, upload id)                     -> Upload;  `s3.part` pack(upload id, n) -> Part
 - `s3.pending`  pack(blob id)                               -> intent: a blob being written (orphan GC)
+- `s3.body`     pack(inline id)                             -> a small body stored in the store (id "i...")
 - `s3.outbox`   pack(sequence)                              -> ObjectEvent, committed with the change it
                                                                describes (delivered by the notifications brick)
 
@@ -31,6 +32,7 @@ VERSIONS = "s3.ver"
 UPLOADS = "s3.upload"
 PARTS = "s3.part"
 PENDING = "s3.pending"
+INLINE = "s3.body"
 OUTBOX = "s3.outbox"
 SEQUENCE = "s3.seq"
 

@@ -181,7 +181,7 @@ class Objects:
             for alg in version.checksums:
                 out.pop(f"Checksum{alg}", None)
         status = 206 if "ContentRange" in extra else None
-        out["Body"] = BodyStream(self.data.blobs, version.parts, offset, length, status)
+        out["Body"] = BodyStream(self.data, version.parts, offset, length, status)
         return out
 
     def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -275,7 +275,7 @@ class Objects:
                 400,
             )
         tags = tags_header(params.get("Tagging")) if params.get("TaggingDirective") == "REPLACE" else src.tags
-        stream = BodyStream(self.data.blobs, src.parts, 0, src.size)
+        stream = BodyStream(self.data, src.parts, 0, src.size)
         try:
             writer = await self.data.write_body(stream)
         finally:
