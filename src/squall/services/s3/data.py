@@ -176,10 +176,15 @@ class S3Data:
 
     @staticmethod
     def drop(w: WriteTxn, blob_ids: Iterable[str]) -> list[str]:
-        """Record intents for blobs a transaction stops referencing; `release_soon` them after it."""
-        ids = list(blob_ids)
-        for blob_id in ids:
-            w.put(m.PENDING, keys.pack(blob_id), b"")
+        """Bodies a transaction stops referencing: inline ones are deleted in it; for
+        blob files it records intents and returns them, to `release_soon` after it."""
+        ids = []
+        for blob_id in blob_ids:
+            if is_inline(blob_id):
+                w.delete(m.INLINE, keys.pack(blob_id))
+            else:
+                w.put(m.PENDING, keys.pack(blob_id), b"")
+                ids.append(blob_id)
         return ids
 
     def release(self, blob_ids: Iterable[str]) -> None:

@@ -18,7 +18,7 @@ Object keys are data, never paths: bodies live in the BlobStore under random ids
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -58,7 +58,7 @@ class Bucket:
     cors: list[dict[str, Any]] | None = None
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson encodes dataclasses natively (as asdict, ~50x faster)
 
     @staticmethod
     def load(raw: bytes) -> Bucket:
@@ -88,7 +88,7 @@ class ObjectVersion:
     multipart: bool = False
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)
 
     @staticmethod
     def load(raw: bytes) -> ObjectVersion:
@@ -113,7 +113,7 @@ class ObjectEvent:
     time: float
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)
 
 
 def bucket_key(name: str) -> bytes:
