@@ -52,11 +52,13 @@ _VERSION_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 
 @dataclass(frozen=True, slots=True)
 class InlineBody:
-    """A small body committed into `s3.body` (with its intent), as `write_body` returns it."""
+    """A small body as `write_body` returns it: committed into `s3.body` (with its
+    intent), or only `staged` (its bytes in `data`, for `commit_version` to write)."""
 
     id: str
     size: int
     md5_hex: str
+    data: bytes | None = None
 
 
 Body = BlobWriter | InlineBody
@@ -93,15 +95,23 @@ class S3Data:
     # --- bodies ---
 
     async def write_body(
-        self, body: AsyncIterable[bytes | memoryview] | bytes, limit: int = m.MAX_PUT_BYTES
+        self,
+        body: AsyncIterable[bytes | memoryview] | bytes,
+        limit: int = m.MAX_PUT_BYTES,
+        *,
+        staged: bool = False,
     ) -> Body:
         """Store `body`: inline when it ends within INLINE_MAX bytes, else streamed
         into a new blob (committed to disk). Either way it is referenced by an intent
         record until `commit_version` or `release` takes it over. Raises
-        EntityTooLarge past `limit` bytes; on any error nothing is left behind."""
+        EntityTooLarge past `limit` bytes; on any error nothing is left behind.
+
+        `staged`: a small body is not written here but returned with its bytes, to be
+        passed as `commit_version(new_body=...)`, which writes it in its transaction
+        (one transaction per small PUT; nothing to collect if the request fails)."""
         if isinstance(body, bytes):
             if len(body) <= INLINE_MAX:
-                return self._put_inline(body)
+                return self._put_inline(body, staged)
             return await self._write_blob([body], None, limit)
         pieces = body.__aiter__()
         head: list[bytes | memoryview] = []
@@ -112,14 +122,17 @@ class S3Data:
             _check_limit(size, limit)
             if size > INLINE_MAX:
                 return await self._write_blob(head, pieces, limit)
-        return self._put_inline(b"".join(head))
+        return self._put_inline(b"".join(head), staged)
 
-    def _put_inline(self, data: bytes) -> InlineBody:
+    def _put_inline(self, data: bytes, staged: bool) -> InlineBody:
         body_id = _INLINE_MARK + secrets.token_hex(16)
+        md5_hex = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if staged:
+            return InlineBody(body_id, len(data), md5_hex, data)
         with self.store.write() as w:
             w.put(m.INLINE, keys.pack(body_id), data)
             w.put(m.PENDING, keys.pack(body_id), b"")
-        return InlineBody(body_id, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+        return InlineBody(body_id, len(data), md5_hex)
 
     async def _write_blob(
         self,
@@ -244,13 +257,16 @@ class S3Data:
         version: ObjectVersion,
         event: str,
         also: Callable[[WriteTxn], list[str]] | None = None,
+        new_body: Body | None = None,
     ) -> ObjectVersion:
         """Make `version` (its seq filled in here) the newest of its key, in one
         transaction with its outbox event (and `also`, which returns blobs it
-        dropped); then free what it replaced (the old "null" version, outside
-        versioned buckets)."""
+        dropped, and the bytes of `new_body` if it is a staged inline body); then
+        free what it replaced (the old "null" version, outside versioned buckets)."""
         dropped: list[str] = []
         with self.store.write() as w:
+            if isinstance(new_body, InlineBody) and new_body.data is not None:
+                w.put(m.INLINE, keys.pack(new_body.id), new_body.data)
             if also is not None:
                 dropped.extend(also(w))
             seq = w.next_sequence(m.SEQUENCE)

@@ -84,7 +84,7 @@ class Objects:
         content_type, headers = content_of(params)
         sclass = storage_class(params)
         tags = tags_header(params.get("Tagging"))
-        writer = await self.data.write_body(body)
+        writer = await self.data.write_body(body, staged=True)
         version = ObjectVersion(
             key=key,
             version_id=self.data.new_version_id(bucket),
@@ -100,7 +100,7 @@ class Objects:
             checksums=dict(getattr(body, "checksums", {})),
             tags=tags,
         )
-        version = self.data.commit_version(bucket, version, "ObjectCreated:Put")
+        version = self.data.commit_version(bucket, version, "ObjectCreated:Put", new_body=writer)
         return {"ETag": version.etag, **version_fields(bucket, version), **checksum_fields(version)}
 
     def _readable(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, ObjectVersion]:
