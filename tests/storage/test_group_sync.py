@@ -24,6 +24,8 @@ def _wait_for(predicate, timeout: float = 10) -> None:  # type: ignore[no-untype
 
 def test_waiting_writers_share_one_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blobs = BlobStore(tmp_path / "blobs")
+    for shard in range(256):  # no shard creation (and its own fsync) during the test
+        (tmp_path / "blobs" / f"{shard:02x}").mkdir()
     gate, entered = threading.Event(), threading.Event()
 
     def gated_fsync(fd: int) -> None:
