@@ -2,17 +2,19 @@
 
 Write protocol for a body (crash-safe, see storage/README.md):
 1. commit an intent `s3.pending[blob id]`;
-2. stream the body into the blob (temp file, fsync, rename);
+2. stream the body into the blob (temp file, rename, fsync by group commit);
 3. commit the version record (and drop the intent, and write the outbox
    event) in one transaction;
 4. delete the blobs of versions that transaction replaced.
 
 Small bodies (at most INLINE_MAX bytes once the whole body arrived) skip the
 file: steps 1 and 2 become one transaction writing the bytes into `s3.body`
-under an id starting with "i" (and its intent). They then have exactly the
+under an id starting with "i" (and its intent); PutObject goes further and
+writes them in the step-3 transaction itself (`staged`). They have exactly the
 store's durability (kill -9 in NORMAL mode, power loss in FULL mode) and cost
-no file creation, rename or fsync. Everything else handles both kinds of id
-alike: parts, intents, release, orphan collection.
+no file creation, rename or fsync. A transaction dropping an inline body
+deletes its row itself (no intent, no step 4). Parts, intents, release and
+orphan collection handle both kinds of id.
 
 After `kill -9` between 1 and 3 the intent names an orphan blob (or a temp
 file, which `BlobStore` removes on open): `collect_orphans` at start-up deletes
