@@ -3,10 +3,10 @@
 Starts a Squall server on a free port with a throwaway data directory. Small
 objects: wrk replays presigned (SigV4 query-signed) PUT and GET URLs over
 1,000 keys, rotated per request by a Lua script, so every request is signature
--checked, routed, parsed and stored (PUT: blob fsync + rename + one commit;
-GET: a read of the blob). Then PUTs of a medium body (`--medium-kb`, default
-256: above the 64 KiB inline limit, so a blob file each, fsynced by group
-commit). Large object: a 1 GiB PUT and GET through
+-checked, routed, parsed and stored (a 1 KB body is stored inline in the store:
+PUT is one commit, GET one read). Then PUTs of a medium body (`--medium-kb`,
+default 256: above the 64 KiB inline limit, so a blob file each: fsync +
+rename + directory fsync). Large object: a 1 GiB PUT and GET through
 http.client in 1 MiB pieces, with the server's RSS sampled from
 /proc/<pid>/status during each (growth over the idle RSS is reported).
 

@@ -1,20 +1,16 @@
 """Immutable blobs as files: object bodies, function code, large payloads.
 
 A blob is written once and never modified: `put` streams the data into a
-temporary file under `<root>/.tmp/` (same filesystem), renames it to
-`<root>/<id[:2]>/<id>`, then fsyncs the file and the directory. A rename is
-atomic, so a reader sees either no blob or the whole blob, never part of it;
-after `put` returns the blob survives a crash and a power loss. Temporary
-files left by a crash are removed when the `BlobStore` is opened (only one
-process opens a data directory, see `DataDir`).
+temporary file under `<root>/.tmp/` (same filesystem), fsyncs it, renames it
+to `<root>/<id[:2]>/<id>` and fsyncs the directory. A rename is atomic, so a
+reader sees either no blob or the whole blob, never part of it; after `put`
+returns the blob survives a crash. Temporary files left by a crash are
+removed when the `BlobStore` is opened (only one process opens a data
+directory, see `DataDir`).
 
-Group commit: the fsyncs go through `GroupSync`. Concurrent writers queue
-their files; one of them (the leader) fsyncs every file queued, then every
-directory once, while the others wait. Because all their renames happened
-before the first fsync, one filesystem journal commit covers the whole batch
-(ext4, xfs): N concurrent puts cost about one flush instead of 2N. Large
-blobs start writeback every few MiB while they are written
-(`sync_file_range`), so the final fsync has little left to do.
+A large blob written piece by piece (`BlobWriter`) starts writeback of what
+it has so far every 8 MiB (`sync_file_range`, no waiting), so the disk works
+while the body arrives and the final fsync only flushes the tail.
 
 Ids are 32 random hex digits. Metadata (which object owns which blob) lives
 in the `Store`; write the blob first, then commit the reference, and delete
@@ -30,7 +26,6 @@ import os
 import re
 import secrets
 import shutil
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +35,7 @@ from squall.storage.interface import StorageError
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _TMP = ".tmp"
-_WRITEBACK_BYTES = 8 << 20  # start writeback of a growing blob every this many bytes
+_WRITEBACK_BYTES = 8 << 20
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -48,7 +43,7 @@ def _load_sync_file_range() -> ctypes._NamedFuncPointer | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         func = libc.sync_file_range
-    except (OSError, AttributeError):  # not Linux
+    except (OSError, AttributeError):  # not Linux: the final fsync does it all
         return None
     func.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
     func.restype = ctypes.c_int
@@ -56,6 +51,13 @@ def _load_sync_file_range() -> ctypes._NamedFuncPointer | None:
 
 
 _sync_file_range = _load_sync_file_range()
+
+
+def _start_writeback(fd: int, offset: int) -> None:
+    """Start writing back the file from `offset` to its end; returns at once."""
+    if _sync_file_range is not None and _sync_file_range(fd, offset, 0, _SYNC_FILE_RANGE_WRITE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 class BlobNotFoundError(StorageError, LookupError):
@@ -84,71 +86,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class _SyncRequest:
-    __slots__ = ("directory", "done", "error", "fd")
-
-    def __init__(self, fd: int | None, directory: Path) -> None:
-        self.fd = fd
-        self.directory = directory
-        self.done = False
-        self.error: OSError | None = None
-
-
-class GroupSync:
-    """Makes files and directory entries durable, batching concurrent callers.
-
-    `sync(fd, directory)` returns once the open file `fd` (or only the entries of
-    `directory`, with fd None) is on stable storage. A caller arriving while a
-    flush runs queues up; when it ends, one waiting caller flushes everything
-    queued (each file, then each distinct directory once) for all of them.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queue: list[_SyncRequest] = []
-        self._busy = False
-        self.flushes = 0  # batches flushed (for tests and benchmarks)
-
-    def sync(self, fd: int | None, directory: Path) -> None:
-        request = _SyncRequest(fd, directory)
-        with self._cond:
-            self._queue.append(request)
-            while not request.done:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                batch, self._queue = self._queue, []
-                self._busy = True
-                self._cond.release()
-                try:
-                    _flush(batch)
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self.flushes += 1
-                    for done in batch:
-                        done.done = True
-                    self._cond.notify_all()
-        if request.error is not None:
-            raise request.error
-
-
-def _flush(batch: list[_SyncRequest]) -> None:
-    for request in batch:
-        if request.fd is not None:
-            try:
-                os.fsync(request.fd)
-            except OSError as exc:
-                request.error = exc
-    for directory in {request.directory for request in batch}:
-        try:
-            _fsync_dir(directory)
-        except OSError as exc:
-            for request in batch:
-                if request.directory == directory:
-                    request.error = exc
-
-
 class BlobStore:
     """Files under `root`, created (mode 0o700) if missing."""
 
@@ -160,7 +97,6 @@ class BlobStore:
             shutil.rmtree(self._tmp)
         self._tmp.mkdir(mode=0o700)
         _fsync_dir(self.root)
-        self._sync = GroupSync()
 
     def _path(self, blob_id: str) -> Path:
         if not _ID.fullmatch(blob_id):
@@ -191,7 +127,13 @@ class BlobStore:
                     sha256.update(chunk)
                     size += len(chunk)
                 tmp.flush()
-                self._install(tmp_path, blob_id, tmp.fileno())
+                os.fsync(tmp.fileno())
+            shard = self.root / blob_id[:2]
+            if not shard.is_dir():
+                shard.mkdir(mode=0o700, exist_ok=True)
+                _fsync_dir(self.root)
+            os.rename(tmp_path, shard / blob_id)
+            _fsync_dir(shard)
         except BaseException:
             tmp_path.unlink(missing_ok=True)
             raise
@@ -203,18 +145,13 @@ class BlobStore:
         before the first byte, so a caller can record its intent first."""
         return BlobWriter(self, secrets.token_hex(16))
 
-    def _install(self, tmp_path: Path, blob_id: str, fd: int) -> None:
-        """Rename the written temp file (open as `fd`) into place and make both durable."""
+    def _install(self, tmp_path: Path, blob_id: str) -> None:
         shard = self.root / blob_id[:2]
         if not shard.is_dir():
             shard.mkdir(mode=0o700, exist_ok=True)
             _fsync_dir(self.root)
         os.rename(tmp_path, shard / blob_id)
-        try:
-            self._sync.sync(fd, shard)
-        except BaseException:
-            (shard / blob_id).unlink(missing_ok=True)
-            raise
+        _fsync_dir(shard)
 
     def open(self, blob_id: str) -> BinaryIO:
         """The blob's content as a seekable binary file; close it after use."""
@@ -237,7 +174,7 @@ class BlobStore:
             path.unlink()
         except FileNotFoundError:
             return False
-        self._sync.sync(None, path.parent)
+        _fsync_dir(path.parent)
         return True
 
     def usage(self) -> BlobUsage:
@@ -277,11 +214,9 @@ class BlobWriter:
         self._file.write(data)
         self._md5.update(data)
         self.size += len(data)
-        if self.size - self._written_back >= _WRITEBACK_BYTES and _sync_file_range is not None:
+        if self.size - self._written_back >= _WRITEBACK_BYTES:
             self._file.flush()
-            # Start writeback of what is written so far (no waiting): the final fsync
-            # then only flushes the tail, and the disk works while the body arrives.
-            _sync_file_range(self._file.fileno(), self._written_back, 0, _SYNC_FILE_RANGE_WRITE)
+            _start_writeback(self._file.fileno(), self._written_back)
             self._written_back = self.size
 
     @property
@@ -292,9 +227,10 @@ class BlobWriter:
         assert self._file is not None, "blob already committed or aborted"
         try:
             self._file.flush()
-            self._store._install(self._tmp_path, self.id, self._file.fileno())
+            os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+            self._store._install(self._tmp_path, self.id)
         except BaseException:
             self.abort()
             raise

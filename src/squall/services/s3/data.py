@@ -2,7 +2,7 @@
 
 Write protocol for a body (crash-safe, see storage/README.md):
 1. commit an intent `s3.pending[blob id]`;
-2. stream the body into the blob (temp file, rename, fsync by group commit);
+2. stream the body into the blob (temp file, fsync, rename);
 3. commit the version record (and drop the intent, and write the outbox
    event) in one transaction;
 4. delete the blobs of versions that transaction replaced.
