@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import orjson
@@ -128,8 +129,7 @@ def test_kill_during_burst_of_puts(tmp_path: Path) -> None:
     inflight: dict[str, bytes] = {}
     stop = threading.Event()
 
-    def writer(w: int) -> None:
-        s3 = _client(srv.endpoint)
+    def writer(w: int, s3: Any) -> None:
         n = 0
         while not stop.is_set():
             key, body = f"w{w}/k{n % 4}", _body(w, n)
@@ -143,7 +143,8 @@ def test_kill_during_burst_of_puts(tmp_path: Path) -> None:
 
     try:
         _client(srv.endpoint).create_bucket(Bucket="burst")
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+        clients = [_client(srv.endpoint) for _ in range(6)]  # made here: client creation is not thread-safe
+        threads = [threading.Thread(target=writer, args=(w, c)) for w, c in enumerate(clients)]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 20
