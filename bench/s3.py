@@ -3,12 +3,14 @@
 Starts a Squall server on a free port with a throwaway data directory. Small
 objects: wrk replays presigned (SigV4 query-signed) PUT and GET URLs over
 1,000 keys, rotated per request by a Lua script, so every request is signature
--checked, routed, parsed and stored (PUT: blob fsync + rename + one commit;
-GET: a read of the blob). Large object: a 1 GiB PUT and GET through
+-checked, routed, parsed and stored (a 1 KB body is stored inline in the store:
+PUT is one commit, GET one read). Then PUTs of a medium body (`--medium-kb`,
+default 256: above the 64 KiB inline limit, so a blob file each: fsync +
+rename + directory fsync). Large object: a 1 GiB PUT and GET through
 http.client in 1 MiB pieces, with the server's RSS sampled from
 /proc/<pid>/status during each (growth over the idle RSS is reported).
 
-    python bench/s3.py [--duration 10] [--connections 16] [--repeat 3] [--size-mb 1024]
+    python bench/s3.py [--duration 10] [--connections 16] [--repeat 3] [--size-mb 1024] [--medium-kb 256]
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ def big_object(endpoint: str, pid: int, size_mb: int) -> None:
 
 
 def main() -> None:
-    args = arguments("S3 1 KB PUT/GET with wrk, and a 1 GB streamed object", **{"size-mb": "1024"})
+    args = arguments(
+        "S3 1 KB PUT/GET with wrk, and a 1 GB streamed object", **{"size-mb": "1024", "medium-kb": "256"}
+    )
     body = b"x" * 1024
     with tempfile.TemporaryDirectory() as tmp, squall_server(f"{tmp}/data") as endpoint:
         pid = json.loads((Path(tmp) / "data" / "server.json").read_text())["pid"]
@@ -160,6 +164,18 @@ def main() -> None:
                 line("GET 1 KB", c, wrk(endpoint + "/", get_script, c, args.duration, args.repeat)),
                 flush=True,
             )
+        medium = int(args.medium_kb) * 1024
+        if medium:
+            medium_script = rotating_script(Path(tmp) / "medium.lua", "PUT", puts, b"m" * medium)
+            for c in args.connection_counts:
+                print(
+                    line(
+                        f"PUT {medium >> 10} KB",
+                        c,
+                        wrk(endpoint + "/", medium_script, c, args.duration, args.repeat),
+                    ),
+                    flush=True,
+                )
         big_object(endpoint, pid, int(args.size_mb))
 
 

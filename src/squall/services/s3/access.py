@@ -58,4 +58,4 @@ class S3Objects:
                 400,
                 fields={"ProposedSize": version.size, "MaxSizeAllowed": limit},
             )
-        return b"".join(self.data.blobs.read(blob_id) for blob_id, _ in version.parts)
+        return b"".join(self.data.read_body(body_id) for body_id, _ in version.parts)

@@ -7,6 +7,15 @@ Write protocol for a body (crash-safe, see storage/README.md):
    event) in one transaction;
 4. delete the blobs of versions that transaction replaced.
 
+Small bodies (at most INLINE_MAX bytes once the whole body arrived) skip the
+file: steps 1 and 2 become one transaction writing the bytes into `s3.body`
+under an id starting with "i" (and its intent); PutObject goes further and
+writes them in the step-3 transaction itself (`staged`). They have exactly the
+store's durability (kill -9 in NORMAL mode, power loss in FULL mode) and cost
+no file creation, rename or fsync. A transaction dropping an inline body
+deletes its row itself (no intent, no step 4). Parts, intents, release and
+orphan collection handle both kinds of id.
+
 After `kill -9` between 1 and 3 the intent names an orphan blob (or a temp
 file, which `BlobStore` removes on open): `collect_orphans` at start-up deletes
 them. An object is therefore fully there or absent. Dropping a reference
@@ -21,11 +30,13 @@ the next batch arrives (MD5 and the write release the GIL).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import orjson
 
@@ -34,11 +45,32 @@ from squall.services.s3 import models as m
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
 from squall.services.s3.notify_config import targets_for
 from squall.storage import BlobStore, Store, WriteTxn, keys
-from squall.storage.blobs import BlobWriter
+from squall.storage.blobs import BlobNotFoundError, BlobWriter
 
 log = logging.getLogger("squall.s3")
 _BATCH_BYTES = 1 << 20
+#: Bodies up to this size are stored in the store row (`s3.body`), not in a blob file.
+INLINE_MAX = 64 << 10
+_INLINE_MARK = "i"
 _VERSION_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+@dataclass(frozen=True, slots=True)
+class InlineBody:
+    """A small body as `write_body` returns it: committed into `s3.body` (with its
+    intent), or only `staged` (its bytes in `data`, for `commit_version` to write)."""
+
+    id: str
+    size: int
+    md5_hex: str
+    data: bytes | None = None
+
+
+Body = BlobWriter | InlineBody
+
+
+def is_inline(body_id: str) -> bool:
+    return body_id.startswith(_INLINE_MARK)
 
 
 class S3Data:
@@ -70,31 +102,64 @@ class S3Data:
     # --- bodies ---
 
     async def write_body(
-        self, body: AsyncIterable[bytes | memoryview] | bytes, limit: int = m.MAX_PUT_BYTES
+        self,
+        body: AsyncIterable[bytes | memoryview] | bytes,
+        limit: int = m.MAX_PUT_BYTES,
+        *,
+        staged: bool = False,
+    ) -> Body:
+        """Store `body`: inline when it ends within INLINE_MAX bytes, else streamed
+        into a new blob (committed to disk). Either way it is referenced by an intent
+        record until `commit_version` or `release` takes it over. Raises
+        EntityTooLarge past `limit` bytes; on any error nothing is left behind.
+
+        `staged`: a small body is not written here but returned with its bytes, to be
+        passed as `commit_version(new_body=...)`, which writes it in its transaction
+        (one transaction per small PUT; nothing to collect if the request fails)."""
+        if isinstance(body, bytes):
+            if len(body) <= INLINE_MAX:
+                return self._put_inline(body, staged)
+            return await self._write_blob([body], None, limit)
+        pieces = body.__aiter__()
+        head: list[bytes | memoryview] = []
+        size = 0
+        async for piece in pieces:
+            head.append(piece)
+            size += len(piece)
+            _check_limit(size, limit)
+            if size > INLINE_MAX:
+                return await self._write_blob(head, pieces, limit)
+        return self._put_inline(b"".join(head), staged)
+
+    def _put_inline(self, data: bytes, staged: bool) -> InlineBody:
+        body_id = _INLINE_MARK + secrets.token_hex(16)
+        md5_hex = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if staged:
+            return InlineBody(body_id, len(data), md5_hex, data)
+        with self.store.write() as w:
+            w.put(m.INLINE, keys.pack(body_id), data)
+            w.put(m.PENDING, keys.pack(body_id), b"")
+        return InlineBody(body_id, len(data), md5_hex)
+
+    async def _write_blob(
+        self,
+        head: list[bytes | memoryview],
+        rest: AsyncIterator[bytes | memoryview] | None,
+        limit: int,
     ) -> BlobWriter:
-        """Stream `body` into a new blob (committed to disk, referenced by an intent
-        record until `commit_version` or `release` takes it over). Raises
-        EntityTooLarge past `limit` bytes; on any error nothing is left behind."""
         loop = asyncio.get_running_loop()
         writer = self.blobs.begin()
         with self.store.write() as w:
             w.put(m.PENDING, keys.pack(writer.id), b"")
         inflight: asyncio.Future[None] | None = None
         try:
-            if isinstance(body, bytes):
-                writer.write(body)
-            else:
-                batch: list[bytes | memoryview] = []
-                batched = received = 0
-                async for piece in body:
+            batch = head
+            received = batched = sum(len(piece) for piece in head)
+            _check_limit(received, limit)
+            if rest is not None:
+                async for piece in rest:
                     received += len(piece)
-                    if received > limit:
-                        raise ServiceError(
-                            "EntityTooLarge",
-                            "Your proposed upload exceeds the maximum allowed size",
-                            400,
-                            fields={"ProposedSize": received, "MaxSizeAllowed": limit},
-                        )
+                    _check_limit(received, limit)
                     batch.append(piece)
                     batched += len(piece)
                     if batched >= _BATCH_BYTES:
@@ -102,10 +167,10 @@ class S3Data:
                             await inflight
                         inflight = loop.run_in_executor(self._io, _write_all, writer, batch)
                         batch, batched = [], 0
-                if inflight is not None:
-                    await inflight
-                    inflight = None
-                _write_all(writer, batch)
+            if inflight is not None:
+                await inflight
+                inflight = None
+            _write_all(writer, batch)
             await loop.run_in_executor(self._io, writer.commit)
         except BaseException:
             if inflight is not None:
@@ -115,6 +180,18 @@ class S3Data:
             raise
         return writer
 
+    def read_body(self, body_id: str) -> bytes:
+        """A whole part body, inline or a blob file (for in-process reads of small objects)."""
+        return self.inline_body(body_id) if is_inline(body_id) else self.blobs.read(body_id)
+
+    def inline_body(self, body_id: str) -> bytes:
+        """The bytes of an inline body; BlobNotFoundError once it was released."""
+        with self.store.read() as r:
+            data = r.get(m.INLINE, keys.pack(body_id))
+        if data is None:
+            raise BlobNotFoundError(f"no inline body {body_id}")
+        return data
+
     def release_soon(self, blob_ids: Sequence[str]) -> None:
         """`release` on the I/O threads (the blobs already have intents: see `drop`)."""
         if blob_ids:
@@ -123,31 +200,35 @@ class S3Data:
 
     @staticmethod
     def drop(w: WriteTxn, blob_ids: Iterable[str]) -> list[str]:
-        """Record intents for blobs a transaction stops referencing; `release_soon` them after it."""
-        ids = list(blob_ids)
-        for blob_id in ids:
-            w.put(m.PENDING, keys.pack(blob_id), b"")
+        """Bodies a transaction stops referencing: inline ones are deleted in it; for
+        blob files it records intents and returns them, to `release_soon` after it."""
+        ids = []
+        for blob_id in blob_ids:
+            if is_inline(blob_id):
+                w.delete(m.INLINE, keys.pack(blob_id))
+            else:
+                w.put(m.PENDING, keys.pack(blob_id), b"")
+                ids.append(blob_id)
         return ids
 
     def release(self, blob_ids: Iterable[str]) -> None:
-        """Delete blobs nothing references any more (and their intents)."""
+        """Delete bodies nothing references any more (and their intents)."""
         ids = list(blob_ids)
         for blob_id in ids:
-            self.blobs.delete(blob_id)
+            if not is_inline(blob_id):
+                self.blobs.delete(blob_id)
         if ids:
             with self.store.write() as w:
                 for blob_id in ids:
+                    if is_inline(blob_id):
+                        w.delete(m.INLINE, keys.pack(blob_id))
                     w.delete(m.PENDING, keys.pack(blob_id))
 
     def collect_orphans(self) -> int:
-        """Delete blobs whose upload never committed (crash between steps 1 and 3)."""
+        """Delete bodies whose upload never committed (crash between steps 1 and 3)."""
         with self.store.read() as r:
-            pending = [keys.unpack(k)[0] for k, _ in r.scan(m.PENDING)]
-        for blob_id in pending:
-            self.blobs.delete(str(blob_id))
-        with self.store.write() as w:
-            for blob_id in pending:
-                w.delete(m.PENDING, keys.pack(blob_id))
+            pending = [str(keys.unpack(k)[0]) for k, _ in r.scan(m.PENDING)]
+        self.release(pending)
         return len(pending)
 
     # --- versions ---
@@ -187,13 +268,16 @@ class S3Data:
         version: ObjectVersion,
         event: str,
         also: Callable[[WriteTxn], list[str]] | None = None,
+        new_body: Body | None = None,
     ) -> ObjectVersion:
         """Make `version` (its seq filled in here) the newest of its key, in one
         transaction with its outbox event (and `also`, which returns blobs it
-        dropped); then free what it replaced (the old "null" version, outside
-        versioned buckets)."""
+        dropped, and the bytes of `new_body` if it is a staged inline body); then
+        free what it replaced (the old "null" version, outside versioned buckets)."""
         dropped: list[str] = []
         with self.store.write() as w:
+            if isinstance(new_body, InlineBody) and new_body.data is not None:
+                w.put(m.INLINE, keys.pack(new_body.id), new_body.data)
             if also is not None:
                 dropped.extend(also(w))
             seq = w.next_sequence(m.SEQUENCE)
@@ -301,6 +385,16 @@ class S3Data:
             raw = w.get(m.CURRENT, cur)
             if raw is not None and ObjectVersion.load(raw).seq == version.seq:
                 w.put(m.CURRENT, cur, new.dump())
+
+
+def _check_limit(received: int, limit: int) -> None:
+    if received > limit:
+        raise ServiceError(
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+            400,
+            fields={"ProposedSize": received, "MaxSizeAllowed": limit},
+        )
 
 
 def _write_all(writer: BlobWriter, pieces: list[bytes | memoryview]) -> None:

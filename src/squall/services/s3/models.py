@@ -8,6 +8,7 @@ bucket record carries its owner account and region):
 - `s3.ver`      pack(bucket) + key UTF-8 + 00 00 + ~seq     -> every ObjectVersion, newest first per key
 - `s3.upload`   pack(bucket, upload id)                     -> Upload;  `s3.part` pack(upload id, n) -> Part
 - `s3.pending`  pack(blob id)                               -> intent: a blob being written (orphan GC)
+- `s3.body`     pack(inline id)                             -> a small body stored in the store (id "i...")
 - `s3.outbox`   pack(sequence)                              -> ObjectEvent, committed with the change it
                                                                describes (delivered by the notifications brick)
 - `s3.restore`  pack(bucket) + key UTF-8 + 00 00 + ~seq     -> b"ongoing" / b"done": versions with a restored
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -34,6 +35,7 @@ VERSIONS = "s3.ver"
 UPLOADS = "s3.upload"
 PARTS = "s3.part"
 PENDING = "s3.pending"
+INLINE = "s3.body"
 OUTBOX = "s3.outbox"
 SEQUENCE = "s3.seq"
 RESTORES = "s3.restore"
@@ -66,7 +68,7 @@ class Bucket:
     lifecycle: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson encodes dataclasses natively (as asdict, ~50x faster)
 
     @staticmethod
     def load(raw: bytes) -> Bucket:
@@ -98,7 +100,7 @@ class ObjectVersion:
     restore: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)
 
     @staticmethod
     def load(raw: bytes) -> ObjectVersion:
@@ -129,7 +131,7 @@ class ObjectEvent:
     source_ip: str = "127.0.0.1"
 
     def dump(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)
 
     @staticmethod
     def load(raw: bytes) -> ObjectEvent:

@@ -152,7 +152,7 @@ class Multipart:
                     "x-amz-copy-source-range", raw_range,
                 )  # fmt: skip
             offset, length = window[0], window[1] - window[0] + 1
-        stream = BodyStream(self.data.blobs, src.parts, offset, length)
+        stream = BodyStream(self.data, src.parts, offset, length)
         try:
             writer = await self.data.write_body(stream)
         finally:

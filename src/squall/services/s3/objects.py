@@ -97,7 +97,7 @@ class Objects:
         content_type, headers = content_of(params)
         sclass = storage_class(params)
         tags = tags_header(params.get("Tagging"))
-        writer = await self.data.write_body(body)
+        writer = await self.data.write_body(body, staged=True)
         version = ObjectVersion(
             key=key,
             version_id=self.data.new_version_id(bucket),
@@ -113,7 +113,7 @@ class Objects:
             checksums=dict(getattr(body, "checksums", {})),
             tags=tags,
         )
-        version = self.data.commit_version(bucket, version, "ObjectCreated:Put")
+        version = self.data.commit_version(bucket, version, "ObjectCreated:Put", new_body=writer)
         return {
             "ETag": version.etag,
             **version_fields(bucket, version),
@@ -206,7 +206,7 @@ class Objects:
             for alg in version.checksums:
                 out.pop(f"Checksum{alg}", None)
         status = 206 if "ContentRange" in extra else None
-        out["Body"] = BodyStream(self.data.blobs, version.parts, offset, length, status)
+        out["Body"] = BodyStream(self.data, version.parts, offset, length, status)
         return out
 
     def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +300,7 @@ class Objects:
                 400,
             )
         tags = tags_header(params.get("Tagging")) if params.get("TaggingDirective") == "REPLACE" else src.tags
-        stream = BodyStream(self.data.blobs, src.parts, 0, src.size)
+        stream = BodyStream(self.data, src.parts, 0, src.size)
         try:
             writer = await self.data.write_body(stream)
         finally:

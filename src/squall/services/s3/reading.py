@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from squall.protocol.errors import ServiceError
+from squall.services.s3.data import S3Data, is_inline
 from squall.services.s3.models import ObjectVersion
-from squall.storage import BlobStore
 
 PIECE = 1 << 20
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
@@ -18,11 +18,12 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
 class BodyStream:
     """`length` bytes of an object from `offset`, read from its part blobs in
     PIECE-sized reads (never the whole object in memory). The files are opened
-    up front, so a version deleted meanwhile is still read in full."""
+    (and inline bodies, at most INLINE_MAX bytes each, read) up front, so a
+    version deleted meanwhile is still read in full."""
 
     def __init__(
         self,
-        blobs: BlobStore,
+        data: S3Data,
         parts: list[tuple[str, int]],
         offset: int,
         length: int,
@@ -30,15 +31,18 @@ class BodyStream:
     ) -> None:
         self.length = length
         self.status = status
-        self._spans: list[tuple[int, int, int]] = []  # (fd, start, count)
+        self._spans: list[tuple[int | bytes, int, int]] = []  # (fd or inline bytes, start, count)
         try:
             position = 0
             for blob_id, size in parts:
                 start = max(offset - position, 0)
                 end = min(offset + length - position, size)
                 if end > start:
-                    fd = os.open(blobs.path(blob_id), os.O_RDONLY)
-                    self._spans.append((fd, start, end - start))
+                    if is_inline(blob_id):
+                        self._spans.append((data.inline_body(blob_id), start, end - start))
+                    else:
+                        fd = os.open(data.blobs.path(blob_id), os.O_RDONLY)
+                        self._spans.append((fd, start, end - start))
                 position += size
         except BaseException:
             self._close_fds()
@@ -48,7 +52,13 @@ class BodyStream:
         return self._pieces()
 
     async def _pieces(self) -> AsyncIterator[bytes]:
-        for fd, start, count in self._spans:
+        for source, start, count in self._spans:
+            if isinstance(source, bytes):
+                if len(source) < start + count:
+                    raise OSError("inline body shorter than recorded")
+                yield source[start : start + count]
+                continue
+            fd = source
             position, end = start, start + count
             while position < end:
                 piece = os.pread(fd, min(PIECE, end - position), position)
@@ -61,8 +71,9 @@ class BodyStream:
         self._close_fds()
 
     def _close_fds(self) -> None:
-        for fd, _, _ in self._spans:
-            os.close(fd)
+        for source, _, _ in self._spans:
+            if isinstance(source, int):
+                os.close(source)
         self._spans = []
 
 
