@@ -278,7 +278,7 @@ class Gateway:
                 raise not_implemented(route.service, route.operation)
             output = await provider.dispatch(ctx, params)
             out_stream = output.get(_streaming_member(route, "output") or "")
-            if isinstance(out_stream, ByteStream):
+            if out_stream is not None and isinstance(out_stream, ByteStream):
                 output = {k: v for k, v in output.items() if v is not out_stream}
                 response = serialize_response(route, output, request_id)
                 status = out_stream.status or response.status

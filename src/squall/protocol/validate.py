@@ -110,9 +110,9 @@ def _pattern(text: str) -> re.Pattern[str] | None:
         return None
 
 
-def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
+def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
     """The constraint messages a scalar/container value of `shape` breaks
-    (not recursing into children)."""
+    (not recursing into children); None when the shape has no such constraints."""
     t = shape.type_name
     meta = shape.metadata
     lo = meta.get("min")
@@ -122,6 +122,8 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
     pattern_text = str(meta.get("pattern", ""))
     sized = t in ("string", "blob", "list", "map")
     numeric = t in INT_BITS or t in ("float", "double")
+    if enum is None and pattern is None and (lo is None and hi is None or not (sized or numeric)):
+        return None
 
     def broken(value: Any) -> list[str]:
         out: list[str] = []
@@ -145,14 +147,23 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
     return broken
 
 
-def _type_ok(shape: Shape, value: Any) -> bool:
+def _always(value: Any) -> bool:
+    return True
+
+
+def _type_test(shape: Shape) -> Callable[[Any], bool]:
+    """Whether a value has the Python type the shape takes (bool is no number)."""
     t = shape.type_name
     if t in INT_BITS:
-        return type(value) is int
+        return lambda value: type(value) is int
     if t == "structure" and shape.metadata.get("document"):
-        return True
+        return _always
     allowed = _TYPES.get(t)
-    return allowed is None or (isinstance(value, allowed) and not (t != "boolean" and type(value) is bool))
+    if allowed is None:
+        return _always
+    if t == "boolean":
+        return lambda value: isinstance(value, allowed)
+    return lambda value: isinstance(value, allowed) and type(value) is not bool
 
 
 class _Compiler:
@@ -174,11 +185,35 @@ class _Compiler:
         elif t == "map":
             children = self._map(shape)
 
+        type_ok = _type_test(shape)
+
+        def mistyped(value: Any, path: str, out: list[Violation]) -> None:
+            shown = None if sensitive else render(value)
+            out.append(Violation(path, shown, f"Member must be of type {t}"))
+
+        if broken is None:
+            if children is None:
+
+                def plain(value: Any, path: str, out: list[Violation]) -> None:
+                    if not type_ok(value):
+                        mistyped(value, path, out)
+
+                return plain
+            nested = children
+
+            def container(value: Any, path: str, out: list[Violation]) -> None:
+                if not type_ok(value):
+                    mistyped(value, path, out)
+                else:
+                    nested(value, path, out)
+
+            return container
+
         def check(value: Any, path: str, out: list[Violation]) -> None:
-            if not _type_ok(shape, value):
-                shown = None if sensitive else render(value)
-                out.append(Violation(path, shown, f"Member must be of type {t}"))
+            if not type_ok(value):
+                mistyped(value, path, out)
                 return
+            assert broken is not None
             for message in broken(value):
                 out.append(Violation(path, None if sensitive else render(value), message))
             if children is not None:
@@ -198,23 +233,36 @@ class _Compiler:
             for name, m in shape.members.items()
         ]
         required = set(shape.required_members)
+        index = {m[0]: i for i, m in enumerate(members)}
+        required_at = sorted(index[name] for name in required if name in index)
+        everything = range(len(members))
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
-            for name, camel, wire, member_check, _sensitive in members:
+            # Visit only the members present (and the required ones), in model order:
+            # a DynamoDB AttributeValue has ten members and carries one.
+            order: Any = everything
+            if 2 * len(value) < len(members):
+                order = [index[k] for k in value if k in index]
+                if required_at:
+                    order = sorted(set(order).union(required_at))
+                elif len(order) > 1:
+                    order.sort()
+            for i in order:
+                name, camel, wire, member_check, _sensitive = members[i]
                 item = value.get(name)
-                where = f"{path}.{camel}" if path else camel
                 if item is None:
                     if name in required:
+                        where = f"{path}.{camel}" if path else camel
                         out.append(
                             Violation(where, "null", "Member must not be null", missing=True, wire=wire)
                         )
                     continue
                 before = len(out)
-                member_check(item, where, out)
-                for i in range(before, len(out)):
-                    if not out[i].wire:
-                        v = out[i]
-                        out[i] = Violation(v.path, v.value, v.constraint, v.missing, wire)
+                member_check(item, f"{path}.{camel}" if path else camel, out)
+                for j in range(before, len(out)):
+                    if not out[j].wire:
+                        v = out[j]
+                        out[j] = Violation(v.path, v.value, v.constraint, v.missing, wire)
 
         return check
 
@@ -238,30 +286,39 @@ class _Compiler:
         hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
-            shown = None if hidden else render(value)
+            shown: list[str | None] = []  # the map rendered once, on the first violation
+
+            def rendered() -> str | None:
+                if not shown:
+                    shown.append(None if hidden else render(value))
+                return shown[0]
+
             for key, item in value.items():
                 found: list[Violation] = []
                 key_check(key, path, found)
                 if found:
                     reasons = ", ".join(v.constraint for v in found)
-                    out.append(Violation(path, shown, f"Map key must satisfy constraint: [{reasons}]"))
-                found = []
+                    out.append(Violation(path, rendered(), f"Map key must satisfy constraint: [{reasons}]"))
+                    found = []
                 if item is None:
                     if not sparse:
                         out.append(
                             Violation(
                                 path,
-                                shown,
+                                rendered(),
                                 "Map value must satisfy constraint: [Member must not be null]",
                             )
                         )
                     continue
-                value_check(item, f"{path}.{key}", found)
-                direct = [v for v in found if v.path == f"{path}.{key}"]
+                where = f"{path}.{key}"
+                value_check(item, where, found)
+                if not found:
+                    continue
+                direct = [v for v in found if v.path == where]
                 if direct:
                     reasons = ", ".join(v.constraint for v in direct)
-                    out.append(Violation(path, shown, f"Map value must satisfy constraint: [{reasons}]"))
-                out.extend(v for v in found if v.path != f"{path}.{key}")
+                    out.append(Violation(path, rendered(), f"Map value must satisfy constraint: [{reasons}]"))
+                out.extend(v for v in found if v.path != where)
 
         return check
 
