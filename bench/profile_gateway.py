@@ -118,7 +118,7 @@ async def main(args: argparse.Namespace) -> None:
                     continue
                 await _loop(app, req, 200)
                 runs = sorted([await _loop(app, req, args.n) for _ in range(args.repeat)])
-                print(f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request (runs {', '.join(f'{r:.1f}' for r in runs)})")
+                print(f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})")
                 if args.profile == name:
                     prof = cProfile.Profile()
                     prof.enable()
