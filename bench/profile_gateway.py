@@ -22,10 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from squall.config import Settings  # noqa: E402
-from squall.protocol.types import HttpRequest  # noqa: E402
-from squall.server import build  # noqa: E402
-from tests.protocol.wire import request_for  # noqa: E402
+from squall.config import Settings
+from squall.protocol.types import HttpRequest
+from squall.server import build
+from tests.protocol.wire import request_for
 
 TABLE = "bench"
 
@@ -76,7 +76,9 @@ def _requests() -> dict[str, HttpRequest]:
         "PutItem": request_for("dynamodb", "PutItem", {"TableName": TABLE, "Item": item}),
         "GetItem": request_for("dynamodb", "GetItem", {"TableName": TABLE, "Key": {"pk": {"S": "user#1"}}}),
         "SendMessageBatch": request_for(
-            "sqs", "SendMessageBatch", {"QueueUrl": "http://localhost:4566/000000000000/bench", "Entries": entries}
+            "sqs",
+            "SendMessageBatch",
+            {"QueueUrl": "http://localhost:4566/000000000000/bench", "Entries": entries},
         ),
         "GetFunction": request_for("lambda", "GetFunction", {"FunctionName": "nope"}),
     }
@@ -118,7 +120,9 @@ async def main(args: argparse.Namespace) -> None:
                     continue
                 await _loop(app, req, 200)
                 runs = sorted([await _loop(app, req, args.n) for _ in range(args.repeat)])
-                print(f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})")
+                print(
+                    f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})"
+                )
                 if args.profile == name:
                     prof = cProfile.Profile()
                     prof.enable()

@@ -122,7 +122,7 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
     pattern_text = str(meta.get("pattern", ""))
     sized = t in ("string", "blob", "list", "map")
     numeric = t in INT_BITS or t in ("float", "double")
-    if enum is None and pattern is None and (lo is None and hi is None or not (sized or numeric)):
+    if enum is None and pattern is None and ((lo is None and hi is None) or not (sized or numeric)):
         return None
 
     def broken(value: Any) -> list[str]:
