@@ -5,7 +5,7 @@ botocore-signed requests (tests/protocol/wire.py `request_for`) straight into th
 callable and reports microseconds per request for each operation; `--profile OP` prints
 a cProfile of that operation's loop.
 
-    python bench/profile_gateway.py [--n 3000] [--profile PutItem] [--sort tottime]
+    python bench/profile_gateway.py [--n 3000] [--profile PutItem] [--sort tottime] [--invoke]
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import io
 import pstats
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,33 @@ async def _setup(app: Any) -> None:
     assert await _call(app, request_for("sqs", "CreateQueue", {"QueueName": "bench"})) == 200
 
 
+async def _function(app: Any) -> HttpRequest:
+    """A warm trivial Python function; returns its signed Invoke request."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    create = request_for(
+        "lambda",
+        "CreateFunction",
+        {
+            "FunctionName": "bench",
+            "Runtime": "python3.11",
+            "Role": "arn:aws:iam::000000000000:role/bench",
+            "Handler": "app.handler",
+            "Code": {"ZipFile": buf.getvalue()},
+        },
+    )
+    assert await _call(app, create) == 201
+    get = request_for("lambda", "GetFunctionConfiguration", {"FunctionName": "bench"})
+    invoke = request_for("lambda", "Invoke", {"FunctionName": "bench", "Payload": b"{}"})
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        if await _call(app, invoke) == 200:
+            return invoke
+        await _call(app, get)
+    raise RuntimeError("function never became invocable")
+
+
 async def _loop(app: Any, req: HttpRequest, n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
@@ -111,8 +140,12 @@ async def main(args: argparse.Namespace) -> None:
         server = build(Settings(data_dir=Path(tmp)))
         try:
             app = server.gateway
+            for provider in app.services:
+                await provider.start()
             await _setup(app)
             reqs = _requests()
+            if args.invoke:
+                reqs["Invoke"] = await _function(app)
             for name, req in reqs.items():
                 assert await _call(app, req) in (200, 404), name
             for name, req in reqs.items():
@@ -130,6 +163,8 @@ async def main(args: argparse.Namespace) -> None:
                     prof.disable()
                     pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
         finally:
+            for provider in server.gateway.services:
+                await provider.stop()
             server.close()
 
 
@@ -140,4 +175,5 @@ if __name__ == "__main__":
     ap.add_argument("--profile", default="")
     ap.add_argument("--sort", default="tottime")
     ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--invoke", action="store_true", help="also a warm Lambda Invoke (starts the engine)")
     asyncio.run(main(ap.parse_args()))

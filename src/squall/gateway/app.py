@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -151,6 +151,7 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.clock_skew = clock_skew
+        self._max_skew = timedelta(seconds=clock_skew)
         self.default_region = default_region
         self.started_at = time.time()
         self._unsigned = _unsigned_operations()
@@ -265,7 +266,7 @@ class Gateway:
                 self.credentials,
                 allow_anonymous=route.service in ANONYMOUS_SERVICES
                 or (route.service, route.operation) in self._unsigned,
-                max_skew=timedelta(seconds=self.clock_skew),
+                max_skew=self._max_skew,
                 deferred_body=head is request,
             )
             if head is request:
@@ -493,6 +494,7 @@ def _header_bytes(value: str) -> bytes:
         return value.encode("utf-8")
 
 
+@lru_cache(maxsize=256)
 def _endpoint_for(host: str, default: str) -> str:
     """The endpoint as this client reached us (URLs we hand out must work from where
     the client is, e.g. a container that calls us by another name)."""

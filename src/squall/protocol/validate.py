@@ -177,37 +177,50 @@ class _Compiler:
         t = shape.type_name
         sensitive = bool(shape.metadata.get("sensitive"))
         broken = _scalar_constraints(shape)
-        children: Check | None = None
-        if t == "structure" and not shape.metadata.get("document"):
-            children = self._structure(shape)
-        elif t == "list":
-            children = self._list(shape)
-        elif t == "map":
-            children = self._map(shape)
-
-        type_ok = _type_test(shape)
 
         def mistyped(value: Any, path: str, out: list[Violation]) -> None:
             shown = None if sensitive else render(value)
             out.append(Violation(path, shown, f"Member must be of type {t}"))
 
-        if broken is None:
-            if children is None:
+        # Unconstrained containers check their own type (one call less per node).
+        typed = mistyped if broken is None else None
+        children: Check | None = None
+        if t == "structure" and not shape.metadata.get("document"):
+            children = self._structure(shape, typed)
+        elif t == "list":
+            children = self._list(shape, typed)
+        elif t == "map":
+            children = self._map(shape, typed)
+        if typed is not None and children is not None:
+            return children
 
-                def plain(value: Any, path: str, out: list[Violation]) -> None:
-                    if not type_ok(value):
+        type_ok = _type_test(shape)
+        if broken is None:
+            allowed = _TYPES.get(t)
+            if t in INT_BITS:
+
+                def integer(value: Any, path: str, out: list[Violation]) -> None:
+                    if type(value) is not int:
                         mistyped(value, path, out)
 
-                return plain
-            nested = children
+                return integer
+            if allowed is not None and type_ok is not _always:
+                exact = allowed[0]
+                strict = t != "boolean"
 
-            def container(value: Any, path: str, out: list[Violation]) -> None:
+                def scalar(value: Any, path: str, out: list[Violation]) -> None:
+                    if type(value) is not exact and (
+                        not isinstance(value, allowed) or (strict and type(value) is bool)
+                    ):
+                        mistyped(value, path, out)
+
+                return scalar
+
+            def plain(value: Any, path: str, out: list[Violation]) -> None:
                 if not type_ok(value):
                     mistyped(value, path, out)
-                else:
-                    nested(value, path, out)
 
-            return container
+            return plain
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
             if not type_ok(value):
@@ -221,7 +234,7 @@ class _Compiler:
 
         return check
 
-    def _structure(self, shape: Shape) -> Check:
+    def _structure(self, shape: Shape, mistyped: Check | None = None) -> Check:
         members = [
             (
                 name,
@@ -235,14 +248,24 @@ class _Compiler:
         required = set(shape.required_members)
         index = {m[0]: i for i, m in enumerate(members)}
         required_at = sorted(index[name] for name in required if name in index)
-        everything = range(len(members))
+        size = len(members)
+        everything = range(size)
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
+            if mistyped is not None and not isinstance(value, dict):
+                mistyped(value, path, out)
+                return
             # Visit only the members present (and the required ones), in model order:
             # a DynamoDB AttributeValue has ten members and carries one.
             order: Any = everything
-            if 2 * len(value) < len(members):
-                order = [index[k] for k in value if k in index]
+            present = len(value)
+            if 2 * present < size:
+                if present == 1 and not required_at:
+                    for key in value:
+                        at = index.get(key)
+                    order = () if at is None else (at,)
+                else:
+                    order = [index[k] for k in value if k in index]
                 if required_at:
                     order = sorted(set(order).union(required_at))
                 elif len(order) > 1:
@@ -259,6 +282,8 @@ class _Compiler:
                     continue
                 before = len(out)
                 member_check(item, f"{path}.{camel}" if path else camel, out)
+                if len(out) == before:
+                    continue
                 for j in range(before, len(out)):
                     if not out[j].wire:
                         v = out[j]
@@ -266,10 +291,13 @@ class _Compiler:
 
         return check
 
-    def _list(self, shape: Shape) -> Check:
+    def _list(self, shape: Shape, mistyped: Check | None = None) -> Check:
         item_check = self.check(shape.member)
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
+            if mistyped is not None and not isinstance(value, list | tuple):
+                mistyped(value, path, out)
+                return
             for i, item in enumerate(value, 1):
                 where = f"{path}.{i}.member"
                 if item is None:
@@ -279,13 +307,16 @@ class _Compiler:
 
         return check
 
-    def _map(self, shape: Shape) -> Check:
+    def _map(self, shape: Shape, mistyped: Check | None = None) -> Check:
         key_check = self.check(shape.key)
         value_check = self.check(shape.value)
         sparse = bool(shape.metadata.get("sparse"))
         hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
+            if mistyped is not None and not isinstance(value, dict):
+                mistyped(value, path, out)
+                return
             shown: list[str | None] = []  # the map rendered once, on the first violation
 
             def rendered() -> str | None:
