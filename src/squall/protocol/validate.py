@@ -112,9 +112,9 @@ def _pattern(text: str) -> re.Pattern[str] | None:
         return None
 
 
-def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
+def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
     """The constraint messages a scalar/container value of `shape` breaks
-    (not recursing into children)."""
+    (not recursing into children); None when the shape has no such constraints."""
     t = shape.type_name
     meta = shape.metadata
     lo = meta.get("min")
@@ -124,6 +124,8 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
     pattern_text = str(meta.get("pattern", ""))
     sized = t in ("string", "blob", "list", "map")
     numeric = t in INT_BITS or t in ("float", "double")
+    if enum is None and pattern is None and ((lo is None and hi is None) or not (sized or numeric)):
+        return None
 
     def broken(value: Any) -> list[str]:
         out: list[str] = []
@@ -147,14 +149,23 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]]:
     return broken
 
 
-def _type_ok(shape: Shape, value: Any) -> bool:
+def _always(value: Any) -> bool:
+    return True
+
+
+def _type_test(shape: Shape) -> Callable[[Any], bool]:
+    """Whether a value has the Python type the shape takes (bool is no number)."""
     t = shape.type_name
     if t in INT_BITS:
-        return type(value) is int
+        return lambda value: type(value) is int
     if t == "structure" and shape.metadata.get("document"):
-        return True
+        return _always
     allowed = _TYPES.get(t)
-    return allowed is None or (isinstance(value, allowed) and not (t != "boolean" and type(value) is bool))
+    if allowed is None:
+        return _always
+    if t == "boolean":
+        return lambda value: isinstance(value, allowed)
+    return lambda value: isinstance(value, allowed) and type(value) is not bool
 
 
 class _Compiler:
@@ -168,19 +179,56 @@ class _Compiler:
         t = shape.type_name
         sensitive = bool(shape.metadata.get("sensitive"))
         broken = _scalar_constraints(shape)
+
+        def mistyped(value: Any, path: str, out: list[Violation]) -> None:
+            shown = None if sensitive else render(value)
+            out.append(Violation(path, shown, f"Member must be of type {t}"))
+
+        # Unconstrained containers check their own type (one call less per node).
+        typed = mistyped if broken is None else None
         children: Check | None = None
         if t == "structure" and not shape.metadata.get("document"):
-            children = self._structure(shape)
+            children = self._structure(shape, typed)
         elif t == "list":
-            children = self._list(shape)
+            children = self._list(shape, typed)
         elif t == "map":
-            children = self._map(shape)
+            children = self._map(shape, typed)
+        if typed is not None and children is not None:
+            return children
+
+        type_ok = _type_test(shape)
+        if broken is None:
+            allowed = _TYPES.get(t)
+            if t in INT_BITS:
+
+                def integer(value: Any, path: str, out: list[Violation]) -> None:
+                    if type(value) is not int:
+                        mistyped(value, path, out)
+
+                return integer
+            if allowed is not None and type_ok is not _always:
+                exact = allowed[0]
+                strict = t != "boolean"
+
+                def scalar(value: Any, path: str, out: list[Violation]) -> None:
+                    if type(value) is not exact and (
+                        not isinstance(value, allowed) or (strict and type(value) is bool)
+                    ):
+                        mistyped(value, path, out)
+
+                return scalar
+
+            def plain(value: Any, path: str, out: list[Violation]) -> None:
+                if not type_ok(value):
+                    mistyped(value, path, out)
+
+            return plain
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
-            if not _type_ok(shape, value):
-                shown = None if sensitive else render(value)
-                out.append(Violation(path, shown, f"Member must be of type {t}"))
+            if not type_ok(value):
+                mistyped(value, path, out)
                 return
+            assert broken is not None
             for message in broken(value):
                 out.append(Violation(path, None if sensitive else render(value), message))
             if children is not None:
@@ -188,7 +236,7 @@ class _Compiler:
 
         return check
 
-    def _structure(self, shape: Shape) -> Check:
+    def _structure(self, shape: Shape, mistyped: Check | None = None) -> Check:
         members = [
             (
                 name,
@@ -200,30 +248,58 @@ class _Compiler:
             for name, m in shape.members.items()
         ]
         required = set(shape.required_members)
+        index = {m[0]: i for i, m in enumerate(members)}
+        required_at = sorted(index[name] for name in required if name in index)
+        size = len(members)
+        everything = range(size)
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
-            for name, camel, wire, member_check, _sensitive in members:
+            if mistyped is not None and not isinstance(value, dict):
+                mistyped(value, path, out)
+                return
+            # Visit only the members present (and the required ones), in model order:
+            # a DynamoDB AttributeValue has ten members and carries one.
+            order: Any = everything
+            present = len(value)
+            if 2 * present < size:
+                if present == 1 and not required_at:
+                    for key in value:
+                        at = index.get(key)
+                    order = () if at is None else (at,)
+                else:
+                    order = [index[k] for k in value if k in index]
+                if required_at:
+                    order = sorted(set(order).union(required_at))
+                elif len(order) > 1:
+                    order.sort()
+            for i in order:
+                name, camel, wire, member_check, _sensitive = members[i]
                 item = value.get(name)
-                where = f"{path}.{camel}" if path else camel
                 if item is None:
                     if name in required:
+                        where = f"{path}.{camel}" if path else camel
                         out.append(
                             Violation(where, "null", "Member must not be null", missing=True, wire=wire)
                         )
                     continue
                 before = len(out)
-                member_check(item, where, out)
-                for i in range(before, len(out)):
-                    if not out[i].wire:
-                        v = out[i]
-                        out[i] = Violation(v.path, v.value, v.constraint, v.missing, wire)
+                member_check(item, f"{path}.{camel}" if path else camel, out)
+                if len(out) == before:
+                    continue
+                for j in range(before, len(out)):
+                    if not out[j].wire:
+                        v = out[j]
+                        out[j] = Violation(v.path, v.value, v.constraint, v.missing, wire)
 
         return check
 
-    def _list(self, shape: Shape) -> Check:
+    def _list(self, shape: Shape, mistyped: Check | None = None) -> Check:
         item_check = self.check(shape.member)
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
+            if mistyped is not None and not isinstance(value, list | tuple):
+                mistyped(value, path, out)
+                return
             for i, item in enumerate(value, 1):
                 where = f"{path}.{i}.member"
                 if item is None:
@@ -233,37 +309,49 @@ class _Compiler:
 
         return check
 
-    def _map(self, shape: Shape) -> Check:
+    def _map(self, shape: Shape, mistyped: Check | None = None) -> Check:
         key_check = self.check(shape.key)
         value_check = self.check(shape.value)
         sparse = bool(shape.metadata.get("sparse"))
         hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
-            shown = None if hidden else render(value)
+            if mistyped is not None and not isinstance(value, dict):
+                mistyped(value, path, out)
+                return
+            shown: list[str | None] = []  # the map rendered once, on the first violation
+
+            def rendered() -> str | None:
+                if not shown:
+                    shown.append(None if hidden else render(value))
+                return shown[0]
+
             for key, item in value.items():
                 found: list[Violation] = []
                 key_check(key, path, found)
                 if found:
                     reasons = ", ".join(v.constraint for v in found)
-                    out.append(Violation(path, shown, f"Map key must satisfy constraint: [{reasons}]"))
-                found = []
+                    out.append(Violation(path, rendered(), f"Map key must satisfy constraint: [{reasons}]"))
+                    found = []
                 if item is None:
                     if not sparse:
                         out.append(
                             Violation(
                                 path,
-                                shown,
+                                rendered(),
                                 "Map value must satisfy constraint: [Member must not be null]",
                             )
                         )
                     continue
-                value_check(item, f"{path}.{key}", found)
-                direct = [v for v in found if v.path == f"{path}.{key}"]
+                where = f"{path}.{key}"
+                value_check(item, where, found)
+                if not found:
+                    continue
+                direct = [v for v in found if v.path == where]
                 if direct:
                     reasons = ", ".join(v.constraint for v in direct)
-                    out.append(Violation(path, shown, f"Map value must satisfy constraint: [{reasons}]"))
-                out.extend(v for v in found if v.path != f"{path}.{key}")
+                    out.append(Violation(path, rendered(), f"Map value must satisfy constraint: [{reasons}]"))
+                out.extend(v for v in found if v.path != where)
 
         return check
 

@@ -43,6 +43,7 @@ def remove_dot_segments(path: str) -> str:
     return lead + "/".join(out) + trail
 
 
+@lru_cache(maxsize=4096)
 def canonical_path(raw_path: str, service: str) -> str:
     if service in UNNORMALISED_PATH_SERVICES:
         return raw_path or "/"

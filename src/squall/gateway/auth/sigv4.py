@@ -223,13 +223,18 @@ def _check_body_hash(declared: str | None, body: bytes) -> None:
 def _check_time(parsed: _Parsed, when: datetime, now: datetime, max_skew: timedelta) -> None:
     """Header-signed requests must be within `max_skew` of `now`; presigned ones
     must not be expired nor dated more than `max_skew` ahead."""
+    expired = parsed.expires is not None and now > when + timedelta(seconds=parsed.expires)
+    early = parsed.expires is None and when < now - max_skew
+    if not (expired or early or when > now + max_skew):
+        return
     fields = {
         "request_time": parsed.amz_date,
         "server_time": format_amz_date(now),
         "max_skew_ms": str(int(max_skew.total_seconds() * 1000)),
     }
     minutes = int(max_skew.total_seconds() // 60)
-    if parsed.expires is not None and now > when + timedelta(seconds=parsed.expires):
+    if expired:
+        assert parsed.expires is not None
         raise AuthError(
             AuthErrorKind.EXPIRED,
             "Request has expired",
@@ -237,20 +242,19 @@ def _check_time(parsed: _Parsed, when: datetime, now: datetime, max_skew: timede
             x_amz_expires=str(parsed.expires),
             **fields,
         )
-    if parsed.expires is None and when < now - max_skew:
+    if early:
         raise AuthError(
             AuthErrorKind.SKEWED,
             f"Signature expired: {parsed.amz_date} is now earlier than "
             f"{format_amz_date(now - max_skew)} ({format_amz_date(now)} - {minutes} min.)",
             **fields,
         )
-    if when > now + max_skew:
-        raise AuthError(
-            AuthErrorKind.SKEWED,
-            f"Signature not yet current: {parsed.amz_date} is still later than "
-            f"{format_amz_date(now + max_skew)} ({format_amz_date(now)} + {minutes} min.)",
-            **fields,
-        )
+    raise AuthError(
+        AuthErrorKind.SKEWED,
+        f"Signature not yet current: {parsed.amz_date} is still later than "
+        f"{format_amz_date(now + max_skew)} ({format_amz_date(now)} + {minutes} min.)",
+        **fields,
+    )
 
 
 def _anonymous(request: HttpRequest, deferred_body: bool) -> AuthContext:
@@ -288,10 +292,11 @@ def verify(
     accepts its legacy SigV2 (`sigv2.py`).
     Raises AuthError."""
     query = c.query_pairs(request.query_string)
-    from squall.gateway.auth import sigv2  # S3's legacy scheme; imports this module
+    if allow_anonymous:
+        from squall.gateway.auth import sigv2  # S3's legacy scheme; imports this module
 
-    if allow_anonymous and sigv2.is_sigv2(request, query):
-        return sigv2.verify_v2(request, store, query)
+        if sigv2.is_sigv2(request, query):
+            return sigv2.verify_v2(request, store, query)
     presigned = any(name == "X-Amz-Algorithm" or name == "X-Amz-Credential" for name, _ in query)
     authorization = request.headers.get("authorization")
     if authorization is not None and presigned:

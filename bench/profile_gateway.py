@@ -1,0 +1,179 @@
+"""In-process CPU per request through the Gateway ASGI app (no sockets, no uvicorn).
+
+Builds a real server (`squall.server.build`) on a throwaway data directory, then feeds
+botocore-signed requests (tests/protocol/wire.py `request_for`) straight into the ASGI
+callable and reports microseconds per request for each operation; `--profile OP` prints
+a cProfile of that operation's loop.
+
+    python bench/profile_gateway.py [--n 3000] [--profile PutItem] [--sort tottime] [--invoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from squall.config import Settings
+from squall.protocol.types import HttpRequest
+from squall.server import build
+from tests.protocol.wire import request_for
+
+TABLE = "bench"
+
+
+def _scope(req: HttpRequest) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": req.method,
+        "path": req.path,
+        "raw_path": req.path.encode(),
+        "query_string": req.query_string.encode(),
+        "headers": [(k.encode(), v.encode()) for k, v in req.headers.items()],
+    }
+
+
+async def _call(app: Any, req: HttpRequest) -> int:
+    scope = _scope(req)
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": req.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+def _requests() -> dict[str, HttpRequest]:
+    item = {
+        "pk": {"S": "user#1"},
+        "name": {"S": "Ada Lovelace"},
+        "age": {"N": "36"},
+        "tags": {"SS": ["a", "b"]},
+        "profile": {"M": {"city": {"S": "London"}, "langs": {"L": [{"S": "en"}, {"S": "fr"}]}}},
+    }
+    entries = [{"Id": str(i), "MessageBody": f"message {i} " + "x" * 100} for i in range(10)]
+    return {
+        "GetCallerIdentity": request_for("sts", "GetCallerIdentity", {}),
+        "PutItem": request_for("dynamodb", "PutItem", {"TableName": TABLE, "Item": item}),
+        "GetItem": request_for("dynamodb", "GetItem", {"TableName": TABLE, "Key": {"pk": {"S": "user#1"}}}),
+        "SendMessageBatch": request_for(
+            "sqs",
+            "SendMessageBatch",
+            {"QueueUrl": "http://localhost:4566/000000000000/bench", "Entries": entries},
+        ),
+        "GetFunction": request_for("lambda", "GetFunction", {"FunctionName": "nope"}),
+    }
+
+
+async def _setup(app: Any) -> None:
+    create = request_for(
+        "dynamodb",
+        "CreateTable",
+        {
+            "TableName": TABLE,
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    )
+    assert await _call(app, create) == 200
+    assert await _call(app, request_for("sqs", "CreateQueue", {"QueueName": "bench"})) == 200
+
+
+async def _function(app: Any) -> HttpRequest:
+    """A warm trivial Python function; returns its signed Invoke request."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return {'ok': True}\n")
+    create = request_for(
+        "lambda",
+        "CreateFunction",
+        {
+            "FunctionName": "bench",
+            "Runtime": "python3.11",
+            "Role": "arn:aws:iam::000000000000:role/bench",
+            "Handler": "app.handler",
+            "Code": {"ZipFile": buf.getvalue()},
+        },
+    )
+    assert await _call(app, create) == 201
+    get = request_for("lambda", "GetFunctionConfiguration", {"FunctionName": "bench"})
+    invoke = request_for("lambda", "Invoke", {"FunctionName": "bench", "Payload": b"{}"})
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        if await _call(app, invoke) == 200:
+            return invoke
+        await _call(app, get)
+    raise RuntimeError("function never became invocable")
+
+
+async def _loop(app: Any, req: HttpRequest, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        await _call(app, req)
+    return (time.perf_counter() - start) / n * 1e6
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = build(Settings(data_dir=Path(tmp)))
+        try:
+            app = server.gateway
+            for provider in app.services:
+                await provider.start()
+            await _setup(app)
+            reqs = _requests()
+            if args.invoke:
+                reqs["Invoke"] = await _function(app)
+            for name, req in reqs.items():
+                assert await _call(app, req) in (200, 404), name
+            for name, req in reqs.items():
+                if args.profile and name != args.profile:
+                    continue
+                await _loop(app, req, 200)
+                runs = sorted([await _loop(app, req, args.n) for _ in range(args.repeat)])
+                print(
+                    f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})"
+                )
+                if args.profile == name:
+                    prof = cProfile.Profile()
+                    prof.enable()
+                    await _loop(app, req, args.n)
+                    prof.disable()
+                    pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
+        finally:
+            for provider in server.gateway.services:
+                await provider.stop()
+            server.close()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", default="")
+    ap.add_argument("--sort", default="tottime")
+    ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--invoke", action="store_true", help="also a warm Lambda Invoke (starts the engine)")
+    asyncio.run(main(ap.parse_args()))
