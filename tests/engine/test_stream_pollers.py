@@ -79,6 +79,9 @@ class MemStream:
     def arrival(self, record: Rec) -> float:
         return record.at
 
+    def size(self, record: Rec) -> int:
+        return 4 * 1024 * 1024 if record.key == "big" else 100
+
 
 class MemCheckpoints:
     def __init__(self) -> None:
@@ -213,6 +216,19 @@ def test_parallelization_keeps_order_per_key() -> None:
             assert order == sorted(order)
         assert all(len(b) <= 4 for b in handler.batches)
         assert len(handler.batches) < 60
+
+    asyncio.run(main())
+
+
+def test_batches_stay_under_the_payload_limit() -> None:
+    async def main() -> None:
+        stream, handler = MemStream(), Handler()
+        seqs = [stream.put(k) for k in ("big", "big", "small", "big")]
+        p = poller(stream, handler, batch_size=10)
+        p.start()
+        await until(lambda: len(handler.seen()) == 4)
+        await p.stop()
+        assert handler.batches == [[seqs[0]], seqs[1:3], [seqs[3]]]
 
     asyncio.run(main())
 

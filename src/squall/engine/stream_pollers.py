@@ -17,7 +17,8 @@ A shard task reads up to `batch_size * parallelization` records after its positi
 (waiting on `ShardSource.wait`, and with a batching window up to `window_s` for a full
 batch), drops what `matches` rejects, splits the rest into `parallelization` lanes by
 partition key (a key always in the same lane, in order), runs each lane's batches in
-order through a `BatchRunner` (lanes concurrently), then checkpoints the last record
+order through a `BatchRunner` (lanes concurrently; a batch holds at most `batch_size`
+records and `MAX_BATCH_BYTES`), then checkpoints the last record
 read. With a parallelization factor of 1 each batch is checkpointed as it completes; a
 stop or crash mid-batch replays only the unacknowledged records.
 """
@@ -42,6 +43,7 @@ BEGIN = ""
 END = "~END"
 STARTED = "*"  # the checkpoint key that says the starting position was resolved
 POLL_WAIT_S = 1.0
+MAX_BATCH_BYTES = 6 * 1024 * 1024
 DISCOVER_S = 1.0
 ERROR_BACKOFF_S = 1.0
 TRIM_HORIZON, LATEST, AT_TIMESTAMP = "TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"
@@ -73,6 +75,9 @@ class ShardSource(Protocol[R]):
 
     def arrival(self, record: R) -> float:
         """When the record entered the stream (epoch seconds)."""
+
+    def size(self, record: R) -> int:
+        """The record's share of the invocation payload in bytes."""
 
 
 class Checkpoints(Protocol):
@@ -174,6 +179,7 @@ class StreamPoller(Generic[R]):
         self.positions[shard_id] = position
 
     async def _run_shard(self, shard_id: str) -> None:
+        errors = 0
         try:
             while True:
                 try:
@@ -181,10 +187,13 @@ class StreamPoller(Generic[R]):
                         self._save(shard_id, END)
                         self._wake.set()  # its children may start
                         return
+                    errors = 0
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.warning("stream mapping %s shard %s", self.spec.key, shard_id, exc_info=True)
+                except Exception as exc:
+                    if not errors:  # once per run of failures (a stream deleted, a store error)
+                        log.warning("stream mapping %s shard %s: %r", self.spec.key, shard_id, exc)
+                    errors += 1
                     await asyncio.sleep(ERROR_BACKOFF_S)
         finally:
             self._tasks.pop(shard_id, None)
@@ -226,9 +235,17 @@ class StreamPoller(Generic[R]):
         await asyncio.gather(*(self._lane(shard_id, lane) for lane in lanes))
 
     async def _lane(self, shard_id: str, records: list[R]) -> None:
-        size = self.spec.batch_size
-        for i in range(0, len(records), size):
-            await self.runner.run(shard_id, records[i : i + size])
+        batch: list[R] = []
+        size = 0
+        for record in records:
+            n = self.source.size(record)
+            if batch and (len(batch) >= self.spec.batch_size or size + n > MAX_BATCH_BYTES):
+                await self.runner.run(shard_id, batch)
+                batch, size = [], 0
+            batch.append(record)
+            size += n
+        if batch:
+            await self.runner.run(shard_id, batch)
 
 
 class Desired(Protocol):

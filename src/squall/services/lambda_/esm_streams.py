@@ -40,6 +40,8 @@ from squall.services.lambda_.names import FunctionRef
 log = logging.getLogger("squall.lambda.esm")
 
 Record = dict[str, Any]
+#: what a record adds to its item's SizeBytes in the event (ids, names, the ARN), roughly
+RECORD_OVERHEAD = 512
 
 
 class StreamInfo(Protocol):
@@ -111,6 +113,9 @@ class DynamoShardSource:
 
     def arrival(self, record: Record) -> float:
         return _created(record)
+
+    def size(self, record: Record) -> int:
+        return int(record["dynamodb"].get("SizeBytes", 0)) + RECORD_OVERHEAD
 
 
 def event_record(record: Record, stream_arn: str) -> Record:
