@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from squall.engine import stream_batches
 from squall.engine.concurrency import Throttled, ThrottleReason
-from squall.engine.stream_batches import AGE_EXCEEDED, RETRIES_EXHAUSTED, Outcome, RetryPolicy
+from squall.engine.stream_batches import AGE_EXCEEDED, RETRIES_EXHAUSTED, Outcome, RetryPolicy, Window
 from squall.engine.stream_pollers import (
     END,
     Shard,
@@ -104,8 +104,16 @@ class Handler:
         self.throttles = throttles
         self.given_up: list[tuple[str, list[str], str, int]] = []
         self.delay = 0.0
+        self.windows: list[tuple[float, bool, dict[str, int], list[str]]] = []
+        self.window_limit = 1_000
 
-    async def invoke(self, batch: Sequence[Rec]) -> Outcome:
+    async def invoke(self, shard_id: str, batch: Sequence[Rec], window: Window | None) -> Outcome:
+        if window is not None:
+            self.windows.append((window.start, window.final, dict(window.state), [r.seq for r in batch]))
+            if not window.final:
+                state = {"n": window.state.get("n", 0) + len(batch)}
+                return Outcome(state=state, terminate_window=state["n"] >= self.window_limit)
+            return Outcome()
         if self.throttles:
             self.throttles -= 1
             raise Throttled(ThrottleReason.CONCURRENT_INVOCATION_LIMIT, retry_after_s=0.001)
@@ -342,5 +350,51 @@ def test_manager_starts_and_stops_pollers() -> None:
         await asyncio.sleep(0.05)
         await mgr.stop()
         assert handler.seen() == [seq]
+
+    asyncio.run(main())
+
+
+def test_tumbling_windows_carry_state_and_end_with_a_final_invocation() -> None:
+    async def main() -> None:
+        stream, handler, ckpt = MemStream(), Handler(), MemCheckpoints()
+        a = [stream.put("k", at=1000.0 + i) for i in range(3)]  # window [1000, 1010)
+        b = [stream.put("k", at=1012.0)]  # window [1010, 1020)
+        p = poller(stream, handler, ckpt, batch_size=2, tumbling_s=10)
+        p.start()
+        await until(
+            lambda: len(handler.windows) == 5
+        )  # 2 batches + final, 1 batch + final (idle, past its end)
+        await p.stop()
+        assert handler.windows[:4] == [
+            (1000.0, False, {}, a[:2]),
+            (1000.0, False, {"n": 2}, a[2:]),
+            (1000.0, True, {"n": 3}, []),
+            (1010.0, False, {}, b),
+        ]
+        assert handler.windows[4] == (1010.0, True, {"n": 1}, [])
+        assert ckpt.saved["s1#window"] == ""
+
+    asyncio.run(main())
+
+
+def test_tumbling_window_state_survives_a_restart_and_ends_early() -> None:
+    async def main() -> None:
+        future = time.time() + 3600  # the window stays open
+        stream, ckpt = MemStream(), MemCheckpoints()
+        first = Handler()
+        stream.put("k", at=future)
+        p = poller(stream, first, ckpt, tumbling_s=7200)
+        p.start()
+        await until(lambda: ckpt.saved.get("s1#window", "").endswith("false]"))
+        await p.stop()
+        second = Handler()
+        second.window_limit = 3
+        seqs = [stream.put("k", at=future) for _ in range(2)]
+        p = poller(stream, second, ckpt, tumbling_s=7200)
+        p.start()
+        await until(lambda: len(second.windows) == 2)
+        await p.stop()
+        assert second.windows[0][2:] == ({"n": 1}, seqs)
+        assert second.windows[1][1:3] == (True, {"n": 3})  # the state hit the limit: ended early
 
     asyncio.run(main())

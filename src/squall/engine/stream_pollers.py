@@ -21,19 +21,27 @@ order through a `BatchRunner` (lanes concurrently; a batch holds at most `batch_
 records and `MAX_BATCH_BYTES`), then checkpoints the last record
 read. With a parallelization factor of 1 each batch is checkpointed as it completes; a
 stop or crash mid-batch replays only the unacknowledged records.
+
+Tumbling windows (`tumbling_s` > 0): records fall in windows aligned on multiples of
+`tumbling_s` by their arrival time; batches never cross a window and run in one lane
+(ParallelizationFactor is not applied) with the window's state; the window ends with a
+final invocation without records when a record of a later window arrives, when its end
+passes with the shard idle, or early when the function's state grew too large. The
+window's state is checkpointed with the position (key `<shard id>#window`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from squall.engine.stream_batches import BatchRunner, RetryPolicy, StreamHandler
+from squall.engine.stream_batches import BatchRunner, RetryPolicy, StreamHandler, Window
 
 log = logging.getLogger("squall.pollers.streams")
 
@@ -42,6 +50,7 @@ R = TypeVar("R")
 BEGIN = ""
 END = "~END"
 STARTED = "*"  # the checkpoint key that says the starting position was resolved
+WINDOW = "#window"  # suffix of the checkpoint key of a shard's open tumbling window
 POLL_WAIT_S = 1.0
 MAX_BATCH_BYTES = 6 * 1024 * 1024
 DISCOVER_S = 1.0
@@ -96,6 +105,7 @@ class StreamSpec:
     starting_position: str = LATEST
     start_timestamp: float | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    tumbling_s: float = 0.0
     revision: Hashable = None
 
 
@@ -205,10 +215,15 @@ class StreamPoller(Generic[R]):
         closed = self.shards.get(shard_id, Shard(shard_id)).end_seq is not None
         limit = spec.batch_size * spec.parallelization
         records = list(self.source.read(shard_id, position or None, limit))
+        window = self._window(shard_id)
         if not records:
+            if window is not None and (closed or time.time() >= window.end):
+                await self._close_window(shard_id, window)
+                return False
             if closed:
                 return True
-            await self.source.wait(POLL_WAIT_S)
+            wait = POLL_WAIT_S if window is None else min(POLL_WAIT_S, window.end - time.time())
+            await self.source.wait(max(wait, 0.001))
             return False
         if spec.window_s > 0 and len(records) < limit:
             deadline = time.monotonic() + spec.window_s
@@ -217,10 +232,54 @@ class StreamPoller(Generic[R]):
                 after = self.source.sequence(records[-1])
                 records += self.source.read(shard_id, after, limit - len(records))
         wanted = records if self.matches is None else [r for r in records if self.matches(r)]
-        if wanted:
+        if wanted and spec.tumbling_s > 0:
+            await self._process_windows(shard_id, wanted)
+        elif wanted:
             await self._process(shard_id, wanted)
         self._save(shard_id, self.source.sequence(records[-1]))
         return False
+
+    def _window(self, shard_id: str) -> Window | None:
+        raw = self.positions.get(shard_id + WINDOW)
+        if not raw:
+            return None
+        start, end, state, early = json.loads(raw)
+        return Window(start, end, state, terminated_early=early)
+
+    def _save_window(self, shard_id: str, window: Window | None) -> None:
+        value = (
+            ""
+            if window is None
+            else json.dumps([window.start, window.end, window.state, window.terminated_early])
+        )
+        if self.positions.get(shard_id + WINDOW, "") != value:
+            self._save(shard_id + WINDOW, value)
+
+    async def _close_window(self, shard_id: str, window: Window) -> None:
+        await self.runner.final(shard_id, window)
+        self._save_window(shard_id, None)
+
+    async def _process_windows(self, shard_id: str, records: list[R]) -> None:
+        size = self.spec.tumbling_s
+        window = self._window(shard_id)
+        group: list[R] = []
+        for record in records:
+            start = self.source.arrival(record) // size * size
+            if window is not None and (start >= window.end or window.terminated_early):
+                if group:
+                    await self._lane(shard_id, group, window)
+                    group = []
+                await self._close_window(shard_id, window)
+                window = None
+            if window is None:
+                window = Window(start, start + size)
+            group.append(record)
+        if group and window is not None:
+            await self._lane(shard_id, group, window)
+        if window is not None and window.terminated_early:
+            await self._close_window(shard_id, window)
+        else:
+            self._save_window(shard_id, window)
 
     async def _process(self, shard_id: str, records: list[R]) -> None:
         spec = self.spec
@@ -234,18 +293,18 @@ class StreamPoller(Generic[R]):
             lanes = list(by_lane.values())
         await asyncio.gather(*(self._lane(shard_id, lane) for lane in lanes))
 
-    async def _lane(self, shard_id: str, records: list[R]) -> None:
+    async def _lane(self, shard_id: str, records: list[R], window: Window | None = None) -> None:
         batch: list[R] = []
         size = 0
         for record in records:
             n = self.source.size(record)
             if batch and (len(batch) >= self.spec.batch_size or size + n > MAX_BATCH_BYTES):
-                await self.runner.run(shard_id, batch)
+                await self.runner.run(shard_id, batch, window)
                 batch, size = [], 0
             batch.append(record)
             size += n
         if batch:
-            await self.runner.run(shard_id, batch)
+            await self.runner.run(shard_id, batch, window)
 
 
 class Desired(Protocol):

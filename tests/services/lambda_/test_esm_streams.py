@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from squall.engine.stream_batches import Window
 from squall.services.lambda_.esm_stream_pollers import CHECKPOINTS, spec_of
-from squall.services.lambda_.esm_streams import failure_record
+from squall.services.lambda_.esm_streams import failure_record, returned_state, window_fields
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
 from tests.services.lambda_.helpers import ROLE, make_zip
@@ -178,3 +179,18 @@ def test_failure_record_shape() -> None:
     }
     assert record["requestContext"]["condition"] == "RecordAgeExceeded"
     assert set(record["responseContext"]) == {"statusCode", "executedVersion", "functionError"}
+
+
+def test_tumbling_window_event_fields_and_returned_state() -> None:
+    window = Window(1_700_000_000.0, 1_700_000_300.0, {"total": 4}, final=True)
+    assert window_fields(window, "shardId-1", ARN) == {
+        "window": {"start": "2023-11-14T22:13:20Z", "end": "2023-11-14T22:18:20Z"},
+        "state": {"total": 4},
+        "shardId": "shardId-1",
+        "eventSourceARN": ARN,
+        "isFinalInvokeForWindow": True,
+        "isWindowTerminatedEarly": False,
+    }
+    assert returned_state(b'{"state": {"total": 5}, "batchItemFailures": []}') == {"total": 5}
+    assert returned_state(b"null") == {} and returned_state(b"") == {} and returned_state(b"[1]") == {}
+    assert returned_state(b'{"state": "x"}') == {}

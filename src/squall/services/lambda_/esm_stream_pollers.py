@@ -177,6 +177,7 @@ def spec_of(cfg: dict[str, Any]) -> StreamSpec:
                 "MaximumRecordAgeInSeconds",
                 "MaximumRetryAttempts",
                 "BisectBatchOnFunctionError",
+                "TumblingWindowInSeconds",
             )
         ],
         option=orjson.OPT_NON_STR_KEYS,
@@ -189,5 +190,6 @@ def spec_of(cfg: dict[str, Any]) -> StreamSpec:
         starting_position=str(cfg.get("StartingPosition") or "LATEST"),
         start_timestamp=cfg.get("StartingPositionTimestamp"),
         policy=policy,
+        tumbling_s=float(cfg.get("TumblingWindowInSeconds") or 0),
         revision=revision,
     )

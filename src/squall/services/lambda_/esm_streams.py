@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from squall.engine.stream_batches import Outcome
+from squall.engine.stream_batches import Outcome, Window
 from squall.engine.stream_pollers import Shard
 from squall.observability import Metrics
 from squall.observability.metrics import LAMBDA, lambda_dims
@@ -42,6 +42,8 @@ log = logging.getLogger("squall.lambda.esm")
 Record = dict[str, Any]
 #: what a record adds to its item's SizeBytes in the event (ids, names, the ARN), roughly
 RECORD_OVERHEAD = 512
+#: a tumbling window's state beyond this ends the window early
+MAX_STATE_BYTES = 1024 * 1024
 
 
 class StreamInfo(Protocol):
@@ -122,6 +124,28 @@ def event_record(record: Record, stream_arn: str) -> Record:
     return {**record, "eventSourceARN": stream_arn}
 
 
+def window_fields(window: Window, shard_id: str, stream_arn: str) -> dict[str, Any]:
+    """What a tumbling window adds to the event."""
+    return {
+        "window": {"start": _iso(window.start), "end": _iso(window.end)},
+        "state": window.state,
+        "shardId": shard_id,
+        "eventSourceARN": stream_arn,
+        "isFinalInvokeForWindow": window.final,
+        "isWindowTerminatedEarly": window.terminated_early,
+    }
+
+
+def returned_state(payload: bytes) -> dict[str, Any]:
+    """The `state` a tumbling-window invocation returned ({} when none)."""
+    try:
+        response = orjson.loads(payload) if payload.strip() else None
+    except orjson.JSONDecodeError:
+        return {}
+    state = response.get("state") if isinstance(response, dict) else None
+    return state if isinstance(state, dict) else {}
+
+
 def _iso(ts: float, millis: bool = False) -> str:
     dt = datetime.fromtimestamp(ts, UTC)
     if millis:
@@ -191,7 +215,7 @@ class DynamoStreamHandler:
         self.sink = sink
         self.on_result = on_result
 
-    async def invoke(self, batch: Sequence[Record]) -> Outcome:
+    async def invoke(self, shard_id: str, batch: Sequence[Record], window: Window | None) -> Outcome:
         ctx = self.ctx
         try:
             target = self.invoker.resolve(ctx.function)
@@ -201,16 +225,23 @@ class DynamoStreamHandler:
             self.on_result(FUNCTION_MISSING)
             return Outcome(0)
         ref = ctx.function
-        age_ms = max(0.0, (time.time() - _created(batch[-1])) * 1000)
-        for dims in lambda_dims(ref.name, ref.qualifier):
-            self.metrics.put(ref.account_id, ref.region, LAMBDA, "IteratorAge", dims, age_ms, "Milliseconds")
-        payload = orjson.dumps({"Records": [event_record(r, ctx.stream_arn) for r in batch]})
-        result = await self.invoker.run(Call(target, payload, ctx.endpoint))
+        if batch:
+            age_ms = max(0.0, (time.time() - _created(batch[-1])) * 1000)
+            for dims in lambda_dims(ref.name, ref.qualifier):
+                self.metrics.put(
+                    ref.account_id, ref.region, LAMBDA, "IteratorAge", dims, age_ms, "Milliseconds"
+                )
+        event: dict[str, Any] = {"Records": [event_record(r, ctx.stream_arn) for r in batch]}
+        if window is not None:
+            event.update(window_fields(window, shard_id, ctx.stream_arn))
+        result = await self.invoker.run(Call(target, orjson.dumps(event), ctx.endpoint))
         response: dict[str, object] = {"statusCode": 200, "executedVersion": target.version}
         if not result.ok:
             self.on_result(FUNCTION_FAILED)
             return Outcome(0, {**response, "functionError": result.function_error})
-        if ctx.report_failures:
+        state = returned_state(result.payload) if window is not None else None
+        early = state is not None and len(orjson.dumps(state)) > MAX_STATE_BYTES
+        if ctx.report_failures and batch:
             seqs = [str(r["dynamodb"]["SequenceNumber"]) for r in batch]
             failed = item_failures(result.payload, set(seqs))
             if failed is None:
@@ -219,9 +250,9 @@ class DynamoStreamHandler:
                 return Outcome(0, response)
             if failed:
                 self.on_result(FUNCTION_FAILED)
-                return Outcome(seqs.index(min(failed)), response)
+                return Outcome(seqs.index(min(failed)), response, state, early)
         self.on_result(OK)
-        return Outcome()
+        return Outcome(None, None, state, early)
 
     async def give_up(
         self, shard_id: str, batch: Sequence[Record], condition: str, attempts: int, last: Outcome | None
