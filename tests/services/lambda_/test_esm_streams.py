@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.stream_batches import Window
-from squall.services.lambda_.esm_stream_pollers import CHECKPOINTS, spec_of
+from squall.services.lambda_.esm_stream_pollers import CHECKPOINTS, StoreCheckpoints, spec_of
 from squall.services.lambda_.esm_streams import failure_record, returned_state, window_fields
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
@@ -122,6 +122,9 @@ def test_stream_mapping_end_to_end_in_process(tmp_path: Path) -> None:
         assert json.loads(queues.sent[1][1])["responseContext"]["functionError"] == "Unhandled"
         await call(p, "DeleteEventSourceMapping", UUID=mapping["UUID"])
         await until(lambda: not positions(p))  # its checkpoints go with it
+        assert p.stream_pollers is not None
+        StoreCheckpoints(p.deps.store, "deleted-while-down").save("shard", "1")
+        assert p.stream_pollers.sweep() == 1 and not positions(p)
         await p.stop()
 
     try:

@@ -36,7 +36,7 @@ from squall.services.lambda_.esm_streams import (
 )
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.names import parse_function
-from squall.storage import Store, pack
+from squall.storage import Store, pack, unpack
 
 log = logging.getLogger("squall.lambda.esm")
 
@@ -92,7 +92,17 @@ class DynamoStreamPollers:
         self._known: set[str] = set()
 
     async def start(self) -> None:
+        self.sweep()
         await self.manager.start()
+
+    def sweep(self) -> int:
+        """Drop the checkpoints of mappings deleted while the server was down; how many mappings."""
+        with self.store.read() as r:
+            owners = {str(unpack(k)[0]) for k, _ in r.scan(CHECKPOINTS)}
+        gone = owners - self.mappings.ids()
+        for mapping_id in gone:
+            StoreCheckpoints(self.store, mapping_id).forget()
+        return len(gone)
 
     async def stop(self) -> None:
         await self.manager.stop()
