@@ -9,6 +9,8 @@ import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
+import pytest
+
 from squall.engine import stream_batches
 from squall.engine.concurrency import Throttled, ThrottleReason
 from squall.engine.stream_batches import AGE_EXCEEDED, RETRIES_EXHAUSTED, Outcome, RetryPolicy, Window
@@ -21,7 +23,10 @@ from squall.engine.stream_pollers import (
     before,
 )
 
-stream_batches.RETRY_BACKOFF_S = (0.001, 0.01)
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream_batches, "RETRY_BACKOFF_S", (0.001, 0.01))
 
 
 @dataclass
