@@ -71,6 +71,10 @@ class Settings:
     async_concurrency: int = 64
     #: Factor applied to SNS HTTP/S retry delays (1 = AWS's; tests scale them down).
     sns_delay_scale: float = 1.0
+    #: Seconds one S3 lifecycle "day" lasts (rule ages, restore times and restore expiry scale with it).
+    lifecycle_day_seconds: float = 86400.0
+    #: Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).
+    dynamodb_ttl_interval: float = 30.0
 
     @property
     def endpoint(self) -> str:
@@ -108,6 +112,8 @@ def _convert(name: str, raw: str) -> Any:
         "lambda_keep_alive",
         "async_retry_base_seconds",
         "sns_delay_scale",
+        "lifecycle_day_seconds",
+        "dynamodb_ttl_interval",
     ):
         return float(raw)
     if name == "data_dir":

@@ -21,6 +21,7 @@ from squall.gateway.credentials import AccountCredentials
 from squall.observability import Telemetry
 from squall.protocol.router import Router
 from squall.services.dynamodb.provider import DynamoDBProvider
+from squall.services.dynamodbstreams.provider import DynamoDBStreamsProvider
 from squall.services.lambda_.provider import LambdaProvider
 from squall.services.logs.provider import LogsProvider
 from squall.services.registry import ServiceRegistry
@@ -80,12 +81,13 @@ def build(settings: Settings) -> Server:
         )
         lambda_.connect_destinations(queues=sqs.queues, topics=sns.topics)
         lambda_.connect_event_sources(sqs=sqs.queues)
-        s3 = S3Provider(data_dir.store, data_dir.blobs)
+        s3 = S3Provider(data_dir.store, data_dir.blobs, lifecycle_day=settings.lifecycle_day_seconds)
         s3.connect(queues=sqs.queues, topics=sns.topics, functions=lambda_.events)
         lambda_.connect_s3(s3.objects)
-        dynamodb = DynamoDBProvider(data_dir.store)
+        dynamodb = DynamoDBProvider(data_dir.store, ttl_interval=settings.dynamodb_ttl_interval)
+        dynamodbstreams = DynamoDBStreamsProvider(data_dir.store)
         services = ServiceRegistry(
-            [StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns, s3, dynamodb]
+            [StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns, s3, dynamodb, dynamodbstreams]
         )
         gateway = Gateway(
             router=Router(base_hosts=settings.base_hosts),

@@ -27,7 +27,9 @@ Codes per service family:
   parameter <Name> is required." / `InvalidParameterValue`.
 - S3: missing header/query member `InvalidRequest` ("Missing required header
   for this request: <header>"), missing payload `MalformedXML`, other
-  violations `InvalidArgument` with ArgumentName/ArgumentValue.
+  violations `InvalidArgument` with ArgumentName/ArgumentValue, except enums: a storage
+  class header is `InvalidStorageClass`, a LocationConstraint `InvalidLocationConstraint`, a
+  notification event type `InvalidArgument`, any other value in the XML body `MalformedXML`.
 """
 
 from __future__ import annotations
@@ -341,6 +343,28 @@ def _s3_error(route: Route, found: list[Violation]) -> ServiceError:
                 "InvalidRequest", f"Missing required query parameter for this request: {first.wire}"
             )
         return ServiceError("MalformedXML", MALFORMED_XML)
+    if first.constraint.startswith("Member must satisfy enum value set"):
+        if first.wire == "x-amz-storage-class":
+            return ServiceError(
+                "InvalidStorageClass",
+                "The storage class you specified is not valid",
+                fields={"StorageClassRequested": (first.value or "").strip("'")},
+            )
+        if first.wire == "LocationConstraint":
+            return ServiceError(
+                "InvalidLocationConstraint",
+                "The specified location-constraint is not valid",
+                fields={"LocationConstraint": (first.value or "").strip("'")},
+            )
+        if first.wire in ("Event", "Events"):  # a notification event type S3 does not know
+            return ServiceError(
+                "InvalidArgument",
+                "The event is not supported for notifications",
+                fields={"ArgumentName": "Event", "ArgumentValue": (first.value or "").strip("'")},
+            )
+        member = _member_by_wire(shape, first.wire)
+        if member is None or member[0] == payload:  # inside the XML body: it breaks the schema
+            return ServiceError("MalformedXML", MALFORMED_XML)
     return ServiceError(
         "InvalidArgument",
         first.constraint,

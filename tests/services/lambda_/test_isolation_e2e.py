@@ -157,3 +157,63 @@ def test_layers_are_mounted_at_opt_in_order(server: RunningServer) -> None:
         "file": "base data",
         "file_from": "/opt/python/greeting.py",
     }
+
+
+MISCHIEF = """
+import os, signal, sys, time
+
+def handler(event, context):
+    what = event["do"]
+    if what == "loop":
+        while True:
+            pass
+    if what == "close_stdout":
+        print("before closing", flush=True)
+        sys.stdout.close()
+        os.close(1)
+        os.close(2)
+        return "closed"
+    if what == "kill_parent":
+        for pid in (os.getppid(), 1):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return "still here"
+    if what == "fork_bomb":
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(0.01)
+    return "ok"
+"""
+
+
+def test_mischief_is_contained_and_others_keep_being_served(server: RunningServer) -> None:
+    lam = server.client("lambda", read_timeout=60)
+    name = unique("mischief")
+    create(lam, name, Runtime="python3.11", Code={"ZipFile": make_zip(MISCHIEF)}, Timeout=2)
+    bystander = unique("bystander")
+    create(lam, bystander, Runtime="python3.11", Code={"ZipFile": make_zip()})
+
+    def run(what: str) -> tuple[dict[str, Any], Any]:
+        out = lam.invoke(FunctionName=name, Payload=json.dumps({"do": what}).encode())
+        return out, json.loads(out["Payload"].read())
+
+    out, body = run("loop")  # an infinite loop: killed at the timeout, as AWS reports it
+    assert out["FunctionError"] == "Unhandled" and body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 2.00 seconds" in body["errorMessage"]
+    out, body = run("close_stdout")  # no more output, but the result still comes back
+    assert "FunctionError" not in out and body == "closed"
+    out, body = run("kill_parent")  # its parent is out of reach (or is itself, pid 1)
+    assert server.process.poll() is None
+    out, body = run("fork_bomb")  # the pids limit holds it; the timeout ends it
+    assert out["FunctionError"] == "Unhandled"
+    assert server.process.poll() is None
+    for _ in range(3):  # the platform and the function itself keep serving
+        assert json.loads(lam.invoke(FunctionName=bystander, Payload=b'{"x": 1}')["Payload"].read()) == {
+            "x": 1
+        }
+        out, body = run("noop")
+        assert "FunctionError" not in out and body == "ok"

@@ -109,7 +109,13 @@ def add_headers(
             out.extend((prefix + str(key), str(val)) for key, val in mapping.items() if val is not None)
 
 
+#: An output key a provider sets to answer with another status than the model's (S3 RestoreObject: 202).
+STATUS_OVERRIDE = "__status__"
+
+
 def status_code(plan: RestLayout, operation: OperationModel | None, output: dict[str, Any]) -> int:
+    if output.get(STATUS_OVERRIDE) is not None:
+        return int(output[STATUS_OVERRIDE])
     if plan.status_member is not None:
         code = output.get(plan.status_member)
         if code is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from squall.services.dynamodb import itemstore
+from squall.services.dynamodb import itemstore, streams
 from squall.services.dynamodb.errors import not_found
 from squall.services.dynamodb.tables import Table
 from squall.storage import ReadTxn, WriteTxn, pack, unpack
@@ -49,13 +49,16 @@ class Catalog:
     def save(self, w: WriteTxn, desc: dict[str, Any]) -> Table:
         table = Table(desc)
         account, region = table.scope
+        old = self.find(w, account, region, table.name)
         w.put(TABLES, pack(account, region, table.name), orjson.dumps(desc))
+        streams.sync(w, old, table)
         return table
 
     def delete(self, w: WriteTxn, table: Table) -> None:
         account, region = table.scope
         w.delete(TABLES, pack(account, region, table.name))
         itemstore.drop(w, table)
+        streams.sync(w, table, None)
 
     def names(self, r: ReadTxn, account: str, region: str, after: str | None, limit: int) -> list[str]:
         prefix = pack(account, region)

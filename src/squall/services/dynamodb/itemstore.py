@@ -17,6 +17,7 @@ from typing import Any
 
 import cbor2
 
+from squall.services.dynamodb import streams
 from squall.services.dynamodb.errors import validation
 from squall.services.dynamodb.tables import KeyShape, Table
 from squall.services.dynamodb.values import (
@@ -151,7 +152,13 @@ class StatsDelta:
 
 
 def write_item(
-    w: WriteTxn, table: Table, row: bytes, old: Item | None, new: Item | None, delta: StatsDelta | None = None
+    w: WriteTxn,
+    table: Table,
+    row: bytes,
+    old: Item | None,
+    new: Item | None,
+    delta: StatsDelta | None = None,
+    identity: dict[str, str] | None = None,
 ) -> bool:
     """The one function every item write goes through, inside the caller's write transaction:
     the item row, its index rows and the table's count/size figures change together (the
@@ -159,9 +166,8 @@ def write_item(
 
     Returns False, writing nothing, when `new` equals `old` (a write that changes nothing).
 
-    Streams hook (next step): when the table's StreamSpecification is enabled, append the
-    stream record for (old, new) here, in this same transaction: INSERT if old is None,
-    REMOVE if new is None, else MODIFY; none for an unchanged item (the early return).
+    When the table's stream is enabled, its record (INSERT/MODIFY/REMOVE, with `identity` as
+    `userIdentity` if given: the TTL sweep's) is appended in this same transaction.
     """
     if items_equal(old, new):
         return False
@@ -182,6 +188,8 @@ def write_item(
         one = StatsDelta()
         one.add(old, new)
         apply_stats(w, table, one)
+    if table.desc.get("StreamSpecification", {}).get("StreamEnabled"):
+        streams.append(w, table, old, new, identity)
     return True
 
 

@@ -5,20 +5,31 @@ from __future__ import annotations
 from squall.services.base import ServiceProvider
 from squall.services.dynamodb.api_batch import BatchApi
 from squall.services.dynamodb.api_items import ItemsApi
+from squall.services.dynamodb.api_partiql import PartiqlApi
 from squall.services.dynamodb.api_query import QueryApi
 from squall.services.dynamodb.api_tables import TablesApi
 from squall.services.dynamodb.catalog import Catalog
+from squall.services.dynamodb.sweep import Sweeper
 from squall.storage import Store
 
 
 class DynamoDBProvider(ServiceProvider):
     service = "dynamodb"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, ttl_interval: float = 30.0) -> None:
         catalog = Catalog()
+        #: TTL deletions and the stream records' 24-hour trim, every `ttl_interval` seconds.
+        self.sweeper = Sweeper(store, catalog, ttl_interval)
         super().__init__(
             TablesApi(store, catalog),
             ItemsApi(store, catalog),
             QueryApi(store, catalog),
             BatchApi(store, catalog),
+            PartiqlApi(store, catalog),
         )
+
+    async def start(self) -> None:
+        await self.sweeper.start()
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()

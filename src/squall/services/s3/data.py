@@ -27,6 +27,8 @@ import time
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import orjson
+
 from squall.protocol.errors import ServiceError
 from squall.services.s3 import models as m
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
@@ -218,13 +220,21 @@ class S3Data:
             old = ObjectVersion.load(raw)
             if old.version_id == "null":
                 w.delete(m.VERSIONS, raw_key)
+                w.delete(m.RESTORES, raw_key)
                 dropped.extend(self.drop(w, (b for b, _ in old.parts)))
         return dropped
 
-    def delete_version(self, bucket: Bucket, version: ObjectVersion) -> None:
-        """Remove one version for good (DeleteObject with a VersionId)."""
+    def delete_version(
+        self, bucket: Bucket, version: ObjectVersion, event: str = "ObjectRemoved:Delete"
+    ) -> bool:
+        """Remove one version for good (DeleteObject with a VersionId, lifecycle expiration);
+        False if it was already gone."""
         with self.store.write() as w:
-            w.delete(m.VERSIONS, m.version_key(bucket.name, version.key, version.seq))
+            vkey = m.version_key(bucket.name, version.key, version.seq)
+            if w.get(m.VERSIONS, vkey) is None:
+                return False
+            w.delete(m.VERSIONS, vkey)
+            w.delete(m.RESTORES, vkey)
             newest = next(iter(w.scan(m.VERSIONS, prefix=m.versions_prefix(bucket.name, version.key))), None)
             cur = m.object_prefix(bucket.name, version.key)
             latest = ObjectVersion.load(newest[1]) if newest else None
@@ -232,12 +242,56 @@ class S3Data:
                 w.delete(m.CURRENT, cur)
             else:
                 w.put(m.CURRENT, cur, latest.dump())
-            event = "ObjectRemoved:Delete"
             queued = _outbox(w, bucket, version, event, w.next_sequence(m.SEQUENCE))
             dropped = self.drop(w, (b for b, _ in version.parts))
         self.release_soon(dropped)
         if queued and self.on_event is not None:
             self.on_event()
+        return True
+
+    def amend(
+        self,
+        bucket: Bucket,
+        version: ObjectVersion,
+        change: Callable[[ObjectVersion, WriteTxn], tuple[ObjectVersion, str | None] | None],
+    ) -> ObjectVersion | None:
+        """Rewrite a stored version in place (storage class, restore state), in one transaction
+        with its outbox event. `change` gets the version as stored now and returns (new version,
+        event name or None), or None to leave it (e.g. already done: no event twice). None if the
+        version is gone or unchanged."""
+        with self.store.write() as w:
+            vkey = m.version_key(bucket.name, version.key, version.seq)
+            raw = w.get(m.VERSIONS, vkey)
+            if raw is None:
+                return None
+            changed = change(ObjectVersion.load(raw), w)
+            if changed is None:
+                return None
+            new, event = changed
+            w.put(m.VERSIONS, vkey, new.dump())
+            cur = m.object_prefix(bucket.name, version.key)
+            raw_cur = w.get(m.CURRENT, cur)
+            if raw_cur is not None and ObjectVersion.load(raw_cur).seq == version.seq:
+                w.put(m.CURRENT, cur, new.dump())
+            queued = event is not None and _outbox(w, bucket, new, event, w.next_sequence(m.SEQUENCE))
+        if queued and self.on_event is not None:
+            self.on_event()
+        return new
+
+    def abort_upload(self, bucket: str, upload_id: str) -> bool:
+        """Drop a multipart upload and its parts (AbortMultipartUpload, lifecycle); False if gone."""
+        with self.store.write() as w:
+            ukey = keys.pack(bucket, upload_id)
+            if w.get(m.UPLOADS, ukey) is None:
+                return False
+            w.delete(m.UPLOADS, ukey)
+            blobs: list[str] = []
+            for pkey, raw in list(w.scan(m.PARTS, prefix=keys.pack(upload_id))):
+                w.delete(m.PARTS, pkey)
+                blobs.append(orjson.loads(raw)["blob"])
+            dropped = self.drop(w, blobs)
+        self.release_soon(dropped)
+        return True
 
     def replace_tags(self, bucket: str, version: ObjectVersion, tags: dict[str, str]) -> None:
         new = ObjectVersion(**{**version.__dict__, "tags": tags})

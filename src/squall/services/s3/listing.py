@@ -8,6 +8,7 @@ whole subtree (0xFF never occurs in UTF-8)."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -132,6 +133,15 @@ class Listing:
             ],
             "CommonPrefixes": [{"Prefix": _encode(p, encoding)} for p in prefixes],
         }
+        if "RestoreStatus" in (params.get("OptionalObjectAttributes") or []):
+            now = time.time()
+            for entry, v in zip(out["Contents"], contents, strict=True):
+                if v.restore is not None and now < v.restore["expiry"]:
+                    ongoing = now < v.restore["ready"]
+                    entry["RestoreStatus"] = {"IsRestoreInProgress": ongoing} if ongoing else {
+                        "IsRestoreInProgress": False,
+                        "RestoreExpiryDate": datetime.fromtimestamp(v.restore["expiry"], UTC),
+                    }  # fmt: skip
         for name in ("Delimiter", "StartAfter"):
             if params.get(name) is not None:
                 out[name] = _encode(params[name], encoding)

@@ -10,6 +10,8 @@ bucket record carries its owner account and region):
 - `s3.pending`  pack(blob id)                               -> intent: a blob being written (orphan GC)
 - `s3.outbox`   pack(sequence)                              -> ObjectEvent, committed with the change it
                                                                describes (delivered by the notifications brick)
+- `s3.restore`  pack(bucket) + key UTF-8 + 00 00 + ~seq     -> b"ongoing" / b"done": versions with a restored
+                                                               copy, for the lifecycle worker's restore timers
 
 Object keys are data, never paths: bodies live in the BlobStore under random ids.
 """
@@ -34,6 +36,7 @@ PARTS = "s3.part"
 PENDING = "s3.pending"
 OUTBOX = "s3.outbox"
 SEQUENCE = "s3.seq"
+RESTORES = "s3.restore"
 
 MAX_KEY_BYTES = 1024
 MAX_PUT_BYTES = 5 * 1024**3
@@ -43,6 +46,8 @@ STORAGE_CLASSES = frozenset(
     {"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
      "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE"}
 )  # fmt: skip
+#: Classes whose objects must be restored before they can be read.
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class Bucket:
     cors: list[dict[str, Any]] | None = None
     #: The normalized NotificationConfiguration (see notify_config.py), None when never set.
     notification: dict[str, Any] | None = None
+    #: The lifecycle configuration (`lifecycle_rules.py`): {"rules": [...], "min_size": "..."}.
+    lifecycle: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -87,6 +94,8 @@ class ObjectVersion:
     checksums: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     multipart: bool = False
+    #: A restore of an archived version: {"ready": epoch, "expiry": epoch, "tier": ...}.
+    restore: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -104,7 +113,7 @@ class ObjectEvent:
     bucket's notification configuration matches it; `targets` are the matching destinations
     as the configuration stood then ({"kind": "queue"|"topic"|"lambda", "arn", "id"})."""
 
-    event: str  # e.g. "ObjectCreated:Put", "ObjectRemoved:DeleteMarkerCreated"
+    event: str  # e.g. "ObjectCreated:Put", "ObjectRemoved:DeleteMarkerCreated", "LifecycleTransition"
     account: str
     region: str
     bucket: str

@@ -242,13 +242,7 @@ class Multipart:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         upload_id = params["UploadId"]
         self._upload(bucket.name, upload_id, params["Key"])
-        stored = self._parts(upload_id)
-        with self.data.store.write() as w:
-            w.delete(m.UPLOADS, keys.pack(bucket.name, upload_id))
-            for number in stored:
-                w.delete(m.PARTS, keys.pack(upload_id, number))
-            dropped = self.data.drop(w, (p["blob"] for p in stored.values()))
-        self.data.release_soon(dropped)
+        self.data.abort_upload(bucket.name, upload_id)
         return {}
 
     def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from squall.services.base import RequestContext
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets, tag_dict, tag_list
 from squall.services.s3.data import S3Data
+from squall.services.s3.lifecycle_rules import expiration_header
 from squall.services.s3.models import Bucket, ObjectVersion
 from squall.services.s3.reading import BodyStream, check_conditions, parse_range
+from squall.services.s3.tiers import Day, invalid_object_state, not_in_active_tier, readable, restore_header
 
 #: Content headers stored with an object and returned on GET/HEAD (Expires as epoch seconds).
 CONTENT_HEADERS = ("ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl", "Expires")
@@ -38,7 +40,12 @@ def content_of(params: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
 def storage_class(params: dict[str, Any]) -> str:
     value = params.get("StorageClass") or "STANDARD"
     if value not in m.STORAGE_CLASSES:
-        raise m.invalid_argument("The storage class you specified is not valid", "x-amz-storage-class", value)
+        raise ServiceError(
+            "InvalidStorageClass",
+            "The storage class you specified is not valid",
+            400,
+            fields={"StorageClassRequested": value},
+        )
     return str(value)
 
 
@@ -64,9 +71,15 @@ def version_fields(bucket: Bucket, version: ObjectVersion) -> dict[str, Any]:
 
 
 class Objects:
-    def __init__(self, data: S3Data, buckets: Buckets) -> None:
+    def __init__(self, data: S3Data, buckets: Buckets, day: Day | None = None) -> None:
         self.data = data
         self.buckets = buckets
+        self.day = day or Day()
+
+    def expiration(self, bucket: Bucket, version: ObjectVersion) -> dict[str, Any]:
+        """`x-amz-expiration` of a current version a lifecycle rule will expire."""
+        header = expiration_header(bucket, version, self.day)
+        return {"Expiration": header} if header else {}
 
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
@@ -101,7 +114,12 @@ class Objects:
             tags=tags,
         )
         version = self.data.commit_version(bucket, version, "ObjectCreated:Put")
-        return {"ETag": version.etag, **version_fields(bucket, version), **checksum_fields(version)}
+        return {
+            "ETag": version.etag,
+            **version_fields(bucket, version),
+            **checksum_fields(version),
+            **self.expiration(bucket, version),
+        }
 
     def _readable(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, ObjectVersion]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
@@ -132,6 +150,11 @@ class Objects:
             out[name] = datetime.fromtimestamp(float(value), UTC) if name == "Expires" else value
         if version.storage_class != "STANDARD":
             out["StorageClass"] = version.storage_class
+        restore = restore_header(version, time.time())
+        if restore is not None:
+            out["Restore"] = restore
+        if params.get("VersionId") is None:
+            out.update(self.expiration(bucket, version))
         if version.tags:
             out["TagCount"] = len(version.tags)
         if version.multipart:
@@ -171,6 +194,8 @@ class Objects:
 
     def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket, version = self._readable(ctx, params)
+        if not readable(version, time.time()):
+            raise invalid_object_state(version)
         check_conditions(params, version)
         offset, length, extra = self._window(version, params)
         out = self._describe(bucket, version, params)
@@ -310,6 +335,8 @@ class Objects:
         if version.delete_marker:
             raise ServiceError("InvalidRequest", "The source of a copy request may not specifically refer "
                                "to a delete marker by version id.", 400)  # fmt: skip
+        if not readable(version, time.time()):
+            raise not_in_active_tier()
         return bucket, version
 
     def put_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The S3 provider: buckets, objects, listings and multipart uploads, as parts."""
+"""The S3 provider: buckets, objects, listings, multipart uploads, lifecycle and restore, as parts."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from squall.services.s3.access import S3Objects
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.cors import Cors
 from squall.services.s3.data import S3Data
+from squall.services.s3.lifecycle import LifecycleWorker
+from squall.services.s3.lifecycle_rules import LifecycleConfigs
 from squall.services.s3.listing import Listing
 from squall.services.s3.models import CALLER, Caller
 from squall.services.s3.multipart import Multipart
 from squall.services.s3.notify import Notifier
 from squall.services.s3.notify_api import Destinations, FunctionDoor, Notifications, QueueSender, TopicSender
 from squall.services.s3.objects import Objects
+from squall.services.s3.restore import Restores
+from squall.services.s3.tiers import REAL_DAY, Day
 from squall.storage import BlobStore, Store
 
 log = logging.getLogger("squall.s3")
@@ -25,7 +29,7 @@ class S3Provider(ServiceProvider):
     service = "s3"
     streaming_input = frozenset({"PutObject", "UploadPart"})
 
-    def __init__(self, store: Store, blobs: BlobStore) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, lifecycle_day: float = REAL_DAY) -> None:
         self.data = S3Data(store, blobs)
         #: Where event notifications go; `connect` fills it in (composition root).
         self.destinations = Destinations()
@@ -34,14 +38,18 @@ class S3Provider(ServiceProvider):
         self.cors = Cors(self.data)
         #: In-process object reads for other services (Lambda code from S3).
         self.objects = S3Objects(self.data)
+        day = Day(lifecycle_day)
+        self.lifecycle = LifecycleWorker(self.data, day)
         buckets = Buckets(self.data)
-        objects = Objects(self.data, buckets)
+        objects = Objects(self.data, buckets, day)
         super().__init__(
             buckets,
             objects,
             Listing(self.data, buckets),
             Multipart(self.data, buckets, objects),
             Notifications(buckets, self.destinations),
+            LifecycleConfigs(buckets),
+            Restores(self.data, buckets, day, self.lifecycle.wake),
         )
 
     def connect(
@@ -74,7 +82,9 @@ class S3Provider(ServiceProvider):
         if collected:
             log.info("s3: removed %d blobs of uploads cut off before they committed", collected)
         self.notifier.start()
+        self.lifecycle.start()
 
     async def stop(self) -> None:
+        await self.lifecycle.stop()
         await self.notifier.stop()
         self.data.close()
