@@ -47,19 +47,19 @@ MAX_STATE_BYTES = 1024 * 1024
 
 
 class StreamInfo(Protocol):
-    arn: str
-    account: str
-    region: str
-    table: str
-    view_type: str
-    status: str
+    @property
+    def arn(self) -> str: ...
 
 
 class ShardInfo(Protocol):
-    shard_id: str
-    parent_id: str | None
-    start_seq: str
-    end_seq: str | None
+    @property
+    def shard_id(self) -> str: ...
+
+    @property
+    def parent_id(self) -> str | None: ...
+
+    @property
+    def end_seq(self) -> str | None: ...
 
 
 class DynamoStreams(Protocol):
