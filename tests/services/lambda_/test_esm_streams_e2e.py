@@ -1,6 +1,5 @@
 """DynamoDB stream event source mappings end to end: a real table with a stream, a real
-function that reports every invocation's records to a queue with boto3 from its sandbox.
-(Runs once the DynamoDB Streams service is in the server.)"""
+function that reports every invocation's records to a queue with boto3 from its sandbox."""
 
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ import pytest
 from tests.conftest import RunningServer, start_server
 from tests.services.lambda_.helpers import create, make_zip
 from tests.services.lambda_.test_esm_sqs_e2e import invocations, new_queue
-
-pytest.importorskip("squall.services.dynamodbstreams.core")
 
 # One message to $OUT per invocation with its records; an item with v = "fail" fails the invocation.
 SOURCE = """
