@@ -9,8 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import RunningServer, start_server
 from tests.services.lambda_.helpers import create, make_zip
 from tests.services.lambda_.test_esm_sqs_e2e import invocations, new_queue
