@@ -86,6 +86,7 @@ def build(settings: Settings) -> Server:
         lambda_.connect_s3(s3.objects)
         dynamodb = DynamoDBProvider(data_dir.store, ttl_interval=settings.dynamodb_ttl_interval)
         dynamodbstreams = DynamoDBStreamsProvider(data_dir.store)
+        lambda_.connect_event_sources(dynamodb_streams=dynamodbstreams.streams)
         services = ServiceRegistry(
             [StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns, s3, dynamodb, dynamodbstreams]
         )

@@ -159,6 +159,10 @@ class DeliveringSink:
                 destination["delivered"] = True
         self.recorder.record(outcome, entry)
 
+    async def send(self, arn: str, message: Message) -> None:
+        """Send one message to an SQS queue or SNS topic (or Lambda function) ARN; raises on failure."""
+        await self._send(arn, message)
+
     async def _send(self, arn: str, message: Message) -> None:
         target = Arn.parse(arn)
         senders = self.senders

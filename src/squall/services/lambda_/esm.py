@@ -175,6 +175,11 @@ class EventSourceMappings:
             rows = [_settled(loads(v)) for _, v in r.scan(NS)]
         return [_output(c) for c in rows if c["State"] == "Enabled"]
 
+    def ids(self) -> set[str]:
+        """The ids of every mapping (all accounts)."""
+        with self._store.read() as r:
+            return {loads(v)["UUID"] for _, v in r.scan(NS)}
+
     def record_result(self, account: str, region: str, mapping_id: str, result: str) -> None:
         """Set the mapping's `LastProcessingResult` (the pollers call this when it changes)."""
         with self._store.write() as w:

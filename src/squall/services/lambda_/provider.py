@@ -28,6 +28,8 @@ from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders, TopicPublisher
 from squall.services.lambda_.esm_pollers import SqsPollers
+from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers
+from squall.services.lambda_.esm_streams import DynamoStreams
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.inbound import LambdaEvents
 from squall.services.lambda_.invoke import InvokeApi
@@ -73,16 +75,19 @@ class LambdaProvider(ServiceProvider):
         self.outcomes = RecordingSink(store, self.periph.invoke_configs)
         #: Where final async outcomes go; `connect_destinations` adds SQS and SNS.
         self.destinations = Senders()
+        self.sink = DeliveringSink(self.outcomes, self.telemetry.metrics, self.destinations)
         self.async_queue = AsyncQueue(
             store,
             EventRunner(self.invoker, self.periph.invoke_configs, endpoint),
-            DeliveringSink(self.outcomes, self.telemetry.metrics, self.destinations),
+            self.sink,
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
         self._endpoint = endpoint
         #: The pollers of SQS event source mappings, once `connect_event_sources` gave the SQS service.
         self.sqs_pollers: SqsPollers | None = None
+        #: The pollers of DynamoDB stream mappings, once `connect_event_sources` gave DynamoDB Streams.
+        self.stream_pollers: DynamoStreamPollers | None = None
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
         self.destinations.functions = self.events
@@ -110,11 +115,23 @@ class LambdaProvider(ServiceProvider):
         if topics is not None:
             self.destinations.topics = topics
 
-    def connect_event_sources(self, *, sqs: SqsQueues | None = None) -> None:
-        """Give the event source mapping pollers the SQS service's in-process interface
-        (composition root, before `start`)."""
+    def connect_event_sources(
+        self, *, sqs: SqsQueues | None = None, dynamodb_streams: DynamoStreams | None = None
+    ) -> None:
+        """Give the event source mapping pollers the SQS and DynamoDB Streams services'
+        in-process interfaces (composition root, before `start`)."""
         if sqs is not None:
             self.sqs_pollers = SqsPollers(self.periph.mappings, self.invoker, sqs, self._endpoint)
+        if dynamodb_streams is not None:
+            self.stream_pollers = DynamoStreamPollers(
+                self.periph.mappings,
+                self.invoker,
+                dynamodb_streams,
+                self.deps.store,
+                self.telemetry.metrics,
+                self.sink,
+                self._endpoint,
+            )
 
     def connect_s3(self, objects: ObjectReader) -> None:
         """Let CreateFunction / UpdateFunctionCode / PublishLayerVersion read packages from S3."""
@@ -134,8 +151,12 @@ class LambdaProvider(ServiceProvider):
         await self.async_queue.start()
         if self.sqs_pollers is not None:
             await self.sqs_pollers.start()
+        if self.stream_pollers is not None:
+            await self.stream_pollers.start()
 
     async def stop(self) -> None:
+        if self.stream_pollers is not None:
+            await self.stream_pollers.stop()
         if self.sqs_pollers is not None:
             await self.sqs_pollers.stop()
         await self.async_queue.stop()

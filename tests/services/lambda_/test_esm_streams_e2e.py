@@ -1,0 +1,117 @@
+"""DynamoDB stream event source mappings end to end: a real table with a stream, a real
+function that reports every invocation's records to a queue with boto3 from its sandbox."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import RunningServer, start_server
+from tests.services.lambda_.helpers import create, make_zip
+from tests.services.lambda_.test_esm_sqs_e2e import invocations, new_queue
+
+# One message to $OUT per invocation with its records; an item with v = "fail" fails the invocation.
+SOURCE = """
+import json, os
+import boto3
+
+sqs = boto3.client("sqs")
+
+def handler(event, context):
+    records = event["Records"]
+    sqs.send_message(QueueUrl=os.environ["OUT"], MessageBody=json.dumps(records))
+    if any((r["dynamodb"].get("NewImage") or {}).get("v", {}).get("S") == "fail" for r in records):
+        raise RuntimeError("failing on purpose")
+"""
+
+
+def table(ddb: Any) -> tuple[str, str]:
+    name = f"esm-{uuid.uuid4().hex[:10]}"
+    out = ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]
+    ddb.get_waiter("table_exists").wait(TableName=name)
+    return name, out["LatestStreamArn"]
+
+
+def mapped(srv: RunningServer, **params: Any) -> tuple[Any, str, str, str, str]:
+    """(clients, table, stream ARN, output queue URL, mapping id) with an Enabled mapping."""
+    lam, ddb, sqs = srv.client("lambda"), srv.client("dynamodb"), srv.client("sqs")
+    out, _ = new_queue(sqs)
+    name, stream = table(ddb)
+    fn = f"esm-{uuid.uuid4().hex[:10]}"
+    create(lam, fn, Code={"ZipFile": make_zip(SOURCE)}, Timeout=20, Environment={"Variables": {"OUT": out}})
+    params.setdefault("StartingPosition", "TRIM_HORIZON")
+    mid = lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=stream, **params)["UUID"]
+    deadline = time.monotonic() + 15
+    while lam.get_event_source_mapping(UUID=mid)["State"] != "Enabled":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return (lam, ddb, sqs), name, stream, out, mid
+
+
+def records(got: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [r for batch in got for r in batch]
+
+
+def test_insert_modify_remove_in_order(server: RunningServer) -> None:
+    (_, ddb, sqs), name, stream, out, _ = mapped(server)
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "v": {"S": "1"}})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "v": {"S": "2"}})
+    ddb.delete_item(TableName=name, Key={"pk": {"S": "a"}})
+    got = records(invocations(sqs, out, 3))
+    assert [r["eventName"] for r in got] == ["INSERT", "MODIFY", "REMOVE"]
+    assert all(r["eventSourceARN"] == stream and r["eventSource"] == "aws:dynamodb" for r in got)
+    assert got[1]["dynamodb"]["OldImage"]["v"] == {"S": "1"}
+    assert got[1]["dynamodb"]["NewImage"]["v"] == {"S": "2"}
+    assert got[2]["dynamodb"]["Keys"] == {"pk": {"S": "a"}} and "NewImage" not in got[2]["dynamodb"]
+    seqs = [r["dynamodb"]["SequenceNumber"] for r in got]
+    assert seqs == sorted(seqs)
+
+
+def test_failed_batch_goes_to_on_failure_and_the_shard_moves_on(server: RunningServer) -> None:
+    sqs = server.client("sqs")
+    failures, failures_arn = new_queue(sqs)
+    (_, ddb, _), name, stream, out, _ = mapped(
+        server,
+        BatchSize=1,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": failures_arn}},
+    )
+    ddb.put_item(TableName=name, Item={"pk": {"S": "x"}, "v": {"S": "fail"}})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "y"}, "v": {"S": "ok"}})
+    got = records(invocations(sqs, out, 2))
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in got] == ["x", "y"]
+    msgs = sqs.receive_message(QueueUrl=failures, WaitTimeSeconds=5).get("Messages", [])
+    assert len(msgs) == 1
+    record = json.loads(msgs[0]["Body"])
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    info = record["DDBStreamBatchInfo"]
+    assert info["streamArn"] == stream and info["batchSize"] == 1
+    assert info["startSequenceNumber"] == got[0]["dynamodb"]["SequenceNumber"]
+
+
+def test_restart_neither_loses_nor_replays(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data")
+    try:
+        (_, ddb, sqs), name, _, out, _ = mapped(srv)
+        ddb.put_item(TableName=name, Item={"pk": {"S": "before"}})
+        assert len(records(invocations(sqs, out, 1))) == 1
+    finally:
+        srv.stop()
+    srv = start_server(tmp_path / "data", port=srv.port)
+    try:
+        ddb, sqs = srv.client("dynamodb"), srv.client("sqs")
+        ddb.put_item(TableName=name, Item={"pk": {"S": "after"}})
+        got = records(invocations(sqs, out, 1))
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in got] == ["after"]
+        assert not sqs.receive_message(QueueUrl=out, WaitTimeSeconds=2).get("Messages")
+    finally:
+        srv.stop()
