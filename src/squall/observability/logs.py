@@ -191,7 +191,9 @@ class LogStore:
                 if grec is None:
                     graw = w.get(GROUPS, gkey)
                     grec = groups[gkey] = (
-                        json.loads(graw) if graw is not None else self._put_group(w, account, region, group, None)
+                        json.loads(graw)
+                        if graw is not None
+                        else self._put_group(w, account, region, group, None)
                     )
                 sraw = w.get(STREAMS, skey)
                 srec = json.loads(sraw) if sraw is not None else _new_stream()
