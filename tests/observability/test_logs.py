@@ -33,6 +33,25 @@ def test_append_creates_group_and_stream_and_keeps_order(logs: LogStore) -> None
     assert logs.group(A, R, G)["storedBytes"] == 4  # type: ignore[index]
 
 
+def test_one_append_of_many_batches_keeps_arrival_order_and_counts_every_stream(logs: LogStore) -> None:
+    logs.append(
+        [
+            (A, R, G, "s1", [(100, "b1"), (100, "b2")]),
+            (A, R, G, "s2", [(100, "x")]),
+            (A, R, G, "s1", [(100, "c1"), (90, "a")]),
+            (A, R, G, "s1", []),
+            (A, R, G + "2", "s1", [(5, "other group")]),
+        ]
+    )
+    events, _, _ = logs.get_events(A, R, G, "s1", from_head=True)
+    assert messages(events) == ["a", "b1", "b2", "c1"]
+    by_name = {s["logStreamName"]: s for s in logs.streams(A, R, G)}
+    assert by_name["s1"]["storedBytes"] == 7 and by_name["s2"]["storedBytes"] == 1
+    assert by_name["s1"]["firstEventTimestamp"] == 90 and by_name["s1"]["lastEventTimestamp"] == 100
+    assert logs.group(A, R, G)["storedBytes"] == 8  # type: ignore[index]
+    assert logs.group(A, R, G + "2")["storedBytes"] == 11  # type: ignore[index]
+
+
 def test_create_and_delete_errors(logs: LogStore) -> None:
     logs.create_group(A, R, "g")
     with pytest.raises(AlreadyExists):

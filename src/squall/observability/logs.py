@@ -73,8 +73,11 @@ class Event:
         return {"timestamp": self.timestamp, "message": self.message, "ingestionTime": self.ingestion_time}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps with options builds one per call
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
 
 
 class LogStore:
@@ -174,15 +177,24 @@ class LogStore:
         """Durably append `(account, region, group, stream, [(timestamp_ms, message), ...])` batches
         in one transaction, creating missing groups and streams (as Lambda does for its own)."""
         ingested = ingestion_time or now_ms()
+        # One stream's batches become one (its group and stream records are read and written once):
+        # a busy function's writer flush holds many small batches of the same stream.
+        merged: dict[tuple[str, str, str, str], list[tuple[int, str]]] = {}
+        for account, region, group, stream, events in batches:
+            if events:
+                merged.setdefault((account, region, group, stream), []).extend(events)
+        groups: dict[bytes, dict[str, Any]] = {}
         with self.store.write() as w:
-            for account, region, group, stream, events in batches:
-                if not events:
-                    continue
+            for (account, region, group, stream), events in merged.items():
                 gkey, skey = pack(account, region, group), pack(account, region, group, stream)
-                graw = w.get(GROUPS, gkey)
-                grec = (
-                    json.loads(graw) if graw is not None else self._put_group(w, account, region, group, None)
-                )
+                grec = groups.get(gkey)
+                if grec is None:
+                    graw = w.get(GROUPS, gkey)
+                    grec = groups[gkey] = (
+                        json.loads(graw)
+                        if graw is not None
+                        else self._put_group(w, account, region, group, None)
+                    )
                 sraw = w.get(STREAMS, skey)
                 srec = json.loads(sraw) if sraw is not None else _new_stream()
                 batch = w.next_sequence(EVENTS)
@@ -201,6 +213,7 @@ class LogStore:
                 srec["storedBytes"] = srec.get("storedBytes", 0) + size
                 grec["storedBytes"] = grec.get("storedBytes", 0) + size
                 w.put(STREAMS, skey, _dumps(srec))
+            for gkey, grec in groups.items():
                 w.put(GROUPS, gkey, _dumps(grec))
 
     def expire(self, now: int | None = None) -> int:

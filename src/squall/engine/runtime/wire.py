@@ -15,6 +15,7 @@ from typing import Any
 
 _LEN = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # json.dumps with options builds one per call
 
 
 class ChannelClosed(Exception):
@@ -52,7 +53,7 @@ def recv_header(sock: socket.socket) -> dict[str, Any]:
 
 
 def pack_message(header: dict[str, Any], body: bytes | None = None) -> bytes:
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = _ENCODER.encode(header).encode()
     data = _LEN.pack(len(head)) + head
     if body is not None:
         data += _LEN.pack(len(body)) + body
