@@ -1,4 +1,4 @@
-"""In-process CPU per request through the Gateway ASGI app (no sockets, no uvicorn).
+"""In-process CPU time (process_time) per request through the Gateway ASGI app (no sockets, no uvicorn).
 
 Builds a real server (`squall.server.build`) on a throwaway data directory, then feeds
 botocore-signed requests (tests/protocol/wire.py `request_for`) straight into the ASGI
@@ -22,6 +22,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from squall.config import Settings
@@ -30,6 +32,8 @@ from squall.server import build
 from tests.protocol.wire import request_for
 
 TABLE = "bench"
+BUCKET = "bench"
+QUEUE_URL = "http://localhost:4566/000000000000/bench"
 
 
 def _scope(req: HttpRequest) -> dict[str, Any]:
@@ -83,6 +87,7 @@ def _requests() -> dict[str, HttpRequest]:
             {"QueueUrl": "http://localhost:4566/000000000000/bench", "Entries": entries},
         ),
         "GetFunction": request_for("lambda", "GetFunction", {"FunctionName": "nope"}),
+        "PutObject": request_for("s3", "PutObject", {"Bucket": BUCKET, "Key": "k/1", "Body": b"x" * 1024}),
     }
 
 
@@ -99,6 +104,47 @@ async def _setup(app: Any) -> None:
     )
     assert await _call(app, create) == 200
     assert await _call(app, request_for("sqs", "CreateQueue", {"QueueName": "bench"})) == 200
+    assert await _call(app, request_for("s3", "CreateBucket", {"Bucket": BUCKET})) == 200
+
+
+async def _sqs_cycle(app: Any, send: HttpRequest, n: int) -> float:
+    """us per message of SendMessageBatch + ReceiveMessage(10) + DeleteMessageBatch, n batches."""
+    receive = request_for(
+        "sqs", "ReceiveMessage", {"QueueUrl": QUEUE_URL, "MaxNumberOfMessages": 10, "VisibilityTimeout": 30}
+    )
+    scope = _scope(receive)
+    elapsed = 0.0
+    for _ in range(n):
+        start = time.process_time()
+        await _call(app, send)
+        body = await _call_body(app, scope, receive.body)
+        handles = [m["ReceiptHandle"] for m in orjson.loads(body).get("Messages", [])]
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
+        elapsed += time.process_time() - start
+        delete = request_for("sqs", "DeleteMessageBatch", {"QueueUrl": QUEUE_URL, "Entries": entries})
+        start = time.process_time()
+        assert await _call(app, delete) == 200
+        elapsed += time.process_time() - start
+    return elapsed / (n * 10) * 1e6
+
+
+async def _call_body(app: Any, scope: dict[str, Any], body: bytes) -> bytes:
+    chunks: list[bytes] = []
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return b"".join(chunks)
 
 
 async def _function(app: Any) -> HttpRequest:
@@ -129,10 +175,10 @@ async def _function(app: Any) -> HttpRequest:
 
 
 async def _loop(app: Any, req: HttpRequest, n: int) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(n):
         await _call(app, req)
-    return (time.perf_counter() - start) / n * 1e6
+    return (time.process_time() - start) / n * 1e6
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -148,15 +194,28 @@ async def main(args: argparse.Namespace) -> None:
                 reqs["Invoke"] = await _function(app)
             for name, req in reqs.items():
                 assert await _call(app, req) in (200, 404), name
+            if (
+                not args.profile and (not args.only or "SqsCycle" in args.only)
+            ) or args.profile == "SqsCycle":
+                send = reqs["SendMessageBatch"]
+                await _sqs_cycle(app, send, 20)
+                runs = sorted([await _sqs_cycle(app, send, args.n // 20) for _ in range(args.repeat)])
+                print(f"{'SqsCycle/msg':20s} {runs[len(runs) // 2]:8.1f} us/message, best {runs[0]:.1f}")
+                if args.profile == "SqsCycle":
+                    prof = cProfile.Profile()
+                    prof.enable()
+                    await _sqs_cycle(app, send, args.n // 20)
+                    prof.disable()
+                    pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
             for name, req in reqs.items():
-                if args.profile and name != args.profile:
+                if (args.profile and name != args.profile) or (args.only and name not in args.only):
                     continue
                 await _loop(app, req, 200)
                 runs = sorted([await _loop(app, req, args.n) for _ in range(args.repeat)])
                 print(
                     f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})"
                 )
-                if args.profile == name:
+                if args.profile == name and name != "SqsCycle":
                     prof = cProfile.Profile()
                     prof.enable()
                     await _loop(app, req, args.n)
@@ -173,6 +232,7 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", default="")
+    ap.add_argument("--only", nargs="*", default=[], help="operations to measure (SqsCycle, PutObject, ...)")
     ap.add_argument("--sort", default="tottime")
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--invoke", action="store_true", help="also a warm Lambda Invoke (starts the engine)")

@@ -33,6 +33,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,7 +45,7 @@ from squall.protocol.errors import ServiceError
 from squall.services.s3 import models as m
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
 from squall.services.s3.notify_config import targets_for
-from squall.storage import BlobStore, Store, WriteTxn, keys
+from squall.storage import BlobStore, ChangeCounter, Store, WriteTxn, keys
 from squall.storage.blobs import BlobNotFoundError, BlobWriter
 
 log = logging.getLogger("squall.s3")
@@ -80,6 +81,11 @@ class S3Data:
         self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="s3-io")
         #: Called after a transaction that queued an outbox record (the notifier's wake-up).
         self.on_event: Callable[[], None] | None = None
+        #: Decoded bucket records, valid while `store.changes(BUCKETS)` is `_buckets_seen`.
+        self._counter = store if isinstance(store, ChangeCounter) else None
+        self._buckets: dict[str, Bucket | None] = {}
+        self._buckets_seen = -1
+        self._buckets_lock = threading.Lock()
 
     def close(self) -> None:
         """Finish pending blob deletions and stop the I/O threads."""
@@ -88,12 +94,46 @@ class S3Data:
     # --- buckets ---
 
     def bucket(self, name: str, account: str | None = None) -> Bucket:
-        """The bucket, or NoSuchBucket. (Access across accounts is not checked yet.)"""
+        """The bucket, or NoSuchBucket. (Access across accounts is not checked yet.)
+        Cached until a transaction of this process writes to `BUCKETS`."""
+        counter = self._counter
+        if counter is None:
+            found = self._load_bucket(name)
+        else:
+            seen = counter.changes(m.BUCKETS)  # before the read: see ChangeCounter
+            with self._buckets_lock:
+                if seen != self._buckets_seen:
+                    self._buckets.clear()
+                    self._buckets_seen = seen
+                cached = self._buckets.get(name, _MISSING)
+            if not isinstance(cached, _Missing):
+                return _found(cached, name)
+            found = self._load_bucket(name)
+            with self._buckets_lock:  # not if another thread saw a newer count meanwhile
+                if seen == self._buckets_seen:
+                    if len(self._buckets) >= _BUCKET_CACHE_MAX:
+                        self._buckets.clear()
+                    self._buckets[name] = found
+        return _found(found, name)
+
+    def _bucket_in(self, w: WriteTxn, name: str) -> Bucket | None:
+        """The bucket record as `w` sees it. The cached one is current when the counter is
+        unchanged: counters move only on commit, under the write lock `w` holds (and no
+        transaction that reaches here writes `BUCKETS` before)."""
+        counter = self._counter
+        if counter is not None:
+            with self._buckets_lock:
+                if counter.changes(m.BUCKETS) == self._buckets_seen:
+                    cached = self._buckets.get(name, _MISSING)
+                    if not isinstance(cached, _Missing):
+                        return cached
+        raw = w.get(m.BUCKETS, m.bucket_key(name))
+        return Bucket.load(raw) if raw is not None else None
+
+    def _load_bucket(self, name: str) -> Bucket | None:
         with self.store.read() as r:
             raw = r.get(m.BUCKETS, m.bucket_key(name))
-        if raw is None:
-            raise m.no_such_bucket(name)
-        return Bucket.load(raw)
+        return Bucket.load(raw) if raw is not None else None
 
     def save_bucket(self, bucket: Bucket) -> None:
         with self.store.write() as w:
@@ -292,7 +332,7 @@ class S3Data:
                 w.put(m.CURRENT, cur, version.dump())
             for blob_id, _ in version.parts:
                 w.delete(m.PENDING, keys.pack(blob_id))
-            queued = _outbox(w, bucket, version, event, seq)
+            queued = _outbox(w, self._bucket_in(w, bucket.name), bucket, version, event, seq)
         self.release_soon(dropped)
         if queued and self.on_event is not None:
             self.on_event()
@@ -326,7 +366,9 @@ class S3Data:
                 w.delete(m.CURRENT, cur)
             else:
                 w.put(m.CURRENT, cur, latest.dump())
-            queued = _outbox(w, bucket, version, event, w.next_sequence(m.SEQUENCE))
+            queued = _outbox(
+                w, self._bucket_in(w, bucket.name), bucket, version, event, w.next_sequence(m.SEQUENCE)
+            )
             dropped = self.drop(w, (b for b, _ in version.parts))
         self.release_soon(dropped)
         if queued and self.on_event is not None:
@@ -357,7 +399,9 @@ class S3Data:
             raw_cur = w.get(m.CURRENT, cur)
             if raw_cur is not None and ObjectVersion.load(raw_cur).seq == version.seq:
                 w.put(m.CURRENT, cur, new.dump())
-            queued = event is not None and _outbox(w, bucket, new, event, w.next_sequence(m.SEQUENCE))
+            queued = event is not None and _outbox(
+                w, self._bucket_in(w, bucket.name), bucket, new, event, w.next_sequence(m.SEQUENCE)
+            )
         if queued and self.on_event is not None:
             self.on_event()
         return new
@@ -397,6 +441,22 @@ def _check_limit(received: int, limit: int) -> None:
         )
 
 
+_BUCKET_CACHE_MAX = 4096
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _found(bucket: Bucket | None, name: str) -> Bucket:
+    if bucket is None:
+        raise m.no_such_bucket(name)
+    return bucket
+
+
 def _write_all(writer: BlobWriter, pieces: list[bytes | memoryview]) -> None:
     for piece in pieces:
         writer.write(piece)
@@ -411,11 +471,12 @@ def _with_seq(version: ObjectVersion, seq: int) -> ObjectVersion:
     return ObjectVersion(**{**version.__dict__, "seq": seq})
 
 
-def _outbox(w: WriteTxn, bucket: Bucket, version: ObjectVersion, event: str, seq: int) -> bool:
+def _outbox(
+    w: WriteTxn, current: Bucket | None, bucket: Bucket, version: ObjectVersion, event: str, seq: int
+) -> bool:
     """Queue the event if the bucket's notification configuration, as it stands in this
-    transaction, sends it anywhere (the targets are recorded with it); whether it did."""
-    raw = w.get(m.BUCKETS, m.bucket_key(bucket.name))
-    config = Bucket.load(raw).notification if raw is not None else None
+    transaction (`current`), sends it anywhere (the targets are recorded with it); whether it did."""
+    config = current.notification if current is not None else None
     targets = targets_for(config, event, version.key)
     if not targets:
         return False
