@@ -65,13 +65,14 @@ class ItemsApi:
         exprs.done()
         item = clean_item(params["Item"])
         size = itemstore.check_item_size(item)
+        stamp = self.catalog.stamp(self.store)
         try:
             with self.store.write() as w:
-                table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"])
+                table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], stamp=stamp)
                 row = itemstore.item_row(table, item)
                 old = itemstore.load(w, row)
                 check_condition(cond, old)
-                itemstore.write_item(w, table, row, old, item)
+                itemstore.write_item(w, table, row, old, item, new_size=size)
         except ConditionFailed as exc:
             raise self._failed(params, exc) from None
         out: dict[str, Any] = {}
@@ -87,8 +88,9 @@ class ItemsApi:
         paths = exprs.projection()
         exprs.done()
         key = clean_key(params["Key"])
+        stamp = self.catalog.stamp(self.store)
         with self.store.read() as r:
-            table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"])
+            table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"], stamp=stamp)
             item = itemstore.load(r, itemstore.key_row(table, key))
         out: dict[str, Any] = {}
         if item is not None:
@@ -109,9 +111,10 @@ class ItemsApi:
         cond = exprs.condition("ConditionExpression")
         exprs.done()
         key = clean_key(params["Key"])
+        stamp = self.catalog.stamp(self.store)
         try:
             with self.store.write() as w:
-                table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"])
+                table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], stamp=stamp)
                 row = itemstore.key_row(table, key)
                 old = itemstore.load(w, row)
                 check_condition(cond, old)
@@ -134,9 +137,10 @@ class ItemsApi:
         actions = exprs.update() or []
         exprs.done()
         key = clean_key(params["Key"])
+        stamp = self.catalog.stamp(self.store)
         try:
             with self.store.write() as w:
-                table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"])
+                table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], stamp=stamp)
                 row = itemstore.key_row(table, key)
                 old = itemstore.load(w, row)
                 check_condition(cond, old)

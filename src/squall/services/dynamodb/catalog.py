@@ -1,5 +1,7 @@
 """Where table descriptions live: namespace `dynamodb.tables`, key pack(account, region, name),
-value the stored description (JSON). Parsed `Table` objects are cached by their stored bytes."""
+value the stored description (JSON). Parsed `Table` objects are cached by their stored bytes, and
+(for callers passing a `stamp`) kept while the store's change counter of `dynamodb.tables` stays put,
+which spares the item operations the read of the description."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import orjson
 from squall.services.dynamodb import itemstore, streams
 from squall.services.dynamodb.errors import not_found
 from squall.services.dynamodb.tables import Table
-from squall.storage import ReadTxn, WriteTxn, pack, unpack
+from squall.storage import ReadTxn, Store, WriteTxn, pack, unpack
 
 TABLES = "dynamodb.tables"
 
@@ -18,23 +20,51 @@ TABLES = "dynamodb.tables"
 class Catalog:
     def __init__(self) -> None:
         self._cache: dict[bytes, tuple[bytes, Table]] = {}
+        self._memo: dict[tuple[str, str, str], tuple[int, Table]] = {}
 
-    def find(self, r: ReadTxn, account: str, region: str, name: str) -> Table | None:
+    @staticmethod
+    def stamp(store: Store) -> int | None:
+        """The change count of the descriptions, to read before opening the transaction that
+        passes it to `find`/`get` (None when the store does not count changes)."""
+        changes = getattr(store, "changes", None)  # a ChangeCounter (checked without isinstance: cheaper)
+        return int(changes(TABLES)) if changes is not None else None
+
+    def find(
+        self, r: ReadTxn, account: str, region: str, name: str, *, stamp: int | None = None
+    ) -> Table | None:
+        """The table's description as `r` sees it. With a `stamp` (see `stamp`) the answer may come
+        from memory; pass none inside a transaction that itself writes descriptions."""
+        if stamp is not None:
+            memo = self._memo.get((account, region, name))
+            if memo is not None and memo[0] == stamp:
+                return memo[1]
         key = pack(account, region, name)
         raw = r.get(TABLES, key)
         if raw is None:
             return None
         hit = self._cache.get(key)
         if hit is not None and hit[0] == raw:
-            return hit[1]
-        table = Table(orjson.loads(raw))
-        self._cache[key] = (raw, table)
+            table = hit[1]
+        else:
+            table = Table(orjson.loads(raw))
+            self._cache[key] = (raw, table)
+        if stamp is not None:
+            self._memo[(account, region, name)] = (stamp, table)
         return table
 
-    def get(self, r: ReadTxn, account: str, region: str, name: str, *, detailed: bool = False) -> Table:
+    def get(
+        self,
+        r: ReadTxn,
+        account: str,
+        region: str,
+        name: str,
+        *,
+        detailed: bool = False,
+        stamp: int | None = None,
+    ) -> Table:
         """The table or ResourceNotFoundException (the table operations name the table in the
         message, item operations do not, as on AWS)."""
-        table = self.find(r, account, region, name)
+        table = self.find(r, account, region, name, stamp=stamp)
         if table is None:
             raise not_found(f"Requested resource not found: Table: {name} not found" if detailed else None)
         return table
@@ -51,12 +81,14 @@ class Catalog:
         account, region = table.scope
         old = self.find(w, account, region, table.name)
         w.put(TABLES, pack(account, region, table.name), orjson.dumps(desc))
+        self._memo.pop((account, region, table.name), None)
         streams.sync(w, old, table)
         return table
 
     def delete(self, w: WriteTxn, table: Table) -> None:
         account, region = table.scope
         w.delete(TABLES, pack(account, region, table.name))
+        self._memo.pop((account, region, table.name), None)
         itemstore.drop(w, table)
         streams.sync(w, table, None)
 

@@ -146,9 +146,12 @@ class StatsDelta:
         self.count = 0
         self.size = 0
 
-    def add(self, old: Item | None, new: Item | None) -> None:
+    def add(self, old: Item | None, new: Item | None, new_size: int | None = None) -> None:
         self.count += (new is not None) - (old is not None)
-        self.size += (item_size(new) if new is not None else 0) - (item_size(old) if old is not None else 0)
+        if new is not None:
+            self.size += item_size(new) if new_size is None else new_size
+        if old is not None:
+            self.size -= item_size(old)
 
 
 def write_item(
@@ -159,6 +162,7 @@ def write_item(
     new: Item | None,
     delta: StatsDelta | None = None,
     identity: dict[str, str] | None = None,
+    new_size: int | None = None,
 ) -> bool:
     """The one function every item write goes through, inside the caller's write transaction:
     the item row, its index rows and the table's count/size figures change together (the
@@ -168,6 +172,7 @@ def write_item(
 
     When the table's stream is enabled, its record (INSERT/MODIFY/REMOVE, with `identity` as
     `userIdentity` if given: the TTL sweep's) is appended in this same transaction.
+    `new_size`, when the caller has it, is `item_size(new)`.
     """
     if items_equal(old, new):
         return False
@@ -183,10 +188,10 @@ def write_item(
         for name, ixrow in new_ix.items():
             w.put(ITEMS, ixrow, cbor2.dumps(table.projected(name, new)))
     if delta is not None:
-        delta.add(old, new)
+        delta.add(old, new, new_size)
     else:
         one = StatsDelta()
-        one.add(old, new)
+        one.add(old, new, new_size)
         apply_stats(w, table, one)
     if table.desc.get("StreamSpecification", {}).get("StreamEnabled"):
         streams.append(w, table, old, new, identity)

@@ -24,7 +24,10 @@ class KeyShape:
     types: tuple[tuple[str, str], ...]
 
     def type_of(self, name: str) -> str:
-        return dict(self.types)[name]
+        for n, t in self.types:
+            if n == name:
+                return t
+        raise KeyError(name)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ makes stored keys sort as DynamoDB sorts them (S by UTF-8 bytes, N numerically, 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -25,12 +26,28 @@ MAX_RANGE = 1024
 INVALID = "One or more parameter values were invalid: "
 
 
+#: Integers that are their own canonical form (no sign on zero, no leading zeros, <= 38 digits).
+_PLAIN_INT = re.compile(r"-?[1-9][0-9]{0,37}")
+
+
 def kind(value: Value) -> str:
     return next(iter(value))
 
 
 def clean(value: Any, *, depth: int = 0) -> Value:
     """A validated copy of a wire value (numbers made canonical)."""
+    if (
+        type(value) is dict and len(value) == 1 and depth <= 32
+    ):  # the usual wire form: one member, checked cheaply
+        k, v = next(iter(value.items()))
+        if k == "S" and type(v) is str:
+            return {"S": v}
+        if k == "N" and type(v) is str and _PLAIN_INT.fullmatch(v):
+            return {"N": v}  # already canonical
+        if k == "M" and type(v) is dict:
+            return {"M": {name: clean(x, depth=depth + 1) for name, x in v.items()}}
+        if k == "L" and type(v) is list:
+            return {"L": [clean(x, depth=depth + 1) for x in v]}
     if not isinstance(value, dict):
         raise validation(
             "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
@@ -79,8 +96,10 @@ def clean_item(item: dict[str, Any]) -> Item:
 def value_size(value: Value) -> int:
     k, v = next(iter(value.items()))
     if k == "S":
-        return len(v.encode("utf-8", "surrogatepass"))
+        return len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass"))
     if k == "N":
+        if _PLAIN_INT.fullmatch(v):  # 1 byte + half the digits, trailing zeros trimmed
+            return 1 + (len(v.lstrip("-").rstrip("0")) + 1) // 2
         return numbers.size(Decimal(v))
     if k == "B":
         return len(v)
@@ -98,7 +117,10 @@ def value_size(value: Value) -> int:
 
 
 def item_size(item: Item) -> int:
-    return sum(len(name.encode("utf-8", "surrogatepass")) + value_size(v) for name, v in item.items())
+    total = 0
+    for name, v in item.items():
+        total += (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass"))) + value_size(v)
+    return total
 
 
 def sort_key(value: Value) -> bytes:
@@ -149,4 +171,6 @@ def scalar(value: Value) -> Any:
 def items_equal(a: Item | None, b: Item | None) -> bool:
     if a is None or b is None:
         return a is b
+    if a == b:  # identical wire forms are equal values (numbers are canonical); the rest compare as values
+        return True
     return a.keys() == b.keys() and all(equal(v, b[n]) for n, v in a.items())
