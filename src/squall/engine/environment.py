@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from typing import Any
@@ -84,10 +83,7 @@ class ExecutionEnvironment(BaseEnvironment):
 
     async def _read_message(self) -> tuple[dict[str, Any], bytes]:
         assert self._reader is not None
-        n = wire.unpack_length(await self._reader.readexactly(4))
-        header: dict[str, Any] = json.loads(await self._reader.readexactly(n))
-        m = wire.unpack_length(await self._reader.readexactly(4))
-        return header, await self._reader.readexactly(m)
+        return await wire.read_message(self._reader)
 
     async def invoke(
         self,

@@ -116,10 +116,7 @@ class ProvidedEnvironment(BaseEnvironment):
     async def _read_end(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes]:
         """The supervisor's one report: why the bootstrap could not run, or how it exited."""
         try:
-            n = wire.unpack_length(await reader.readexactly(4))
-            header: dict[str, Any] = json.loads(await reader.readexactly(n))
-            m = wire.unpack_length(await reader.readexactly(4))
-            return header, await reader.readexactly(m)
+            return await wire.read_message(reader)
         except (asyncio.IncompleteReadError, ConnectionError):
             return {"exited": NO_REASON}, b""
 

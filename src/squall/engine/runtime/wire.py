@@ -8,6 +8,7 @@ stay importable by any interpreter the zygote runs (standard library only).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import struct
@@ -63,3 +64,11 @@ def pack_message(header: dict[str, Any], body: bytes | None = None) -> bytes:
 def unpack_length(prefix: bytes) -> int:
     (n,) = _LEN.unpack(prefix)
     return int(n)
+
+
+async def read_message(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes]:
+    """The server side of `send_message`: one header and one body from an asyncio stream."""
+    n = unpack_length(await reader.readexactly(4))
+    header: dict[str, Any] = json.loads(await reader.readexactly(n))
+    m = unpack_length(await reader.readexactly(4))
+    return header, await reader.readexactly(m)

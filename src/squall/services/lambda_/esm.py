@@ -169,11 +169,13 @@ class EventSourceMappings:
         ]
         return page(out, marker, max_items, default=100)
 
-    def active(self) -> list[dict[str, Any]]:
-        """Every mapping whose state is Enabled now (all accounts), for the pollers."""
+    def active(self, *kinds: str) -> list[dict[str, Any]]:
+        """Every mapping whose state is Enabled now (all accounts), for the pollers; with `kinds`
+        (esm_rules' SQS, SQS_FIFO, KINESIS, DYNAMODB), only those reading such a source."""
         with self._store.read() as r:
             rows = [_settled(loads(v)) for _, v in r.scan(NS)]
-        return [_output(c) for c in rows if c["State"] == "Enabled"]
+        enabled = [_output(c) for c in rows if c["State"] == "Enabled"]
+        return [c for c in enabled if not kinds or _kind(c) in kinds]
 
     def ids(self) -> set[str]:
         """The ids of every mapping (all accounts)."""
@@ -226,6 +228,13 @@ def _check_duplicate(
                 + "already exists. Please update or delete the existing mapping with UUID "
                 + other["UUID"]
             )
+
+
+def _kind(cfg: dict[str, Any]) -> str | None:
+    try:
+        return rules.source_kind(cfg.get("EventSourceArn"))
+    except ServiceError:
+        return None
 
 
 def _settled(cfg: dict[str, Any]) -> dict[str, Any]:

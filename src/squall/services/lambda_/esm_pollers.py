@@ -73,13 +73,7 @@ class SqsPollers:
     def desired(self) -> dict[str, PollerSpec]:
         out: dict[str, PollerSpec] = {}
         configs: dict[str, dict[str, Any]] = {}
-        for cfg in self.mappings.active():
-            try:
-                kind = rules.source_kind(cfg["EventSourceArn"])
-            except Exception:
-                continue
-            if kind not in (rules.SQS, rules.SQS_FIFO):
-                continue
+        for cfg in self.mappings.active(rules.SQS, rules.SQS_FIFO):
             account, region = _scope(cfg)
             name = parse_function(cfg["FunctionArn"], account_id=account, region=region).name
             cap = (cfg.get("ScalingConfig") or {}).get("MaximumConcurrency") or MAX_CONCURRENCY

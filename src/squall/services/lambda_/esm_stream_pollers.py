@@ -110,13 +110,7 @@ class DynamoStreamPollers:
     def desired(self) -> dict[str, StreamSpec]:
         out: dict[str, StreamSpec] = {}
         configs: dict[str, dict[str, Any]] = {}
-        for cfg in self.mappings.active():
-            try:
-                kind = rules.source_kind(cfg["EventSourceArn"])
-            except Exception:
-                continue
-            if kind != rules.DYNAMODB:
-                continue
+        for cfg in self.mappings.active(rules.DYNAMODB):
             uuid = cfg["UUID"]
             configs[uuid] = cfg
             out[uuid] = spec_of(cfg)
