@@ -75,6 +75,9 @@ class Settings:
     lifecycle_day_seconds: float = 86400.0
     #: Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).
     dynamodb_ttl_interval: float = 30.0
+    #: Server processes: 1, or 1 primary + N-1 workers that serve DynamoDB reads on more cores
+    #: and forward everything else to the primary (squall/worker.py).
+    workers: int = 1
 
     @property
     def endpoint(self) -> str:
@@ -104,7 +107,13 @@ class Settings:
 def _convert(name: str, raw: str) -> Any:
     if name in ("port",):
         return int(raw)
-    if name in ("max_body_bytes", "lambda_concurrency", "lambda_scaling_rate", "async_concurrency"):
+    if name in (
+        "max_body_bytes",
+        "lambda_concurrency",
+        "lambda_scaling_rate",
+        "async_concurrency",
+        "workers",
+    ):
         return int(raw)
     if name in (
         "body_timeout",

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from squall.services.sqs.provider import SqsProvider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
 from squall.storage import DataDir
+from squall.worker import Workers, listen_socket, primary_socket
 
 log = logging.getLogger("squall")
 
@@ -121,6 +123,7 @@ def banner(server: Server) -> str:
         f"  data dir:    {server.data_dir.path}",
         f"  credentials: {keys}",
         f"  region:      {s.region}",
+        *([f"  processes:   1 + {s.workers - 1} workers serving DynamoDB reads"] if s.workers > 1 else []),
         "  isolation:",
         *(f"    {line}" for line in server.isolation.summary()),
     ]
@@ -144,6 +147,15 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             timeout_keep_alive=30,
         )
         http = uvicorn.Server(config)
+        sockets: list[socket.socket] | None = None
+        workers: Workers | None = None
+        if settings.workers > 1:
+            # SO_REUSEPORT on our socket and the workers': the kernel spreads connections.
+            sockets = [listen_socket(settings.host, settings.port)]
+            name, forwarded = primary_socket()
+            sockets.append(forwarded)
+            workers = Workers(settings, name, settings.workers - 1)
+            workers.start()
         server.data_dir.write_server_info(
             {
                 "endpoint": settings.endpoint,
@@ -159,8 +171,12 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
         # signal; ours turn it into a normal return so the data directory is closed.
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        with contextlib.suppress(_Stopped):
-            http.run()
+        try:
+            with contextlib.suppress(_Stopped):
+                http.run(sockets=sockets)
+        finally:
+            if workers is not None:
+                workers.stop()
         echo("Squall stopped.")
     finally:
         server.close()

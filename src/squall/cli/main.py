@@ -73,6 +73,12 @@ def cli() -> None:
     help="Comma-separated host names for virtual-host addressing "
     "[SQUALL_BASE_HOSTS; localhost,localhost.localstack.cloud].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes: the primary plus workers serving DynamoDB reads on more cores [SQUALL_WORKERS; 1].",
+)
 def up(
     host: str | None,
     port: int | None,
@@ -85,6 +91,7 @@ def up(
     clock_skew: float | None,
     sync_mode: str | None,
     base_hosts: str | None,
+    workers: int | None,
 ) -> None:
     """Run the Squall server in the foreground (Ctrl-C stops it)."""
     from squall.server import serve
@@ -104,6 +111,7 @@ def up(
                 "clock_skew": clock_skew,
                 "sync_mode": sync_mode,
                 "base_hosts": base_hosts,
+                "workers": workers,
             }
         )
     except ValueError as exc:

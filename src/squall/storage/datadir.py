@@ -109,6 +109,12 @@ class DataDir:
             raise
         return cls(root, fd, store, blobs)
 
+    @staticmethod
+    def reader_store(path: str | os.PathLike[str]) -> SQLiteStore:
+        """The store of the directory a running server holds, opened read-only for another
+        process of that server (a worker): no lock taken, nothing written."""
+        return SQLiteStore(Path(path).expanduser().absolute() / "db" / DB_FILE, readonly=True)
+
     @property
     def tmp(self) -> Path:
         return self.path / "tmp"

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from squall.storage.changes import SharedChanges
 from squall.storage.interface import TransactionError
 from squall.storage.keys import prefix_end
 from squall.storage.migrations import MIGRATIONS, Migration, apply_migrations
@@ -190,7 +191,10 @@ class SQLiteStore:
         synchronous: str = "NORMAL",
         busy_timeout: float = 10.0,
         migrations: Sequence[Migration] = MIGRATIONS,
+        readonly: bool = False,
     ) -> None:
+        """`readonly=True` opens the database of a running server from another process
+        (a worker): no writer connection, no migrations, `write()` refused."""
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
@@ -203,16 +207,20 @@ class SQLiteStore:
         self._readers_lock = threading.Lock()
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._local = _ReaderState()
-        self._changes: dict[str, int] = {}  # see `changes`
-        self._writer = self._connect()
-        try:
-            mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise TransactionError(f"could not put {self.path} in WAL mode (got {mode})")
-            apply_migrations(self._writer, migrations, path=str(self.path))
-        except BaseException:
-            self._writer.close()
-            raise
+        self.readonly = readonly
+        self._writer: sqlite3.Connection | None = None
+        if not readonly:
+            self._writer = self._connect()
+            try:
+                mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise TransactionError(f"could not put {self.path} in WAL mode (got {mode})")
+                apply_migrations(self._writer, migrations, path=str(self.path))
+            except BaseException:
+                self._writer.close()
+                raise
+        #: see `changes`: shared with the read-only stores of worker processes
+        self._changes = SharedChanges(self.path.with_name(self.path.name + "-changes"), writer=not readonly)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -275,8 +283,10 @@ class SQLiteStore:
             raise TransactionError("nested write transaction on the same thread")
         with self._write_lock:
             self._check_open()
-            self._writer_thread = me
             conn = self._writer
+            if conn is None:
+                raise TransactionError(f"store {self.path} is open read-only")
+            self._writer_thread = me
             txn = _WriteTxn(conn)
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -291,15 +301,16 @@ class SQLiteStore:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-                for ns in txn.touched:
-                    self._changes[ns] = self._changes.get(ns, 0) + 1
+                if txn.touched:
+                    self._changes.bump(txn.touched)
             finally:
                 txn._end()
                 self._writer_thread = None
 
     def changes(self, ns: str) -> int:
-        """Committed write transactions that wrote to ``ns`` (see `ChangeCounter`)."""
-        return self._changes.get(ns, 0)
+        """A count that moves with every committed write transaction that wrote to ``ns``, in
+        any process using this database (see `ChangeCounter` and storage/changes.py)."""
+        return self._changes.get(ns)
 
     def close(self) -> None:
         """Wait for a running write transaction, then close every connection.
@@ -312,6 +323,9 @@ class SQLiteStore:
                 for _, conn in self._readers:
                     conn.close()
                 self._readers = []
+            self._changes.close()
+            if self._writer is None:
+                return
             try:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:

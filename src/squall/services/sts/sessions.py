@@ -63,18 +63,14 @@ class SessionStore:
         return creds
 
     def lookup(self, access_key_id: str) -> SessionCredentials | None:
-        """The live credentials for this key id; expired ones are dropped on sight."""
-        key = keys.pack(access_key_id)
+        """The live credentials for this key id (expired ones are purged later, by `issue`:
+        looking up only reads, so read-only worker processes can verify session keys)."""
         with self._store.read() as txn:
-            raw = txn.get(NAMESPACE, key)
+            raw = txn.get(NAMESPACE, keys.pack(access_key_id))
         if raw is None:
             return None
         creds = SessionCredentials(**orjson.loads(raw))
-        if creds.expired():
-            with self._store.write() as txn:
-                txn.delete(NAMESPACE, key)
-            return None
-        return creds
+        return None if creds.expired() else creds
 
     def purge_expired(self, now: float | None = None) -> int:
         """Delete every expired session; how many were deleted."""

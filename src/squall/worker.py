@@ -1,0 +1,223 @@
+"""Worker processes: more cores for the requests that only read (`squall up --workers N`).
+
+One Python process runs on one core. With N > 1 the primary server (server.py,
+the only process that writes, runs functions and owns every background task)
+starts N - 1 workers. Each binds the same TCP port (SO_REUSEPORT: the kernel
+spreads connections over the processes) and:
+
+- answers DynamoDB's read operations itself (`LOCAL_TARGETS`), from the
+  database opened read-only, through the same Gateway code (SigV4, parsing,
+  validation, serialisation) as the primary;
+- forwards every other request untouched to the primary over a Unix socket
+  (gateway/forward.py).
+
+Reads in a worker see every write the primary committed before they started
+(SQLite WAL snapshots); the in-memory caches they keep are validated against
+the change counters the primary bumps after each commit (storage/changes.py).
+A worker dies with the primary (PR_SET_PDEATHSIG) and is restarted if it dies
+alone.
+
+Run as `python -m squall.worker PARENT_PID`, with the pickled `Settings` and the
+primary's socket name on stdin (only the primary starts it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("squall")
+
+#: DynamoDB operations that only read: served in the worker that received them.
+LOCAL_TARGETS = frozenset(
+    f"DynamoDB_20120810.{op}".encode()
+    for op in ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
+)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket that other processes of this user may bind too (SO_REUSEPORT)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(addr)
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+def primary_socket() -> tuple[str, socket.socket]:
+    """The Unix socket the primary listens on for forwarded requests: a Linux abstract name
+    (no file to clean up, no path-length limit), unique per server process."""
+    name = f"\0squall-primary-{os.getpid()}-{os.urandom(4).hex()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(name)
+    sock.listen(2048)
+    return name, sock
+
+
+class WorkerApp:
+    """The worker's ASGI app: local reads through `gateway`, the rest through `forward`."""
+
+    def __init__(self, gateway: App, forward: App) -> None:
+        self.gateway = gateway
+        self.forward = forward
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":  # nothing to start: the primary runs every background task
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if kind != "http":
+            return
+        if scope["method"] == "POST":
+            for name, value in scope["headers"]:  # ASGI names are lower case
+                if name == b"x-amz-target":
+                    if value in LOCAL_TARGETS:
+                        await self.gateway(scope, receive, send)
+                        return
+                    break
+        await self.forward(scope, receive, send)
+
+
+def build_app(settings: Any, primary: str) -> WorkerApp:
+    from squall.gateway.app import Gateway
+    from squall.gateway.credentials import AccountCredentials
+    from squall.gateway.forward import Forwarder
+    from squall.protocol.router import Router
+    from squall.services.dynamodb.provider import DynamoDBProvider
+    from squall.services.registry import ServiceRegistry
+    from squall.services.sts.sessions import SessionStore
+    from squall.storage import DataDir
+
+    store = DataDir.reader_store(settings.data_dir)
+    sessions = SessionStore(store)
+    gateway = Gateway(
+        router=Router(base_hosts=settings.base_hosts),
+        credentials=AccountCredentials(settings.root_keys, sessions),
+        services=ServiceRegistry([DynamoDBProvider(store, ttl_interval=settings.dynamodb_ttl_interval)]),
+        endpoint=settings.endpoint,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_timeout,
+        clock_skew=settings.clock_skew,
+        default_region=settings.region,
+    )
+    return WorkerApp(gateway, Forwarder(primary))
+
+
+def _die_with_parent(parent: int) -> None:
+    PR_SET_PDEATHSIG = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl
+        sys.exit(0)
+
+
+def main() -> None:
+    import uvicorn
+
+    _die_with_parent(int(sys.argv[1]))
+    settings, primary = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    sock = listen_socket(settings.host, settings.port)
+    config = uvicorn.Config(
+        build_app(settings, primary),
+        loop="auto",
+        http="auto",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class Workers:
+    """The primary's side: starts `count` workers, restarts one that dies, stops them all."""
+
+    def __init__(self, settings: Any, primary: str, count: int) -> None:
+        self.settings = settings
+        self.primary = primary
+        self.count = count
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "squall.worker", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            close_fds=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps((self.settings, self.primary)))
+        proc.stdin.close()
+        return proc
+
+    def start(self) -> None:
+        for _ in range(self.count):
+            proc = self._spawn()
+            self._procs.append(proc)
+            threading.Thread(target=self._watch, args=(proc,), name="squall-worker", daemon=True).start()
+
+    @property
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.pid for p in self._procs]
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        while True:
+            code = proc.wait()
+            if self._stopping.is_set():
+                return
+            log.warning("worker %d exited with %s; starting another", proc.pid, code)
+            time.sleep(1.0)
+            if self._stopping.is_set():
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                fresh = self._spawn()
+                self._procs = [fresh if p is proc else p for p in self._procs]
+            proc = fresh
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+if __name__ == "__main__":
+    main()
