@@ -181,7 +181,7 @@ def main() -> None:
     if args.connections == "1,16":
         args.connection_counts = [16]
     with tempfile.TemporaryDirectory() as tmp:
-        with squall_server(f"{tmp}/data") as endpoint:
+        with squall_server(f"{tmp}/data", args.workers) as endpoint:
             squall = measure(endpoint, Path(tmp), args, "squall")
         report(f"squall ({args.items} items in the query table)", squall, args.connection_counts)
         if not args.no_baseline:

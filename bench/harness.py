@@ -34,6 +34,7 @@ def arguments(description: str, **extra: str) -> argparse.Namespace:
     ap.add_argument("--connections", default="1,16")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="squall up --workers N (server processes)")
     for name, default in extra.items():
         ap.add_argument(f"--{name}", default=default)
     args = ap.parse_args()
@@ -63,19 +64,37 @@ def wait_up(url: str) -> None:
 
 
 @contextlib.contextmanager
-def squall_server(data_dir: str) -> Iterator[str]:
-    """`squall up` on a free port with `data_dir`; yields its endpoint, SIGTERMs it after."""
+def squall_server(data_dir: str, workers: int = 1) -> Iterator[str]:
+    """`squall up` on a free port with `data_dir`; yields its endpoint once every one of its
+    `workers` processes listens, SIGTERMs it after."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "squall", "up", "--port", str(port), "--data-dir", data_dir]
+    cmd += ["--workers", str(workers)]
     server = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
     try:
         wait_up(f"{endpoint}/_squall/health")
+        deadline = time.monotonic() + 30
+        while _listeners(port) < workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if workers > 1:
+            print(f"squall up --workers {workers}: {_listeners(port)} processes listening")
         yield endpoint
     finally:
         if server.poll() is None:
             server.send_signal(signal.SIGTERM)
             server.wait(15)
+
+
+def _listeners(port: int) -> int:
+    """Sockets listening on `port` (one per server process)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                cols = row.split()
+                count += cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def signed(url: str, service: str, body: bytes, content_type: str) -> dict[str, str]:

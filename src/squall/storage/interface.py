@@ -111,7 +111,9 @@ class Store(Protocol):
 @runtime_checkable
 class ChangeCounter(Protocol):
     def changes(self, ns: str) -> int:
-        """How many committed write transactions of this process have written to ``ns`` so far.
+        """A count that moves with every committed write transaction that wrote to ``ns``,
+        whichever process of the server committed it (compare it for equality only:
+        unrelated namespaces may share a counter).
 
         Read it before a read transaction: while it is unchanged, nothing read
         from ``ns`` then has changed since (what an in-memory cache checks).

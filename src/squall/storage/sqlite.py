@@ -18,6 +18,9 @@ Concurrency model:
 - Calls are short and synchronous; asyncio code calls them directly, but must
   not `await` inside a transaction block.
 - The store must not be used in a forked child; open a new one there.
+- Other processes of the same server (workers) open the file with
+  `readonly=True`: readers only; the change counters are shared with them
+  through a memory-mapped file (storage/changes.py).
 
 Durability: with WAL and `synchronous=NORMAL` a committed transaction
 survives a crash or `kill -9` of the process (the WAL is written before
