@@ -33,7 +33,14 @@ class RunningServer:
     log_path: Path
 
     def client(
-        self, service: str, *, access_key: str = "test", secret: str = "test", region: str = "us-east-1", **kw
+        self,
+        service: str,
+        *,
+        access_key: str = "test",
+        secret: str = "test",
+        region: str = "us-east-1",
+        session_token: str | None = None,
+        **kw,
     ):  # type: ignore[no-untyped-def]
         import boto3
         from botocore.config import Config
@@ -44,6 +51,7 @@ class RunningServer:
             region_name=region,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret,
+            aws_session_token=session_token,
             config=Config(retries={"max_attempts": 1}, **kw),
         )
 

@@ -191,18 +191,13 @@ def test_session_credentials_work_on_the_worker(pair: RunningServer) -> None:
     ddb = pair.client("dynamodb")
     _table(ddb, "wk-session", "k", "S")
     ddb.put_item(TableName="wk-session", Item={"k": {"S": "a"}})
-    import boto3
-    from botocore.config import Config
-
     for _ in range(CONNECTIONS):
-        c = boto3.client(
+        c = pair.client(
             "dynamodb",
-            endpoint_url=pair.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            config=Config(retries={"max_attempts": 1}, max_pool_connections=1),
+            access_key=creds["AccessKeyId"],
+            secret=creds["SecretAccessKey"],
+            session_token=creds["SessionToken"],
+            max_pool_connections=1,
         )
         assert c.get_item(TableName="wk-session", Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
 
