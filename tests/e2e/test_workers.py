@@ -202,10 +202,22 @@ def test_session_credentials_work_on_the_worker(pair: RunningServer) -> None:
         assert c.get_item(TableName="wk-session", Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
 
 
-def test_a_dead_worker_is_replaced_and_workers_die_with_the_server(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", "--workers", "2")
+def test_a_dead_worker_is_replaced_and_workers_die_with_the_server_and_errors_pass_through(
+    tmp_path: Path,
+) -> None:
+    srv = start_server(tmp_path / "data", "--workers", "2", "--max-body-bytes", "1000000")
     try:
         first = _wait_for_worker(srv)
+        for _ in range(8):  # refused by the primary before it read the body, through either process
+            with pytest.raises(ClientError) as err:
+                srv.client("lambda", max_pool_connections=1).create_function(
+                    FunctionName="too-big",
+                    Runtime="python3.11",
+                    Role="arn:aws:iam::000000000000:role/r",
+                    Handler="a.h",
+                    Code={"ZipFile": os.urandom(3 << 20)},
+                )
+            assert err.value.response["Error"]["Code"] == "RequestEntityTooLarge"
         os.kill(first, signal.SIGKILL)
         second = _wait_for_worker(srv, frozenset({first}))
         assert second != first

@@ -135,15 +135,21 @@ class Forwarder:
             target += b"?" + scope["query_string"]
         await up.send(h11.Request(method=scope["method"], target=target, headers=headers))
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            body = message.get("body", b"")
-            if body:
-                await up.send(h11.Data(data=body))
-            more = message.get("more_body", False)
-        await up.send(h11.EndOfMessage())
+        try:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone
+                body = message.get("body", b"")
+                if body:
+                    await up.send(h11.Data(data=body))
+                more = message.get("more_body", False)
+            await up.send(h11.EndOfMessage())
+        except OSError:
+            # The primary stopped reading (it refused the request early, e.g. a body over its
+            # limit, and closed): relay the answer it sent, if any (the connection is not reused:
+            # h11 is not DONE sending).
+            log.debug("the primary stopped reading the request body")
         while True:
             event = await up.next_event()
             if isinstance(event, h11.InformationalResponse):
