@@ -116,7 +116,11 @@ def _clean_sized(value: Any, depth: int) -> tuple[Value, int]:
                 members: Item = {}
                 size = 3
                 for name, x in v.items():
-                    members[name], n = _clean_sized(x, depth + 1)
+                    s = x.get("S") if type(x) is dict and len(x) == 1 else None
+                    if type(s) is str:  # inline: the most common member
+                        members[name], n = {"S": s}, _str_size(s)
+                    else:
+                        members[name], n = _clean_sized(x, depth + 1)
                     size += len(name.encode()) + n + 1
                 return {"M": members}, size
         elif k == "L":
@@ -145,7 +149,11 @@ def clean_item_sized(item: dict[str, Any]) -> tuple[Item, int]:
     out: Item = {}
     total = 0
     for name, v in item.items():
-        out[name], n = _clean_sized(v, 0)
+        s = v.get("S") if type(v) is dict and len(v) == 1 else None
+        if type(s) is str:  # inline: the most common attribute
+            out[name], n = {"S": s}, len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+        else:
+            out[name], n = _clean_sized(v, 0)
         total += n + (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass")))
     return out, total
 
