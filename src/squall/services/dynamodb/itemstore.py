@@ -149,6 +149,8 @@ def key_of(table: Table, item: Item) -> Item:
 def index_rows(table: Table, item: Item) -> dict[str, bytes]:
     """The index row key of `item` in each index it belongs to (sparse: absent keys, no row)."""
     out: dict[str, bytes] = {}
+    if not table.indexes:
+        return out
     primary = encode_key(table.key, item)
     for name, (shape, _, _) in table.indexes.items():
         if all(n in item for n in shape.names):
