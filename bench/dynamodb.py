@@ -8,6 +8,14 @@ overwrite) and every GetItem/Query picks a random existing key. Figures are medi
 --repeat runs (by requests/s).
 
     python bench/dynamodb.py [--duration 10] [--connections 16] [--repeat 3] [--items 200000] [--no-baseline]
+    python bench/dynamodb.py --query-items 1000000 --ops query --no-baseline
+
+`--items N` fills the query table over HTTP (BatchWriteItem from 4 threads, both servers).
+`--query-items N` instead loads Squall's query table in process before the server starts:
+the data directory is opened here and the table created and filled through the service's own
+code (`TablesApi.create_table`, then `itemstore.write_item` in transactions of 20,000 items),
+so the rows, index and figures are exactly what the API writes; moto's (if any) still gets
+`--items` over HTTP. `--ops` picks the measurements (put, get, query).
 """
 
 from __future__ import annotations
@@ -25,6 +33,13 @@ import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from harness import Figures, arguments, free_port, squall_server, wait_up, wrk
+
+from squall.services.base import RequestContext
+from squall.services.dynamodb import itemstore
+from squall.services.dynamodb.api_tables import TablesApi
+from squall.services.dynamodb.catalog import Catalog
+from squall.services.dynamodb.values import clean_item_sized
+from squall.storage.datadir import DataDir
 
 PARTITION = 100  # items per partition of the query table: a Query returns 100 items
 GET_KEYS = 10_000
@@ -75,13 +90,49 @@ def client(endpoint: str) -> Any:
     )
 
 
-def create(ddb: Any, name: str, ranged: bool) -> None:
+def table_params(name: str, ranged: bool) -> dict[str, Any]:
     keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
     defs = [{"AttributeName": "pk", "AttributeType": "S"}]
     if ranged:
         keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
         defs.append({"AttributeName": "sk", "AttributeType": "N"})
-    ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=defs, BillingMode="PAY_PER_REQUEST")
+    return {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": defs,
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def create(ddb: Any, name: str, ranged: bool) -> None:
+    ddb.create_table(**table_params(name, ranged))
+
+
+def big_item(i: int) -> dict[str, Any]:
+    return {"pk": {"S": f"p{i // PARTITION}"}, "sk": {"N": str(i)}, "v": {"S": "x" * 20}}
+
+
+def load_in_process(data_dir: str, name: str, n: int) -> float:
+    """Create table `name` and write `n` query-table items into the (not running) server's data
+    directory through DynamoDB's own code; returns items/s."""
+    ctx = RequestContext("bench", "000000000000", "us-east-1", "dynamodb", "CreateTable", None, None, "")
+    start = time.perf_counter()
+    data = DataDir.open(data_dir)
+    try:
+        catalog = Catalog()
+        TablesApi(data.store, catalog).create_table(ctx, table_params(name, ranged=True))
+        for first in range(0, n, 20_000):
+            with data.store.write() as w:
+                table = catalog.get(w, ctx.account_id, ctx.region, name)
+                delta = itemstore.StatsDelta()
+                for i in range(first, min(n, first + 20_000)):
+                    item, size = clean_item_sized(big_item(i))
+                    row = itemstore.item_row(table, item)  # every key is new: nothing to read first
+                    itemstore.write_item(w, table, row, None, item, delta, new_size=size)
+                itemstore.apply_stats(w, table, delta)
+    finally:
+        data.close()
+    return n / (time.perf_counter() - start)
 
 
 def fill(endpoint: str, name: str, items: list[dict[str, Any]]) -> float:
@@ -100,17 +151,17 @@ def fill(endpoint: str, name: str, items: list[dict[str, Any]]) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def measure(endpoint: str, tmp: Path, args: Any, label: str) -> dict[str, Any]:
+def measure(
+    endpoint: str, tmp: Path, args: Any, label: str, loaded: int = 0, fill_rate: float = 0.0
+) -> dict[str, Any]:
+    """`loaded`: the query table already holds that many items (load_in_process)."""
     ddb = client(endpoint)
     create(ddb, "kv", ranged=False)
-    create(ddb, "big", ranged=True)
     fill(endpoint, "kv", [{"pk": {"S": f"k{i}"}, "v": {"S": "value"}} for i in range(GET_KEYS)])
-    big = [
-        {"pk": {"S": f"p{i // PARTITION}"}, "sk": {"N": str(i)}, "v": {"S": "x" * 20}}
-        for i in range(args.items)
-    ]
-    fill_rate = fill(endpoint, "big", big)
-    parts = args.items // PARTITION
+    if not loaded:
+        create(ddb, "big", ranged=True)
+        fill_rate = fill(endpoint, "big", [big_item(i) for i in range(args.items)])
+    parts = (loaded or args.items) // PARTITION
     url = endpoint + "/"
     put = script(
         tmp / f"{label}-put.lua",
@@ -133,12 +184,15 @@ def measure(endpoint: str, tmp: Path, args: Any, label: str) -> dict[str, Any]:
     )
     assert check["Count"] == PARTITION, check["Count"]
     conns = args.connection_counts
+    ops = args.ops.split(",")
     return {
         "fill": fill_rate,
-        "put": {c: wrk(url, put, c, args.duration, args.repeat) for c in conns},
-        "get": {c: wrk(url, get, c, args.duration, args.repeat) for c in conns},
-        "query": wrk(url, query, 1, args.duration, args.repeat),
-        "kv_items": client(endpoint).describe_table(TableName="kv")["Table"]["ItemCount"],
+        "loaded": loaded,
+        "put": {c: wrk(url, put, c, args.duration, args.repeat) for c in conns} if "put" in ops else {},
+        "get": {c: wrk(url, get, c, args.duration, args.repeat) for c in conns} if "get" in ops else {},
+        "query": wrk(url, query, 1, args.duration, args.repeat) if "query" in ops else None,
+        "big_items": ddb.describe_table(TableName="big")["Table"]["ItemCount"],
+        "kv_items": ddb.describe_table(TableName="kv")["Table"]["ItemCount"],
     }
 
 
@@ -160,15 +214,20 @@ def moto_server() -> Iterator[str]:
 
 
 def report(label: str, r: dict[str, Any], conns: list[int]) -> None:
-    print(f"{label}: filled the query table at {r['fill']:.0f} items/s (BatchWriteItem, 4 threads)")
+    how = "in process, the service's own write path" if r["loaded"] else "BatchWriteItem, 4 threads"
+    print(f"{label}: filled the query table ({r['big_items']} items) at {r['fill']:.0f} items/s ({how})")
     for c in conns:
         for op in ("put", "get"):
+            if c not in r[op]:
+                continue
             f: Figures = r[op][c]
             print(
                 f"  {op.capitalize()}Item  connections={c:>3}  requests/s={float(f['rps']):>8.0f}  "
                 f"p50={f['p50']}  p99={f['p99']}  non-2xx={f['non2xx']}"
             )
     q = r["query"]
+    if q is None:
+        return
     print(
         f"  Query (100 items)  connections=  1  requests/s={float(q['rps']):>8.0f}  p50={q['p50']}  p99={q['p99']}"
     )
@@ -176,14 +235,21 @@ def report(label: str, r: dict[str, Any], conns: list[int]) -> None:
 
 
 def main() -> None:
-    args = arguments("DynamoDB PutItem/GetItem throughput and Query latency", items="200000")
+    args = arguments(
+        "DynamoDB PutItem/GetItem throughput and Query latency",
+        items="200000",
+        ops="put,get,query",
+        query_items="0",
+    )
     args.items = int(args.items)
+    loaded = int(args.query_items)
     if args.connections == "1,16":
         args.connection_counts = [16]
     with tempfile.TemporaryDirectory() as tmp:
+        rate = load_in_process(f"{tmp}/data", "big", loaded) if loaded else 0.0
         with squall_server(f"{tmp}/data", args.workers) as endpoint:
-            squall = measure(endpoint, Path(tmp), args, "squall")
-        report(f"squall ({args.items} items in the query table)", squall, args.connection_counts)
+            squall = measure(endpoint, Path(tmp), args, "squall", loaded, rate)
+        report(f"squall ({loaded or args.items} items in the query table)", squall, args.connection_counts)
         if not args.no_baseline:
             with moto_server() as endpoint:
                 moto = measure(endpoint, Path(tmp), args, "moto")

@@ -28,7 +28,7 @@ Figures = dict[str, str | float]
 
 def arguments(description: str, **extra: str) -> argparse.Namespace:
     """The common flags (--duration, --connections, --repeat) plus `extra` string flags
-    (name -> default); checks that wrk is installed and prints the machine."""
+    (name -> default; `query_items` is spelt --query-items); checks that wrk is installed and prints the machine."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", default="1,16")
@@ -36,7 +36,7 @@ def arguments(description: str, **extra: str) -> argparse.Namespace:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--workers", type=int, default=1, help="squall up --workers N (server processes)")
     for name, default in extra.items():
-        ap.add_argument(f"--{name}", default=default)
+        ap.add_argument(f"--{name.replace('_', '-')}", dest=name.replace("-", "_"), default=default)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")

@@ -10,10 +10,19 @@ from pathlib import Path
 import pytest
 
 from squall.services.base import ServiceError
-from squall.services.dynamodb import numbers
+from squall.services.dynamodb import itemstore, numbers
 from squall.services.dynamodb.catalog import Catalog
-from squall.services.dynamodb.tables import new_table
-from squall.services.dynamodb.values import clean, item_size, items_equal, value_size
+from squall.services.dynamodb.expressions import Expressions
+from squall.services.dynamodb.tables import Table, new_table
+from squall.services.dynamodb.values import (
+    clean,
+    clean_item,
+    clean_item_sized,
+    item_size,
+    items_equal,
+    sort_key,
+    value_size,
+)
 from squall.storage import SQLiteStore
 
 
@@ -88,3 +97,95 @@ def test_catalog_memo_follows_the_change_counter(tmp_path: Path) -> None:
         found = catalog.find(r, *scope, "t", stamp=catalog.stamp(store))
     assert found is not None and found.id == second.id != first.id
     store.close()
+
+
+_ITEMS: list[dict[str, object]] = [
+    {"pk": {"S": "user#1"}, "age": {"N": "36"}, "tags": {"SS": ["a", "b"]}},
+    {"pk": {"S": "é"}, "é": {"SS": ["ü", "x"]}, "n": {"N": "1.50"}, "z": {"N": "0"}, "big": {"N": "1e3"}},
+    {"m": {"M": {"é": {"S": "x"}, "l": {"L": [{"BOOL": True}, {"NULL": True}, {"B": b"\x00\x01"}]}}}},
+    {"s": {"NS": ["1", "2.0"]}, "b": {"BS": [b"a", b"b"]}, "t": {"BOOL": False}},
+    {"e": {"S": ""}, "l": {"L": []}, "m": {"M": {}}},
+]
+
+
+@pytest.mark.parametrize("item", _ITEMS)
+def test_clean_item_sized_matches_clean_then_size(item: dict[str, object]) -> None:
+    cleaned, size = clean_item_sized(item)
+    assert cleaned == clean_item(item)
+    assert size == item_size(cleaned)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"SS": ["a", "a"]}, "contains duplicates"),
+        ({"SS": []}, "may not be empty"),
+        ({"N": "1e200"}, "Number overflow"),
+        ({"NULL": False}, "Null attribute value types"),
+        ({"S": "x", "N": "1"}, "more than one datatypes"),
+        ({"M": {"x": {}}}, "Supplied AttributeValue is empty"),
+    ],
+)
+def test_clean_item_sized_raises_what_clean_raises(value: dict[str, object], message: str) -> None:
+    with pytest.raises(ServiceError, match=message):
+        clean_item({"a": value})
+    with pytest.raises(ServiceError, match=message):
+        clean_item_sized({"a": value})
+
+
+def _range_table(range_type: str) -> Table:
+    desc = new_table(
+        {
+            "TableName": "t",
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": range_type},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+        "000000000000",
+        "us-east-1",
+    )
+    return Table(desc)
+
+
+@pytest.mark.parametrize(
+    ("range_type", "sk"),
+    [("N", "42"), ("N", "-7"), ("N", "1.5"), ("N", "0"), ("S", "a\x00b"), ("S", "é"), ("B", b"\x00\xff")],
+)
+def test_plain_row_keys_equal_the_general_encoding(range_type: str, sk: object) -> None:
+    table = _range_table(range_type)
+    key = {"pk": {"S": "user#1"}, "sk": {range_type: sk}}
+    expected = itemstore.base(table) + sort_key(key["pk"]) + sort_key(key["sk"])  # type: ignore[arg-type]
+    assert itemstore.key_row(table, key) == expected
+    assert itemstore.item_row(table, {**key, "x": {"S": "y"}}) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ({"pk": {"S": "a"}}, "does not match the schema"),
+        ({"pk": {"S": "a"}, "sk": {"S": "1"}}, "does not match the schema"),
+        ({"pk": {"S": "a"}, "other": {"N": "1"}}, "does not match the schema"),
+        ({"pk": {"S": ""}, "sk": {"N": "1"}}, "cannot contain an empty string value"),
+        ({"pk": {"S": "x" * 2049}, "sk": {"N": "1"}}, "Size of hashkey has exceeded"),
+    ],
+)
+def test_key_rows_outside_the_fast_path_keep_their_errors(key: dict[str, object], message: str) -> None:
+    with pytest.raises(ServiceError, match=message):
+        itemstore.key_row(_range_table("N"), key)
+
+
+def test_requests_without_expressions_take_the_empty_path() -> None:
+    plain = Expressions({"TableName": "t", "Key": {}})
+    assert plain.empty and plain.condition("ConditionExpression") is None and plain.projection() is None
+    plain.done()
+    given = Expressions({"ProjectionExpression": "#a", "ExpressionAttributeNames": {"#a": "a", "#b": "b"}})
+    assert not given.empty
+    given.projection()
+    with pytest.raises(ServiceError, match=r"unused in expressions: keys: \{#b\}"):
+        given.done()

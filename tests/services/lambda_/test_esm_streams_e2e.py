@@ -4,6 +4,7 @@ function that reports every invocation's records to a queue with boto3 from its 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_insert_modify_remove_in_order(server: RunningServer) -> None:
 def test_failed_batch_goes_to_on_failure_and_the_shard_moves_on(server: RunningServer) -> None:
     sqs = server.client("sqs")
     failures, failures_arn = new_queue(sqs)
-    (_, ddb, _), name, stream, out, _ = mapped(
+    (lam, ddb, _), name, stream, out, mid = mapped(
         server,
         BatchSize=1,
         MaximumRetryAttempts=0,
@@ -92,10 +93,39 @@ def test_failed_batch_goes_to_on_failure_and_the_shard_moves_on(server: RunningS
     msgs = sqs.receive_message(QueueUrl=failures, WaitTimeSeconds=5).get("Messages", [])
     assert len(msgs) == 1
     record = json.loads(msgs[0]["Body"])
-    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    # AWS's documented invocation record for a DynamoDB stream (Lambda developer guide, with-ddb),
+    # field for field and in its order; the arrival times are whole seconds, the timestamp has millis
+    assert list(record) == ["requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"]
+    request_id = record["requestContext"]["requestId"]
+    assert str(uuid.UUID(request_id)) == request_id
+    assert record["requestContext"] == {
+        "requestId": request_id,
+        "functionArn": lam.get_event_source_mapping(UUID=mid)["FunctionArn"],
+        "condition": "RetryAttemptsExhausted",
+        "approximateInvokeCount": 1,
+    }
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+    assert record["version"] == "1.0"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["timestamp"])
     info = record["DDBStreamBatchInfo"]
-    assert info["streamArn"] == stream and info["batchSize"] == 1
-    assert info["startSequenceNumber"] == got[0]["dynamodb"]["SequenceNumber"]
+    arrival = got[0]["dynamodb"]["ApproximateCreationDateTime"]
+    second = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(float(arrival))))
+    shard = server.client("dynamodbstreams").describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][
+        0
+    ]
+    assert list(info.items()) == [
+        ("shardId", shard["ShardId"]),
+        ("startSequenceNumber", got[0]["dynamodb"]["SequenceNumber"]),
+        ("endSequenceNumber", got[0]["dynamodb"]["SequenceNumber"]),
+        ("approximateArrivalOfFirstRecord", second),
+        ("approximateArrivalOfLastRecord", second),
+        ("batchSize", 1),
+        ("streamArn", stream),
+    ]
 
 
 def test_restart_neither_loses_nor_replays(tmp_path: Path) -> None:

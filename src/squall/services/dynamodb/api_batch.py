@@ -20,7 +20,7 @@ from squall.services.dynamodb.catalog import Catalog
 from squall.services.dynamodb.errors import ConditionFailed, validation
 from squall.services.dynamodb.evaluate import project
 from squall.services.dynamodb.expressions import Expressions, capacity_list, read_units, write_units
-from squall.services.dynamodb.values import Item, clean_item, item_size
+from squall.services.dynamodb.values import Item, clean_item, clean_item_sized, item_size
 from squall.storage import Store, WriteTxn, pack
 
 MAX_BATCH_GET = 100
@@ -85,36 +85,38 @@ class BatchApi:
             )
         units: dict[str, float] = {}
         wants_capacity = (params.get("ReturnConsumedCapacity") or "NONE") != "NONE"
+        stamp = self.catalog.stamp(self.store)
         with self.store.write() as w:
             for name, writes in requests.items():
-                table = self.catalog.get(w, ctx.account_id, ctx.region, name)
-                planned: dict[bytes, Item | None] = {}
+                table = self.catalog.get(w, ctx.account_id, ctx.region, name, stamp=stamp)
+                planned: dict[bytes, tuple[Item | None, int | None]] = {}
                 for req in writes:
                     if req.get("PutRequest") and req.get("DeleteRequest"):
                         raise validation(
                             "A WriteRequest must contain exactly one of PutRequest or DeleteRequest"
                         )
                     if req.get("PutRequest"):
-                        item = clean_item(req["PutRequest"]["Item"])
-                        itemstore.check_item_size(item)
+                        item, size = clean_item_sized(req["PutRequest"]["Item"])
+                        itemstore.check_size(size)
                         row = itemstore.item_row(table, item)
                         new: Item | None = item
+                        new_size: int | None = size
                     elif req.get("DeleteRequest"):
                         row = itemstore.key_row(table, clean_key(req["DeleteRequest"]["Key"]))
-                        new = None
+                        new, new_size = None, None
                     else:
                         raise validation(
                             "A WriteRequest must contain exactly one of PutRequest or DeleteRequest"
                         )
                     if row in planned:
                         raise validation(DUPLICATES)
-                    planned[row] = new
+                    planned[row] = (new, new_size)
                 delta = itemstore.StatsDelta()
-                for row, new in planned.items():
+                for row, (new, new_size) in planned.items():
                     old = itemstore.load(w, row)
-                    itemstore.write_item(w, table, row, old, new, delta)
+                    itemstore.write_item(w, table, row, old, new, delta, new_size=new_size)
                     if wants_capacity:
-                        size = max(item_size(new) if new else 0, item_size(old) if old else 0)
+                        size = max(new_size or 0, item_size(old) if old else 0)
                         units[name] = units.get(name, 0.0) + write_units(size)
                 itemstore.apply_stats(w, table, delta)
         out: dict[str, Any] = {"UnprocessedItems": {}}

@@ -12,7 +12,7 @@ from squall.services.dynamodb.evaluate import matches, project
 from squall.services.dynamodb.expressions import Expressions, capacity
 from squall.services.dynamodb.tables import Table
 from squall.services.dynamodb.update import apply
-from squall.services.dynamodb.values import INVALID, Item, clean, clean_item, item_size
+from squall.services.dynamodb.values import INVALID, Item, clean, clean_item_sized, item_size
 from squall.storage import Store
 
 _RETURN_VALUES = {
@@ -63,8 +63,8 @@ class ItemsApi:
         exprs = Expressions(params)
         cond = exprs.condition("ConditionExpression")
         exprs.done()
-        item = clean_item(params["Item"])
-        size = itemstore.check_item_size(item)
+        item, size = clean_item_sized(params["Item"])
+        itemstore.check_size(size)
         stamp = self.catalog.stamp(self.store)
         try:
             with self.store.write() as w:

@@ -24,8 +24,22 @@ LEGACY_FOR = {
 }
 
 
+#: Every parameter that makes a request use expressions or their legacy forms.
+_ANY = frozenset((*LEGACY, *EXPRESSIONS, "AttributesToGet", "ProjectionExpression")) | {
+    "ExpressionAttributeNames",
+    "ExpressionAttributeValues",
+}
+_NO_PLACEHOLDERS = Placeholders(None, None)
+
+
 class Expressions:
     def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        #: No expression, legacy form or placeholder given: every accessor answers None at once.
+        self.empty = params.keys().isdisjoint(_ANY)
+        if self.empty:
+            self.ph = _NO_PLACEHOLDERS
+            return
         old = [n for n in (*LEGACY, "AttributesToGet") if params.get(n) is not None]
         new = [n for n in (*EXPRESSIONS, "ProjectionExpression") if params.get(n) is not None]
         if old and new:
@@ -33,7 +47,6 @@ class Expressions:
                 "Can not use both expression and non-expression parameters in the same request: "
                 f"Non-expression parameters: {{{', '.join(old)}}} Expression parameters: {{{', '.join(new)}}}"
             )
-        self.params = params
         names = params.get("ExpressionAttributeNames")
         values = params.get("ExpressionAttributeValues")
         if names is not None and not names:
@@ -48,6 +61,8 @@ class Expressions:
         self.ph = Placeholders(names, cleaned)
 
     def condition(self, key: str) -> ast.Condition | None:
+        if self.empty:
+            return None
         source = self.params.get(key)
         if source is None:
             found = next((self.params[n] for n in LEGACY_FOR[key] if self.params.get(n)), None)
@@ -60,6 +75,8 @@ class Expressions:
         return node
 
     def update(self) -> list[ast.Action] | None:
+        if self.empty:
+            return None
         source = self.params.get("UpdateExpression")
         if source is None:
             old = self.params.get("AttributeUpdates")
@@ -67,6 +84,8 @@ class Expressions:
         return parse_update(source, self.ph)
 
     def projection(self) -> list[ast.Path] | None:
+        if self.empty:
+            return None
         source = self.params.get("ProjectionExpression")
         if source is None:
             attrs = self.params.get("AttributesToGet")
@@ -74,7 +93,8 @@ class Expressions:
         return parse_projection(source, self.ph)
 
     def done(self) -> None:
-        self.ph.check_unused()
+        if not self.empty:
+            self.ph.check_unused()
 
 
 def capacity(

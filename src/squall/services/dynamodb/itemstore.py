@@ -25,6 +25,7 @@ from squall.services.dynamodb.values import (
     MAX_HASH,
     MAX_ITEM,
     MAX_RANGE,
+    PLAIN_INT,
     Item,
     Value,
     item_size,
@@ -90,9 +91,36 @@ def encode_key(shape: KeyShape, item: Item) -> bytes:
     return out
 
 
+def _plain_key(shape: KeyShape, values: dict[str, Any]) -> bytes | None:
+    """`encode_key` of `values` when each key value is a plain valid one (ASCII S, integer N,
+    B within the size limits); None sends the caller down the checking path for the rest."""
+    out = b""
+    for name, expected, limit in shape.plan:
+        value = values.get(name)
+        if type(value) is not dict or len(value) != 1:
+            return None
+        v = value.get(expected)
+        if expected == "S":
+            if type(v) is not str or not v or len(v) > limit or not v.isascii() or "\x00" in v:
+                return None
+            out += b"\x02" + v.encode() + b"\x00"  # pack(v), unescaped: no NUL inside
+        elif expected == "N":
+            if type(v) is not str or not PLAIN_INT.fullmatch(v):
+                return None
+            out += sort_key(value)
+        elif type(v) is bytes and 0 < len(v) <= limit:
+            out += sort_key(value)
+        else:
+            return None
+    return out
+
+
 def item_row(table: Table, item: Item) -> bytes:
     """The row key of an item to be written (PutItem's checks and messages)."""
     shape = table.key
+    plain = _plain_key(shape, item)
+    if plain is not None:
+        return base(table) + plain
     for name in shape.names:
         if name not in item:
             raise validation(f"{INVALID}Missing the key {name} in the item")
@@ -103,6 +131,10 @@ def item_row(table: Table, item: Item) -> bytes:
 def key_row(table: Table, key: dict[str, Any]) -> bytes:
     """The row key a `Key` parameter names (GetItem/UpdateItem/DeleteItem's checks)."""
     shape = table.key
+    if len(key) == len(shape.types):
+        plain = _plain_key(shape, key)
+        if plain is not None:
+            return base(table) + plain
     if set(key) != set(shape.names) or any(kind(key[n]) != shape.type_of(n) for n in shape.names):
         raise validation(SCHEMA_MISMATCH)
     for name in shape.names:
@@ -117,17 +149,25 @@ def key_of(table: Table, item: Item) -> Item:
 def index_rows(table: Table, item: Item) -> dict[str, bytes]:
     """The index row key of `item` in each index it belongs to (sparse: absent keys, no row)."""
     out: dict[str, bytes] = {}
+    if not table.indexes:
+        return out
     primary = encode_key(table.key, item)
     for name, (shape, _, _) in table.indexes.items():
         if all(n in item for n in shape.names):
-            for n in shape.names:
-                check_key_value(shape, n, item[n], index=True)
-            out[name] = base(table, name) + encode_key(shape, item) + primary
+            plain = _plain_key(shape, item)
+            if plain is None:
+                for n in shape.names:
+                    check_key_value(shape, n, item[n], index=True)
+                plain = encode_key(shape, item)
+            out[name] = base(table, name) + plain + primary
     return out
 
 
 def check_item_size(item: Item) -> int:
-    size = item_size(item)
+    return check_size(item_size(item))
+
+
+def check_size(size: int) -> int:
     if size > MAX_ITEM:
         raise validation("Item size has exceeded the maximum allowed size")
     return size
@@ -135,7 +175,7 @@ def check_item_size(item: Item) -> int:
 
 def load(r: ReadTxn, row: bytes) -> Item | None:
     raw = r.get(ITEMS, row)
-    return None if raw is None else dict(cbor2.loads(raw))
+    return None if raw is None else cbor2.loads(raw)
 
 
 class StatsDelta:

@@ -7,9 +7,11 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from squall.services.dynamodb.errors import validation
+from squall.services.dynamodb.values import MAX_HASH, MAX_RANGE
 
 INVALID = "One or more parameter values were invalid: "
 
@@ -24,14 +26,24 @@ class KeyShape:
     types: tuple[tuple[str, str], ...]
 
     def type_of(self, name: str) -> str:
-        for n, t in self.types:
-            if n == name:
-                return t
-        raise KeyError(name)
+        return self.type_map[name]
 
-    @property
+    @cached_property
+    def type_map(self) -> dict[str, str]:
+        return dict(self.types)
+
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return (self.hash,) if self.range is None else (self.hash, self.range)
+
+    @cached_property
+    def plan(self) -> tuple[tuple[str, str, int], ...]:
+        """(name, type, size limit) of each key attribute, hash first: what the row-key fast path
+        (itemstore) checks."""
+        plan = [(self.hash, self.type_map[self.hash], MAX_HASH)]
+        if self.range is not None:
+            plan.append((self.range, self.type_map[self.range], MAX_RANGE))
+        return tuple(plan)
 
 
 class Table:
@@ -50,19 +62,19 @@ class Table:
                     kind,
                 )
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(self.desc["TableName"])
 
-    @property
+    @cached_property
     def id(self) -> str:
         return str(self.desc["TableId"])
 
-    @property
+    @cached_property
     def arn(self) -> str:
         return str(self.desc["TableArn"])
 
-    @property
+    @cached_property
     def scope(self) -> tuple[str, str]:
         """(account, region) from the ARN."""
         parts = self.arn.split(":")

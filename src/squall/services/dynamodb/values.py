@@ -27,7 +27,7 @@ INVALID = "One or more parameter values were invalid: "
 
 
 #: Integers that are their own canonical form (no sign on zero, no leading zeros, <= 38 digits).
-_PLAIN_INT = re.compile(r"-?[1-9][0-9]{0,37}")
+PLAIN_INT = re.compile(r"-?[1-9][0-9]{0,37}")
 
 
 def kind(value: Value) -> str:
@@ -42,7 +42,7 @@ def clean(value: Any, *, depth: int = 0) -> Value:
         k, v = next(iter(value.items()))
         if k == "S" and type(v) is str:
             return {"S": v}
-        if k == "N" and type(v) is str and _PLAIN_INT.fullmatch(v):
+        if k == "N" and type(v) is str and PLAIN_INT.fullmatch(v):
             return {"N": v}  # already canonical
         if k == "M" and type(v) is dict:
             return {"M": {name: clean(x, depth=depth + 1) for name, x in v.items()}}
@@ -93,12 +93,77 @@ def clean_item(item: dict[str, Any]) -> Item:
     return {name: clean(v) for name, v in item.items()}
 
 
+def _name_size(name: str) -> int:
+    return len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass"))
+
+
+def _str_size(v: str) -> int:
+    return len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass"))
+
+
+def _clean_sized(value: Any, depth: int) -> tuple[Value, int]:
+    """`clean(value)` and its `value_size` in one walk (the usual forms inline, the rest via both)."""
+    if type(value) is dict and len(value) == 1 and depth <= 32:
+        ((k, v),) = value.items()
+        if k == "S":
+            if type(v) is str:
+                return {"S": v}, _str_size(v)
+        elif k == "N":
+            if type(v) is str and PLAIN_INT.fullmatch(v):
+                return {"N": v}, 1 + (len(v.lstrip("-").rstrip("0")) + 1) // 2
+        elif k == "M":
+            if type(v) is dict:
+                members: Item = {}
+                size = 3
+                for name, x in v.items():
+                    s = x.get("S") if type(x) is dict and len(x) == 1 else None
+                    if type(s) is str:  # inline: the most common member
+                        members[name], n = {"S": s}, _str_size(s)
+                    else:
+                        members[name], n = _clean_sized(x, depth + 1)
+                    size += len(name.encode()) + n + 1
+                return {"M": members}, size
+        elif k == "L":
+            if type(v) is list:
+                elements: list[Value] = []
+                size = 3
+                for x in v:
+                    c, n = _clean_sized(x, depth + 1)
+                    elements.append(c)
+                    size += n + 1
+                return {"L": elements}, size
+        elif k == "SS":
+            if type(v) is list and v and all(type(x) is str for x in v) and len(set(v)) == len(v):
+                return {"SS": list(v)}, sum(_str_size(x) for x in v)
+        elif k == "BOOL":
+            if type(v) is bool:
+                return {"BOOL": v}, 1
+        elif k == "B" and type(v) is bytes:
+            return {"B": v}, len(v)
+    cleaned = clean(value, depth=depth)
+    return cleaned, value_size(cleaned)
+
+
+def clean_item_sized(item: dict[str, Any]) -> tuple[Item, int]:
+    """`clean_item(item)` and its `item_size`, in one walk."""
+    out: Item = {}
+    total = 0
+    for name, v in item.items():
+        s = v.get("S") if type(v) is dict and len(v) == 1 else None
+        if type(s) is str:  # inline: the most common attribute
+            out[name], n = {"S": s}, len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+        else:
+            out[name], n = _clean_sized(v, 0)
+        total += n + (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass")))
+    return out, total
+
+
 def value_size(value: Value) -> int:
     k, v = next(iter(value.items()))
     if k == "S":
-        return len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass"))
+        return _str_size(v)
     if k == "N":
-        if _PLAIN_INT.fullmatch(v):  # 1 byte + half the digits, trailing zeros trimmed
+        if PLAIN_INT.fullmatch(v):  # 1 byte + half the digits, trailing zeros trimmed
             return 1 + (len(v.lstrip("-").rstrip("0")) + 1) // 2
         return numbers.size(Decimal(v))
     if k == "B":
@@ -106,7 +171,7 @@ def value_size(value: Value) -> int:
     if k in ("BOOL", "NULL"):
         return 1
     if k == "SS":
-        return sum(len(x.encode("utf-8", "surrogatepass")) for x in v)
+        return sum(_str_size(x) for x in v)
     if k == "NS":
         return sum(numbers.size(Decimal(x)) for x in v)
     if k == "BS":
@@ -119,7 +184,7 @@ def value_size(value: Value) -> int:
 def item_size(item: Item) -> int:
     total = 0
     for name, v in item.items():
-        total += (len(name) if name.isascii() else len(name.encode("utf-8", "surrogatepass"))) + value_size(v)
+        total += _name_size(name) + value_size(v)
     return total
 
 

@@ -235,7 +235,13 @@ class DynamoStreamHandler:
         if window is not None:
             event.update(window_fields(window, shard_id, ctx.stream_arn))
         result = await self.invoker.run(Call(target, orjson.dumps(event), ctx.endpoint))
-        response: dict[str, object] = {"statusCode": 200, "executedVersion": target.version}
+        # AWS's responseContext always has the three keys; functionError is null when the function
+        # returned (a partial batch failure) rather than raised
+        response: dict[str, object] = {
+            "statusCode": 200,
+            "executedVersion": target.version,
+            "functionError": None,
+        }
         if not result.ok:
             self.on_result(FUNCTION_FAILED)
             return Outcome(0, {**response, "functionError": result.function_error})
