@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -167,6 +168,7 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             }
         )
         echo(banner(server))
+        _freeze_startup_heap()
         # uvicorn drains on SIGINT/SIGTERM, restores these handlers and re-raises the
         # signal; ours turn it into a normal return so the data directory is closed.
         signal.signal(signal.SIGTERM, _stop)
@@ -180,6 +182,14 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
         echo("Squall stopped.")
     finally:
         server.close()
+
+
+def _freeze_startup_heap() -> None:
+    """Move what start-up built (botocore's service models, compiled plans, caches) out of the
+    garbage collector's reach: full collections then scan only what requests create, instead
+    of pausing the event loop for 50-70 ms every second or two under load."""
+    gc.collect()
+    gc.freeze()
 
 
 class _Stopped(Exception):

@@ -24,6 +24,7 @@ primary's socket name on stdin (only the primary starts it).
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import pickle
@@ -141,8 +142,11 @@ def main() -> None:
     settings, primary = pickle.load(sys.stdin.buffer)
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     sock = listen_socket(settings.host, settings.port)
+    app = build_app(settings, primary)
+    gc.collect()
+    gc.freeze()  # as the primary does (server.py)
     config = uvicorn.Config(
-        build_app(settings, primary),
+        app,
         loop="auto",
         http="auto",
         lifespan="on",
