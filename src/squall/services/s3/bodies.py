@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
@@ -47,6 +48,9 @@ _BATCH_BYTES = 1 << 20
 #: Bodies up to this size are stored in the store row (`s3.body`), not in a blob file.
 INLINE_MAX = 64 << 10
 _INLINE_MARK = "i"
+#: Inline body ids: "i" + 64 random bits drawn once per process + a per-process counter.
+_INLINE_PREFIX = _INLINE_MARK + secrets.token_hex(8)
+_inline_ids = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,7 @@ class Bodies:
         return self._put_inline(b"".join(head), staged)
 
     def _put_inline(self, data: bytes, staged: bool) -> InlineBody:
-        body_id = _INLINE_MARK + secrets.token_hex(16)
+        body_id = f"{_INLINE_PREFIX}{next(_inline_ids):x}"
         md5_hex = hashlib.md5(data, usedforsecurity=False).hexdigest()
         if staged:
             return InlineBody(body_id, len(data), md5_hex, data)

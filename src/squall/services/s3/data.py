@@ -6,7 +6,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import orjson
 
@@ -29,6 +30,7 @@ class S3Data(Bodies):
         self._buckets: dict[str, Bucket | None] = {}
         self._buckets_seen = -1
         self._buckets_lock = threading.Lock()
+        self._seqs = Sequencer()
 
     # --- buckets ---
 
@@ -78,6 +80,20 @@ class S3Data(Bodies):
         with self.store.write() as w:
             w.put(m.BUCKETS, m.bucket_key(bucket.name), bucket.dump())
 
+    @contextmanager
+    def _write(self) -> Iterator[WriteTxn]:
+        """A write transaction that may take sequence numbers (`self._seqs.take(w)`)."""
+        txn: WriteTxn | None = None
+        try:
+            with self.store.write() as w:
+                txn = w
+                yield w
+        except BaseException:
+            if txn is not None:
+                self._seqs.ended(txn, committed=False)
+            raise
+        self._seqs.ended(txn, committed=True)
+
     # --- versions ---
 
     def current(self, bucket: str, key: str) -> ObjectVersion | None:
@@ -122,36 +138,49 @@ class S3Data(Bodies):
         dropped, and the bytes of `new_body` if it is a staged inline body); then
         free what it replaced (the old "null" version, outside versioned buckets)."""
         dropped: list[str] = []
-        with self.store.write() as w:
-            if isinstance(new_body, InlineBody) and new_body.data is not None:
-                w.put(m.INLINE, keys.pack(new_body.id), new_body.data)
+        cur = m.object_prefix(bucket.name, version.key)
+        staged = new_body.data if isinstance(new_body, InlineBody) else None
+        staged_id = new_body.id if new_body is not None and staged is not None else None
+        with self._write() as w:
+            if staged is not None:
+                w.put(m.INLINE, keys.pack(staged_id), staged)
             if also is not None:
                 dropped.extend(also(w))
-            seq = w.next_sequence(m.SEQUENCE)
+            seq = self._seqs.take(w)
             version = _with_seq(version, seq)
+            current = self._bucket_in(w, bucket.name)
             if version.version_id == "null":
-                dropped.extend(self._drop_null(w, bucket.name, version.key))
-            w.put(m.VERSIONS, m.version_key(bucket.name, version.key, seq), version.dump())
-            cur = m.object_prefix(bucket.name, version.key)
+                dropped.extend(self._drop_null(w, current, cur))
+            raw = version.dump()
+            w.put(m.VERSIONS, m.version_key_at(cur, seq), raw)
             if version.delete_marker:
                 w.delete(m.CURRENT, cur)
             else:
-                w.put(m.CURRENT, cur, version.dump())
+                w.put(m.CURRENT, cur, raw)
             for blob_id, _ in version.parts:
-                w.delete(m.PENDING, keys.pack(blob_id))
-            queued = _outbox(w, self._bucket_in(w, bucket.name), bucket, version, event, seq)
+                if blob_id != staged_id:  # a staged body has no intent
+                    w.delete(m.PENDING, keys.pack(blob_id))
+            queued = _outbox(w, current, bucket, version, event, seq)
         self.release_soon(dropped)
         if queued and self.on_event is not None:
             self.on_event()
         return version
 
-    def _drop_null(self, w: WriteTxn, bucket: str, key: str) -> list[str]:
+    def _drop_null(self, w: WriteTxn, current: Bucket | None, cur: bytes) -> list[str]:
+        """Remove the key's "null" version (and free its bodies). In a bucket that was never
+        versioned it is the key's only version, the one in `s3.cur`."""
+        if current is not None and not current.versioning:
+            raw = w.get(m.CURRENT, cur)
+            found = [] if raw is None else [ObjectVersion.load(raw)]
+        else:
+            found = [ObjectVersion.load(raw) for _, raw in w.scan(m.VERSIONS, prefix=cur + m.VERSION_SEP)]
         dropped: list[str] = []
-        for raw_key, raw in list(w.scan(m.VERSIONS, prefix=m.versions_prefix(bucket, key))):
-            old = ObjectVersion.load(raw)
+        for old in found:
             if old.version_id == "null":
+                raw_key = m.version_key_at(cur, old.seq)
                 w.delete(m.VERSIONS, raw_key)
-                w.delete(m.RESTORES, raw_key)
+                if old.restore is not None:  # an `s3.restore` entry exists only with a restore
+                    w.delete(m.RESTORES, raw_key)
                 dropped.extend(self.drop(w, (b for b, _ in old.parts)))
         return dropped
 
@@ -160,7 +189,7 @@ class S3Data(Bodies):
     ) -> bool:
         """Remove one version for good (DeleteObject with a VersionId, lifecycle expiration);
         False if it was already gone."""
-        with self.store.write() as w:
+        with self._write() as w:
             vkey = m.version_key(bucket.name, version.key, version.seq)
             if w.get(m.VERSIONS, vkey) is None:
                 return False
@@ -173,9 +202,7 @@ class S3Data(Bodies):
                 w.delete(m.CURRENT, cur)
             else:
                 w.put(m.CURRENT, cur, latest.dump())
-            queued = _outbox(
-                w, self._bucket_in(w, bucket.name), bucket, version, event, w.next_sequence(m.SEQUENCE)
-            )
+            queued = _outbox(w, self._bucket_in(w, bucket.name), bucket, version, event, self._seqs.take(w))
             dropped = self.drop(w, (b for b, _ in version.parts))
         self.release_soon(dropped)
         if queued and self.on_event is not None:
@@ -192,7 +219,7 @@ class S3Data(Bodies):
         with its outbox event. `change` gets the version as stored now and returns (new version,
         event name or None), or None to leave it (e.g. already done: no event twice). None if the
         version is gone or unchanged."""
-        with self.store.write() as w:
+        with self._write() as w:
             vkey = m.version_key(bucket.name, version.key, version.seq)
             raw = w.get(m.VERSIONS, vkey)
             if raw is None:
@@ -207,7 +234,7 @@ class S3Data(Bodies):
             if raw_cur is not None and ObjectVersion.load(raw_cur).seq == version.seq:
                 w.put(m.CURRENT, cur, new.dump())
             queued = event is not None and _outbox(
-                w, self._bucket_in(w, bucket.name), bucket, new, event, w.next_sequence(m.SEQUENCE)
+                w, self._bucket_in(w, bucket.name), bucket, new, event, self._seqs.take(w)
             )
         if queued and self.on_event is not None:
             self.on_event()
@@ -285,3 +312,39 @@ def _outbox(
     )
     w.put(m.OUTBOX, keys.pack(seq), record.dump())
     return True
+
+
+class Sequencer:
+    """Increasing sequence numbers for `s3` (version order, outbox order, event sequencers)
+    without a store write for each: `next_sequence(SEQUENCE)` = b reserves the block
+    b * SEQ_BLOCK .. (b + 1) * SEQ_BLOCK - 1, in the transaction taking its first number.
+    Numbers only grow in commit order (they are taken under the store's write lock), across
+    restarts too (a restart reserves a new block past every reserved one; gaps are fine).
+    A block is used by later transactions only once its reserving transaction committed:
+    a rolled-back reservation is dropped (its numbers were never persisted)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._end = 0
+        self._owner: WriteTxn | None = None  # the transaction that reserved the block, until it ends
+
+    def take(self, w: WriteTxn) -> int:
+        """The next number, inside write transaction `w` (which must end through `ended`)."""
+        with self._lock:
+            if self._next >= self._end or (self._owner is not None and self._owner is not w):
+                block = w.next_sequence(m.SEQUENCE)
+                self._next, self._end, self._owner = block * SEQ_BLOCK, (block + 1) * SEQ_BLOCK, w
+            seq = self._next
+            self._next += 1
+            return seq
+
+    def ended(self, w: WriteTxn, committed: bool) -> None:
+        with self._lock:
+            if self._owner is w:
+                self._owner = None
+                if not committed:
+                    self._end = 0
+
+
+SEQ_BLOCK = 1024
