@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import orjson
 
@@ -309,9 +310,16 @@ def _outbox(
         targets=targets,
         request_id=caller.request_id if caller else "",
         principal=caller.principal if caller else bucket.account,
+        restore=_restore_data(event, version),
     )
     w.put(m.OUTBOX, keys.pack(seq), record.dump())
     return True
+
+
+def _restore_data(event: str, version: ObjectVersion) -> dict[str, Any] | None:
+    if event != "ObjectRestore:Completed" or version.restore is None:
+        return None
+    return {"expiry": version.restore["expiry"], "storage_class": version.storage_class}
 
 
 class Sequencer:

@@ -129,6 +129,9 @@ class ObjectEvent:
     request_id: str = ""
     principal: str = ""
     source_ip: str = "127.0.0.1"
+    #: ObjectRestore:Completed only: {"expiry": epoch of the restored copy's expiry,
+    #: "storage_class": the archive class it was restored from} (`glacierEventData`).
+    restore: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
         return orjson.dumps(self)
