@@ -6,8 +6,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -81,19 +81,9 @@ class S3Data(Bodies):
         with self.store.write() as w:
             w.put(m.BUCKETS, m.bucket_key(bucket.name), bucket.dump())
 
-    @contextmanager
-    def _write(self) -> Iterator[WriteTxn]:
+    def _write(self) -> _SeqWrite:
         """A write transaction that may take sequence numbers (`self._seqs.take(w)`)."""
-        txn: WriteTxn | None = None
-        try:
-            with self.store.write() as w:
-                txn = w
-                yield w
-        except BaseException:
-            if txn is not None:
-                self._seqs.ended(txn, committed=False)
-            raise
-        self._seqs.ended(txn, committed=True)
+        return _SeqWrite(self.store, self._seqs)
 
     # --- versions ---
 
@@ -172,17 +162,17 @@ class S3Data(Bodies):
         versioned it is the key's only version, the one in `s3.cur`."""
         if current is not None and not current.versioning:
             raw = w.get(m.CURRENT, cur)
-            found = [] if raw is None else [ObjectVersion.load(raw)]
+            found = [] if raw is None else [orjson.loads(raw)]
         else:
-            found = [ObjectVersion.load(raw) for _, raw in w.scan(m.VERSIONS, prefix=cur + m.VERSION_SEP)]
+            found = [orjson.loads(raw) for _, raw in w.scan(m.VERSIONS, prefix=cur + m.VERSION_SEP)]
         dropped: list[str] = []
-        for old in found:
-            if old.version_id == "null":
-                raw_key = m.version_key_at(cur, old.seq)
+        for old in found:  # ObjectVersion records, as decoded JSON (only 4 fields needed)
+            if old["version_id"] == "null":
+                raw_key = m.version_key_at(cur, old["seq"])
                 w.delete(m.VERSIONS, raw_key)
-                if old.restore is not None:  # an `s3.restore` entry exists only with a restore
+                if old.get("restore") is not None:  # an `s3.restore` entry exists only with a restore
                     w.delete(m.RESTORES, raw_key)
-                dropped.extend(self.drop(w, (b for b, _ in old.parts)))
+                dropped.extend(self.drop(w, (b for b, _ in old["parts"])))
         return dropped
 
     def delete_version(
@@ -283,7 +273,36 @@ def _found(bucket: Bucket | None, name: str) -> Bucket:
 
 
 def _with_seq(version: ObjectVersion, seq: int) -> ObjectVersion:
-    return ObjectVersion(**{**version.__dict__, "seq": seq})
+    copy = object.__new__(ObjectVersion)  # a field-for-field copy (the class is frozen, not slotted)
+    copy.__dict__.update(version.__dict__, seq=seq)
+    return copy
+
+
+class _SeqWrite:
+    """`store.write()` that tells the `Sequencer` how the transaction ended."""
+
+    def __init__(self, store: Store, seqs: Sequencer) -> None:
+        self._cm = store.write()
+        self._seqs = seqs
+        self._txn: WriteTxn | None = None
+
+    def __enter__(self) -> WriteTxn:
+        self._txn = self._cm.__enter__()
+        return self._txn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        txn = self._txn
+        try:
+            suppressed = self._cm.__exit__(kind, exc, tb)
+        except BaseException:
+            if txn is not None:
+                self._seqs.ended(txn, committed=False)
+            raise
+        if txn is not None:
+            self._seqs.ended(txn, committed=kind is None)
+        return suppressed
 
 
 def _outbox(
