@@ -348,7 +348,8 @@ class Sequencer:
     Numbers only grow in commit order (they are taken under the store's write lock), across
     restarts too (a restart reserves a new block past every reserved one; gaps are fine).
     A block is used by later transactions only once its reserving transaction committed:
-    a rolled-back reservation is dropped (its numbers were never persisted)."""
+    a rolled-back reservation is dropped (its numbers were never persisted). One Sequencer
+    (one S3Data) per store, like the bucket cache: two would interleave their blocks."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
