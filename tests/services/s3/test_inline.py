@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from squall.services.s3.data import INLINE_MAX
+from squall.services.s3.bodies import INLINE_MAX
 from squall.storage import SQLiteStore
 from tests.conftest import start_server
 from tests.services.s3.helpers import new_bucket

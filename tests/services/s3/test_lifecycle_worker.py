@@ -7,6 +7,8 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ def _notify_to_queue(srv: RunningServer, bucket: str) -> str:
     return str(url)
 
 
-def _events(srv: RunningServer, url: str, settle: float = 1.0) -> list[dict[str, Any]]:
+def _records(srv: RunningServer, url: str, settle: float = 1.0) -> list[dict[str, Any]]:
     """Every event record the queue received (in order), until it has been quiet for `settle` s."""
     sqs, found = srv.client("sqs"), []
     quiet_since = time.monotonic()
@@ -54,13 +56,14 @@ def _events(srv: RunningServer, url: str, settle: float = 1.0) -> list[dict[str,
         out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         for msg in out.get("Messages", []):
             quiet_since = time.monotonic()
-            body = json.loads(msg["Body"])
-            for record in body.get("Records", []):
-                name, key = record["eventName"], record["s3"]["object"]["key"]
-                found.append({"event": name, "key": key})
+            found.extend(json.loads(msg["Body"]).get("Records", []))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
         time.sleep(0.05)
     return found
+
+
+def _events(srv: RunningServer, url: str, settle: float = 1.0) -> list[dict[str, Any]]:
+    return [{"event": r["eventName"], "key": r["s3"]["object"]["key"]} for r in _records(srv, url, settle)]
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +120,36 @@ def test_transitions_then_restore(fast: RunningServer) -> None:
     status = listed["Contents"][0]["RestoreStatus"]
     assert status["IsRestoreInProgress"] is False and status["RestoreExpiryDate"].year >= 2024
     assert _head(s3, bucket, "t/big")["StorageClass"] == "GLACIER"
+
+
+def test_restore_completed_record_carries_glacier_event_data(fast: RunningServer) -> None:
+    """AWS: `glacierEventData.restoreEventData` (the restored copy's expiry, the class restored
+    from) is only in s3:ObjectRestore:Completed records."""
+    s3 = fast.client("s3")
+    bucket = new_bucket(s3)
+    url = _notify_to_queue(fast, bucket)
+    s3.put_object(Bucket=bucket, Key="cold key", Body=b"frozen", StorageClass="GLACIER")
+    s3.restore_object(
+        Bucket=bucket,
+        Key="cold key",
+        RestoreRequest={"Days": 100, "GlacierJobParameters": {"Tier": "Expedited"}},
+    )
+    restore = _wait(lambda: 'ongoing-request="false"' in _head(s3, bucket, "cold key").get("Restore", "") and
+                    _head(s3, bucket, "cold key")["Restore"])  # fmt: skip
+    by_name = {r["eventName"]: r for r in _records(fast, url)}
+    assert set(by_name) == {"ObjectCreated:Put", "ObjectRestore:Post", "ObjectRestore:Completed"}
+    assert "glacierEventData" not in by_name["ObjectRestore:Post"]
+    assert "glacierEventData" not in by_name["ObjectCreated:Put"]
+    completed = by_name["ObjectRestore:Completed"]
+    assert completed["s3"]["object"]["key"] == "cold+key"
+    data = completed["glacierEventData"]["restoreEventData"]
+    assert set(data) == {"lifecycleRestorationExpiryTime", "lifecycleRestoreStorageClass"}
+    assert data["lifecycleRestoreStorageClass"] == "GLACIER"
+    expiry = datetime.strptime(data["lifecycleRestorationExpiryTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=UTC
+    )
+    header = parsedate_to_datetime(restore.split('expiry-date="')[1].rstrip('"'))
+    assert expiry.replace(microsecond=0) == header  # the same instant as x-amz-restore's expiry-date
 
 
 def test_expiration_by_prefix_and_tags(fast: RunningServer) -> None:

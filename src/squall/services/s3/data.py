@@ -1,84 +1,29 @@
-"""S3 state over the store and the blob area: buckets, object versions, bodies.
-
-Write protocol for a body (crash-safe, see storage/README.md):
-1. commit an intent `s3.pending[blob id]`;
-2. stream the body into the blob (temp file, fsync, rename);
-3. commit the version record (and drop the intent, and write the outbox
-   event) in one transaction;
-4. delete the blobs of versions that transaction replaced.
-
-Small bodies (at most INLINE_MAX bytes once the whole body arrived) skip the
-file: steps 1 and 2 become one transaction writing the bytes into `s3.body`
-under an id starting with "i" (and its intent); PutObject goes further and
-writes them in the step-3 transaction itself (`staged`). They have exactly the
-store's durability (kill -9 in NORMAL mode, power loss in FULL mode) and cost
-no file creation, rename or fsync. A transaction dropping an inline body
-deletes its row itself (no intent, no step 4). Parts, intents, release and
-orphan collection handle both kinds of id.
-
-After `kill -9` between 1 and 3 the intent names an orphan blob (or a temp
-file, which `BlobStore` removes on open): `collect_orphans` at start-up deletes
-them. An object is therefore fully there or absent. Dropping a reference
-(overwrite, delete, abort) records an intent for the freed blobs in the same
-transaction, so a crash before their deletion cannot leak them either.
-
-Blob I/O runs on a dedicated thread pool (fsyncs in parallel, the event loop
-never blocks on the disk); a streamed body is written in ~1 MiB batches while
-the next batch arrives (MD5 and the write release the GIL).
-"""
+"""S3 state over the store: buckets (cached decoded records), object versions and their
+commits with the outbox event in the same transaction. Bodies: `bodies.Bodies`."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
 
 import orjson
 
-from squall.protocol.errors import ServiceError
 from squall.services.s3 import models as m
+from squall.services.s3.bodies import Bodies, Body, InlineBody
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
 from squall.services.s3.notify_config import targets_for
 from squall.storage import BlobStore, ChangeCounter, Store, WriteTxn, keys
-from squall.storage.blobs import BlobNotFoundError, BlobWriter
 
-log = logging.getLogger("squall.s3")
-_BATCH_BYTES = 1 << 20
-#: Bodies up to this size are stored in the store row (`s3.body`), not in a blob file.
-INLINE_MAX = 64 << 10
-_INLINE_MARK = "i"
 _VERSION_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-@dataclass(frozen=True, slots=True)
-class InlineBody:
-    """A small body as `write_body` returns it: committed into `s3.body` (with its
-    intent), or only `staged` (its bytes in `data`, for `commit_version` to write)."""
-
-    id: str
-    size: int
-    md5_hex: str
-    data: bytes | None = None
-
-
-Body = BlobWriter | InlineBody
-
-
-def is_inline(body_id: str) -> bool:
-    return body_id.startswith(_INLINE_MARK)
-
-
-class S3Data:
+class S3Data(Bodies):
     def __init__(self, store: Store, blobs: BlobStore, io_threads: int = 32) -> None:
-        self.store = store
-        self.blobs = blobs
-        self._io = ThreadPoolExecutor(io_threads, thread_name_prefix="s3-io")
+        super().__init__(store, blobs, io_threads)
         #: Called after a transaction that queued an outbox record (the notifier's wake-up).
         self.on_event: Callable[[], None] | None = None
         #: Decoded bucket records, valid while `store.changes(BUCKETS)` is `_buckets_seen`.
@@ -86,10 +31,7 @@ class S3Data:
         self._buckets: dict[str, Bucket | None] = {}
         self._buckets_seen = -1
         self._buckets_lock = threading.Lock()
-
-    def close(self) -> None:
-        """Finish pending blob deletions and stop the I/O threads."""
-        self._io.shutdown(wait=True)
+        self._seqs = Sequencer()
 
     # --- buckets ---
 
@@ -139,137 +81,9 @@ class S3Data:
         with self.store.write() as w:
             w.put(m.BUCKETS, m.bucket_key(bucket.name), bucket.dump())
 
-    # --- bodies ---
-
-    async def write_body(
-        self,
-        body: AsyncIterable[bytes | memoryview] | bytes,
-        limit: int = m.MAX_PUT_BYTES,
-        *,
-        staged: bool = False,
-    ) -> Body:
-        """Store `body`: inline when it ends within INLINE_MAX bytes, else streamed
-        into a new blob (committed to disk). Either way it is referenced by an intent
-        record until `commit_version` or `release` takes it over. Raises
-        EntityTooLarge past `limit` bytes; on any error nothing is left behind.
-
-        `staged`: a small body is not written here but returned with its bytes, to be
-        passed as `commit_version(new_body=...)`, which writes it in its transaction
-        (one transaction per small PUT; nothing to collect if the request fails)."""
-        if isinstance(body, bytes):
-            if len(body) <= INLINE_MAX:
-                return self._put_inline(body, staged)
-            return await self._write_blob([body], None, limit)
-        pieces = body.__aiter__()
-        head: list[bytes | memoryview] = []
-        size = 0
-        async for piece in pieces:
-            head.append(piece)
-            size += len(piece)
-            _check_limit(size, limit)
-            if size > INLINE_MAX:
-                return await self._write_blob(head, pieces, limit)
-        return self._put_inline(b"".join(head), staged)
-
-    def _put_inline(self, data: bytes, staged: bool) -> InlineBody:
-        body_id = _INLINE_MARK + secrets.token_hex(16)
-        md5_hex = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if staged:
-            return InlineBody(body_id, len(data), md5_hex, data)
-        with self.store.write() as w:
-            w.put(m.INLINE, keys.pack(body_id), data)
-            w.put(m.PENDING, keys.pack(body_id), b"")
-        return InlineBody(body_id, len(data), md5_hex)
-
-    async def _write_blob(
-        self,
-        head: list[bytes | memoryview],
-        rest: AsyncIterator[bytes | memoryview] | None,
-        limit: int,
-    ) -> BlobWriter:
-        loop = asyncio.get_running_loop()
-        writer = self.blobs.begin()
-        with self.store.write() as w:
-            w.put(m.PENDING, keys.pack(writer.id), b"")
-        inflight: asyncio.Future[None] | None = None
-        try:
-            batch = head
-            received = batched = sum(len(piece) for piece in head)
-            _check_limit(received, limit)
-            if rest is not None:
-                async for piece in rest:
-                    received += len(piece)
-                    _check_limit(received, limit)
-                    batch.append(piece)
-                    batched += len(piece)
-                    if batched >= _BATCH_BYTES:
-                        if inflight is not None:
-                            await inflight
-                        inflight = loop.run_in_executor(self._io, _write_all, writer, batch)
-                        batch, batched = [], 0
-            if inflight is not None:
-                await inflight
-                inflight = None
-            _write_all(writer, batch)
-            await loop.run_in_executor(self._io, writer.commit)
-        except BaseException:
-            if inflight is not None:
-                await asyncio.wait([inflight])
-            writer.abort()
-            self.release([writer.id])
-            raise
-        return writer
-
-    def read_body(self, body_id: str) -> bytes:
-        """A whole part body, inline or a blob file (for in-process reads of small objects)."""
-        return self.inline_body(body_id) if is_inline(body_id) else self.blobs.read(body_id)
-
-    def inline_body(self, body_id: str) -> bytes:
-        """The bytes of an inline body; BlobNotFoundError once it was released."""
-        with self.store.read() as r:
-            data = r.get(m.INLINE, keys.pack(body_id))
-        if data is None:
-            raise BlobNotFoundError(f"no inline body {body_id}")
-        return data
-
-    def release_soon(self, blob_ids: Sequence[str]) -> None:
-        """`release` on the I/O threads (the blobs already have intents: see `drop`)."""
-        if blob_ids:
-            future: Future[None] = self._io.submit(self.release, list(blob_ids))
-            future.add_done_callback(_log_failure)
-
-    @staticmethod
-    def drop(w: WriteTxn, blob_ids: Iterable[str]) -> list[str]:
-        """Bodies a transaction stops referencing: inline ones are deleted in it; for
-        blob files it records intents and returns them, to `release_soon` after it."""
-        ids = []
-        for blob_id in blob_ids:
-            if is_inline(blob_id):
-                w.delete(m.INLINE, keys.pack(blob_id))
-            else:
-                w.put(m.PENDING, keys.pack(blob_id), b"")
-                ids.append(blob_id)
-        return ids
-
-    def release(self, blob_ids: Iterable[str]) -> None:
-        """Delete bodies nothing references any more (and their intents)."""
-        ids = list(blob_ids)
-        for blob_id in ids:
-            if not is_inline(blob_id):
-                self.blobs.delete(blob_id)
-        if ids:
-            with self.store.write() as w:
-                for blob_id in ids:
-                    if is_inline(blob_id):
-                        w.delete(m.INLINE, keys.pack(blob_id))
-                    w.delete(m.PENDING, keys.pack(blob_id))
-
-    def collect_orphans(self) -> int:
-        """Delete bodies whose upload never committed (crash between steps 1 and 3)."""
-        with self.store.read() as r:
-            pending = [str(keys.unpack(k)[0]) for k, _ in r.scan(m.PENDING)]
-        self.release(pending)
-        return len(pending)
+    def _write(self) -> _SeqWrite:
+        """A write transaction that may take sequence numbers (`self._seqs.take(w)`)."""
+        return _SeqWrite(self.store, self._seqs)
 
     # --- versions ---
 
@@ -315,37 +129,50 @@ class S3Data:
         dropped, and the bytes of `new_body` if it is a staged inline body); then
         free what it replaced (the old "null" version, outside versioned buckets)."""
         dropped: list[str] = []
-        with self.store.write() as w:
-            if isinstance(new_body, InlineBody) and new_body.data is not None:
-                w.put(m.INLINE, keys.pack(new_body.id), new_body.data)
+        cur = m.object_prefix(bucket.name, version.key)
+        staged = new_body.data if isinstance(new_body, InlineBody) else None
+        staged_id = new_body.id if new_body is not None and staged is not None else None
+        with self._write() as w:
+            if staged is not None:
+                w.put(m.INLINE, keys.pack(staged_id), staged)
             if also is not None:
                 dropped.extend(also(w))
-            seq = w.next_sequence(m.SEQUENCE)
+            seq = self._seqs.take(w)
             version = _with_seq(version, seq)
+            current = self._bucket_in(w, bucket.name)
             if version.version_id == "null":
-                dropped.extend(self._drop_null(w, bucket.name, version.key))
-            w.put(m.VERSIONS, m.version_key(bucket.name, version.key, seq), version.dump())
-            cur = m.object_prefix(bucket.name, version.key)
+                dropped.extend(self._drop_null(w, current, cur))
+            raw = version.dump()
+            w.put(m.VERSIONS, m.version_key_at(cur, seq), raw)
             if version.delete_marker:
                 w.delete(m.CURRENT, cur)
             else:
-                w.put(m.CURRENT, cur, version.dump())
+                w.put(m.CURRENT, cur, raw)
             for blob_id, _ in version.parts:
-                w.delete(m.PENDING, keys.pack(blob_id))
-            queued = _outbox(w, self._bucket_in(w, bucket.name), bucket, version, event, seq)
+                if blob_id != staged_id:  # a staged body has no intent
+                    w.delete(m.PENDING, keys.pack(blob_id))
+            queued = _outbox(w, current, bucket, version, event, seq)
         self.release_soon(dropped)
         if queued and self.on_event is not None:
             self.on_event()
         return version
 
-    def _drop_null(self, w: WriteTxn, bucket: str, key: str) -> list[str]:
+    def _drop_null(self, w: WriteTxn, current: Bucket | None, cur: bytes) -> list[str]:
+        """Remove the key's "null" version (and free its bodies). In a bucket that was never
+        versioned it is the key's only version, the one in `s3.cur`."""
+        if current is not None and not current.versioning:
+            raw = w.get(m.CURRENT, cur)
+            found = [] if raw is None else [orjson.loads(raw)]
+        else:
+            found = [orjson.loads(raw) for _, raw in w.scan(m.VERSIONS, prefix=cur + m.VERSION_SEP)]
         dropped: list[str] = []
-        for raw_key, raw in list(w.scan(m.VERSIONS, prefix=m.versions_prefix(bucket, key))):
-            old = ObjectVersion.load(raw)
-            if old.version_id == "null":
+        for old in found:  # ObjectVersion records, as decoded JSON (only 4 fields needed)
+            if old["version_id"] == "null":
+                raw_key = m.version_key_at(cur, old["seq"])
                 w.delete(m.VERSIONS, raw_key)
-                w.delete(m.RESTORES, raw_key)
-                dropped.extend(self.drop(w, (b for b, _ in old.parts)))
+                if old.get("restore") is not None:  # an `s3.restore` entry exists only with a restore
+                    w.delete(m.RESTORES, raw_key)
+                dropped.extend(self.drop(w, (b for b, _ in old["parts"])))
         return dropped
 
     def delete_version(
@@ -353,7 +180,7 @@ class S3Data:
     ) -> bool:
         """Remove one version for good (DeleteObject with a VersionId, lifecycle expiration);
         False if it was already gone."""
-        with self.store.write() as w:
+        with self._write() as w:
             vkey = m.version_key(bucket.name, version.key, version.seq)
             if w.get(m.VERSIONS, vkey) is None:
                 return False
@@ -366,9 +193,7 @@ class S3Data:
                 w.delete(m.CURRENT, cur)
             else:
                 w.put(m.CURRENT, cur, latest.dump())
-            queued = _outbox(
-                w, self._bucket_in(w, bucket.name), bucket, version, event, w.next_sequence(m.SEQUENCE)
-            )
+            queued = _outbox(w, self._bucket_in(w, bucket.name), bucket, version, event, self._seqs.take(w))
             dropped = self.drop(w, (b for b, _ in version.parts))
         self.release_soon(dropped)
         if queued and self.on_event is not None:
@@ -385,7 +210,7 @@ class S3Data:
         with its outbox event. `change` gets the version as stored now and returns (new version,
         event name or None), or None to leave it (e.g. already done: no event twice). None if the
         version is gone or unchanged."""
-        with self.store.write() as w:
+        with self._write() as w:
             vkey = m.version_key(bucket.name, version.key, version.seq)
             raw = w.get(m.VERSIONS, vkey)
             if raw is None:
@@ -400,7 +225,7 @@ class S3Data:
             if raw_cur is not None and ObjectVersion.load(raw_cur).seq == version.seq:
                 w.put(m.CURRENT, cur, new.dump())
             queued = event is not None and _outbox(
-                w, self._bucket_in(w, bucket.name), bucket, new, event, w.next_sequence(m.SEQUENCE)
+                w, self._bucket_in(w, bucket.name), bucket, new, event, self._seqs.take(w)
             )
         if queued and self.on_event is not None:
             self.on_event()
@@ -431,16 +256,6 @@ class S3Data:
                 w.put(m.CURRENT, cur, new.dump())
 
 
-def _check_limit(received: int, limit: int) -> None:
-    if received > limit:
-        raise ServiceError(
-            "EntityTooLarge",
-            "Your proposed upload exceeds the maximum allowed size",
-            400,
-            fields={"ProposedSize": received, "MaxSizeAllowed": limit},
-        )
-
-
 _BUCKET_CACHE_MAX = 4096
 
 
@@ -457,18 +272,37 @@ def _found(bucket: Bucket | None, name: str) -> Bucket:
     return bucket
 
 
-def _write_all(writer: BlobWriter, pieces: list[bytes | memoryview]) -> None:
-    for piece in pieces:
-        writer.write(piece)
-
-
-def _log_failure(future: Future[None]) -> None:
-    if future.exception() is not None:
-        log.error("deleting freed blobs failed (collected at next start)", exc_info=future.exception())
-
-
 def _with_seq(version: ObjectVersion, seq: int) -> ObjectVersion:
-    return ObjectVersion(**{**version.__dict__, "seq": seq})
+    copy = object.__new__(ObjectVersion)  # a field-for-field copy (the class is frozen, not slotted)
+    copy.__dict__.update(version.__dict__, seq=seq)
+    return copy
+
+
+class _SeqWrite:
+    """`store.write()` that tells the `Sequencer` how the transaction ended."""
+
+    def __init__(self, store: Store, seqs: Sequencer) -> None:
+        self._cm = store.write()
+        self._seqs = seqs
+        self._txn: WriteTxn | None = None
+
+    def __enter__(self) -> WriteTxn:
+        self._txn = self._cm.__enter__()
+        return self._txn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        txn = self._txn
+        try:
+            suppressed = self._cm.__exit__(kind, exc, tb)
+        except BaseException:
+            if txn is not None:
+                self._seqs.ended(txn, committed=False)
+            raise
+        if txn is not None:
+            self._seqs.ended(txn, committed=kind is None)
+        return suppressed
 
 
 def _outbox(
@@ -495,6 +329,50 @@ def _outbox(
         targets=targets,
         request_id=caller.request_id if caller else "",
         principal=caller.principal if caller else bucket.account,
+        restore=_restore_data(event, version),
     )
     w.put(m.OUTBOX, keys.pack(seq), record.dump())
     return True
+
+
+def _restore_data(event: str, version: ObjectVersion) -> dict[str, Any] | None:
+    if event != "ObjectRestore:Completed" or version.restore is None:
+        return None
+    return {"expiry": version.restore["expiry"], "storage_class": version.storage_class}
+
+
+class Sequencer:
+    """Increasing sequence numbers for `s3` (version order, outbox order, event sequencers)
+    without a store write for each: `next_sequence(SEQUENCE)` = b reserves the block
+    b * SEQ_BLOCK .. (b + 1) * SEQ_BLOCK - 1, in the transaction taking its first number.
+    Numbers only grow in commit order (they are taken under the store's write lock), across
+    restarts too (a restart reserves a new block past every reserved one; gaps are fine).
+    A block is used by later transactions only once its reserving transaction committed:
+    a rolled-back reservation is dropped (its numbers were never persisted). One Sequencer
+    (one S3Data) per store, like the bucket cache: two would interleave their blocks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._end = 0
+        self._owner: WriteTxn | None = None  # the transaction that reserved the block, until it ends
+
+    def take(self, w: WriteTxn) -> int:
+        """The next number, inside write transaction `w` (which must end through `ended`)."""
+        with self._lock:
+            if self._next >= self._end or (self._owner is not None and self._owner is not w):
+                block = w.next_sequence(m.SEQUENCE)
+                self._next, self._end, self._owner = block * SEQ_BLOCK, (block + 1) * SEQ_BLOCK, w
+            seq = self._next
+            self._next += 1
+            return seq
+
+    def ended(self, w: WriteTxn, committed: bool) -> None:
+        with self._lock:
+            if self._owner is w:
+                self._owner = None
+                if not committed:
+                    self._end = 0
+
+
+SEQ_BLOCK = 1024

@@ -129,6 +129,9 @@ class ObjectEvent:
     request_id: str = ""
     principal: str = ""
     source_ip: str = "127.0.0.1"
+    #: ObjectRestore:Completed only: {"expiry": epoch of the restored copy's expiry,
+    #: "storage_class": the archive class it was restored from} (`glacierEventData`).
+    restore: dict[str, Any] | None = None
 
     def dump(self) -> bytes:
         return orjson.dumps(self)
@@ -157,12 +160,21 @@ def object_prefix(bucket: str, key_prefix: str = "") -> bytes:
     return keys.pack(bucket) + key_prefix.encode("utf-8", "surrogatepass")
 
 
+#: Between an object's key and its version's ~seq in `s3.ver` (and `s3.restore`) keys.
+VERSION_SEP = b"\x00\x00"
+
+
 def version_key(bucket: str, key: str, seq: int) -> bytes:
-    return object_prefix(bucket, key) + b"\x00\x00" + (_SEQ_MAX - seq).to_bytes(8, "big")
+    return version_key_at(object_prefix(bucket, key), seq)
+
+
+def version_key_at(object_key: bytes, seq: int) -> bytes:
+    """`version_key` from the object's `object_prefix(bucket, key)`."""
+    return object_key + VERSION_SEP + (_SEQ_MAX - seq).to_bytes(8, "big")
 
 
 def versions_prefix(bucket: str, key: str) -> bytes:
-    return object_prefix(bucket, key) + b"\x00\x00"
+    return object_prefix(bucket, key) + VERSION_SEP
 
 
 def key_of(raw: bytes, bucket: str, versioned: bool) -> str:

@@ -46,7 +46,7 @@ def event_record(event: ObjectEvent, configuration_id: str) -> dict[str, Any]:
     if event.version_id is not None:
         obj["versionId"] = event.version_id
     obj["sequencer"] = event.sequencer
-    return {
+    record: dict[str, Any] = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": event.region,
@@ -69,6 +69,14 @@ def event_record(event: ObjectEvent, configuration_id: str) -> dict[str, Any]:
             "object": obj,
         },
     }
+    if event.restore is not None:  # AWS: only in s3:ObjectRestore:Completed records
+        record["glacierEventData"] = {
+            "restoreEventData": {
+                "lifecycleRestorationExpiryTime": iso_time(event.restore["expiry"]),
+                "lifecycleRestoreStorageClass": event.restore["storage_class"],
+            }
+        }
+    return record
 
 
 class Notifier:

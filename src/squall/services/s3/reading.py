@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from squall.protocol.errors import ServiceError
-from squall.services.s3.data import S3Data, is_inline
+from squall.services.s3.bodies import is_inline
+from squall.services.s3.data import S3Data
 from squall.services.s3.models import ObjectVersion
 
 PIECE = 1 << 20
