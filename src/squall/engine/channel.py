@@ -52,15 +52,13 @@ class FrameChannel(asyncio.Protocol):
 
     @classmethod
     async def connect(cls, sock: socket.socket) -> FrameChannel:
-        loop = asyncio.get_running_loop()
-        _, channel = await loop.connect_accepted_socket(cls, sock)
+        _, channel = await asyncio.get_running_loop().create_unix_connection(cls, sock=sock)
         return channel
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf
