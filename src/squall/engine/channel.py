@@ -69,6 +69,7 @@ class FrameChannel(asyncio.Protocol):
             n = int.from_bytes(buf[:_LEN], "big")
             if n > MAX_FRAME:
                 self._fail(ConnectionError(f"frame of {n} bytes exceeds the limit"))
+                self.abort()
                 return
             body_at = _LEN + n
             if len(buf) < body_at + _LEN:
@@ -76,6 +77,7 @@ class FrameChannel(asyncio.Protocol):
             m = int.from_bytes(buf[body_at : body_at + _LEN], "big")
             if m > MAX_FRAME:
                 self._fail(ConnectionError(f"frame of {m} bytes exceeds the limit"))
+                self.abort()
                 return
             end = body_at + _LEN + m
             if len(buf) < end:
