@@ -19,6 +19,8 @@ import math
 import time
 from typing import Any
 
+import orjson
+
 from squall.engine.asyncq import AsyncEvent, AsyncQueue
 from squall.engine.codecache import CodeCacheError
 from squall.engine.concurrency import Throttled
@@ -69,6 +71,17 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
     return tail(report_of(result, version, memory_mb), LOG_TAIL_BYTES)
 
 
+def _check_json(payload: bytes) -> None:
+    """Refuse a payload that is not JSON (orjson first: the standard library decides what it refuses)."""
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+
+
 def _too_large(limit: int) -> ServiceError:
     return ServiceError(
         "RequestTooLargeException",
@@ -102,10 +115,7 @@ class InvokeApi:
         if kind == "DryRun":
             return {"StatusCode": 204}
         if payload.strip():
-            try:
-                json.loads(payload)
-            except ValueError as exc:
-                raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+            _check_json(payload)
         else:
             payload = b"{}"
         if kind == "Event":
