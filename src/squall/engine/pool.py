@@ -215,13 +215,16 @@ class PoolManager:
         **kw: Any,
     ) -> InvocationResult:
         generation = (generation, config.credentials)
-        pool = self._pools.setdefault(key, Pool(generation))
-        if pool.generation != generation:
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = Pool(generation)
+        elif pool.generation != generation:
             self._retire_idle(pool)
             pool.generation = generation
-        provisioned = self._take_provisioned(pool)
-        if provisioned is not None:
-            return await self._invoke_provisioned(key, pool, generation, provisioned, event, deadline, kw)
+        if pool.provisioned:
+            provisioned = self._take_provisioned(pool)
+            if provisioned is not None:
+                return await self._invoke_provisioned(key, pool, generation, provisioned, event, deadline, kw)
         spillover = pool.provisioned_target > 0
         ee = self._take(pool)
         if ee is None:
