@@ -125,6 +125,7 @@ class PoolManager:
         # Lazy freezes, oldest first: one timer for the earliest instead of one per parked EE.
         self._to_freeze: deque[_Idle] = deque()
         self._freeze_timer: asyncio.TimerHandle | None = None
+        self._freeze_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._stopped = False
@@ -392,8 +393,12 @@ class PoolManager:
             ee.freeze()
             return idle
         self._to_freeze.append(idle)
-        if self._freeze_timer is None:
-            self._freeze_timer = asyncio.get_running_loop().call_later(self.freeze_grace_s, self._freeze_due)
+        loop = asyncio.get_running_loop()
+        if self._freeze_timer is None or self._freeze_loop is not loop:  # (a test may change loops)
+            if self._freeze_timer is not None:
+                self._freeze_timer.cancel()
+            self._freeze_timer = loop.call_later(self.freeze_grace_s, self._freeze_due)
+            self._freeze_loop = loop
         return idle
 
     def _freeze_due(self) -> None:
