@@ -122,10 +122,14 @@ class Lease:
             self._held = False
             self._limiter._release(self)
 
-    async def __aenter__(self) -> Lease:
+    def hold(self) -> Lease:
+        """Take the lease now (what ``async with`` does); raises ``Throttled`` beyond a limit."""
         self._limiter._acquire(self)
         self._held = True
         return self
+
+    async def __aenter__(self) -> Lease:
+        return self.hold()
 
     async def __aexit__(
         self,

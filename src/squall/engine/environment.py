@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from squall.engine.channel import FrameChannel
 from squall.engine.ee_base import (
     INIT_TIMEOUT_S,
     MAX_LOG_BYTES,
@@ -27,7 +28,6 @@ from squall.engine.ee_base import (
     too_large_doc,
 )
 from squall.engine.host import CgroupSupport
-from squall.engine.runtime import wire
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -56,8 +56,7 @@ class ExecutionEnvironment(BaseEnvironment):
         overlay: bool = True,
     ) -> None:
         super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._chan: FrameChannel | None = None
         self._deadline_hit = False
 
     async def start(self) -> bool:
@@ -66,9 +65,9 @@ class ExecutionEnvironment(BaseEnvironment):
         self._spawn()
         assert self._channel is not None
         self._channel.setblocking(False)
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._channel)
+        self._chan = await FrameChannel.connect(self._channel)
         try:
-            header, body = await asyncio.wait_for(self._read_message(), INIT_TIMEOUT_S)
+            header, body = await asyncio.wait_for(self._chan.read(), INIT_TIMEOUT_S)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             self.init_error = error_doc("Runtime.ExitError", NO_REASON)
             self.destroy()
@@ -80,10 +79,6 @@ class ExecutionEnvironment(BaseEnvironment):
         self.init_ms = float(header.get("init_ms", 0.0))
         self._set_state(EnvState.READY)
         return True
-
-    async def _read_message(self) -> tuple[dict[str, Any], bytes]:
-        assert self._reader is not None
-        return await wire.read_message(self._reader)
 
     async def invoke(
         self,
@@ -99,7 +94,8 @@ class ExecutionEnvironment(BaseEnvironment):
     ) -> InvocationResult:
         """Run one invocation; ``deadline`` is wall-clock epoch seconds. Kills the EE on timeout or crash."""
         init_ms = self._begin_invoke()
-        assert self._writer is not None
+        chan = self._chan
+        assert chan is not None
         request_id = request_id or str(uuid.uuid4())
         header = {
             "request_id": request_id,
@@ -115,9 +111,8 @@ class ExecutionEnvironment(BaseEnvironment):
         self._deadline_hit = False
         timer = loop.call_at(loop.time() + max(deadline - time.time(), 0.0), self._on_deadline)
         try:
-            self._writer.write(wire.pack_message(header, event))
-            await self._writer.drain()
-            reply, body = await self._read_message()
+            chan.write(header, event)
+            reply, body = await chan.read()
         except (asyncio.IncompleteReadError, ConnectionError):
             if self._deadline_hit:
                 return self._timed_out(request_id, init_ms, started)
@@ -148,12 +143,11 @@ class ExecutionEnvironment(BaseEnvironment):
     def _on_deadline(self) -> None:
         """The invocation ran out of time: abort the channel so its pending read or drain fails."""
         self._deadline_hit = True
-        if self._writer is not None:
-            self._writer.transport.abort()
+        if self._chan is not None:
+            self._chan.abort()
 
     def _close_extra(self) -> None:
-        if self._writer is not None:
+        if self._chan is not None:
             with contextlib.suppress(RuntimeError):  # its event loop may be closed already
-                self._writer.close()
-            self._writer = None
-        self._reader = None
+                self._chan.close()
+            self._chan = None

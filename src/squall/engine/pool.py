@@ -42,6 +42,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,12 +74,10 @@ class UnsupportedRuntime(Exception):
 class _Idle:
     ee: Environment
     since: float
-    freezer: asyncio.TimerHandle | None = None  # the pending lazy freeze, cancelled on take
+    taken: bool = False  # taken back from its pool: its lazy freeze no longer applies
 
     def take(self) -> Environment:
-        if self.freezer is not None:
-            self.freezer.cancel()
-            self.freezer = None
+        self.taken = True
         return self.ee
 
 
@@ -123,6 +122,10 @@ class PoolManager:
         self._reaper: asyncio.Task[None] | None = None
         self._refills: set[asyncio.Task[bytes | None]] = set()
         self._stopped = False  # after stop(), EEs that finish their invocation are destroyed
+        # Lazy freezes, oldest first: one timer for the earliest instead of one per parked EE.
+        self._to_freeze: deque[_Idle] = deque()
+        self._freeze_timer: asyncio.TimerHandle | None = None
+        self._freeze_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._stopped = False
@@ -148,6 +151,10 @@ class PoolManager:
 
     async def stop(self) -> None:
         self._stopped = True
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+            self._freeze_timer = None
+        self._to_freeze.clear()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -209,13 +216,16 @@ class PoolManager:
         **kw: Any,
     ) -> InvocationResult:
         generation = (generation, config.credentials)
-        pool = self._pools.setdefault(key, Pool(generation))
-        if pool.generation != generation:
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = Pool(generation)
+        elif pool.generation != generation:
             self._retire_idle(pool)
             pool.generation = generation
-        provisioned = self._take_provisioned(pool)
-        if provisioned is not None:
-            return await self._invoke_provisioned(key, pool, generation, provisioned, event, deadline, kw)
+        if pool.provisioned:
+            provisioned = self._take_provisioned(pool)
+            if provisioned is not None:
+                return await self._invoke_provisioned(key, pool, generation, provisioned, event, deadline, kw)
         spillover = pool.provisioned_target > 0
         ee = self._take(pool)
         if ee is None:
@@ -381,9 +391,31 @@ class PoolManager:
         idle = _Idle(ee, time.monotonic())
         if self.freeze_grace_s <= 0:
             ee.freeze()
-        else:
-            idle.freezer = asyncio.get_running_loop().call_later(self.freeze_grace_s, _freeze_idle, ee)
+            return idle
+        self._to_freeze.append(idle)
+        loop = asyncio.get_running_loop()
+        if self._freeze_timer is None or self._freeze_loop is not loop:  # (a test may change loops)
+            if self._freeze_timer is not None:
+                self._freeze_timer.cancel()
+            self._freeze_timer = loop.call_later(self.freeze_grace_s, self._freeze_due)
+            self._freeze_loop = loop
         return idle
+
+    def _freeze_due(self) -> None:
+        """Freeze every parked EE whose grace is over and that nobody took; re-arm for the next one."""
+        self._freeze_timer = None
+        queue = self._to_freeze
+        cutoff = time.monotonic() - self.freeze_grace_s
+        while queue:
+            idle = queue[0]
+            if not idle.taken and idle.since > cutoff:
+                break
+            queue.popleft()
+            if not idle.taken and idle.ee.state is EnvState.READY:
+                idle.ee.freeze()
+        if queue:
+            delay = max(queue[0].since - cutoff, 0.001)
+            self._freeze_timer = asyncio.get_running_loop().call_later(delay, self._freeze_due)
 
     @staticmethod
     def _retire_idle(pool: Pool) -> None:
@@ -420,8 +452,3 @@ class PoolManager:
         while True:
             await asyncio.sleep(min(max(self.keep_alive_s / 4, 0.05), 30.0))
             self.reap()
-
-
-def _freeze_idle(ee: Environment) -> None:
-    if ee.state is EnvState.READY:  # still idle: a taken EE's timer was cancelled
-        ee.freeze()

@@ -124,6 +124,14 @@ class Metrics:
         self._data: dict[_Key, Stat] = {}
         self._inflight: dict[tuple[str, str, Dims], int] = {}
         self._lock = threading.Lock()
+        # The Stats one kind of invocation adds to in the current minute, found once per minute:
+        # (account, region, function, qualifier, executed version, provisioned, minute) -> per
+        # dimension set (Invocations, Errors, Duration, BilledGBSeconds, provisioned counter or None).
+        # Dropped whenever a flush takes data out of `_data`.
+        self._slots: dict[tuple[object, ...], tuple[tuple[Stat, Stat, Stat, Stat, Stat | None], ...]] = {}
+        self._inflight_slots: dict[
+            tuple[object, ...], tuple[tuple[tuple[str, str, Dims], ...], tuple[Stat, ...]]
+        ] = {}
 
     def put(
         self,
@@ -149,22 +157,58 @@ class Metrics:
                     stat = data[key] = Stat(unit=unit)
                 stat.add(value)
 
+    def _stat(self, key: _Key, unit: str) -> Stat:
+        stat = self._data.get(key)
+        if stat is None:
+            stat = self._data[key] = Stat(unit=unit)
+        return stat
+
     def record_invocation(self, inv: Invocation) -> None:
         gbs = gb_seconds(inv.memory_mb, billed_ms(inv.duration_ms))
         error = 1 if inv.error else 0
-        items: list[_Item] = []
+        minute = int(self.clock() // 60 * 60)
+        slot = (
+            inv.account,
+            inv.region,
+            inv.function,
+            inv.qualifier,
+            inv.executed_version,
+            inv.provisioned,
+            minute,
+        )
+        with self._lock:
+            stats = self._slots.get(slot)
+            if stats is None:
+                stats = self._slots[slot] = self._invocation_stats(inv, minute)
+            for invocations, errors, duration, billed, provisioned in stats:
+                invocations.add(1)
+                errors.add(error)
+                duration.add(inv.duration_ms)
+                billed.add(gbs)
+                if provisioned is not None:
+                    provisioned.add(1)
+
+    def _invocation_stats(
+        self, inv: Invocation, minute: int
+    ) -> tuple[tuple[Stat, Stat, Stat, Stat, Stat | None], ...]:
+        a, r = inv.account, inv.region
+        prov = {
+            True: "ProvisionedConcurrencyInvocations",
+            False: "ProvisionedConcurrencySpilloverInvocations",
+        }
+        out = []
         for dims in lambda_dims(inv.function, inv.qualifier, inv.executed_version):
-            items += [
-                (LAMBDA, "Invocations", dims, 1, "Count"),
-                (LAMBDA, "Errors", dims, error, "Count"),
-                (LAMBDA, "Duration", dims, inv.duration_ms, "Milliseconds"),
-                (SQUALL_LAMBDA, "BilledGBSeconds", dims, gbs, "None"),
-            ]
-            if inv.provisioned is True:
-                items.append((LAMBDA, "ProvisionedConcurrencyInvocations", dims, 1, "Count"))
-            elif inv.provisioned is False:
-                items.append((LAMBDA, "ProvisionedConcurrencySpilloverInvocations", dims, 1, "Count"))
-        self._add(inv.account, inv.region, items)
+            extra = prov.get(inv.provisioned) if inv.provisioned is not None else None
+            out.append(
+                (
+                    self._stat((a, r, LAMBDA, "Invocations", dims, minute), "Count"),
+                    self._stat((a, r, LAMBDA, "Errors", dims, minute), "Count"),
+                    self._stat((a, r, LAMBDA, "Duration", dims, minute), "Milliseconds"),
+                    self._stat((a, r, SQUALL_LAMBDA, "BilledGBSeconds", dims, minute), "None"),
+                    None if extra is None else self._stat((a, r, LAMBDA, extra, dims, minute), "Count"),
+                )
+            )
+        return tuple(out)
 
     def record_throttle(self, account: str, region: str, function: str, qualifier: str | None = None) -> None:
         """Count one throttled invocation (the concurrency limiter refused it)."""
@@ -177,23 +221,43 @@ class Metrics:
         self, account: str, region: str, function: str, qualifier: str | None = None
     ) -> Iterator[None]:
         """Count an invocation in flight; ConcurrentExecutions' Maximum is the per-minute peak."""
-        keys = [(account, region, d) for d in lambda_dims(function, qualifier)]
-        items: list[_Item] = []
-        with self._lock:
-            for k in keys:
-                self._inflight[k] = level = self._inflight.get(k, 0) + 1
-                items.append((LAMBDA, "ConcurrentExecutions", k[2], level, "Count"))
-        self._add(account, region, items)
+        keys = self.begin_concurrent(account, region, function, qualifier)
         try:
             yield
         finally:
-            with self._lock:
-                for k in keys:
-                    left = self._inflight[k] - 1
-                    if left:
-                        self._inflight[k] = left
-                    else:
-                        del self._inflight[k]
+            self.end_concurrent(keys)
+
+    def begin_concurrent(
+        self, account: str, region: str, function: str, qualifier: str | None = None
+    ) -> tuple[tuple[str, str, Dims], ...]:
+        """`concurrent` without a context manager: pass what it returns to `end_concurrent`."""
+        minute = int(self.clock() // 60 * 60)
+        slot = (account, region, function, qualifier, minute)
+        inflight = self._inflight
+        with self._lock:
+            found = self._inflight_slots.get(slot)
+            if found is None:
+                keys = tuple((account, region, d) for d in lambda_dims(function, qualifier))
+                stats = tuple(
+                    self._stat((account, region, LAMBDA, "ConcurrentExecutions", k[2], minute), "Count")
+                    for k in keys
+                )
+                found = self._inflight_slots[slot] = (keys, stats)
+            keys, stats = found
+            for k, stat in zip(keys, stats, strict=True):
+                inflight[k] = level = inflight.get(k, 0) + 1
+                stat.add(level)
+        return keys
+
+    def end_concurrent(self, keys: tuple[tuple[str, str, Dims], ...]) -> None:
+        inflight = self._inflight
+        with self._lock:
+            for k in keys:
+                left = inflight[k] - 1
+                if left:
+                    inflight[k] = left
+                else:
+                    del inflight[k]
 
     def flush(self, everything: bool = False) -> int:
         """Write finished minutes (every minute if `everything`) to the store; returns how many data."""
@@ -202,6 +266,9 @@ class Metrics:
             done = {k: v for k, v in self._data.items() if everything or k[5] < current}
             for k in done:
                 del self._data[k]
+            if done:  # the slots may point at Stats no longer in `_data`
+                self._slots.clear()
+                self._inflight_slots.clear()
         if not done:
             return 0
         with self.store.write() as w:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import time
 from typing import Any
+
+import orjson
 
 from squall.engine.asyncq import AsyncEvent, AsyncQueue
 from squall.engine.codecache import CodeCacheError
@@ -29,9 +32,8 @@ from squall.observability import tail
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, not_implemented
 from squall.services.lambda_.async_invoke import ASYNC_REQUEST_LIMIT
-from squall.services.lambda_.deps import ref_of
 from squall.services.lambda_.invoker import Call, Invoker, report_of
-from squall.services.lambda_.names import FunctionRef
+from squall.services.lambda_.names import FunctionRef, parse_function
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
 LOG_TAIL_BYTES = 4096
@@ -69,6 +71,23 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
     return tail(report_of(result, version, memory_mb), LOG_TAIL_BYTES)
 
 
+@functools.lru_cache(maxsize=4096)
+def _function_ref(identifier: str, account_id: str, region: str, qualifier: str | None) -> FunctionRef:
+    """`deps.ref_of` for Invoke, remembered (a FunctionRef is immutable; refusals are not cached)."""
+    return parse_function(identifier, account_id=account_id, region=region, qualifier=qualifier)
+
+
+def _check_json(payload: bytes) -> None:
+    """Refuse a payload that is not JSON (orjson first: the standard library decides what it refuses)."""
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+
+
 def _too_large(limit: int) -> ServiceError:
     return ServiceError(
         "RequestTooLargeException",
@@ -84,7 +103,7 @@ class InvokeApi:
         self.queue = queue
 
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        ref = ref_of(ctx, params)
+        ref = _function_ref(params["FunctionName"], ctx.account_id, ctx.region, params.get("Qualifier"))
         payload: bytes = params.get("Payload") or b""
         kind = params.get("InvocationType") or "RequestResponse"
         limit = ASYNC_REQUEST_LIMIT if kind == "Event" else REQUEST_LIMIT
@@ -102,10 +121,7 @@ class InvokeApi:
         if kind == "DryRun":
             return {"StatusCode": 204}
         if payload.strip():
-            try:
-                json.loads(payload)
-            except ValueError as exc:
-                raise _invalid_content(f"Could not parse request body into json: {exc}") from None
+            _check_json(payload)
         else:
             payload = b"{}"
         if kind == "Event":

@@ -242,9 +242,12 @@ class Invoker:
         ref = target.ref
         fc = self.function_config(target, call.endpoint)
         key = (ref.account_id, ref.region, ref.name, target.version)
+        metrics = self.telemetry.metrics
         try:
-            async with self.limiter.lease(LeaseRequest(*key[:3])) as lease:
-                with self.telemetry.metrics.concurrent(ref.account_id, ref.region, ref.name, ref.qualifier):
+            lease = self.limiter.lease(LeaseRequest(*key[:3])).hold()
+            try:
+                inflight = metrics.begin_concurrent(ref.account_id, ref.region, ref.name, ref.qualifier)
+                try:
                     result = await self.pools.invoke(
                         key,
                         target.config.get("RevisionId"),
@@ -256,6 +259,10 @@ class Invoker:
                         invoked_function_arn=target.invoked_arn,
                         client_context=call.client_context,
                     )
+                finally:
+                    metrics.end_concurrent(inflight)
+            finally:
+                lease.release()
         except Throttled:
             self.record_throttle(ref)
             raise
