@@ -47,6 +47,7 @@ from squall.gateway.auth import (
     decoded_request,
     verify,
 )
+from squall.gateway.deadlines import Deadlines
 from squall.gateway.streaming import BodyTimeout, Disconnected, RequestBody, discard_body
 from squall.protocol.errors import ServiceError, internal_failure
 from squall.protocol.parsers import parse_request
@@ -152,6 +153,7 @@ class Gateway:
         self.body_timeout = body_timeout
         self.clock_skew = clock_skew
         self._max_skew = timedelta(seconds=clock_skew)
+        self._deadlines = Deadlines(body_timeout)
         self.default_region = default_region
         self.started_at = time.time()
         self._unsigned = _unsigned_operations()
@@ -394,22 +396,30 @@ class Gateway:
                 raise _too_large(head, self.max_body_bytes)
         chunks: list[bytes] = []
         total = 0
+        deadlines = self._deadlines
+        key = deadlines.enter()
         try:
-            async with asyncio.timeout(self.body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Disconnected
-                    chunk = message.get("body", b"")
-                    if chunk:
-                        total += len(chunk)
-                        if total > self.max_body_bytes:
-                            raise _too_large(head, self.max_body_bytes)
-                        chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                chunk = message.get("body", b"")
+                if chunk:
+                    total += len(chunk)
+                    if total > self.max_body_bytes:
+                        raise _too_large(head, self.max_body_bytes)
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if not deadlines.leave(key):
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             raise _request_timeout() from None
+        finally:
+            deadlines.leave(key)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _health(self, head_only: bool) -> HttpResponse:
