@@ -78,11 +78,7 @@ def canonical_query(pairs: Sequence[tuple[str, str]], exclude: str | None = None
 def canonical_headers(headers: Mapping[str, str], signed: Sequence[str]) -> str:
     """`name:value\\n` for each signed header (names already lower-case and sorted);
     a signed header missing from the request contributes an empty value."""
-    lines = []
-    for name in signed:
-        value = " ".join(headers.get(name, "").split())
-        lines.append(f"{name}:{value}\n")
-    return "".join(lines)
+    return "".join([f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed])
 
 
 def canonical_request(
@@ -108,7 +104,7 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def sign(key: bytes, message: str) -> str:
-    return hmac.new(key, message.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, message.encode("utf-8", "surrogateescape"), "sha256").hex()
 
 
 def chunk_string_to_sign(amz_date: str, scope: str, previous: str, chunk_sha256: str) -> str:
