@@ -47,6 +47,7 @@ from squall.gateway.auth import (
     decoded_request,
     verify,
 )
+from squall.gateway.auth.chunked import is_aws_chunked
 from squall.gateway.deadlines import Deadlines
 from squall.gateway.streaming import BodyTimeout, Disconnected, RequestBody, discard_body
 from squall.protocol.errors import ServiceError, internal_failure
@@ -193,11 +194,14 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _new_request_id()
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        raw_headers = scope["headers"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        if len(headers) != len(raw_headers):  # a repeated header: join its values with ","
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]},{value}" if name in headers else value
         path = scope.get("raw_path") or scope["path"].encode()
         head = HttpRequest(
             method=scope["method"],
@@ -276,7 +280,7 @@ class Gateway:
                 streamed.append(stream)
                 if stream.chunked:
                     request = _without_chunked_encoding(request)
-            else:
+            elif is_aws_chunked(request, auth):
                 request = decoded_request(request, decode_body(request, auth))
             params = parse_request(route, request)
             validate_input(route, params)
@@ -444,10 +448,16 @@ def _too_large(head: HttpRequest, limit: int) -> ServiceError:
 
 
 async def _send(send: Send, response: HttpResponse) -> None:
-    headers = [(k.lower().encode("latin-1"), _header_bytes(v)) for k, v in response.headers]
+    try:
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    except UnicodeEncodeError:
+        headers = [(k.lower().encode("latin-1"), _header_bytes(v)) for k, v in response.headers]
     stream = response.stream
-    length = stream.length if stream is not None else len(response.body)
-    if not any(k == b"content-length" for k, _ in headers):
+    for k, _ in headers:
+        if k == b"content-length":
+            break
+    else:
+        length = stream.length if stream is not None else len(response.body)
         headers.append((b"content-length", str(length).encode()))
     if stream is None:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})

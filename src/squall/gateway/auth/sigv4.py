@@ -43,11 +43,14 @@ class PayloadMode(StrEnum):
 
     @property
     def streaming(self) -> bool:
-        return self.value.startswith("STREAMING-")
+        return self.startswith("STREAMING-")
 
     @property
     def chunk_signed(self) -> bool:
-        return self in (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
+        return (
+            self == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+            or self == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+        )
 
 
 _MODES_BY_HEADER = {m.value: m for m in PayloadMode if m is not PayloadMode.SIGNED}
