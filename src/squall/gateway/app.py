@@ -47,6 +47,8 @@ from squall.gateway.auth import (
     decoded_request,
     verify,
 )
+from squall.gateway.auth.chunked import is_aws_chunked
+from squall.gateway.deadlines import Deadlines
 from squall.gateway.streaming import BodyTimeout, Disconnected, RequestBody, discard_body
 from squall.protocol.errors import ServiceError, internal_failure
 from squall.protocol.parsers import parse_request
@@ -152,6 +154,7 @@ class Gateway:
         self.body_timeout = body_timeout
         self.clock_skew = clock_skew
         self._max_skew = timedelta(seconds=clock_skew)
+        self._deadlines = Deadlines(body_timeout)
         self.default_region = default_region
         self.started_at = time.time()
         self._unsigned = _unsigned_operations()
@@ -191,11 +194,14 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _new_request_id()
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        raw_headers = scope["headers"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        if len(headers) != len(raw_headers):  # a repeated header: join its values with ","
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]},{value}" if name in headers else value
         path = scope.get("raw_path") or scope["path"].encode()
         head = HttpRequest(
             method=scope["method"],
@@ -274,7 +280,7 @@ class Gateway:
                 streamed.append(stream)
                 if stream.chunked:
                     request = _without_chunked_encoding(request)
-            else:
+            elif is_aws_chunked(request, auth):
                 request = decoded_request(request, decode_body(request, auth))
             params = parse_request(route, request)
             validate_input(route, params)
@@ -394,22 +400,30 @@ class Gateway:
                 raise _too_large(head, self.max_body_bytes)
         chunks: list[bytes] = []
         total = 0
+        deadlines = self._deadlines
+        key = deadlines.enter()
         try:
-            async with asyncio.timeout(self.body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Disconnected
-                    chunk = message.get("body", b"")
-                    if chunk:
-                        total += len(chunk)
-                        if total > self.max_body_bytes:
-                            raise _too_large(head, self.max_body_bytes)
-                        chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                chunk = message.get("body", b"")
+                if chunk:
+                    total += len(chunk)
+                    if total > self.max_body_bytes:
+                        raise _too_large(head, self.max_body_bytes)
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if not deadlines.leave(key):
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             raise _request_timeout() from None
+        finally:
+            deadlines.leave(key)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _health(self, head_only: bool) -> HttpResponse:
@@ -434,10 +448,16 @@ def _too_large(head: HttpRequest, limit: int) -> ServiceError:
 
 
 async def _send(send: Send, response: HttpResponse) -> None:
-    headers = [(k.lower().encode("latin-1"), _header_bytes(v)) for k, v in response.headers]
+    try:
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    except UnicodeEncodeError:
+        headers = [(k.lower().encode("latin-1"), _header_bytes(v)) for k, v in response.headers]
     stream = response.stream
-    length = stream.length if stream is not None else len(response.body)
-    if not any(k == b"content-length" for k, _ in headers):
+    for k, _ in headers:
+        if k == b"content-length":
+            break
+    else:
+        length = stream.length if stream is not None else len(response.body)
         headers.append((b"content-length", str(length).encode()))
     if stream is None:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})

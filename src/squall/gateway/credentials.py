@@ -29,7 +29,7 @@ class AccountCredentials:
         root = self._root.get(access_key_id)
         if root is not None:
             return root
-        session = self._sessions.lookup(access_key_id)
+        session = self._sessions.find(access_key_id)  # expired ones too: verify answers ExpiredToken
         if session is None:
             return None
         return Credentials(
@@ -38,4 +38,5 @@ class AccountCredentials:
             account_id=session.account_id,
             principal_arn=session.principal_arn,
             session_token=session.session_token,
+            expiration=session.expiration,
         )

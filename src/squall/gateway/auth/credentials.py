@@ -14,6 +14,8 @@ class Credentials:
     account_id: str
     principal_arn: str
     session_token: str | None = None
+    #: Unix time from which requests signed with these (session) credentials get ExpiredToken.
+    expiration: float | None = None
 
 
 class CredentialStore(Protocol):

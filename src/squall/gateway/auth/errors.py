@@ -13,6 +13,7 @@ class AuthErrorKind(StrEnum):
     MALFORMED = "malformed"  # auth header / query parameters present but unusable
     UNKNOWN_KEY = "unknown_key"  # access key id not in the credential store
     INVALID_TOKEN = "invalid_token"  # session token missing or not the key's
+    EXPIRED_TOKEN = "expired_token"  # the key's session credentials have expired
     BAD_SIGNATURE = "bad_signature"
     SKEWED = "skewed"  # request time too far from the server's clock
     EXPIRED = "expired"  # presigned URL past X-Amz-Date + X-Amz-Expires

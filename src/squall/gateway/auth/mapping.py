@@ -19,6 +19,7 @@ from squall.protocol.errors import ServiceError
 from squall.protocol.types import Protocol
 
 INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
+EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"
 SIGNATURE_MESSAGE = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
@@ -35,6 +36,7 @@ _JSON: dict[K, _Row] = {
     K.MALFORMED: ("IncompleteSignatureException", None, 400),
     K.UNKNOWN_KEY: ("UnrecognizedClientException", INVALID_TOKEN_MESSAGE, 400),
     K.INVALID_TOKEN: ("UnrecognizedClientException", INVALID_TOKEN_MESSAGE, 400),
+    K.EXPIRED_TOKEN: ("ExpiredTokenException", EXPIRED_TOKEN_MESSAGE, 400),
     K.BAD_SIGNATURE: ("InvalidSignatureException", SIGNATURE_MESSAGE, 400),
     K.SKEWED: ("InvalidSignatureException", None, 400),
     K.EXPIRED: ("InvalidSignatureException", None, 400),
@@ -52,6 +54,7 @@ _QUERY: dict[K, _Row] = {
     K.MALFORMED: ("IncompleteSignature", None, 400),
     K.UNKNOWN_KEY: ("InvalidClientTokenId", INVALID_TOKEN_MESSAGE, 403),
     K.INVALID_TOKEN: ("InvalidClientTokenId", INVALID_TOKEN_MESSAGE, 403),
+    K.EXPIRED_TOKEN: ("ExpiredToken", EXPIRED_TOKEN_MESSAGE, 403),
     K.BAD_SIGNATURE: ("SignatureDoesNotMatch", SIGNATURE_MESSAGE, 403),
     K.SKEWED: ("SignatureDoesNotMatch", None, 403),
     K.EXPIRED: ("SignatureDoesNotMatch", None, 403),
@@ -69,6 +72,7 @@ _S3: dict[K, _Row] = {
     K.MALFORMED: ("AuthorizationHeaderMalformed", None, 400),
     K.UNKNOWN_KEY: ("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403),
     K.INVALID_TOKEN: ("InvalidToken", "The provided token is malformed or otherwise invalid.", 400),
+    K.EXPIRED_TOKEN: ("ExpiredToken", "The provided token has expired.", 400),
     K.BAD_SIGNATURE: ("SignatureDoesNotMatch", S3_SIGNATURE_MESSAGE, 403),
     K.SKEWED: ("RequestTimeTooSkewed", "The difference between the request time and the current time is too large.", 403),
     K.EXPIRED: ("AccessDenied", "Request has expired", 403),
@@ -160,7 +164,9 @@ def _s3_error(err: AuthError) -> ServiceError:
 
 
 #: Kinds that are about who signed (rest-json services answer these with 403).
-_AUTH_KINDS = frozenset({K.MISSING, K.UNKNOWN_KEY, K.INVALID_TOKEN, K.BAD_SIGNATURE, K.SKEWED, K.EXPIRED})
+_AUTH_KINDS = frozenset(
+    {K.MISSING, K.UNKNOWN_KEY, K.INVALID_TOKEN, K.EXPIRED_TOKEN, K.BAD_SIGNATURE, K.SKEWED, K.EXPIRED}
+)
 
 
 def auth_error_response(err: AuthError, protocol: Protocol, service: str | None) -> ServiceError:

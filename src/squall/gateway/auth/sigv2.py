@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from squall.gateway.auth.credentials import CredentialStore
 from squall.gateway.auth.errors import AuthError, AuthErrorKind
-from squall.gateway.auth.sigv4 import AuthContext, AuthMethod, PayloadMode, format_amz_date
+from squall.gateway.auth.sigv4 import AuthContext, AuthMethod, PayloadMode, check_token, format_amz_date
 from squall.protocol.types import HttpRequest
 
 SUBRESOURCES = frozenset(
@@ -72,9 +72,7 @@ def verify_v2(request: HttpRequest, store: CredentialStore, query: list[tuple[st
     if creds is None:
         raise AuthError(AuthErrorKind.UNKNOWN_KEY, access_key_id=access_key)
     token = request.headers.get("x-amz-security-token") or params.get("x-amz-security-token")
-    if creds.session_token is not None and token != creds.session_token:
-        raise AuthError(AuthErrorKind.INVALID_TOKEN, "The security token included in the request is invalid.",
-                        access_key_id=access_key)  # fmt: skip
+    check_token(creds, token, datetime.now(UTC))
     head = "\n".join([
         request.method.upper(), request.headers.get("content-md5", ""),
         request.headers.get("content-type", ""), when,

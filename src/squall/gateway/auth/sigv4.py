@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from squall.gateway.auth import canonical as c
@@ -18,6 +20,10 @@ from squall.protocol.types import HttpRequest
 
 MAX_PRESIGN_EXPIRES = 604800
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+#: The Authorization header exactly as the SDKs write it (anything else takes the general parser).
+_CANONICAL_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^\s,=]+), ?SignedHeaders=([^\s,=]+), ?Signature=([^\s,=]+)\Z"
+)
 
 
 class AuthMethod(StrEnum):
@@ -37,11 +43,14 @@ class PayloadMode(StrEnum):
 
     @property
     def streaming(self) -> bool:
-        return self.value.startswith("STREAMING-")
+        return self.startswith("STREAMING-")
 
     @property
     def chunk_signed(self) -> bool:
-        return self in (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
+        return (
+            self == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+            or self == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+        )
 
 
 _MODES_BY_HEADER = {m.value: m for m in PayloadMode if m is not PayloadMode.SIGNED}
@@ -73,8 +82,7 @@ class AuthContext:
     chunk_signing: ChunkSigning | None = None
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     access_key_id: str
     date: str
     region: str
@@ -87,6 +95,7 @@ class _Parsed:
     query: list[tuple[str, str]]
 
 
+@lru_cache(maxsize=64)
 def _parse_amz_date(value: str) -> datetime | None:
     if len(value) != 16 or value[8] != "T" or value[15] != "Z":
         return None
@@ -103,6 +112,7 @@ def format_amz_date(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+@lru_cache(maxsize=256)
 def _scope_parts(credential: str, presigned: bool) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts[:4]):
@@ -116,7 +126,34 @@ def _scope_parts(credential: str, presigned: bool) -> tuple[str, str, str, str]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def _parse_header(request: HttpRequest, authorization: str) -> _Parsed:
+def _parse_header(request: HttpRequest, authorization: str, query: list[tuple[str, str]]) -> _Parsed:
+    canonical = _CANONICAL_AUTHORIZATION.match(authorization)
+    if canonical is not None:  # what the SDKs send: one cheap match, same result as the loop below
+        credential, signed, signature = canonical.groups()
+    else:
+        credential, signed, signature = _header_fields(authorization)
+    headers = request.headers
+    amz_date = headers.get("x-amz-date")
+    if amz_date is None and "date" in headers:
+        try:
+            amz_date = format_amz_date(parsedate_to_datetime(headers["date"]))
+        except (TypeError, ValueError):
+            amz_date = None
+    if not amz_date:
+        raise AuthError(
+            AuthErrorKind.MALFORMED,
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            method="header",
+        )
+    key, date, region, service = _scope_parts(credential, presigned=False)
+    return _Parsed(
+        key, date, region, service, _signed_headers(signed), signature, amz_date,
+        headers.get("x-amz-security-token"), None, query,
+    )  # fmt: skip
+
+
+def _header_fields(authorization: str) -> tuple[str, str, str]:
+    """(Credential, SignedHeaders, Signature) of an Authorization header in any spacing or order."""
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm != c.ALGORITHM:
         raise AuthError(
@@ -134,25 +171,12 @@ def _parse_header(request: HttpRequest, authorization: str) -> _Parsed:
             " ".join(f"Authorization header requires '{k}' parameter." for k in missing),
             method="header",
         )
-    headers = request.headers
-    amz_date = headers.get("x-amz-date")
-    if amz_date is None and "date" in headers:
-        try:
-            amz_date = format_amz_date(parsedate_to_datetime(headers["date"]))
-        except (TypeError, ValueError):
-            amz_date = None
-    if not amz_date:
-        raise AuthError(
-            AuthErrorKind.MALFORMED,
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-            method="header",
-        )
-    key, date, region, service = _scope_parts(fields["Credential"], presigned=False)
-    return _Parsed(
-        key, date, region, service,
-        tuple(fields["SignedHeaders"].split(";")), fields["Signature"], amz_date,
-        headers.get("x-amz-security-token"), None, c.query_pairs(request.query_string),
-    )  # fmt: skip
+    return fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+
+
+@lru_cache(maxsize=256)
+def _signed_headers(value: str) -> tuple[str, ...]:
+    return tuple(value.split(";"))
 
 
 def _parse_query(query: list[tuple[str, str]]) -> _Parsed:
@@ -297,7 +321,9 @@ def verify(
 
         if sigv2.is_sigv2(request, query):
             return sigv2.verify_v2(request, store, query)
-    presigned = any(name == "X-Amz-Algorithm" or name == "X-Amz-Credential" for name, _ in query)
+    presigned = bool(query) and any(
+        name == "X-Amz-Algorithm" or name == "X-Amz-Credential" for name, _ in query
+    )
     authorization = request.headers.get("authorization")
     if authorization is not None and presigned:
         raise AuthError(
@@ -308,7 +334,7 @@ def verify(
         if allow_anonymous:
             return _anonymous(request, deferred_body)
         raise AuthError(AuthErrorKind.MISSING, "Request is missing Authentication Token")
-    parsed = _parse_query(query) if presigned else _parse_header(request, authorization or "")
+    parsed = _parse_query(query) if presigned else _parse_header(request, authorization or "", query)
     method = AuthMethod.PRESIGNED if presigned else AuthMethod.HEADER
 
     when = _parse_amz_date(parsed.amz_date)
@@ -331,8 +357,9 @@ def verify(
     creds = store.lookup(parsed.access_key_id)
     if creds is None:
         raise AuthError(AuthErrorKind.UNKNOWN_KEY, access_key_id=parsed.access_key_id)
-    _check_token(creds, parsed.token)
-    _check_time(parsed, when, now or datetime.now(UTC), max_skew)
+    now = now or datetime.now(UTC)
+    check_token(creds, parsed.token, now)
+    _check_time(parsed, when, now, max_skew)
 
     is_s3 = parsed.service in c.UNNORMALISED_PATH_SERVICES
     declared = request.headers.get("x-amz-content-sha256")
@@ -354,12 +381,13 @@ def verify(
         candidates = [(hashlib.sha256(request.body).hexdigest(), None)]
 
     path = c.canonical_path(request.path, parsed.service)
-    canonical_qs = c.canonical_query(parsed.query, "X-Amz-Signature" if presigned else None)
+    canonical_qs = c.canonical_query(parsed.query, "X-Amz-Signature" if presigned else None) if query else ""
     scope = f"{parsed.date}/{parsed.region}/{parsed.service}/aws4_request"
     key = c.signing_key(creds.secret_access_key, parsed.date, parsed.region, parsed.service)
+    http_method = request.method.upper()
     for payload_hash, candidate_mode in candidates:
         canonical = c.canonical_request(
-            request.method.upper(), path, canonical_qs, request.headers, parsed.signed_headers, payload_hash
+            http_method, path, canonical_qs, request.headers, parsed.signed_headers, payload_hash
         )
         to_sign = c.string_to_sign(parsed.amz_date, scope, canonical)
         if hmac.compare_digest(c.sign(key, to_sign), parsed.signature):
@@ -384,29 +412,40 @@ def verify(
     if not deferred_body:
         _check_body_hash(declared, request.body)
 
+    if mode is not None and mode.chunk_signed:
+        return AuthContext(
+            method, mode, creds.access_key_id, creds.account_id, creds.principal_arn,
+            parsed.region, parsed.service, parsed.token,
+            ChunkSigning(key, parsed.amz_date, scope, parsed.signature),
+        )  # fmt: skip
+    return _context(method, mode or PayloadMode.SIGNED, creds, parsed.region, parsed.service, parsed.token)
+
+
+@lru_cache(maxsize=1024)
+def _context(
+    method: AuthMethod, mode: PayloadMode, creds: Credentials, region: str, service: str, token: str | None
+) -> AuthContext:
+    """The (immutable) context of a request without chunk signing: the same for every
+    request of one signer, so one instance is shared."""
     return AuthContext(
-        method=method,
-        payload_mode=mode or PayloadMode.SIGNED,
-        access_key_id=creds.access_key_id,
-        account_id=creds.account_id,
-        principal_arn=creds.principal_arn,
-        region=parsed.region,
-        service=parsed.service,
-        session_token=parsed.token,
-        chunk_signing=ChunkSigning(key, parsed.amz_date, scope, parsed.signature)
-        if mode is not None and mode.chunk_signed
-        else None,
+        method, mode, creds.access_key_id, creds.account_id, creds.principal_arn, region, service, token
     )
 
 
-def _check_token(creds: Credentials, token: str | None) -> None:
-    """Keys issued with a session token (STS) must present it; long-term keys
-    ignore a token they were not issued with."""
+def check_token(creds: Credentials, token: str | None, now: datetime) -> None:
+    """Keys issued with a session token (STS) must present it and be unexpired;
+    long-term keys ignore a token they were not issued with."""
     if creds.session_token is not None and (
         token is None or not hmac.compare_digest(token.encode(), creds.session_token.encode())
     ):
         raise AuthError(
             AuthErrorKind.INVALID_TOKEN,
             "The security token included in the request is invalid.",
+            access_key_id=creds.access_key_id,
+        )
+    if creds.expiration is not None and now.timestamp() >= creds.expiration:
+        raise AuthError(
+            AuthErrorKind.EXPIRED_TOKEN,
+            "The security token included in the request is expired",
             access_key_id=creds.access_key_id,
         )

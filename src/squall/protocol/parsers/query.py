@@ -7,7 +7,7 @@ list member's locationName replacing the last segment), `M.entry.N.key` /
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from botocore.model import OperationModel, Shape
 
@@ -26,16 +26,31 @@ def query_params(request: HttpRequest) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     try:
         if request.query_string:
-            pairs.extend(parse_qsl(request.query_string, keep_blank_values=True, errors="strict"))
+            pairs.extend(_form_pairs(request.query_string))
         if request.body:
             content_type = request.headers.get("content-type", "")
             media = content_type.split(";", 1)[0].strip().lower()
             if media and media != "application/x-www-form-urlencoded":
                 raise _structural(f"Unsupported Content-Type '{content_type}'")
             text = request.body.decode("utf-8")
-            pairs.extend(parse_qsl(text, keep_blank_values=True, errors="strict"))
+            pairs.extend(_form_pairs(text))
     except UnicodeDecodeError:
         raise _structural("The request is not valid UTF-8") from None
+    return pairs
+
+
+def _form_pairs(text: str) -> list[tuple[str, str]]:
+    """`parse_qsl(text, keep_blank_values=True, errors="strict")`, decoding only
+    the fields that need it."""
+    pairs: list[tuple[str, str]] = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in field or "+" in field:
+            name = unquote(name.replace("+", " "), errors="strict")
+            value = unquote(value.replace("+", " "), errors="strict")
+        pairs.append((name, value))
     return pairs
 
 

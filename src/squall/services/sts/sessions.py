@@ -2,9 +2,11 @@
 
 They survive a restart like everything else Squall acknowledges: a client
 holding session credentials keeps working after the server comes back.
-Expired sessions are refused (`lookup` answers None, so the gateway treats
-the key as unknown) and deleted: on sight, and by a sweep of the whole
-namespace that `issue` runs at most once per `PURGE_INTERVAL_S`.
+Expired sessions are refused: `lookup` answers None, and `find` (the gateway's
+view) still returns them for `EXPIRED_RETENTION_S` after they expire, so a
+client using them hears `ExpiredToken` rather than "unknown key". After that
+they are deleted: on sight, and by a sweep of the whole namespace that `issue`
+runs at most once per `PURGE_INTERVAL_S`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from squall.storage import Store, keys
 
 NAMESPACE = "sts.sessions"
 PURGE_INTERVAL_S = 3600.0
+#: How long an expired session is kept (and reported as expired) before it is deleted.
+EXPIRED_RETENTION_S = 86400.0
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
 
 
@@ -63,14 +67,20 @@ class SessionStore:
         return creds
 
     def lookup(self, access_key_id: str) -> SessionCredentials | None:
-        """The live credentials for this key id (expired ones are purged later, by `issue`:
+        """The live credentials for this key id (None once expired)."""
+        creds = self.find(access_key_id)
+        return None if creds is None or creds.expired() else creds
+
+    def find(self, access_key_id: str) -> SessionCredentials | None:
+        """The credentials issued for this key id, expired ones included until
+        `EXPIRED_RETENTION_S` after their expiry (older ones are purged later, by `issue`:
         looking up only reads, so read-only worker processes can verify session keys)."""
         with self._store.read() as txn:
             raw = txn.get(NAMESPACE, keys.pack(access_key_id))
         if raw is None:
             return None
         creds = SessionCredentials(**orjson.loads(raw))
-        return None if creds.expired() else creds
+        return None if creds.expired(time.time() - EXPIRED_RETENTION_S) else creds
 
     def purge_expired(self, now: float | None = None) -> int:
         """Delete every expired session; how many were deleted."""
@@ -87,4 +97,4 @@ class SessionStore:
         now = time.monotonic()
         if now >= self._next_purge:
             self._next_purge = now + PURGE_INTERVAL_S
-            self.purge_expired()
+            self.purge_expired(time.time() - EXPIRED_RETENTION_S)
