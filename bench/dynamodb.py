@@ -247,7 +247,7 @@ def main() -> None:
         args.connection_counts = [16]
     with tempfile.TemporaryDirectory() as tmp:
         rate = load_in_process(f"{tmp}/data", "big", loaded) if loaded else 0.0
-        with squall_server(f"{tmp}/data", args.workers) as endpoint:
+        with squall_server(f"{tmp}/data", args.workers, args.profile) as endpoint:
             squall = measure(endpoint, Path(tmp), args, "squall", loaded, rate)
         report(f"squall ({loaded or args.items} items in the query table)", squall, args.connection_counts)
         if not args.no_baseline:

@@ -44,7 +44,7 @@ def main() -> None:
     conns = args.connection_counts
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
     with tempfile.TemporaryDirectory() as tmp:
-        with squall_server(f"{tmp}/data", args.workers) as endpoint:
+        with squall_server(f"{tmp}/data", args.workers, args.profile) as endpoint:
             headers = signed(endpoint + "/", "sts", body, "application/x-www-form-urlencoded; charset=utf-8")
             script = lua_script(Path(tmp) / "req.lua", headers, body)
             req = urllib.request.Request(endpoint + "/", data=body, headers=headers, method="POST")

@@ -35,6 +35,7 @@ def arguments(description: str, **extra: str) -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--workers", type=int, default=1, help="squall up --workers N (server processes)")
+    ap.add_argument("--profile", default="", help="run the server under cProfile, stats written to this file")
     for name, default in extra.items():
         ap.add_argument(f"--{name.replace('_', '-')}", dest=name.replace("-", "_"), default=default)
     args = ap.parse_args()
@@ -64,12 +65,14 @@ def wait_up(url: str) -> None:
 
 
 @contextlib.contextmanager
-def squall_server(data_dir: str, workers: int = 1) -> Iterator[str]:
+def squall_server(data_dir: str, workers: int = 1, profile: str = "") -> Iterator[str]:
     """`squall up` on a free port with `data_dir`; yields its endpoint once every one of its
-    `workers` processes listens, SIGTERMs it after."""
+    `workers` processes listens, SIGTERMs it after. With `profile`, the (primary) server runs
+    under cProfile and writes its stats there when it stops."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "squall", "up", "--port", str(port), "--data-dir", data_dir]
+    python = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else [])]
+    cmd = [*python, "-m", "squall", "up", "--port", str(port), "--data-dir", data_dir]
     cmd += ["--workers", str(workers)]
     server = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
     try:

@@ -130,3 +130,13 @@ def test_logs_survive_reopening(tmp_path: Path) -> None:
     logs.store.close()
     again = LogStore(SQLiteStore(tmp_path / "db.sqlite"))
     assert messages(again.get_events(A, R, G, "s")[0]) == ["kept"]
+
+
+def test_any_message_round_trips_and_is_sized_in_utf8(logs: LogStore) -> None:
+    texts = ["plain", "h\u00e9llo \u2603", "lone \ud800 surrogate", 'quote " and \\ and \n newline', ""]
+    logs.append([("a", "r", "g", "s", [(5, t) for t in texts])])
+    events, _, _ = logs.get_events("a", "r", "g", "s")
+    assert [e.message for e in events] == texts
+    assert [e.position[1] for e in events] == list(range(len(texts)))
+    (stream,) = logs.streams("a", "r", "g")
+    assert stream["storedBytes"] == sum(len(t.encode(errors="surrogatepass")) for t in texts)

@@ -321,3 +321,14 @@ def test_usable_from_asyncio(store: SQLiteStore) -> None:
     with store.read() as r:
         assert r.count("async") == 50
         assert r.count("ns") == 20
+
+
+def test_put_many_inserts_and_replaces_in_order(store: SQLiteStore) -> None:
+    with store.write() as w:
+        w.put("ns", pack("a"), b"old")
+    before = store.changes("ns")
+    with store.write() as w:
+        w.put_many("ns", [(pack("a"), b"new"), (pack("b"), b"1"), (pack("b"), b"2")])
+    assert store.changes("ns") == before + 1
+    with store.read() as r:
+        assert list(r.scan("ns")) == [(pack("a"), b"new"), (pack("b"), b"2")]

@@ -19,7 +19,7 @@ Transactions:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -69,6 +69,10 @@ class ReadTxn(Protocol):
 class WriteTxn(ReadTxn, Protocol):
     def put(self, ns: str, key: bytes, value: bytes) -> None:
         """Insert or replace."""
+        ...
+
+    def put_many(self, ns: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """`put` of every `(key, value)`, in order (one statement for many rows)."""
         ...
 
     def delete(self, ns: str, key: bytes) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -142,6 +142,12 @@ class _WriteTxn(_ReadTxn):
     def put(self, ns: str, key: bytes, value: bytes) -> None:
         self.touched.add(ns)
         self._db().execute("INSERT OR REPLACE INTO kv (ns, key, value) VALUES (?, ?, ?)", (ns, key, value))
+
+    def put_many(self, ns: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        self.touched.add(ns)
+        self._db().executemany(
+            "INSERT OR REPLACE INTO kv (ns, key, value) VALUES (?, ?, ?)", ((ns, k, v) for k, v in items)
+        )
 
     def delete(self, ns: str, key: bytes) -> bool:
         self.touched.add(ns)
