@@ -145,6 +145,7 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             log_level=settings.log_level,
             access_log=False,
             server_header=False,
+            proxy_headers=False,  # no proxy in front: X-Forwarded-* are not ours to trust
             timeout_keep_alive=30,
         )
         http = uvicorn.Server(config)
