@@ -29,10 +29,11 @@ COMMIT returns); surviving power loss needs `synchronous="FULL"`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from squall.storage.changes import SharedChanges
 from squall.storage.interface import TransactionError
 from squall.storage.keys import prefix_end
 from squall.storage.migrations import MIGRATIONS, Migration, apply_migrations
+
+log = logging.getLogger("squall.storage")
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _SCAN_BATCH = 256
@@ -183,6 +186,50 @@ class _WriteTxn(_ReadTxn):
         return int(row[0])
 
 
+class _Checkpointer:
+    """A thread that checkpoints the WAL (PASSIVE: never blocks readers or the writer) after
+    every `EVERY` commits, and at least every `INTERVAL` seconds while commits happen. The
+    WAL therefore stays near SQLite's default size (~1,000 pages) without the committing
+    thread paying for the copy and its fsyncs."""
+
+    EVERY = 256
+    INTERVAL = 1.0
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._count = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="squall-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        self._count += 1
+        if self._count >= self.EVERY:
+            self._count = 0
+            self._wake.set()
+
+    def _run(self) -> None:
+        conn = self._connect()
+        try:
+            while not self._stopping:
+                self._wake.wait(self.INTERVAL)
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed", exc_info=True)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(10)
+
+
 class _ReaderState(threading.local):
     conn: sqlite3.Connection | None = None
     txn: _ReadTxn | None = None
@@ -218,6 +265,7 @@ class SQLiteStore:
         self._local = _ReaderState()
         self.readonly = readonly
         self._writer: sqlite3.Connection | None = None
+        self._checkpointer: _Checkpointer | None = None
         if not readonly:
             self._writer = self._connect()
             try:
@@ -225,9 +273,14 @@ class SQLiteStore:
                 if str(mode).lower() != "wal":
                     raise TransactionError(f"could not put {self.path} in WAL mode (got {mode})")
                 apply_migrations(self._writer, migrations, path=str(self.path))
+                # Checkpoints (copying the WAL into the database, with fsyncs) run on a thread
+                # of their own instead of inside whichever COMMIT crosses the threshold: that
+                # COMMIT is usually on the event loop, which would stall for milliseconds.
+                self._writer.execute("PRAGMA wal_autocheckpoint = 0")
             except BaseException:
                 self._writer.close()
                 raise
+            self._checkpointer = _Checkpointer(self._connect)
         #: see `changes`: shared with the read-only stores of worker processes
         self._changes = SharedChanges(self.path.with_name(self.path.name + "-changes"), writer=not readonly)
 
@@ -312,6 +365,8 @@ class SQLiteStore:
                     raise
                 if txn.touched:
                     self._changes.bump(txn.touched)
+                if self._checkpointer is not None:
+                    self._checkpointer.committed()
             finally:
                 txn._end()
                 self._writer_thread = None
@@ -333,6 +388,8 @@ class SQLiteStore:
                     conn.close()
                 self._readers = []
             self._changes.close()
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
             if self._writer is None:
                 return
             try:
