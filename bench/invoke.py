@@ -32,7 +32,10 @@ def package() -> bytes:
 
 def main() -> None:
     args = arguments("Warm synchronous Invoke of a trivial Python handler over HTTP", python="3.11")
-    with tempfile.TemporaryDirectory() as tmp, squall_server(f"{tmp}/data", args.workers, args.profile) as endpoint:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        squall_server(f"{tmp}/data", args.workers, args.profile) as endpoint,
+    ):
         lam = boto3.client(
             "lambda",
             endpoint_url=endpoint,

@@ -141,7 +141,10 @@ def main() -> None:
         "S3 1 KB PUT/GET with wrk, and a 1 GB streamed object", **{"size-mb": "1024", "medium-kb": "256"}
     )
     body = b"x" * 1024
-    with tempfile.TemporaryDirectory() as tmp, squall_server(f"{tmp}/data", args.workers, args.profile) as endpoint:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        squall_server(f"{tmp}/data", args.workers, args.profile) as endpoint,
+    ):
         pid = json.loads((Path(tmp) / "data" / "server.json").read_text())["pid"]
         s3 = _client(endpoint)
         s3.create_bucket(Bucket="bench")

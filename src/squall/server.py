@@ -33,7 +33,7 @@ from squall.services.sqs.provider import SqsProvider
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
 from squall.storage import DataDir
-from squall.worker import Workers, listen_socket, primary_socket
+from squall.worker import StreamNotices, Workers, listen_socket, primary_socket
 
 log = logging.getLogger("squall")
 
@@ -55,7 +55,7 @@ class Server:
 
 def build(settings: Settings) -> Server:
     """Open the data directory (taking its lock) and wire the layers together."""
-    data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode)
+    data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode, processes=settings.workers)
     telemetry = Telemetry(data_dir.store)
     try:
         sessions = SessionStore(data_dir.store)
@@ -156,7 +156,8 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             sockets = [listen_socket(settings.host, settings.port)]
             name, forwarded = primary_socket()
             sockets.append(forwarded)
-            workers = Workers(settings, name, settings.workers - 1)
+            notices = StreamNotices.listen()
+            workers = Workers(settings, name, notices.name, settings.workers - 1)
             workers.start()
         server.data_dir.write_server_info(
             {
@@ -180,6 +181,7 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
         finally:
             if workers is not None:
                 workers.stop()
+                notices.close()
         echo("Squall stopped.")
     finally:
         server.close()

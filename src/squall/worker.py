@@ -23,6 +23,8 @@ primary's socket name on stdin (only the primary starts it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import gc
 import logging
@@ -39,11 +41,16 @@ from typing import Any
 
 log = logging.getLogger("squall")
 
-#: DynamoDB operations that only read: served in the worker that received them.
+#: DynamoDB's item operations: served in the worker that received them. (Table operations go to
+#: the primary, which runs the table's background work: status, TTL sweeps, stream trimming.)
 LOCAL_TARGETS = frozenset(
     f"DynamoDB_20120810.{op}".encode()
-    for op in ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
-)
+    for op in (
+        "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems",
+        "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+        "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+    )
+)  # fmt: skip
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -63,14 +70,87 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _abstract_name(kind: str) -> str:
+    """A Linux abstract socket name (no file to clean up, no path-length limit), unique per
+    server process."""
+    return f"\0squall-{kind}-{os.getpid()}-{os.urandom(4).hex()}"
+
+
 def primary_socket() -> tuple[str, socket.socket]:
-    """The Unix socket the primary listens on for forwarded requests: a Linux abstract name
-    (no file to clean up, no path-length limit), unique per server process."""
-    name = f"\0squall-primary-{os.getpid()}-{os.urandom(4).hex()}"
+    """The Unix socket the primary listens on for forwarded requests."""
+    name = _abstract_name("primary")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(name)
     sock.listen(2048)
     return name, sock
+
+
+class StreamNotices:
+    """DynamoDB stream appends committed in a worker, told to the primary, whose stream pollers
+    wait on in-process wake-ups (services/dynamodb/streams.py LISTENERS; without a notice they
+    would only find the records at their next 250 ms poll).
+
+    The primary's side (`listen`) is a thread receiving datagrams, each a stream ARN, and
+    calling the primary's listeners (they are thread-safe: they defer to the loop). The
+    worker's side (`relay`) is a listener that sends the ARN once control is back on the
+    event loop, i.e. after the writing transaction committed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._sock: socket.socket | None = None
+        self._pending: set[str] = set()
+
+    @classmethod
+    def listen(cls) -> StreamNotices:
+        from squall.services.dynamodb import streams
+
+        notices = cls(_abstract_name("streams"))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(notices.name)
+        notices._sock = sock
+
+        def run() -> None:
+            while True:
+                try:
+                    data = sock.recv(4096)
+                except OSError:
+                    return  # closed
+                arn = data.decode(errors="replace")
+                for listener in list(streams.LISTENERS):
+                    listener(arn)
+
+        threading.Thread(target=run, name="squall-stream-notices", daemon=True).start()
+        return notices
+
+    def relay(self) -> None:
+        from squall.services.dynamodb import streams
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        self._sock = sock
+
+        def send() -> None:
+            pending, self._pending = self._pending, set()
+            for arn in pending:
+                with contextlib.suppress(OSError):  # the primary is gone or behind: it polls too
+                    sock.sendto(arn.encode(), self.name)
+
+        def appended(arn: str) -> None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            if not self._pending:
+                loop.call_soon(send)
+            self._pending.add(arn)
+
+        streams.LISTENERS.add(appended)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
 
 
 class WorkerApp:
@@ -102,7 +182,7 @@ class WorkerApp:
         await self.forward(scope, receive, send)
 
 
-def build_app(settings: Any, primary: str) -> WorkerApp:
+def build_app(settings: Any, primary: str, index: int) -> WorkerApp:
     from squall.gateway.app import Gateway
     from squall.gateway.credentials import AccountCredentials
     from squall.gateway.forward import Forwarder
@@ -112,7 +192,7 @@ def build_app(settings: Any, primary: str) -> WorkerApp:
     from squall.services.sts.sessions import SessionStore
     from squall.storage import DataDir
 
-    store = DataDir.reader_store(settings.data_dir)
+    store = DataDir.worker_store(settings.data_dir, index, settings.workers, synchronous=settings.sync_mode)
     sessions = SessionStore(store)
     gateway = Gateway(
         router=Router(base_hosts=settings.base_hosts),
@@ -139,10 +219,11 @@ def main() -> None:
     import uvicorn
 
     _die_with_parent(int(sys.argv[1]))
-    settings, primary = pickle.load(sys.stdin.buffer)
+    settings, primary, notices, index = pickle.load(sys.stdin.buffer)
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     sock = listen_socket(settings.host, settings.port)
-    app = build_app(settings, primary)
+    app = build_app(settings, primary, index)
+    StreamNotices(notices).relay()
     gc.collect()
     gc.freeze()  # as the primary does (server.py)
     config = uvicorn.Config(
@@ -162,37 +243,40 @@ def main() -> None:
 class Workers:
     """The primary's side: starts `count` workers, restarts one that dies, stops them all."""
 
-    def __init__(self, settings: Any, primary: str, count: int) -> None:
+    def __init__(self, settings: Any, primary: str, notices: str, count: int) -> None:
         self.settings = settings
         self.primary = primary
+        self.notices = notices
         self.count = count
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "squall.worker", str(os.getpid())],
             stdin=subprocess.PIPE,
             close_fds=True,
         )
         assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps((self.settings, self.primary)))
+        proc.stdin.write(pickle.dumps((self.settings, self.primary, self.notices, index)))
         proc.stdin.close()
         return proc
 
     def start(self) -> None:
-        for _ in range(self.count):
-            proc = self._spawn()
+        for index in range(1, self.count + 1):
+            proc = self._spawn(index)
             self._procs.append(proc)
-            threading.Thread(target=self._watch, args=(proc,), name="squall-worker", daemon=True).start()
+            threading.Thread(
+                target=self._watch, args=(proc, index), name="squall-worker", daemon=True
+            ).start()
 
     @property
     def pids(self) -> list[int]:
         with self._lock:
             return [p.pid for p in self._procs]
 
-    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+    def _watch(self, proc: subprocess.Popen[bytes], index: int) -> None:
         while True:
             code = proc.wait()
             if self._stopping.is_set():
@@ -204,7 +288,7 @@ class Workers:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                fresh = self._spawn()
+                fresh = self._spawn(index)
                 self._procs = [fresh if p is proc else p for p in self._procs]
             proc = fresh
 

@@ -1,6 +1,7 @@
-"""`squall up --workers 2`: a worker process serves DynamoDB reads on another core and
-forwards everything else to the primary; it follows the primary's writes, dies with it,
-and is replaced when it dies alone."""
+"""`squall up --workers 2`: a worker process serves DynamoDB item operations on another core
+and forwards everything else to the primary; both processes' writes are serialised and seen
+by the other, stream records written in a worker reach the primary's pollers, a worker dies
+with the primary and is replaced when it dies alone."""
 
 from __future__ import annotations
 
@@ -117,15 +118,69 @@ def test_a_worker_answers_reads_while_the_primary_is_stopped(pair: RunningServer
         except Exception as exc:  # the primary's share of the connections times out
             return exc
 
+    def put_then_get(c: Any) -> Any:
+        try:
+            c.put_item(TableName="wk-frozen", Item={"k": {"S": "b"}, "v": {"S": "by the worker"}})
+            return c.get_item(TableName="wk-frozen", Key={"k": {"S": "b"}})["Item"]["v"]["S"]
+        except Exception as exc:
+            return exc
+
     os.kill(pair.process.pid, signal.SIGSTOP)
     try:
         with ThreadPoolExecutor(CONNECTIONS) as pool:
             results = list(pool.map(get, clients))
+            written = list(pool.map(put_then_get, clients))
     finally:
         os.kill(pair.process.pid, signal.SIGCONT)
     served = [r for r in results if isinstance(r, str)]
     assert served, results  # P(no connection lands on the worker) = 2**-24
     assert set(served) == {"written by the primary"}
+    assert "by the worker" in written, written
+    got = ddb.get_item(TableName="wk-frozen", Key={"k": {"S": "b"}})  # the primary sees it
+    assert got["Item"]["v"] == {"S": "by the worker"}
+
+
+def test_concurrent_updates_from_both_processes_lose_nothing(pair: RunningServer) -> None:
+    ddb = pair.client("dynamodb")
+    _table(ddb, "wk-counter", "k", "S")
+    clients = _clients(pair, "dynamodb")
+
+    def bump(c: Any) -> None:
+        for _ in range(10):
+            c.update_item(
+                TableName="wk-counter",
+                Key={"k": {"S": "n"}},
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        list(pool.map(bump, clients))
+    item = ddb.get_item(TableName="wk-counter", Key={"k": {"S": "n"}}, ConsistentRead=True)["Item"]
+    assert item["n"] == {"N": str(10 * CONNECTIONS)}
+
+
+def test_stream_records_of_writes_in_either_process_are_in_order(pair: RunningServer) -> None:
+    ddb = pair.client("dynamodb")
+    ddb.create_table(
+        TableName="wk-stream",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    ddb.get_waiter("table_exists").wait(TableName="wk-stream", WaiterConfig={"Delay": 0.2})
+    arn = ddb.describe_table(TableName="wk-stream")["Table"]["LatestStreamArn"]
+    for i, c in enumerate(_clients(pair, "dynamodb")):
+        c.put_item(TableName="wk-stream", Item={"k": {"S": "one"}, "v": {"N": str(i)}})
+    streams = pair.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=it["ShardIterator"])["Records"]
+    assert [r["dynamodb"]["NewImage"]["v"]["N"] for r in records] == [str(i) for i in range(CONNECTIONS)]
+    assert [r["eventName"] for r in records] == ["INSERT"] + ["MODIFY"] * (CONNECTIONS - 1)
+    olds = [r["dynamodb"].get("OldImage", {}).get("v", {}).get("N") for r in records]
+    assert olds == [None] + [str(i) for i in range(CONNECTIONS - 1)]
 
 
 def test_a_recreated_table_is_seen_by_the_worker_at_once(pair: RunningServer) -> None:

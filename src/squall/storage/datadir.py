@@ -75,7 +75,9 @@ class DataDir:
         self._wrote_info = False
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, synchronous: str = "NORMAL") -> DataDir:
+    def open(
+        cls, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", processes: int = 1
+    ) -> DataDir:
         root = Path(path).expanduser().absolute()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -100,7 +102,7 @@ class DataDir:
                     shutil.rmtree(entry)
                 else:
                     entry.unlink()
-            store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous)
+            store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(0, processes))
             blobs = BlobStore(root / "blobs")
         except BaseException:
             if store is not None:
@@ -110,10 +112,13 @@ class DataDir:
         return cls(root, fd, store, blobs)
 
     @staticmethod
-    def reader_store(path: str | os.PathLike[str]) -> SQLiteStore:
-        """The store of the directory a running server holds, opened read-only for another
-        process of that server (a worker): no lock taken, nothing written."""
-        return SQLiteStore(Path(path).expanduser().absolute() / "db" / DB_FILE, readonly=True)
+    def worker_store(
+        path: str | os.PathLike[str], index: int, processes: int, *, synchronous: str = "NORMAL"
+    ) -> SQLiteStore:
+        """The store of the directory a running server holds, for its worker process `index`
+        (of `processes`, the primary being 0): no lock taken, the same database."""
+        root = Path(path).expanduser().absolute()
+        return SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(index, processes))
 
     @property
     def tmp(self) -> Path:

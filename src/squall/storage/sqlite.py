@@ -18,9 +18,11 @@ Concurrency model:
 - Calls are short and synchronous; asyncio code calls them directly, but must
   not `await` inside a transaction block.
 - The store must not be used in a forked child; open a new one there.
-- Other processes of the same server (workers) open the file with
-  `readonly=True`: readers only; the change counters are shared with them
-  through a memory-mapped file (storage/changes.py).
+- Other processes of the same server (workers) open the same file with their
+  own `process` index: SQLite serialises write transactions across processes
+  (`BEGIN IMMEDIATE` is retried without sleeping a millisecond, as SQLite's
+  own busy handler would, on the event loop), and the change counters are
+  shared through a memory-mapped file (storage/changes.py).
 
 Durability: with WAL and `synchronous=NORMAL` a committed transaction
 survives a crash or `kill -9` of the process (the WAL is written before
@@ -33,6 +35,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -247,10 +250,10 @@ class SQLiteStore:
         synchronous: str = "NORMAL",
         busy_timeout: float = 10.0,
         migrations: Sequence[Migration] = MIGRATIONS,
-        readonly: bool = False,
+        process: tuple[int, int] = (0, 1),
     ) -> None:
-        """`readonly=True` opens the database of a running server from another process
-        (a worker): no writer connection, no migrations, `write()` refused."""
+        """`process` is (this process's index, how many processes of the server share the
+        file); index 0, the primary, creates the change counters."""
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
@@ -263,30 +266,34 @@ class SQLiteStore:
         self._readers_lock = threading.Lock()
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._local = _ReaderState()
-        self.readonly = readonly
-        self._writer: sqlite3.Connection | None = None
-        self._checkpointer: _Checkpointer | None = None
-        if not readonly:
-            self._writer = self._connect()
-            try:
-                mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise TransactionError(f"could not put {self.path} in WAL mode (got {mode})")
-                apply_migrations(self._writer, migrations, path=str(self.path))
-                # Checkpoints (copying the WAL into the database, with fsyncs) run on a thread
-                # of their own instead of inside whichever COMMIT crosses the threshold: that
-                # COMMIT is usually on the event loop, which would stall for milliseconds.
-                self._writer.execute("PRAGMA wal_autocheckpoint = 0")
-            except BaseException:
-                self._writer.close()
-                raise
-            self._checkpointer = _Checkpointer(self._connect)
-        #: see `changes`: shared with the read-only stores of worker processes
-        self._changes = SharedChanges(self.path.with_name(self.path.name + "-changes"), writer=not readonly)
+        self._writer = self._connect(timeout=0.0)  # BEGIN IMMEDIATE waits in `_begin`
+        try:
+            self._writer.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise TransactionError(f"could not put {self.path} in WAL mode (got {mode})")
+            apply_migrations(self._writer, migrations, path=str(self.path))
+            self._writer.execute("PRAGMA busy_timeout = 0")
+            # Checkpoints (copying the WAL into the database, with fsyncs) run on a thread of
+            # their own instead of inside whichever COMMIT crosses the threshold: that COMMIT is
+            # usually on the event loop, which would stall for milliseconds.
+            self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            self._writer.close()
+            raise
+        self._checkpointer = _Checkpointer(self._connect)
+        #: see `changes`: one region per process of the server
+        index, processes = process
+        self._changes = SharedChanges(
+            self.path.with_name(self.path.name + "-changes"), index=index, processes=processes
+        )
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, timeout: float | None = None) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            self.path,
+            timeout=self._busy_timeout if timeout is None else timeout,
+            isolation_level=None,
+            check_same_thread=False,
         )
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         return conn
@@ -346,12 +353,10 @@ class SQLiteStore:
         with self._write_lock:
             self._check_open()
             conn = self._writer
-            if conn is None:
-                raise TransactionError(f"store {self.path} is open read-only")
             self._writer_thread = me
             txn = _WriteTxn(conn)
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                self._begin(conn)
                 try:
                     yield txn
                 except BaseException:
@@ -365,11 +370,31 @@ class SQLiteStore:
                     raise
                 if txn.touched:
                     self._changes.bump(txn.touched)
-                if self._checkpointer is not None:
-                    self._checkpointer.committed()
+                self._checkpointer.committed()
             finally:
                 txn._end()
                 self._writer_thread = None
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, retried while another process holds the write lock: its
+        transactions last tens of microseconds, so yield and retry rather than sleep
+        (SQLite's busy handler sleeps 1 ms and more, on the caller's event loop)."""
+        deadline = 0.0
+        pause = 0.0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + self._busy_timeout
+            elif now > deadline:
+                raise TransactionError(f"{self.path}: the write lock stayed taken for {self._busy_timeout} s")
+            time.sleep(pause)
+            pause = min(0.001, pause * 2 or 0.00002)
 
     def changes(self, ns: str) -> int:
         """A count that moves with every committed write transaction that wrote to ``ns``, in
@@ -388,10 +413,7 @@ class SQLiteStore:
                     conn.close()
                 self._readers = []
             self._changes.close()
-            if self._checkpointer is not None:
-                self._checkpointer.stop()
-            if self._writer is None:
-                return
+            self._checkpointer.stop()
             try:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
