@@ -75,7 +75,7 @@ class Settings:
     lifecycle_day_seconds: float = 86400.0
     #: Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).
     dynamodb_ttl_interval: float = 30.0
-    #: Server processes: 1, or 1 primary + N-1 workers that serve DynamoDB reads on more cores
+    #: Server processes: 1, or 1 primary + N-1 workers that serve DynamoDB item operations on more cores
     #: and forward everything else to the primary (squall/worker.py).
     workers: int = 1
 

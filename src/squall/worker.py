@@ -1,24 +1,25 @@
-"""Worker processes: more cores for the requests that only read (`squall up --workers N`).
+"""Worker processes: more cores for DynamoDB's item operations (`squall up --workers N`).
 
 One Python process runs on one core. With N > 1 the primary server (server.py,
-the only process that writes, runs functions and owns every background task)
-starts N - 1 workers. Each binds the same TCP port (SO_REUSEPORT: the kernel
-spreads connections over the processes) and:
+which runs functions and owns every background task) starts N - 1 workers.
+Each binds the same TCP port (SO_REUSEPORT: the kernel spreads connections over
+the processes) and:
 
-- answers DynamoDB's read operations itself (`LOCAL_TARGETS`), from the
-  database opened read-only, through the same Gateway code (SigV4, parsing,
-  validation, serialisation) as the primary;
+- serves DynamoDB's item operations itself (`LOCAL_TARGETS`, reads and writes)
+  through the same Gateway code (SigV4, parsing, validation, serialisation) as
+  the primary, on the same database (storage/: writers of all processes are
+  serialised by SQLite; change counters are shared, so every process's caches
+  follow every commit);
 - forwards every other request untouched to the primary over a Unix socket
-  (gateway/forward.py).
+  (gateway/forward.py), which costs that request a second HTTP hop;
+- tells the primary about stream records it appended (`StreamNotices`), so the
+  primary's stream pollers wake at once, as for its own writes.
 
-Reads in a worker see every write the primary committed before they started
-(SQLite WAL snapshots); the in-memory caches they keep are validated against
-the change counters the primary bumps after each commit (storage/changes.py).
 A worker dies with the primary (PR_SET_PDEATHSIG) and is restarted if it dies
 alone.
 
-Run as `python -m squall.worker PARENT_PID`, with the pickled `Settings` and the
-primary's socket name on stdin (only the primary starts it).
+Run as `python -m squall.worker PARENT_PID`, with the pickled `Settings`, the
+primary's socket names and the worker's index on stdin (only the primary starts it).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def cli() -> None:
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Server processes: the primary plus workers serving DynamoDB reads on more cores [SQUALL_WORKERS; 1].",
+    help="Server processes: the primary plus workers serving DynamoDB item operations on more cores [SQUALL_WORKERS; 1].",
 )
 def up(
     host: str | None,
