@@ -124,7 +124,11 @@ def banner(server: Server) -> str:
         f"  data dir:    {server.data_dir.path}",
         f"  credentials: {keys}",
         f"  region:      {s.region}",
-        *([f"  processes:   1 + {s.workers - 1} workers serving DynamoDB item operations"] if s.workers > 1 else []),
+        *(
+            [f"  processes:   1 + {s.workers - 1} workers serving DynamoDB item operations"]
+            if s.workers > 1
+            else []
+        ),
         "  isolation:",
         *(f"    {line}" for line in server.isolation.summary()),
     ]
