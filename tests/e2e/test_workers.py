@@ -99,6 +99,8 @@ def test_reads_see_every_write_whichever_process_serves_them(pair: RunningServer
             ExpressionAttributeValues={":k": {"S": f"c{i}"}},
         )
         assert page["Count"] == 1
+        # a table operation on a connection a worker serves goes to the primary (Forwarder)
+        assert c.describe_table(TableName="wk-rw")["Table"]["TableStatus"] == "ACTIVE"
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(round_trip, range(CONNECTIONS)))
@@ -294,3 +296,20 @@ def test_a_dead_worker_is_replaced_and_workers_die_with_the_server_and_errors_pa
         and "Z" not in Path(f"/proc/{second}/stat").read_text().rsplit(")", 1)[1].split()[0]
     )
     assert not alive, "the worker outlived its server"
+
+
+@pytest.mark.parametrize(
+    ("head", "local"),
+    [
+        (b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810.GetItem", True),
+        (b"POST / HTTP/1.1\r\nx-amz-target:dynamodb_20120810.putitem\r\nA: b", True),
+        (b"POST / HTTP/1.1\r\nX-Amz-Target: DynamoDB_20120810.CreateTable\r\nA: b", False),
+        (b"POST / HTTP/1.1\r\nX-Amz-Target: AmazonSQS.SendMessage", False),
+        (b"GET / HTTP/1.1\r\nX-Amz-Target: DynamoDB_20120810.GetItem", False),
+        (b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nHost: x", False),
+    ],
+)
+def test_which_connections_a_worker_keeps(head: bytes, local: bool) -> None:
+    from squall.worker import _local_head
+
+    assert _local_head(head) is local
