@@ -43,6 +43,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from squall.gateway.splice import sniffing_protocol
+
 log = logging.getLogger("squall")
 
 #: DynamoDB's item operations: served in the worker that received them. (Table operations go to
@@ -159,7 +161,6 @@ class StreamNotices:
 
 _LOCAL_OPS = frozenset(t.split(b".", 1)[1].lower() for t in LOCAL_TARGETS)
 _TARGET = b"\r\nx-amz-target:"
-_MAX_HEAD = 64 * 1024
 
 
 def _local_head(head: bytes) -> bool:
@@ -174,118 +175,6 @@ def _local_head(head: bytes) -> bool:
     value = lowered[at + len(_TARGET) : end if end >= 0 else len(lowered)].strip()
     service, _, op = value.partition(b".")
     return service == b"dynamodb_20120810" and op in _LOCAL_OPS
-
-
-class _Splice(asyncio.Protocol):
-    """The primary's end of a spliced connection: its bytes go to the client as they come."""
-
-    def __init__(self, client: asyncio.Transport) -> None:
-        self.client = client
-
-    def data_received(self, data: bytes) -> None:
-        self.client.write(data)
-
-    def eof_received(self) -> bool:
-        self.client.close()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.client.close()
-
-    def pause_writing(self) -> None:  # the primary reads slower than the client sends
-        self.client.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.client.resume_reading()
-
-
-class SniffingProtocol(asyncio.Protocol):
-    """The worker's connection protocol (uvicorn's `http` class). It reads the first request's
-    head: a DynamoDB item operation hands the connection to uvicorn's HTTP protocol here (later
-    requests on it that are not go through `Forwarder`); anything else splices the connection
-    to the primary byte for byte, for its whole life, which costs the worker two socket
-    writes per chunk instead of parsing and re-sending every request."""
-
-    primary = ""  # the primary's socket name: set by `main`
-
-    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
-        self._args = (config, server_state, app_state, _loop)
-        self._buf = bytearray()
-        self._transport: asyncio.Transport | None = None
-        self._peer: asyncio.Transport | None = None
-        self._connecting: asyncio.Task[None] | None = None
-        self._closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport) or hasattr(transport, "write")
-        self._transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self._peer is not None:
-            self._peer.write(data)
-            return
-        self._buf += data
-        if self._connecting is not None:
-            return  # connecting to the primary: buffered until then
-        end = self._buf.find(b"\r\n\r\n")
-        if end < 0 and len(self._buf) < _MAX_HEAD:
-            return
-        if end >= 0 and _local_head(bytes(self._buf[:end])):
-            self._serve_here()
-        else:
-            self._connecting = asyncio.ensure_future(self._splice())
-
-    def _serve_here(self) -> None:
-        from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-        config, server_state, app_state, loop = self._args
-        http = AutoHTTPProtocol(config=config, server_state=server_state, app_state=app_state, _loop=loop)  # type: ignore[call-arg]
-        transport = self._transport
-        assert transport is not None
-        transport.set_protocol(http)
-        http.connection_made(transport)
-        data, self._buf = bytes(self._buf), bytearray()
-        http.data_received(data)
-
-    async def _splice(self) -> None:
-        client = self._transport
-        assert client is not None
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, self.primary)
-            peer, _ = await loop.create_unix_connection(lambda: _Splice(client), sock=sock)
-        except OSError as exc:
-            sock.close()
-            log.warning("primary server unreachable: %s", exc)
-            client.close()
-            return
-        if self._closed:
-            peer.close()
-            return
-        self._peer = peer
-        data, self._buf = bytes(self._buf), bytearray()
-        peer.write(data)
-
-    def eof_received(self) -> bool:
-        if self._peer is not None and self._peer.can_write_eof():
-            self._peer.write_eof()
-            return True  # half-close: the primary may still answer
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        if self._peer is not None:
-            self._peer.close()
-
-    def pause_writing(self) -> None:  # the client reads slower than the primary sends
-        if self._peer is not None:
-            self._peer.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self._peer is not None:
-            self._peer.resume_reading()
 
 
 class WorkerApp:
@@ -361,11 +250,10 @@ def main() -> None:
     StreamNotices(notices).relay()
     gc.collect()
     gc.freeze()  # as the primary does (server.py)
-    SniffingProtocol.primary = primary
     config = uvicorn.Config(
         app,
         loop="auto",
-        http=SniffingProtocol,
+        http=sniffing_protocol(primary, _local_head),
         lifespan="on",
         log_level="warning",
         access_log=False,
