@@ -54,6 +54,18 @@ def canonical_path(raw_path: str, service: str) -> str:
 def _encode(component: str) -> str:
     if _PLAIN.match(component):
         return component
+    if len(component) <= _CACHED_MAX:
+        return _reencode(component)
+    return quote_from_bytes(unquote_to_bytes(component), safe="-_.~")
+
+
+#: Components up to this length are re-encoded through a cache: the ones that need it
+#: (an `X-Amz-Credential` scope, `response-content-type=text%2Fplain`) recur per signer.
+_CACHED_MAX = 256
+
+
+@lru_cache(maxsize=1024)
+def _reencode(component: str) -> str:
     return quote_from_bytes(unquote_to_bytes(component), safe="-_.~")
 
 

@@ -179,11 +179,19 @@ def _signed_headers(value: str) -> tuple[str, ...]:
     return tuple(value.split(";"))
 
 
+@lru_cache(maxsize=256)
+def _unquote_cached(value: str) -> str:
+    """Short escaped values recur (a signer's `X-Amz-Credential` scope)."""
+    return unquote(value)
+
+
 def _parse_query(query: list[tuple[str, str]]) -> _Parsed:
     params: dict[str, str] = {}
     for name, value in query:
         if name.startswith("X-Amz-"):
-            params[name] = unquote(value)
+            if "%" in value:
+                value = _unquote_cached(value) if len(value) <= 256 else unquote(value)
+            params[name] = value
     required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
                 "X-Amz-SignedHeaders", "X-Amz-Expires")  # fmt: skip
     if any(k not in params for k in required):
