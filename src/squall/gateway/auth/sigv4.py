@@ -179,6 +179,10 @@ def _signed_headers(value: str) -> tuple[str, ...]:
     return tuple(value.split(";"))
 
 
+_PRESIGN_REQUIRED = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
+                               "X-Amz-SignedHeaders", "X-Amz-Expires"})  # fmt: skip
+
+
 @lru_cache(maxsize=256)
 def _unquote_cached(value: str) -> str:
     """Short escaped values recur (a signer's `X-Amz-Credential` scope)."""
@@ -192,9 +196,7 @@ def _parse_query(query: list[tuple[str, str]]) -> _Parsed:
             if "%" in value:
                 value = _unquote_cached(value) if len(value) <= 256 else unquote(value)
             params[name] = value
-    required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
-                "X-Amz-SignedHeaders", "X-Amz-Expires")  # fmt: skip
-    if any(k not in params for k in required):
+    if not params.keys() >= _PRESIGN_REQUIRED:
         raise AuthError(
             AuthErrorKind.MALFORMED,
             "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
