@@ -21,6 +21,12 @@ from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _PLAIN = re.compile(r"[A-Za-z0-9\-_.~]*\Z")  # already canonical: nothing to decode or encode
+#: A query string whose every component is already canonical: unreserved characters and
+#: upper-case escapes of bytes that are not unreserved (what SDKs send, e.g. a presigned URL).
+#: Possessive quantifiers: linear time on any input.
+_CANONICAL_QUERY = re.compile(
+    r"(?:[A-Za-z0-9\-_.~=&]++|%(?!3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE]|2[DE])[0-9A-F]{2})*+\Z"
+)
 
 #: Signing names whose requests are signed over the path as sent.
 UNNORMALISED_PATH_SERVICES = frozenset({"s3", "s3-object-lambda", "s3express", "s3-outposts"})
@@ -74,11 +80,15 @@ def query_pairs(raw_query: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     if not raw_query:
         return pairs
+    canonical = _CANONICAL_QUERY.match(raw_query) is not None
     for part in raw_query.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        pairs.append((_encode(name), _encode(value)))
+        if canonical and "=" not in value:
+            pairs.append((name, value))
+        else:
+            pairs.append((_encode(name), _encode(value)))
     return pairs
 
 
