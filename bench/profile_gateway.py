@@ -3,7 +3,8 @@
 Builds a real server (`squall.server.build`) on a throwaway data directory, then feeds
 botocore-signed requests (tests/protocol/wire.py `request_for`) straight into the ASGI
 callable and reports microseconds per request for each operation; `--profile OP` prints
-a cProfile of that operation's loop.
+a cProfile of that operation's loop. PresignedPut/PresignedGet replay a SigV4 presigned
+URL for a 1 KB object with only the headers wrk sends (as bench/s3.py does).
 
     python bench/profile_gateway.py [--n 3000] [--profile PutItem] [--sort tottime] [--invoke]
 """
