@@ -3,7 +3,8 @@
 Builds a real server (`squall.server.build`) on a throwaway data directory, then feeds
 botocore-signed requests (tests/protocol/wire.py `request_for`) straight into the ASGI
 callable and reports microseconds per request for each operation; `--profile OP` prints
-a cProfile of that operation's loop.
+a cProfile of that operation's loop. PresignedPut/PresignedGet replay a SigV4 presigned
+URL for a 1 KB object with only the headers wrk sends (as bench/s3.py does).
 
     python bench/profile_gateway.py [--n 3000] [--profile PutItem] [--sort tottime] [--invoke]
 """
@@ -22,6 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import botocore.config
+import botocore.session
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from squall.config import Settings
 from squall.protocol.types import HttpRequest
 from squall.server import build
-from tests.protocol.wire import request_for
+from tests.protocol.wire import ENDPOINT, request_for
 
 TABLE = "bench"
 BUCKET = "bench"
@@ -68,6 +71,20 @@ async def _call(app: Any, req: HttpRequest) -> int:
     return status
 
 
+def _presigned(method: str, operation: str, key: str, body: bytes = b"") -> HttpRequest:
+    """A presigned (SigV4 query-auth) URL as bench/s3.py builds it, sent the way wrk sends it."""
+    s3 = botocore.session.get_session().create_client(
+        "s3", region_name="us-east-1", endpoint_url=ENDPOINT, aws_access_key_id="test",
+        aws_secret_access_key="test", config=botocore.config.Config(signature_version="s3v4"),
+    )  # fmt: skip
+    url = s3.generate_presigned_url(operation, Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=3600)
+    path, _, query = url[len(ENDPOINT) :].partition("?")
+    headers = {"host": ENDPOINT.split("//", 1)[1]}
+    if body:
+        headers["content-length"] = str(len(body))
+    return HttpRequest(method=method, path=path, query_string=query, headers=headers, body=body)
+
+
 def _requests() -> dict[str, HttpRequest]:
     item = {
         "pk": {"S": "user#1"},
@@ -88,6 +105,8 @@ def _requests() -> dict[str, HttpRequest]:
         ),
         "GetFunction": request_for("lambda", "GetFunction", {"FunctionName": "nope"}),
         "PutObject": request_for("s3", "PutObject", {"Bucket": BUCKET, "Key": "k/1", "Body": b"x" * 1024}),
+        "PresignedPut": _presigned("PUT", "put_object", "obj/00001", b"x" * 1024),
+        "PresignedGet": _presigned("GET", "get_object", "obj/00001"),
     }
 
 

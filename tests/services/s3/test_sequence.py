@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -89,4 +90,23 @@ async def _overwrite(tmp_path: Path, versioning: str) -> None:
         with dd.store.read() as r:
             assert r.count(m.INLINE) == 1
             assert r.count(m.PENDING) == 0
+        data.close()
+
+
+def test_current_reads_a_small_body_with_its_version(tmp_path: Path) -> None:
+    with DataDir.open(tmp_path / "d") as dd:
+        data = S3Data(dd.store, dd.blobs)
+        bucket = _bucket(data)
+        body = asyncio.run(data.write_body(b"hello", staged=True))
+        version = replace(_version("k"), size=5, parts=[(body.id, 5)])
+        data.commit_version(bucket, version, "ObjectCreated:Put", new_body=body)
+        inline: dict[str, bytes] = {}
+        found = data.current("bkt", "k", inline)
+        assert found is not None and found.parts == [(body.id, 5)]
+        assert inline == {body.id: b"hello"}
+        assert data.find("bkt", "k", None, inline={}).key == "k"
+        data.commit_version(bucket, _version("empty"), "ObjectCreated:Put")
+        none: dict[str, bytes] = {}
+        assert data.current("bkt", "empty", none) is not None and none == {}
+        assert data.current("bkt", "absent", none) is None
         data.close()

@@ -21,6 +21,12 @@ from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _PLAIN = re.compile(r"[A-Za-z0-9\-_.~]*\Z")  # already canonical: nothing to decode or encode
+#: A query string whose every component is already canonical: unreserved characters and
+#: upper-case escapes of bytes that are not unreserved (what SDKs send, e.g. a presigned URL).
+#: Possessive quantifiers: linear time on any input.
+_CANONICAL_QUERY = re.compile(
+    r"(?:[A-Za-z0-9\-_.~=&]++|%(?!3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE]|2[DE])[0-9A-F]{2})*+\Z"
+)
 
 #: Signing names whose requests are signed over the path as sent.
 UNNORMALISED_PATH_SERVICES = frozenset({"s3", "s3-object-lambda", "s3express", "s3-outposts"})
@@ -54,6 +60,18 @@ def canonical_path(raw_path: str, service: str) -> str:
 def _encode(component: str) -> str:
     if _PLAIN.match(component):
         return component
+    if len(component) <= _CACHED_MAX:
+        return _reencode(component)
+    return quote_from_bytes(unquote_to_bytes(component), safe="-_.~")
+
+
+#: Components up to this length are re-encoded through a cache: the ones that need it
+#: (an `X-Amz-Credential` scope, `response-content-type=text%2Fplain`) recur per signer.
+_CACHED_MAX = 256
+
+
+@lru_cache(maxsize=1024)
+def _reencode(component: str) -> str:
     return quote_from_bytes(unquote_to_bytes(component), safe="-_.~")
 
 
@@ -62,11 +80,15 @@ def query_pairs(raw_query: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     if not raw_query:
         return pairs
+    canonical = _CANONICAL_QUERY.match(raw_query) is not None
     for part in raw_query.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        pairs.append((_encode(name), _encode(value)))
+        if canonical and "=" not in value:
+            pairs.append((name, value))
+        else:
+            pairs.append((_encode(name), _encode(value)))
     return pairs
 
 

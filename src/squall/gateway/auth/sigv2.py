@@ -33,13 +33,6 @@ SUBRESOURCES = frozenset(
 )  # fmt: skip
 
 
-def is_sigv2(request: HttpRequest, query: list[tuple[str, str]]) -> bool:
-    if request.headers.get("authorization", "").startswith("AWS "):
-        return True
-    names = {name for name, _ in query}
-    return "AWSAccessKeyId" in names and "Signature" in names
-
-
 def _resource(path: str, query: list[tuple[str, str]], bucket_prefix: str) -> str:
     subs = sorted((k, v) for k, v in query if k in SUBRESOURCES)
     parts = [k if v == "" else f"{k}={unquote(v)}" for k, v in subs]

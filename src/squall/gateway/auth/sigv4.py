@@ -179,14 +179,24 @@ def _signed_headers(value: str) -> tuple[str, ...]:
     return tuple(value.split(";"))
 
 
+_PRESIGN_REQUIRED = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
+                               "X-Amz-SignedHeaders", "X-Amz-Expires"})  # fmt: skip
+
+
+@lru_cache(maxsize=256)
+def _unquote_cached(value: str) -> str:
+    """Short escaped values recur (a signer's `X-Amz-Credential` scope)."""
+    return unquote(value)
+
+
 def _parse_query(query: list[tuple[str, str]]) -> _Parsed:
     params: dict[str, str] = {}
     for name, value in query:
         if name.startswith("X-Amz-"):
-            params[name] = unquote(value)
-    required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
-                "X-Amz-SignedHeaders", "X-Amz-Expires")  # fmt: skip
-    if any(k not in params for k in required):
+            if "%" in value:
+                value = _unquote_cached(value) if len(value) <= 256 else unquote(value)
+            params[name] = value
+    if not params.keys() >= _PRESIGN_REQUIRED:
         raise AuthError(
             AuthErrorKind.MALFORMED,
             "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
@@ -291,6 +301,14 @@ def _anonymous(request: HttpRequest, deferred_body: bool) -> AuthContext:
     return AuthContext(AuthMethod.ANONYMOUS, mode or PayloadMode.SIGNED)
 
 
+def sigv2_signed(authorization: str | None, query_names: set[str]) -> bool:
+    """Whether a request is signed with S3's legacy SigV2 (`Authorization: AWS ...` or a
+    presigned query with `AWSAccessKeyId` and `Signature`)."""
+    if authorization is not None and authorization.startswith("AWS "):
+        return True
+    return "AWSAccessKeyId" in query_names and "Signature" in query_names
+
+
 def verify(
     request: HttpRequest,
     store: CredentialStore,
@@ -316,15 +334,13 @@ def verify(
     accepts its legacy SigV2 (`sigv2.py`).
     Raises AuthError."""
     query = c.query_pairs(request.query_string)
-    if allow_anonymous:
+    names = {name for name, _ in query} if query else set()
+    authorization = request.headers.get("authorization")
+    if allow_anonymous and sigv2_signed(authorization, names):
         from squall.gateway.auth import sigv2  # S3's legacy scheme; imports this module
 
-        if sigv2.is_sigv2(request, query):
-            return sigv2.verify_v2(request, store, query)
-    presigned = bool(query) and any(
-        name == "X-Amz-Algorithm" or name == "X-Amz-Credential" for name, _ in query
-    )
-    authorization = request.headers.get("authorization")
+        return sigv2.verify_v2(request, store, query)
+    presigned = "X-Amz-Algorithm" in names or "X-Amz-Credential" in names
     if authorization is not None and presigned:
         raise AuthError(
             AuthErrorKind.MALFORMED, "Only one auth mechanism allowed; only the X-Amz-Algorithm "

@@ -11,8 +11,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, Shape
 
@@ -104,12 +105,8 @@ class RestPlan:
         return self.payload
 
     def _parse_query(self, query_string: str, out: dict[str, Any]) -> None:
-        try:
-            pairs = parse_qsl(query_string, keep_blank_values=True, errors="strict")
-        except UnicodeDecodeError:
-            raise Malformed("The query string is not valid UTF-8", structural=True) from None
         grouped: dict[str, list[str]] = {}
-        for k, v in pairs:
+        for k, v in query_pairs(query_string):
             grouped.setdefault(k, []).append(v)
         claimed = set(self.query_literals)
         for b in self.query:
@@ -251,3 +248,35 @@ def build_plan(op: OperationModel, body_for: Callable[[Shape, dict[str, Shape]],
     elif body_members:
         plan.body = body_for(shape, body_members)
     return plan
+
+
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """The decoded (name, value) pairs of a query string, in order, blanks kept: what
+    `urllib.parse.parse_qsl(qs, keep_blank_values=True, errors="strict")` returns, without
+    decoding the parts that hold no escape. Malformed for percent-escapes that are not UTF-8."""
+    pairs: list[tuple[str, str]] = []
+    try:
+        for part in query_string.split("&"):
+            if not part:
+                continue
+            name, _, value = part.partition("=")
+            if "+" in name or "%" in name:
+                name = _decode(name)
+            if "+" in value or "%" in value:
+                value = _decode(value)
+            pairs.append((name, value))
+    except UnicodeDecodeError:
+        raise Malformed("The query string is not valid UTF-8", structural=True) from None
+    return pairs
+
+
+def _decode(component: str) -> str:
+    if len(component) <= 256:
+        return _decode_cached(component)
+    return unquote(component.replace("+", " "), errors="strict")
+
+
+@lru_cache(maxsize=1024)
+def _decode_cached(component: str) -> str:
+    """Short escaped components recur (a presigned URL's `X-Amz-Credential` scope)."""
+    return unquote(component.replace("+", " "), errors="strict")

@@ -4,6 +4,7 @@ and the query protocol's `Action` / `Version` form fields."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote
 
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
@@ -19,6 +20,13 @@ def _scope_service(scope: str) -> str | None:
     if len(parts) == 4:  # SigV4a: AK/date/service/aws4_request
         return parts[2].strip()
     return None
+
+
+@lru_cache(maxsize=256)
+def _query_scope_service(raw: str) -> str | None:
+    """The service of a presigned URL's (still percent-encoded) `X-Amz-Credential`;
+    cached: a signer's scope is the same all day."""
+    return _scope_service(unquote(raw))
 
 
 def credential_scope(headers: dict[str, str], query_string: str) -> str | None:
@@ -41,7 +49,7 @@ def credential_scope(headers: dict[str, str], query_string: str) -> str | None:
         if i >= 0:
             end = query_string.find("&", i)
             raw = query_string[i + 17 : end if end >= 0 else len(query_string)]
-            return _scope_service(unquote(raw))
+            return _query_scope_service(raw) if len(raw) <= 256 else _scope_service(unquote(raw))
         if "AWSAccessKeyId=" in query_string and "Signature=" in query_string:
             return "s3"
     return None

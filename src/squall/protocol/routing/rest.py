@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -254,8 +255,20 @@ def parse_query(query_string: str) -> dict[str, str]:
             continue
         key, _, value = part.partition("=")
         if "%" in key or "+" in key:
-            key = unquote(key.replace("+", " "))
+            key = _decode(key)
         if "%" in value or "+" in value:
-            value = unquote(value.replace("+", " "))
+            value = _decode(value)
         out.setdefault(key, value)
     return out
+
+
+def _decode(component: str) -> str:
+    if len(component) <= 256:
+        return _decode_cached(component)
+    return unquote(component.replace("+", " "))
+
+
+@lru_cache(maxsize=1024)
+def _decode_cached(component: str) -> str:
+    """Short escaped components recur (a presigned URL's `X-Amz-Credential` scope)."""
+    return unquote(component.replace("+", " "))

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from squall.services.s3 import models as m
-from squall.services.s3.bodies import Bodies, Body, InlineBody
+from squall.services.s3.bodies import Bodies, Body, InlineBody, is_inline
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
 from squall.services.s3.notify_config import targets_for
 from squall.storage import BlobStore, ChangeCounter, Store, WriteTxn, keys
@@ -87,10 +87,21 @@ class S3Data(Bodies):
 
     # --- versions ---
 
-    def current(self, bucket: str, key: str) -> ObjectVersion | None:
+    def current(self, bucket: str, key: str, inline: dict[str, bytes] | None = None) -> ObjectVersion | None:
+        """The key's current version. With `inline`, the bytes of its body when that is
+        one inline body are added to it (read in the same transaction: one read per
+        small GET, and body and version from one snapshot)."""
         with self.store.read() as r:
             raw = r.get(m.CURRENT, m.object_prefix(bucket, key))
-        return ObjectVersion.load(raw) if raw is not None else None
+            if raw is None:
+                return None
+            version = ObjectVersion.load(raw)
+            if inline is not None and len(version.parts) == 1 and is_inline(version.parts[0][0]):
+                body_id = version.parts[0][0]
+                data = r.get(m.INLINE, keys.pack(body_id))
+                if data is not None:
+                    inline[body_id] = data
+        return version
 
     def versions(self, bucket: str, key: str) -> list[ObjectVersion]:
         with self.store.read() as r:
@@ -98,11 +109,13 @@ class S3Data(Bodies):
                 ObjectVersion.load(v) for _, v in r.scan(m.VERSIONS, prefix=m.versions_prefix(bucket, key))
             ]
 
-    def find(self, bucket: str, key: str, version_id: str | None) -> ObjectVersion:
+    def find(
+        self, bucket: str, key: str, version_id: str | None, inline: dict[str, bytes] | None = None
+    ) -> ObjectVersion:
         """The current version (NoSuchKey), or the version asked for (NoSuchVersion;
-        a malformed id is InvalidArgument as on AWS)."""
+        a malformed id is InvalidArgument as on AWS). `inline`: see `current`."""
         if version_id is None:
-            found = self.current(bucket, key)
+            found = self.current(bucket, key, inline)
             if found is None:
                 raise m.no_such_key(key)
             return found

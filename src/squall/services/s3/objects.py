@@ -121,10 +121,12 @@ class Objects:
             **self.expiration(bucket, version),
         }
 
-    def _readable(self, ctx: RequestContext, params: dict[str, Any]) -> tuple[Bucket, ObjectVersion]:
+    def _readable(
+        self, ctx: RequestContext, params: dict[str, Any], inline: dict[str, bytes] | None = None
+    ) -> tuple[Bucket, ObjectVersion]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         version_id = params.get("VersionId")
-        version = self.data.find(bucket.name, params["Key"], version_id)
+        version = self.data.find(bucket.name, params["Key"], version_id, inline)
         if version.delete_marker:
             raise ServiceError(
                 "MethodNotAllowed",
@@ -193,7 +195,8 @@ class Objects:
         return first, last - first + 1, {"ContentRange": f"bytes {first}-{last}/{size}"}
 
     def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket, version = self._readable(ctx, params)
+        inline: dict[str, bytes] = {}
+        bucket, version = self._readable(ctx, params, inline)
         if not readable(version, time.time()):
             raise invalid_object_state(version)
         check_conditions(params, version)
@@ -206,7 +209,7 @@ class Objects:
             for alg in version.checksums:
                 out.pop(f"Checksum{alg}", None)
         status = 206 if "ContentRange" in extra else None
-        out["Body"] = BodyStream(self.data, version.parts, offset, length, status)
+        out["Body"] = BodyStream(self.data, version.parts, offset, length, status, inline)
         return out
 
     def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

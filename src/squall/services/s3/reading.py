@@ -29,7 +29,9 @@ class BodyStream:
         offset: int,
         length: int,
         status: int | None = None,
+        inline: dict[str, bytes] | None = None,
     ) -> None:
+        """`inline`: bodies already read (by id), for inline parts found there."""
         self.length = length
         self.status = status
         self._spans: list[tuple[int | bytes, int, int]] = []  # (fd or inline bytes, start, count)
@@ -40,7 +42,10 @@ class BodyStream:
                 end = min(offset + length - position, size)
                 if end > start:
                     if is_inline(blob_id):
-                        self._spans.append((data.inline_body(blob_id), start, end - start))
+                        found = inline.get(blob_id) if inline else None
+                        if found is None:
+                            found = data.inline_body(blob_id)
+                        self._spans.append((found, start, end - start))
                     else:
                         fd = os.open(data.blobs.path(blob_id), os.O_RDONLY)
                         self._spans.append((fd, start, end - start))
