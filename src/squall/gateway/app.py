@@ -276,7 +276,7 @@ class Gateway:
                 deferred_body=head is request,
             )
             if head is request:
-                stream = RequestBody(request, auth, receive, self.body_timeout)
+                stream = RequestBody(request, auth, receive, self.body_timeout, self._deadlines)
                 streamed.append(stream)
                 if stream.chunked:
                     request = _without_chunked_encoding(request)

@@ -35,6 +35,7 @@ from squall.gateway.auth.checksums import (
 from squall.gateway.auth.chunked import _chunk_header, _read_trailers, is_aws_chunked
 from squall.gateway.auth.errors import AuthError, AuthErrorKind
 from squall.gateway.auth.sigv4 import _HEX64, AuthContext, ChunkSigning, PayloadMode
+from squall.gateway.deadlines import Deadlines
 from squall.protocol.types import HttpRequest
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -178,11 +179,19 @@ class RequestBody:
     aws-chunked, else Content-Length), None if the client declared none."""
 
     def __init__(
-        self, request: HttpRequest, auth: AuthContext, receive: Receive, idle_timeout: float
+        self,
+        request: HttpRequest,
+        auth: AuthContext,
+        receive: Receive,
+        idle_timeout: float,
+        deadlines: Deadlines | None = None,
     ) -> None:
+        """`deadlines` (its timeout is `idle_timeout`): the gateway's shared timer for body
+        reads, cheaper than an `asyncio.timeout` per receive."""
         headers = request.headers
         self._receive = receive
         self._idle_timeout = idle_timeout
+        self._deadlines = deadlines
         self._headers = headers
         self.chunked = is_aws_chunked(request, auth)
         signing = auth.chunk_signing if auth.payload_mode.chunk_signed else None
@@ -226,12 +235,27 @@ class RequestBody:
         return self._ended
 
     async def _raw(self) -> AsyncIterator[bytes]:
+        deadlines = self._deadlines
         while True:
-            try:
-                async with asyncio.timeout(self._idle_timeout):
+            if deadlines is None:
+                try:
+                    async with asyncio.timeout(self._idle_timeout):
+                        message = await self._receive()
+                except TimeoutError:
+                    raise BodyTimeout from None
+            else:
+                key = deadlines.enter()
+                try:
                     message = await self._receive()
-            except TimeoutError:
-                raise BodyTimeout from None
+                except asyncio.CancelledError:
+                    if not deadlines.leave(key):
+                        raise
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    raise BodyTimeout from None
+                finally:
+                    deadlines.leave(key)
             if message["type"] == "http.disconnect":
                 raise Disconnected
             chunk = message.get("body", b"")
