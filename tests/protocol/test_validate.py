@@ -182,3 +182,56 @@ def test_generated_inputs_break_no_structural_constraint(
     found = violations(Route(service, operation, Protocol.JSON), params)
     asserted = ("must not be null", "enum value set", "must be of type")
     assert [v for v in found if any(a in v.constraint for a in asserted)] == []
+
+
+# Typed trees (json, CBOR): the decoders guarantee each value's type, so the checks skip
+# subtrees where nothing but a type could be wrong; what they report must not change.
+
+_LONG = "k" * 65536
+_TYPED_CASES = [
+    (
+        "dynamodb",
+        "PutItem",
+        {"TableName": "t", "Item": {"a": {"L": [{"M": {"x": {"M": {_LONG: {"S": "v"}}}}}]}}},
+    ),
+    ("dynamodb", "PutItem", {"TableName": "t!", "Item": {_LONG: {"S": "v"}}, "ReturnValues": "SOME"}),
+    (
+        "dynamodb",
+        "GetItem",
+        {"TableName": "", "Key": {"id": {"B": b"\x00"}, "m": {"M": {_LONG: {"N": "1"}}}}},
+    ),
+    ("dynamodb", "BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {}}] * 26}}),
+    ("dynamodb", "Query", {"TableName": "t", "Limit": 0, "ExpressionAttributeNames": {"#" + _LONG: "a"}}),
+    ("dynamodb", "TransactWriteItems", {"TransactItems": [{"Put": {"Item": {"a": {"SS": ["x"]}}}}]}),
+    ("lambda", "CreateFunction", {"FunctionName": "f", "Role": "r", "Code": {}, "Timeout": 0}),
+    ("logs", "PutLogEvents", {"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": 1}]}),
+]
+
+
+@pytest.mark.parametrize(("service", "operation", "params"), _TYPED_CASES)
+def test_typed_protocols_report_the_same_violations(
+    service: str, operation: str, params: dict[str, Any]
+) -> None:
+    typed = violations(Route(service, operation, Protocol.JSON), params)
+    untyped = violations(Route(service, operation, Protocol.REST_JSON), params)
+    assert typed == untyped
+    assert typed  # every case breaks something
+
+
+def test_typed_protocols_find_a_long_attribute_name_nested_deep() -> None:
+    found = violations(Route("dynamodb", "PutItem", Protocol.JSON), _TYPED_CASES[0][2])
+    assert [(v.path, v.constraint[:45]) for v in found] == [
+        ("item.a.l.1.member.m.x.m", "Map key must satisfy constraint: [Member must")
+    ]
+
+
+@pytest.mark.parametrize(("service", "operation"), _OPS[::11])
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(data=st.data())
+def test_typed_protocols_agree_on_generated_inputs(service: str, operation: str, data: st.DataObject) -> None:
+    shape = service_model(service).operation_model(operation).input_shape
+    params = data.draw(strategies.values(shape)) if shape is not None else {}
+    typed = violations(Route(service, operation, Protocol.JSON), params)
+    assert typed == violations(Route(service, operation, Protocol.REST_JSON), params)

@@ -88,3 +88,12 @@ class Route:
 
 
 JsonDict = dict[str, Any]
+
+
+class Verbatim(dict[str, Any]):
+    """An output value its service vouches is already in wire form for its shape: every key a
+    member under its wire name (or a map key), no None anywhere, blobs as bytes, no timestamps
+    or floats below it. Serializers send it as is (JSON turns its bytes into base64) instead of
+    converting it member by member: DynamoDB's stored items, which are exactly that."""
+
+    __slots__ = ()

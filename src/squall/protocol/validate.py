@@ -46,7 +46,7 @@ from botocore.model import Shape
 from squall.protocol.errors import ServiceError
 from squall.protocol.models import service_model
 from squall.protocol.parsers import MALFORMED_XML
-from squall.protocol.parsers._common import INT_BITS, Memo
+from squall.protocol.parsers._common import INT_BITS, Memo, shape_key
 from squall.protocol.types import Protocol, Route
 
 __all__ = ["Violation", "validate_input"]
@@ -112,6 +112,9 @@ def _pattern(text: str) -> re.Pattern[str] | None:
         return None
 
 
+_FINE: list[str] = []  # never appended to
+
+
 def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
     """The constraint messages a scalar/container value of `shape` breaks
     (not recursing into children); None when the shape has no such constraints."""
@@ -127,7 +130,16 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
     if enum is None and pattern is None and ((lo is None and hi is None) or not (sized or numeric)):
         return None
 
+    members = frozenset(enum) if enum is not None else None
+    unbounded = lo is None and hi is None
+
     def broken(value: Any) -> list[str]:
+        if sized and pattern is None and (members is None or value in members):
+            n = len(value)
+            if (hi is None or n <= hi) and (lo is None or n >= lo):
+                return _FINE
+        elif unbounded and pattern is None and members is not None and value in members:
+            return _FINE
         out: list[str] = []
         if sized:
             n = len(value)
@@ -140,7 +152,7 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
                 out.append(f"Member must have value less than or equal to {hi}")
             if lo is not None and value < lo:
                 out.append(f"Member must have value greater than or equal to {lo}")
-        if enum is not None and value not in enum:
+        if enum is not None and members is not None and value not in members:
             out.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
         if pattern is not None and pattern.fullmatch(value) is None:
             out.append(f"Member must satisfy regular expression pattern: {pattern_text}")
@@ -168,9 +180,64 @@ def _type_test(shape: Shape) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, allowed) and type(value) is not bool
 
 
+def _children(shape: Shape) -> list[Shape]:
+    t = shape.type_name
+    if t == "structure":
+        return [] if shape.metadata.get("document") else list(shape.members.values())
+    if t == "list":
+        return [shape.member]
+    if t == "map":
+        return [shape.key, shape.value]
+    return []
+
+
+def _is_document(shape: Shape) -> bool:
+    return shape.type_name == "structure" and bool(shape.metadata.get("document"))
+
+
+def _constrained(shape: Shape) -> bool:
+    """Whether a value already of the right type can break `shape` itself (children aside):
+    lengths, ranges, enums, patterns, required members, nulls a decoder lets through."""
+    if _scalar_constraints(shape) is not None:
+        return True
+    t = shape.type_name
+    if t == "structure":
+        return bool(shape.required_members) and not shape.metadata.get("document")
+    return t == "list" and _is_document(shape.member)
+
+
 class _Compiler:
-    def __init__(self) -> None:
+    """Check builders for one service. `typed`: the values come from a decoder that already
+    guarantees each shape's Python type (the json and CBOR tree decoders), so subtrees
+    where nothing but the type could be wrong are not visited at all."""
+
+    def __init__(self, typed: bool = False) -> None:
         self._memo: Memo[Check] = Memo()
+        self._typed = typed
+        self._needs_memo: dict[tuple[str, str], bool] = {}
+
+    def needs(self, shape: Shape) -> bool:
+        """Whether a value of `shape` can break anything this compiler checks."""
+        if not self._typed:
+            return True
+        key = shape_key(shape)
+        found = self._needs_memo.get(key)
+        if found is None:
+            found = False
+            seen: set[tuple[str, str]] = set()
+            stack = [shape]
+            while stack:
+                s = stack.pop()
+                k = shape_key(s)
+                if k in seen:
+                    continue
+                seen.add(k)
+                if _constrained(s):
+                    found = True
+                    break
+                stack.extend(_children(s))
+            self._needs_memo[key] = found
+        return found
 
     def check(self, shape: Shape) -> Check:
         return self._memo.get(shape, self._build)
@@ -224,6 +291,19 @@ class _Compiler:
 
             return plain
 
+        if self._typed:
+            assert broken is not None
+
+            def typed_check(value: Any, path: str, out: list[Violation]) -> None:
+                problems = broken(value)
+                if problems:
+                    shown = None if sensitive else render(value)
+                    out.extend(Violation(path, shown, message) for message in problems)
+                if children is not None:
+                    children(value, path, out)
+
+            return typed_check
+
         def check(value: Any, path: str, out: list[Violation]) -> None:
             if not type_ok(value):
                 mistyped(value, path, out)
@@ -246,12 +326,15 @@ class _Compiler:
                 bool(m.metadata.get("sensitive")),
             )
             for name, m in shape.members.items()
+            if self.needs(m) or name in shape.required_members
         ]
         required = set(shape.required_members)
         index = {m[0]: i for i, m in enumerate(members)}
         required_at = sorted(index[name] for name in required if name in index)
         size = len(members)
         everything = range(size)
+        if self._typed and not required:
+            return self._lean_structure([(n, c, w, mc) for n, c, w, mc, _ in members])
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
             if mistyped is not None and not isinstance(value, dict):
@@ -293,12 +376,34 @@ class _Compiler:
 
         return check
 
+    @staticmethod
+    def _lean_structure(plan: list[tuple[str, str, str, Check]]) -> Check:
+        """A typed structure without required members: the members that can break anything,
+        in model order (a DynamoDB AttributeValue: only `M` and `L`)."""
+
+        def check(value: Any, path: str, out: list[Violation]) -> None:
+            for name, camel, wire, member_check in plan:
+                item = value.get(name)
+                if item is None:
+                    continue
+                before = len(out)
+                member_check(item, f"{path}.{camel}" if path else camel, out)
+                for j in range(before, len(out)):
+                    if not out[j].wire:
+                        v = out[j]
+                        out[j] = Violation(v.path, v.value, v.constraint, v.missing, wire)
+
+        return check
+
     def _list(self, shape: Shape, mistyped: Check | None = None) -> Check:
         item_check = self.check(shape.member)
+        visit = self.needs(shape.member)
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
             if mistyped is not None and not isinstance(value, list | tuple):
                 mistyped(value, path, out)
+                return
+            if not visit:
                 return
             for i, item in enumerate(value, 1):
                 where = f"{path}.{i}.member"
@@ -312,12 +417,19 @@ class _Compiler:
     def _map(self, shape: Shape, mistyped: Check | None = None) -> Check:
         key_check = self.check(shape.key)
         value_check = self.check(shape.value)
+        keys = self.needs(shape.key)
+        values = self.needs(shape.value)
         sparse = bool(shape.metadata.get("sparse"))
         hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
+
+        # Typed string keys: their constraint messages straight from the rule.
+        key_rule = _scalar_constraints(shape.key) if self._typed and shape.key.type_name == "string" else None
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
             if mistyped is not None and not isinstance(value, dict):
                 mistyped(value, path, out)
+                return
+            if not keys and not values and (sparse or None not in value.values()):
                 return
             shown: list[str | None] = []  # the map rendered once, on the first violation
 
@@ -328,11 +440,20 @@ class _Compiler:
 
             for key, item in value.items():
                 found: list[Violation] = []
-                key_check(key, path, found)
-                if found:
-                    reasons = ", ".join(v.constraint for v in found)
-                    out.append(Violation(path, rendered(), f"Map key must satisfy constraint: [{reasons}]"))
-                    found = []
+                if key_rule is not None:
+                    reasons = ", ".join(key_rule(key))
+                    if reasons:
+                        out.append(
+                            Violation(path, rendered(), f"Map key must satisfy constraint: [{reasons}]")
+                        )
+                elif keys:
+                    key_check(key, path, found)
+                    if found:
+                        reasons = ", ".join(v.constraint for v in found)
+                        out.append(
+                            Violation(path, rendered(), f"Map key must satisfy constraint: [{reasons}]")
+                        )
+                        found = []
                 if item is None:
                     if not sparse:
                         out.append(
@@ -342,6 +463,8 @@ class _Compiler:
                                 "Map value must satisfy constraint: [Member must not be null]",
                             )
                         )
+                    continue
+                if not values:
                     continue
                 where = f"{path}.{key}"
                 value_check(item, where, found)
@@ -357,19 +480,26 @@ class _Compiler:
 
 
 @cache
-def _compiler(service: str) -> _Compiler:
-    return _Compiler()
+def _compiler(service: str, typed: bool) -> _Compiler:
+    return _Compiler(typed)
 
 
 @cache
-def _checker(service: str, operation: str) -> Check | None:
+def _checker(service: str, operation: str, typed: bool) -> Check | None:
     shape = service_model(service).operation_model(operation).input_shape
-    return None if shape is None else _compiler(service).check(shape)
+    if shape is None:
+        return None
+    compiler = _compiler(service, typed)
+    return compiler.check(shape) if compiler.needs(shape) else None
+
+
+# The tree decoders (parsers/tree.py) hand over values of each shape's Python type or fail.
+_TYPED_PROTOCOLS = (Protocol.JSON, Protocol.CBOR)
 
 
 def violations(route: Route, params: dict[str, Any]) -> list[Violation]:
     """Every constraint `params` breaks, in model order."""
-    check = _checker(route.service, route.operation)
+    check = _checker(route.service, route.operation, route.protocol in _TYPED_PROTOCOLS)
     found: list[Violation] = []
     if check is not None:
         check(params, "", found)

@@ -61,8 +61,14 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _verbatim_blob(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):  # only inside a `Verbatim` value
+        return v.b64(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    return orjson.dumps(value, default=_verbatim_blob)
 
 
 def error_document(fault: Fault, service: str | None, *, with_type: bool = True) -> dict[str, Any]:

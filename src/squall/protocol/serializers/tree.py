@@ -3,7 +3,8 @@
 A shape compiles to a converter (value -> wire value) or to ``None`` when the
 value can go to the encoder unchanged: no blobs, timestamps, floats or renamed
 members anywhere below it. Most JSON outputs are all strings, numbers and
-booleans, so the common case costs nothing beyond orjson itself.
+booleans, so the common case costs nothing beyond orjson itself. A `Verbatim`
+value is not converted either (the encoder handles its blobs).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.model import Shape
+
+from squall.protocol.types import Verbatim
 
 Conv = Callable[[Any], Any]
 ScalarRule = Callable[[Shape], Conv | None]
@@ -37,7 +40,7 @@ class _Struct:
             if plan is None:
                 continue
             wire, conv = plan
-            out[wire] = item if conv is None else conv(item)
+            out[wire] = item if conv is None or type(item) is Verbatim else conv(item)
         return out
 
 
@@ -51,7 +54,7 @@ class _List:
         conv = self.conv
         if conv is None:
             return list(value)
-        return [None if x is None else conv(x) for x in value]
+        return [x if x is None or type(x) is Verbatim else conv(x) for x in value]
 
 
 class _Map:
@@ -64,7 +67,7 @@ class _Map:
         conv = self.conv
         if conv is None:
             return dict(value)
-        return {k: (None if v is None else conv(v)) for k, v in value.items()}
+        return {k: (v if v is None or type(v) is Verbatim else conv(v)) for k, v in value.items()}
 
 
 class TreeCompiler:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from squall.protocol.types import Verbatim
 from squall.services.base import RequestContext
 from squall.services.dynamodb import ast, itemstore
 from squall.services.dynamodb.catalog import Catalog
@@ -94,7 +95,7 @@ class ItemsApi:
             item = itemstore.load(r, itemstore.key_row(table, key))
         out: dict[str, Any] = {}
         if item is not None:
-            out["Item"] = project(item, paths) if paths else item
+            out["Item"] = Verbatim(project(item, paths) if paths else item)
         used = capacity(
             params,
             table.name,

@@ -7,6 +7,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from squall.protocol.types import Verbatim
 from squall.services.base import RequestContext
 from squall.services.dynamodb import ast, itemstore
 from squall.services.dynamodb.api_items import clean_key
@@ -281,7 +282,7 @@ class QueryApi:
                             itemstore.load(r, itemstore.base(table) + itemstore.encode_key(table.key, item))
                             or item
                         )
-                    items.append(project(item, paths) if paths else item)
+                    items.append(Verbatim(project(item, paths) if paths else item))
             if (limit is not None and scanned >= limit) or read >= PAGE_BYTES:
                 stopped = True
                 break
