@@ -34,7 +34,12 @@ def arguments(description: str, **extra: str) -> argparse.Namespace:
     ap.add_argument("--connections", default="1,16")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--workers", type=int, default=1, help="squall up --workers N (server processes)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="squall up --workers N (server processes; 0 = its default: one per core)",
+    )
     ap.add_argument("--profile", default="", help="run the server under cProfile, stats written to this file")
     for name, default in extra.items():
         ap.add_argument(f"--{name.replace('_', '-')}", dest=name.replace("-", "_"), default=default)
@@ -65,7 +70,7 @@ def wait_up(url: str) -> None:
 
 
 @contextlib.contextmanager
-def squall_server(data_dir: str, workers: int = 1, profile: str = "") -> Iterator[str]:
+def squall_server(data_dir: str, workers: int = 0, profile: str = "") -> Iterator[str]:
     """`squall up` on a free port with `data_dir`; yields its endpoint once every one of its
     `workers` processes listens, SIGTERMs it after. With `profile`, the (primary) server runs
     under cProfile and writes its stats there when it stops."""
@@ -78,10 +83,10 @@ def squall_server(data_dir: str, workers: int = 1, profile: str = "") -> Iterato
     try:
         wait_up(f"{endpoint}/_squall/health")
         deadline = time.monotonic() + 30
-        while _listeners(port) < workers and time.monotonic() < deadline:
+        expected = workers or min(os.cpu_count() or 1, 4)
+        while _listeners(port) < expected and time.monotonic() < deadline:
             time.sleep(0.05)
-        if workers > 1:
-            print(f"squall up --workers {workers}: {_listeners(port)} processes listening")
+        print(f"squall up --workers {workers}: {_listeners(port)} server processes listening")
         yield endpoint
     finally:
         if server.poll() is None:

@@ -120,7 +120,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="DynamoDB stream -> Lambda latency")
     ap.add_argument("--writes", type=int, default=200)
     ap.add_argument("--gap", type=float, default=0.05)
-    ap.add_argument("--workers", type=int, default=1, help="squall up --workers N")
+    ap.add_argument("--workers", type=int, default=0, help="squall up --workers N (0: its default)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as data, squall_server(data, args.workers) as endpoint:

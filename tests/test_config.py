@@ -42,3 +42,14 @@ def test_bad_root_keys_are_refused(text: str) -> None:
 def test_bad_sync_mode_is_refused() -> None:
     with pytest.raises(ValueError):
         Settings.load(env={"SQUALL_SYNC_MODE": "sometimes"})
+
+
+def test_workers_default_to_one_process_per_core_up_to_four() -> None:
+    import os
+
+    from squall.config import AUTO_WORKERS_MAX, Settings
+
+    assert Settings().workers == 0
+    assert Settings().processes == max(1, min(os.cpu_count() or 1, AUTO_WORKERS_MAX))
+    assert Settings.load(env={"SQUALL_WORKERS": "3"}).processes == 3
+    assert Settings.load({"workers": 1}, env={}).processes == 1

@@ -37,6 +37,10 @@ class RootKey:
         return cls(parts[0], parts[1], account)
 
 
+#: `workers = 0` runs one process per core up to this many: each process is ~70 MB of memory.
+AUTO_WORKERS_MAX = 4
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("squall", appauthor=False))
 
@@ -75,9 +79,17 @@ class Settings:
     lifecycle_day_seconds: float = 86400.0
     #: Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).
     dynamodb_ttl_interval: float = 30.0
-    #: Server processes: 1, or 1 primary + N-1 workers that serve DynamoDB item operations on more cores
-    #: and forward everything else to the primary (squall/worker.py).
-    workers: int = 1
+    #: Server processes: the primary + N-1 workers that serve DynamoDB item operations on more
+    #: cores and pass everything else to the primary (squall/worker.py); 0 = one per core, at most
+    #: `AUTO_WORKERS_MAX`.
+    workers: int = 0
+
+    @property
+    def processes(self) -> int:
+        """Server processes to run: `workers`, or for 0 one per core up to `AUTO_WORKERS_MAX`."""
+        if self.workers > 0:
+            return self.workers
+        return max(1, min(os.cpu_count() or 1, AUTO_WORKERS_MAX))
 
     @property
     def endpoint(self) -> str:

@@ -10,7 +10,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import uvicorn
 
@@ -55,7 +55,7 @@ class Server:
 
 def build(settings: Settings) -> Server:
     """Open the data directory (taking its lock) and wire the layers together."""
-    data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode, processes=settings.workers)
+    data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode, processes=settings.processes)
     telemetry = Telemetry(data_dir.store)
     try:
         sessions = SessionStore(data_dir.store)
@@ -125,8 +125,8 @@ def banner(server: Server) -> str:
         f"  credentials: {keys}",
         f"  region:      {s.region}",
         *(
-            [f"  processes:   1 + {s.workers - 1} workers serving DynamoDB item operations"]
-            if s.workers > 1
+            [f"  processes:   1 + {s.processes - 1} workers serving DynamoDB item operations"]
+            if s.processes > 1
             else []
         ),
         "  isolation:",
@@ -155,13 +155,14 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
         http = uvicorn.Server(config)
         sockets: list[socket.socket] | None = None
         workers: Workers | None = None
-        if settings.workers > 1:
+        if settings.processes > 1:
             # SO_REUSEPORT on our socket and the workers': the kernel spreads connections.
             sockets = [listen_socket(settings.host, settings.port)]
             name, forwarded = primary_socket()
             sockets.append(forwarded)
             notices = StreamNotices.listen()
-            workers = Workers(settings, name, notices.name, settings.workers - 1)
+            resolved = replace(settings, workers=settings.processes)  # workers see the same count
+            workers = Workers(resolved, name, notices.name, settings.processes - 1)
             workers.start()
         server.data_dir.write_server_info(
             {

@@ -216,7 +216,7 @@ def build_app(settings: Any, primary: str, index: int) -> WorkerApp:
     from squall.services.sts.sessions import SessionStore
     from squall.storage import DataDir
 
-    store = DataDir.worker_store(settings.data_dir, index, settings.workers, synchronous=settings.sync_mode)
+    store = DataDir.worker_store(settings.data_dir, index, settings.processes, synchronous=settings.sync_mode)
     sessions = SessionStore(store)
     gateway = Gateway(
         router=Router(base_hosts=settings.base_hosts),

@@ -75,9 +75,10 @@ def cli() -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(0, 64),
     default=None,
-    help="Server processes: the primary plus workers serving DynamoDB item operations on more cores [SQUALL_WORKERS; 1].",
+    help="Server processes: the primary plus workers serving DynamoDB item operations on more cores; "
+    "0 = one per core, at most 4 [SQUALL_WORKERS; 0].",
 )
 def up(
     host: str | None,
