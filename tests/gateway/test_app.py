@@ -45,6 +45,18 @@ def make_gateway(provider: StsProvider) -> Gateway:
     )
 
 
+def scope_for(request: HttpRequest) -> dict[str, Any]:
+    """The ASGI scope uvicorn would build for `request`."""
+    return {
+        "type": "http",
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "query_string": request.query_string.encode(),
+        "headers": [(k.encode(), v.encode()) for k, v in request.headers.items()],
+    }
+
+
 def call(app: Gateway, request: HttpRequest) -> tuple[int, dict[str, str], bytes]:
     sent: list[dict[str, Any]] = []
 
@@ -54,15 +66,7 @@ def call(app: Gateway, request: HttpRequest) -> tuple[int, dict[str, str], bytes
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": request.method,
-        "path": request.path,
-        "raw_path": request.path.encode(),
-        "query_string": request.query_string.encode(),
-        "headers": [(k.encode(), v.encode()) for k, v in request.headers.items()],
-    }
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(app(scope_for(request), receive, send))
     start, body = sent
     headers = {k.decode(): v.decode() for k, v in start["headers"]}
     return start["status"], headers, body["body"]

@@ -11,7 +11,7 @@ import pytest
 from squall.gateway.app import Gateway
 from squall.gateway.deadlines import Deadlines
 from squall.services.sts.provider import StsProvider
-from tests.gateway.test_app import make_gateway, sessions
+from tests.gateway.test_app import make_gateway, scope_for, sessions
 from tests.protocol.wire import request_for
 
 
@@ -76,15 +76,7 @@ def _call_slow(app: Gateway) -> tuple[int, bytes]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "method": request.method,
-        "path": request.path,
-        "raw_path": request.path.encode(),
-        "query_string": request.query_string.encode(),
-        "headers": [(k.encode(), v.encode()) for k, v in request.headers.items()],
-    }
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    asyncio.run(asyncio.wait_for(app(scope_for(request), receive, send), 10))
     return sent[0]["status"], sent[1]["body"]
 
 

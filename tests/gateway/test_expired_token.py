@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from squall.services.registry import ServiceRegistry
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import EXPIRED_RETENTION_S, SessionCredentials, SessionStore
 from squall.storage import SQLiteStore
+from tests.gateway.test_app import call
 from tests.protocol.wire import parse_response, request_for
 
 ACCOUNT = "000000000000"
@@ -48,26 +48,8 @@ def _signed(creds: SessionCredentials, service: str, operation: str, token: str 
 
 
 def _call(app: Gateway, service: str, operation: str, request: HttpRequest) -> dict[str, Any]:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": request.body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": request.method,
-        "path": request.path,
-        "raw_path": request.path.encode(),
-        "query_string": request.query_string.encode(),
-        "headers": [(k.encode(), v.encode()) for k, v in request.headers.items()],
-    }
-    asyncio.run(app(scope, receive, send))
-    start, body = sent
-    headers = [(k.decode(), v.decode()) for k, v in start["headers"]]
-    return parse_response(service, operation, HttpResponse(start["status"], headers, body["body"]))
+    status, headers, body = call(app, request)
+    return parse_response(service, operation, HttpResponse(status, list(headers.items()), body))
 
 
 @pytest.mark.parametrize(

@@ -416,11 +416,8 @@ class Gateway:
                 if not message.get("more_body", False):
                     break
         except asyncio.CancelledError:
-            if not deadlines.leave(key):
+            if not deadlines.expired(key):
                 raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
             raise _request_timeout() from None
         finally:
             deadlines.leave(key)

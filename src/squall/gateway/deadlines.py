@@ -75,3 +75,14 @@ class Deadlines:
             if not task.done():
                 self._expired.add(key)
                 task.cancel()
+
+    def expired(self, key: int) -> bool:
+        """In an `except asyncio.CancelledError` of the guarded section: True if this
+        deadline was the cancellation (the task is uncancelled; report a timeout), False if it
+        came from elsewhere (re-raise it)."""
+        if not self.leave(key):
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True

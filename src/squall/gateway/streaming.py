@@ -248,11 +248,8 @@ class RequestBody:
                 try:
                     message = await self._receive()
                 except asyncio.CancelledError:
-                    if not deadlines.leave(key):
+                    if not deadlines.expired(key):
                         raise
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
                     raise BodyTimeout from None
                 finally:
                     deadlines.leave(key)
