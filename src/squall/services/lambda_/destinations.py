@@ -40,6 +40,7 @@ from squall.observability.metrics import LAMBDA, lambda_dims
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.async_invoke import destination_record, dlq_message
 from squall.services.lambda_.async_outcomes import RecordingSink
+from squall.services.ports import TopicPublisher
 
 log = logging.getLogger("squall.lambda.async")
 
@@ -53,22 +54,6 @@ class QueueSender(Protocol):
     def send(
         self, account: str, region: str, queue_ref: str, body: str, attributes: dict[str, Any] | None = None
     ) -> str: ...
-
-
-class TopicPublisher(Protocol):
-    """SNS's in-process publish: the message id; raises `ServiceError` (NotFound, ...)."""
-
-    def publish(
-        self,
-        account: str,
-        region: str,
-        topic_arn: str,
-        message: str,
-        attributes: dict[str, Any] | None = None,
-        subject: str | None = None,
-        group: str | None = None,
-        dedup: str | None = None,
-    ) -> Any: ...
 
 
 class EventSubmitter(Protocol):

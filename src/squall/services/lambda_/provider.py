@@ -26,7 +26,7 @@ from squall.services.lambda_.code_source import ObjectReader
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
-from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders, TopicPublisher
+from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders
 from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers
 from squall.services.lambda_.esm_streams import DynamoStreams
@@ -39,6 +39,7 @@ from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
+from squall.services.ports import TopicPublisher
 from squall.services.sqs.core import SqsQueues
 from squall.storage import BlobStore, Store
 

@@ -21,6 +21,7 @@ import orjson
 from squall.protocol.errors import ServiceError
 from squall.protocol.serializers.restxml import host_id
 from squall.services.base import RequestContext
+from squall.services.ports import FunctionSubmitter, TopicPublisher
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.models import Bucket
 from squall.services.s3.notify_config import destinations, normalize
@@ -39,26 +40,14 @@ class QueueSender(Protocol):
     ) -> str: ...
 
 
-class TopicSender(Protocol):
+class TopicSender(TopicPublisher, Protocol):
     """SNS's in-process interface: publish (the message id), and whether a topic exists."""
-
-    def publish(
-        self,
-        account: str,
-        region: str,
-        topic_arn: str,
-        message: str,
-        attributes: dict[str, Any] | None = None,
-        subject: str | None = None,
-        group: str | None = None,
-        dedup: str | None = None,
-    ) -> Any: ...
 
     def exists(self, account: str, region: str, topic_arn: str) -> bool: ...
 
 
-class FunctionDoor(Protocol):
-    """Lambda's in-process door (`LambdaEvents`)."""
+class FunctionDoor(FunctionSubmitter, Protocol):
+    """Lambda's in-process door (`LambdaEvents`): `submit`, and the policy check alone."""
 
     def allowed(
         self,
@@ -70,18 +59,6 @@ class FunctionDoor(Protocol):
         source_arn: str | None = None,
         source_account: str | None = None,
     ) -> bool: ...
-
-    def submit(
-        self,
-        account_id: str,
-        region: str,
-        function: str,
-        payload: bytes,
-        *,
-        principal: str | None = None,
-        source_arn: str | None = None,
-        source_account: str | None = None,
-    ) -> str: ...
 
 
 @dataclass

@@ -19,6 +19,7 @@ import time
 from typing import Any, Protocol
 
 from squall.protocol.errors import ServiceError
+from squall.services.ports import FunctionSubmitter
 from squall.services.sns import httpclient
 from squall.services.sns.envelope import Envelopes, http_headers
 from squall.services.sns.messages import Message
@@ -34,20 +35,6 @@ class Queues(Protocol):
     def send_to(
         self, queue: Any, body: str, attributes: dict[str, Any] | None = None, **options: Any
     ) -> Any: ...
-
-
-class Functions(Protocol):
-    def submit(
-        self,
-        account_id: str,
-        region: str,
-        function: str,
-        payload: bytes,
-        *,
-        principal: str | None = None,
-        source_arn: str | None = None,
-        source_account: str | None = None,
-    ) -> str: ...
 
 
 def sqs_attributes(attributes: dict[str, dict[str, str]] | None) -> dict[str, Any]:
@@ -67,7 +54,7 @@ class DeliveryWorker:
         directory: Directory,
         envelopes: Envelopes,
         queues: Queues | None,
-        functions: Functions | None,
+        functions: FunctionSubmitter | None,
         *,
         delay_scale: float = 1.0,
         http_concurrency: int = 32,

@@ -11,11 +11,12 @@ from xml.sax.saxutils import escape
 from squall.protocol.errors import ServiceError
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
+from squall.services.ports import FunctionSubmitter
 from squall.services.sns.api_publish import PublishApi
 from squall.services.sns.api_subscriptions import SubscriptionsApi
 from squall.services.sns.api_topics import TopicsApi
 from squall.services.sns.core import SnsTopics
-from squall.services.sns.delivery import DeliveryWorker, Functions, Queues
+from squall.services.sns.delivery import DeliveryWorker, Queues
 from squall.services.sns.envelope import ACTION_PATH, CERT_PATH, Envelopes
 from squall.services.sns.errors import authorization_error
 from squall.services.sns.outbox import Outbox
@@ -38,7 +39,7 @@ class SnsProvider(ServiceProvider):
         endpoint: str,
         *,
         queues: Queues | None = None,
-        functions: Functions | None = None,
+        functions: FunctionSubmitter | None = None,
         delay_scale: float = 1.0,
     ) -> None:
         self.directory = Directory(store)
