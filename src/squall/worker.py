@@ -43,6 +43,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from squall.gateway.app import Receive, Scope, Send
 from squall.gateway.splice import sniffing_protocol
 
 log = logging.getLogger("squall")
@@ -58,9 +59,6 @@ LOCAL_TARGETS = frozenset(
     )
 )  # fmt: skip
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
@@ -294,11 +292,6 @@ class Workers:
             threading.Thread(
                 target=self._watch, args=(proc, index), name="squall-worker", daemon=True
             ).start()
-
-    @property
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [p.pid for p in self._procs]
 
     def _watch(self, proc: subprocess.Popen[bytes], index: int) -> None:
         while True:

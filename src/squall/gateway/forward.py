@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import h11
 
+from squall.gateway.app import Receive, Scope, Send
+
 log = logging.getLogger("squall.gateway")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Framing and connection management are per hop; h11 and uvicorn redo them.
 _HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"expect", b"upgrade", b"te"})
@@ -172,11 +170,6 @@ class Forwarder:
                 return
             elif isinstance(event, h11.ConnectionClosed):
                 raise h11.RemoteProtocolError("the primary closed the connection mid-response")
-
-    def close(self) -> None:
-        for up in self._idle:
-            up.close()
-        self._idle.clear()
 
 
 async def _unavailable(send: Send) -> None:
