@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import os
 import platform
@@ -23,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -31,19 +29,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from harness import squall_server
+from harness import handler_zip, squall_server
 
 HANDLER = (
     "import time\ndef handler(event, context):\n    time.sleep(event['sleep'])\n    return {'ok': True}\n"
 )
 NAME = "bench-burst"
-
-
-def package() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", HANDLER)
-    return buf.getvalue()
 
 
 def main() -> None:
@@ -68,7 +59,7 @@ def main() -> None:
             Runtime=f"python{args.python}",
             Role="arn:aws:iam::000000000000:role/bench",
             Handler="app.handler",
-            Code={"ZipFile": package()},
+            Code={"ZipFile": handler_zip(HANDLER)},
             Timeout=60,
         )
         lam.get_waiter("function_active_v2").wait(FunctionName=NAME)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import platform
 import re
@@ -16,8 +17,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import botocore.session
 from botocore.auth import SigV4Auth
@@ -103,6 +106,27 @@ def _listeners(port: int) -> int:
                 cols = row.split()
                 count += cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port
     return count
+
+
+def handler_zip(source: str) -> bytes:
+    """A function package holding `source` as app.py (handler `app.handler`)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", source)
+    return buf.getvalue()
+
+
+def client(endpoint: str, service: str) -> Any:
+    """A boto3 client for `service` on Squall's default root key."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 def signed(url: str, service: str, body: bytes, content_type: str) -> dict[str, str]:

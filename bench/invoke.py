@@ -11,23 +11,14 @@ latency percentiles, each the median of --repeat runs (by requests/s).
 
 from __future__ import annotations
 
-import io
 import tempfile
-import zipfile
 from pathlib import Path
 
 import boto3
-from harness import arguments, line, lua_script, signed, squall_server, wrk
+from harness import arguments, handler_zip, line, lua_script, signed, squall_server, wrk
 
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 NAME = "bench-invoke"
-
-
-def package() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", HANDLER)
-    return buf.getvalue()
 
 
 def main() -> None:
@@ -48,7 +39,7 @@ def main() -> None:
             Runtime=f"python{args.python}",
             Role="arn:aws:iam::000000000000:role/bench",
             Handler="app.handler",
-            Code={"ZipFile": package()},
+            Code={"ZipFile": handler_zip(HANDLER)},
         )
         lam.get_waiter("function_active_v2").wait(FunctionName=NAME, WaiterConfig={"Delay": 0.2})
         out = lam.invoke(FunctionName=NAME, Payload=b"{}")

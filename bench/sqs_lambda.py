@@ -19,37 +19,17 @@ share the cores with the server, so the sustained figure is a floor.
 from __future__ import annotations
 
 import argparse
-import io
 import multiprocessing as mp
 import os
 import platform
 import tempfile
 import time
-import zipfile
 from typing import Any
 
-import boto3
-from harness import squall_server
+from harness import client, handler_zip, squall_server
 from sqs import Client
 
 HANDLER = "def handler(event, context):\n    return None\n"
-
-
-def code() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", HANDLER)
-    return buf.getvalue()
-
-
-def clients(endpoint: str) -> tuple[Any, Any]:
-    kw: dict[str, Any] = {
-        "endpoint_url": endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-    }
-    return boto3.client("lambda", **kw), boto3.client("sqs", **kw)
 
 
 def left(sqs: Any, url: str) -> int:
@@ -85,7 +65,7 @@ def setup(endpoint: str, lam: Any, sqs: Any, name: str) -> tuple[str, str]:
         Runtime="python3.12",
         Role="arn:aws:iam::000000000000:role/bench",
         Handler="app.handler",
-        Code={"ZipFile": code()},
+        Code={"ZipFile": handler_zip(HANDLER)},
     )
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -98,7 +78,7 @@ def setup(endpoint: str, lam: Any, sqs: Any, name: str) -> tuple[str, str]:
 
 
 def drain(endpoint: str, messages: int) -> None:
-    lam, sqs = clients(endpoint)
+    lam, sqs = client(endpoint, "lambda"), client(endpoint, "sqs")
     url, uuid = setup(endpoint, lam, sqs, f"drain-{os.getpid()}")
     fill(endpoint, url, messages)
     lam.update_event_source_mapping(UUID=uuid, Enabled=True)
@@ -122,7 +102,7 @@ def drain(endpoint: str, messages: int) -> None:
 
 
 def sustained(endpoint: str, duration: float, producers: int) -> None:
-    lam, sqs = clients(endpoint)
+    lam, sqs = client(endpoint, "lambda"), client(endpoint, "sqs")
     url, uuid = setup(endpoint, lam, sqs, f"sustained-{os.getpid()}")
     lam.update_event_source_mapping(UUID=uuid, Enabled=True)
     wait_state(lam, uuid, "Enabled")

@@ -14,18 +14,15 @@ the queue; the figures are their percentiles (same host, same clock).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import statistics
 import tempfile
 import time
-import zipfile
 from typing import Any
 
-import boto3
-from harness import squall_server
+from harness import client, handler_zip, squall_server
 
 HANDLER = """
 import json, os, time
@@ -39,23 +36,6 @@ def handler(event, context):
     lat = [start - float(r["dynamodb"]["NewImage"]["t"]["N"]) for r in event["Records"] if r["eventName"] == "INSERT"]
     sqs.send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody=json.dumps(lat))
 """
-
-
-def code() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", HANDLER)
-    return buf.getvalue()
-
-
-def clients(endpoint: str) -> dict[str, Any]:
-    kw: dict[str, Any] = {
-        "endpoint_url": endpoint,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-    }
-    return {name: boto3.client(name, **kw) for name in ("lambda", "dynamodb", "sqs")}
 
 
 def setup(c: dict[str, Any], name: str) -> str:
@@ -73,7 +53,7 @@ def setup(c: dict[str, Any], name: str) -> str:
         Runtime="python3.12",
         Role="arn:aws:iam::000000000000:role/bench",
         Handler="app.handler",
-        Code={"ZipFile": code()},
+        Code={"ZipFile": handler_zip(HANDLER)},
         Environment={"Variables": {"QUEUE_URL": url}},
     )
     c["lambda"].get_waiter("function_active_v2").wait(FunctionName=name)
@@ -98,7 +78,7 @@ def collect(sqs: Any, url: str, want: int, timeout: float = 60.0) -> list[float]
 
 
 def run(endpoint: str, writes: int, gap: float) -> None:
-    c = clients(endpoint)
+    c = {name: client(endpoint, name) for name in ("lambda", "dynamodb", "sqs")}
     name = f"streambench-{os.getpid()}"
     url = setup(c, name)
     warm = 20  # the first invocations pay the cold start
