@@ -1,0 +1,1 @@
+"""Layer-free building blocks (standard library only), importable from every layer."""
