@@ -20,6 +20,7 @@ from squall.engine.concurrency import Limiter
 from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
 from squall.gateway.credentials import AccountCredentials
+from squall.lifespan import Lifespan
 from squall.observability import Telemetry
 from squall.protocol.router import Router
 from squall.services.dynamodb.provider import DynamoDBProvider
@@ -104,6 +105,7 @@ def build(settings: Settings) -> Server:
             default_region=settings.region,
             extra_routes=[(lambda_.route_prefix, lambda_.serve_code), (sns.route_prefix, sns.serve_url)],
             cors=s3.cors,
+            lifespan=Lifespan([(p.service, c) for p in services for c in p.background()]),
         )
         telemetry.start()
         return Server(settings, data_dir, gateway, probe_isolation(), telemetry)

@@ -145,6 +145,7 @@ class Gateway:
         default_region: str = "us-east-1",
         extra_routes: Sequence[tuple[str, RawHandler]] = (),
         cors: CrossOrigin | None = None,
+        lifespan: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self.router = router
         self.credentials = credentials
@@ -163,34 +164,15 @@ class Gateway:
         self.extra_routes = list(extra_routes)
         #: CORS for S3 paths: OPTIONS preflights, and headers on requests with an Origin.
         self.cors = cors
+        #: The ASGI lifespan handler: background work belongs to the server, not the gateway.
+        self.lifespan = lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await self._lifespan_loop(receive, send)
-
-    async def _lifespan_loop(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    for provider in self.services:
-                        await provider.start()
-                except Exception as exc:
-                    log.exception("start-up failed")
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                for provider in self.services:
-                    try:
-                        await provider.stop()
-                    except Exception:
-                        log.exception("stopping %s failed", provider.service)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+            await (self.lifespan or _no_background)(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _new_request_id()
@@ -433,6 +415,17 @@ class Gateway:
             }
         )
         return HttpResponse(200, [("content-type", "application/json")], b"" if head_only else body)
+
+
+async def _no_background(scope: Scope, receive: Receive, send: Send) -> None:
+    """The lifespan of a gateway without background work (worker processes, tests)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def _too_large(head: HttpRequest, limit: int) -> ServiceError:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from squall.lib.tasks import Background, Started
 from squall.protocol.errors import ServiceError
 
 Handler = Callable[["RequestContext", dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
@@ -83,11 +84,37 @@ class ServiceProvider:
             result = await result  # type: ignore[misc]
         return result  # type: ignore[return-value]
 
+    def background(self) -> Sequence[Background]:
+        """The provider's background components, in start order (the server's `Supervisor`
+        starts them in this order, after the providers declared before this one, and stops
+        them in reverse)."""
+        if type(self).start is not ServiceProvider.start or type(self).stop is not ServiceProvider.stop:
+            return (_StartStop(self),)
+        return ()
+
+    # Transitional: providers not yet converted to `background()` keep start/stop pairs.
     async def start(self) -> None:
-        """Start background work (owned by the server's task group)."""
+        """Start background work."""
 
     async def stop(self) -> None:
         """Stop background work."""
+
+
+class _StartStop:
+    """A provider's start/stop pair as one `Background` component (transitional)."""
+
+    def __init__(self, provider: ServiceProvider) -> None:
+        self.provider = provider
+
+    async def run(self, started: Started) -> None:
+        import asyncio
+
+        await self.provider.start()
+        try:
+            started()
+            await asyncio.Event().wait()
+        finally:
+            await self.provider.stop()
 
 
 def not_implemented(service: str, operation: str) -> ServiceError:
