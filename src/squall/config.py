@@ -248,10 +248,14 @@ class Settings:
                 continue
             if name not in specs:
                 raise TypeError(f"no setting named {name!r}")
+            spec = specs[name]
             if isinstance(value, str):
-                value = specs[name].convert(value, source=f"'{specs[name].flag}'")
-            elif isinstance(value, list):
-                value = tuple(value)
+                value = spec.convert(value, source=f"'{spec.flag}'")
+            elif spec.is_tuple:
+                value = tuple(
+                    spec.convert(v, source=f"'{spec.flag}'", item=True) if isinstance(v, str) else v
+                    for v in value
+                )
             values[name] = value
         return replace(cls(), **values)
 
@@ -275,9 +279,10 @@ class Spec:
     #: The default, for help text (a default_factory's value when `declared()` first ran).
     default: Any
 
-    def convert(self, text: str, *, source: str) -> Any:
+    def convert(self, text: str, *, source: str, item: bool = False) -> Any:
+        """`text` parsed (as one item of a tuple setting if `item`); `source` names it in errors."""
         try:
-            return self.parse(text)
+            return (self.parse_item if item else self.parse)(text)
         except ValueError as exc:
             raise SettingError(f"Invalid value for {source}: {exc}") from None
 
