@@ -255,3 +255,9 @@ def test_up_help_lists_every_flag_variable_and_help_text() -> None:
         assert spec.env in text
         assert " ".join(spec.help.split()) in text
         assert f"default {spec.default_text()}" in text
+
+
+def test_readme_lists_every_flag_and_variable() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for spec in declared():
+        assert f"| `{spec.flag}`" in readme and f"`{spec.env}`" in readme, spec.name
