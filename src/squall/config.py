@@ -1,15 +1,25 @@
 """Settings: one object, read from flags and `SQUALL_*` environment variables.
 
+Each field of `Settings` is declared once: its type, its default, and in its metadata
+(`setting(...)`) its help text and, where the type does not say it, its bounds, flag name,
+metavar or parser. From that declaration come the `SQUALL_<FIELD>` variable, the `squall up`
+flag (`--kebab-case-of-the-field`), the parser (from the field's type: int, float, str, Path, a `Literal` of choices, a class
+with a `parse` classmethod, or a `tuple[X, ...]` of those, comma-separated) and the help.
+`declared()` lists them as `Spec`s; `squall up` builds its options from that list.
+
 Precedence: an explicit flag, then the environment, then the default.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 
@@ -36,53 +46,174 @@ class RootKey:
             raise ValueError(f"account id must be 12 digits, got {account!r}")
         return cls(parts[0], parts[1], account)
 
+    def format(self) -> str:
+        """The text `parse` reads back (`AKID:SECRET:ACCOUNT`); for defaults in help, not for logs."""
+        return f"{self.access_key_id}:{self.secret_access_key}:{self.account_id}"
+
 
 #: `workers = 0` runs one process per core up to this many: each process is ~70 MB of memory.
 AUTO_WORKERS_MAX = 4
+
+SyncMode = Literal["NORMAL", "FULL"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("squall", appauthor=False))
 
 
+def _directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{text!r} is not a directory")
+    return path
+
+
+class SettingError(ValueError):
+    """A setting's value could not be read; the message names the flag or the variable."""
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """What `setting(...)` records in a field's metadata; the rest comes from the field's type."""
+
+    help: str
+    flag: str | None = None
+    metavar: str | None = None
+    repeatable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    parse: Callable[[str], Any] | None = None
+
+
+_KEY = "squall.setting"
+
+
+def setting(
+    help: str,
+    *,
+    flag: str | None = None,
+    metavar: str | None = None,
+    repeatable: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    parse: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """The metadata declaring a `Settings` field: `field(default=..., metadata=setting(...))`.
+
+    `help` is the flag's help text. `flag` overrides `--kebab-case-of-the-field`;
+    `repeatable` makes a tuple field's flag take one item per use (`--root-key A --root-key B`)
+    instead of one comma-separated value; `minimum`/`maximum` bound a number; `parse`
+    replaces the parser the type gives (text -> value, raising ValueError; for a tuple
+    setting, of one item).
+    """
+    return {_KEY: _Declared(help, flag, metavar, repeatable, minimum, maximum, parse)}
+
+
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 4566
-    data_dir: Path = field(default_factory=default_data_dir)
-    root_keys: tuple[RootKey, ...] = (RootKey("test", "test", DEFAULT_ACCOUNT),)
-    region: str = DEFAULT_REGION
-    #: Largest request body accepted, in bytes (bigger ones get a 413-style error).
-    max_body_bytes: int = 80 * 1024 * 1024  # a 50 MB Lambda zip, base64 in JSON, fits
-    #: Seconds a client may take to send its whole request body.
-    body_timeout: float = 30.0
-    #: Allowed difference between a signed request's time and ours, in seconds.
-    clock_skew: float = 900.0
-    #: SQLite synchronous mode: NORMAL survives kill -9; FULL also survives power loss.
-    sync_mode: str = "NORMAL"
-    log_level: str = "info"
-    #: Hostnames under which services and S3 virtual-host buckets are addressed.
-    base_hosts: tuple[str, ...] = ("localhost", "localhost.localstack.cloud")
-    #: Seconds an idle Lambda execution environment is kept warm before it is destroyed.
-    lambda_keep_alive: float = 600.0
-    #: Concurrent Lambda executions per account and region (AWS's default quota: 1,000).
-    lambda_concurrency: int = 1000
-    #: New execution environments a function may start per 10 seconds, refilled continuously.
-    lambda_scaling_rate: int = 1000
-    #: Seconds before the first retry of an async event after a function error (then doubled).
-    async_retry_base_seconds: float = 60.0
-    #: Async events running at once, over all functions.
-    async_concurrency: int = 64
-    #: Factor applied to SNS HTTP/S retry delays (1 = AWS's; tests scale them down).
-    sns_delay_scale: float = 1.0
-    #: Seconds one S3 lifecycle "day" lasts (rule ages, restore times and restore expiry scale with it).
-    lifecycle_day_seconds: float = 86400.0
-    #: Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).
-    dynamodb_ttl_interval: float = 30.0
-    #: Server processes: the primary + N-1 workers that serve DynamoDB item operations on more
-    #: cores and pass everything else to the primary (squall/worker.py); 0 = one per core, at most
-    #: `AUTO_WORKERS_MAX`.
-    workers: int = 0
+    host: str = field(default="127.0.0.1", metadata=setting("Address to listen on."))
+    port: int = field(default=4566, metadata=setting("Port to listen on.", minimum=0, maximum=65535))
+    data_dir: Path = field(
+        default_factory=default_data_dir,
+        metadata=setting(
+            "Where state is kept; two servers cannot open the same one.", metavar="DIR", parse=_directory
+        ),
+    )
+    root_keys: tuple[RootKey, ...] = field(
+        default=(RootKey("test", "test", DEFAULT_ACCOUNT),),
+        metadata=setting(
+            "Root access key: requests signed with it act as the account's root user.",
+            flag="--root-key",
+            metavar="AKID:SECRET[:ACCOUNT]",
+            repeatable=True,
+        ),
+    )
+    region: str = field(default=DEFAULT_REGION, metadata=setting("Default region."))
+    max_body_bytes: int = field(
+        default=80 * 1024 * 1024,  # a 50 MB Lambda zip, base64 in JSON, fits
+        metadata=setting(
+            "Largest request body accepted, in bytes (bigger ones get a 413-style error).", minimum=0
+        ),
+    )
+    body_timeout: float = field(
+        default=30.0, metadata=setting("Seconds a client may take to send its whole request body.", minimum=0)
+    )
+    clock_skew: float = field(
+        default=900.0,
+        metadata=setting(
+            "Allowed difference between a signed request's time and ours, in seconds.", minimum=0
+        ),
+    )
+    sync_mode: SyncMode = field(
+        default="NORMAL",
+        metadata=setting("SQLite synchronous mode: NORMAL survives kill -9; FULL also survives power loss."),
+    )
+    log_level: LogLevel = field(default="info", metadata=setting("Server log level."))
+    base_hosts: tuple[str, ...] = field(
+        default=("localhost", "localhost.localstack.cloud"),
+        metadata=setting(
+            "Hostnames under which services and S3 virtual-host buckets are addressed.", metavar="HOST,..."
+        ),
+    )
+    lambda_keep_alive: float = field(
+        default=600.0,
+        metadata=setting(
+            "Seconds an idle Lambda execution environment is kept warm before it is destroyed.", minimum=0
+        ),
+    )
+    lambda_concurrency: int = field(
+        default=1000,
+        metadata=setting(
+            "Concurrent Lambda executions per account and region (AWS's default quota: 1,000).", minimum=0
+        ),
+    )
+    lambda_scaling_rate: int = field(
+        default=1000,
+        metadata=setting(
+            "New execution environments a function may start per 10 seconds, refilled continuously.",
+            minimum=0,
+        ),
+    )
+    async_retry_base_seconds: float = field(
+        default=60.0,
+        metadata=setting(
+            "Seconds before the first retry of an async event after a function error (then doubled).",
+            minimum=0,
+        ),
+    )
+    async_concurrency: int = field(
+        default=64, metadata=setting("Async events running at once, over all functions.", minimum=1)
+    )
+    sns_delay_scale: float = field(
+        default=1.0,
+        metadata=setting(
+            "Factor applied to SNS HTTP/S retry delays (1 = AWS's; tests scale them down).", minimum=0
+        ),
+    )
+    lifecycle_day_seconds: float = field(
+        default=86400.0,
+        metadata=setting(
+            'Seconds one S3 lifecycle "day" lasts (rule ages, restore times and restore expiry scale with it).',
+            minimum=0,
+        ),
+    )
+    dynamodb_ttl_interval: float = field(
+        default=30.0,
+        metadata=setting(
+            "Seconds between DynamoDB TTL sweeps (AWS deletes within days; here within this interval).",
+            minimum=0,
+        ),
+    )
+    workers: int = field(
+        default=0,
+        metadata=setting(
+            "Server processes: the primary plus workers that serve DynamoDB item operations on more cores"
+            f" and pass everything else to the primary; 0 = one per core, at most {AUTO_WORKERS_MAX}.",
+            minimum=0,
+            maximum=64,
+        ),
+    )
 
     @property
     def processes(self) -> int:
@@ -100,52 +231,180 @@ class Settings:
     def load(
         cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
     ) -> Settings:
-        """Build settings from `SQUALL_<FIELD>` variables, then `overrides` (flags; None = not given)."""
+        """Build settings from `SQUALL_<FIELD>` variables, then `overrides` (flags; None = not given).
+
+        An override given as text is parsed as its variable would be. A value that does not
+        parse raises `SettingError` naming the variable or the flag.
+        """
         env = os.environ if env is None else env
+        specs = {spec.name: spec for spec in declared()}
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"SQUALL_{f.name.upper()}")
+        for spec in specs.values():
+            raw = env.get(spec.env)
             if raw is not None and raw != "":
-                values[f.name] = _convert(f.name, raw)
+                values[spec.name] = spec.convert(raw, source=spec.env)
         for name, value in (overrides or {}).items():
             if value is None or value == ():
                 continue
-            values[name] = _convert(name, value) if isinstance(value, str) else value
-        if "root_keys" in values and not isinstance(values["root_keys"], tuple):
-            values["root_keys"] = tuple(values["root_keys"])
+            if name not in specs:
+                raise TypeError(f"no setting named {name!r}")
+            spec = specs[name]
+            if isinstance(value, str):
+                value = spec.convert(value, source=f"'{spec.flag}'")
+            elif spec.is_tuple:
+                value = tuple(
+                    spec.convert(v, source=f"'{spec.flag}'", item=True) if isinstance(v, str) else v
+                    for v in value
+                )
+            values[name] = value
         return replace(cls(), **values)
 
 
-def _convert(name: str, raw: str) -> Any:
-    if name in ("port",):
-        return int(raw)
-    if name in (
-        "max_body_bytes",
-        "lambda_concurrency",
-        "lambda_scaling_rate",
-        "async_concurrency",
-        "workers",
-    ):
-        return int(raw)
-    if name in (
-        "body_timeout",
-        "clock_skew",
-        "lambda_keep_alive",
-        "async_retry_base_seconds",
-        "sns_delay_scale",
-        "lifecycle_day_seconds",
-        "dynamodb_ttl_interval",
-    ):
-        return float(raw)
-    if name == "data_dir":
-        return Path(raw).expanduser()
-    if name == "root_keys":
-        return tuple(RootKey.parse(p.strip()) for p in raw.split(",") if p.strip())
-    if name == "base_hosts":
-        return tuple(p.strip() for p in raw.split(",") if p.strip())
-    if name == "sync_mode":
-        mode = raw.upper()
-        if mode not in ("NORMAL", "FULL"):
-            raise ValueError(f"sync mode must be NORMAL or FULL, got {raw!r}")
-        return mode
-    return raw
+@dataclass(frozen=True)
+class Spec:
+    """One setting as the CLI and the environment see it, derived from its `Settings` field."""
+
+    name: str
+    flag: str
+    env: str
+    help: str
+    metavar: str
+    #: The value is a tuple: comma-separated in a variable (and in the flag, unless repeatable).
+    is_tuple: bool
+    #: The flag is given once per item of a tuple setting; `parse_item` reads each.
+    repeatable: bool
+    #: Text (a variable's value, a flag's value) -> the field's value; raises ValueError.
+    parse: Callable[[str], Any]
+    parse_item: Callable[[str], Any]
+    #: The default, for help text (a default_factory's value when `declared()` first ran).
+    default: Any
+
+    def convert(self, text: str, *, source: str, item: bool = False) -> Any:
+        """`text` parsed (as one item of a tuple setting if `item`); `source` names it in errors."""
+        try:
+            return (self.parse_item if item else self.parse)(text)
+        except ValueError as exc:
+            raise SettingError(f"Invalid value for {source}: {exc}") from None
+
+    def default_text(self) -> str:
+        value = self.default
+        items = value if isinstance(value, tuple) else (value,)
+        text = ",".join(_format(v) for v in items)
+        if isinstance(value, Path) and value.is_relative_to(Path.home()):
+            text = str(Path("~") / value.relative_to(Path.home()))
+        return text
+
+
+def _format(value: Any) -> str:
+    return value.format() if isinstance(value, RootKey) else str(value)
+
+
+@cache
+def declared() -> tuple[Spec, ...]:
+    """Every setting, in `Settings`' field order."""
+    hints = typing.get_type_hints(Settings)
+    specs = []
+    for f in fields(Settings):
+        decl = f.metadata.get(_KEY)
+        if not isinstance(decl, _Declared):
+            raise TypeError(f"Settings.{f.name} is not declared with setting(...)")
+        tp = hints[f.name]
+        item_tp = _tuple_item(tp)
+        parse_item = decl.parse or _parser(item_tp if item_tp is not None else tp, decl)
+        parse = parse_item if item_tp is None else _comma_separated(parse_item)
+        if decl.repeatable and item_tp is None:
+            raise TypeError(f"Settings.{f.name}: only a tuple setting can be repeatable")
+        if (decl.minimum is not None or decl.maximum is not None) and tp not in (int, float):
+            raise TypeError(f"Settings.{f.name}: only a number has bounds")
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        specs.append(
+            Spec(
+                name=f.name,
+                flag=decl.flag or "--" + f.name.replace("_", "-"),
+                env="SQUALL_" + f.name.upper(),
+                help=decl.help,
+                metavar=decl.metavar or _metavar(item_tp if decl.repeatable else tp),
+                is_tuple=item_tp is not None,
+                repeatable=decl.repeatable,
+                parse=parse,
+                parse_item=parse_item,
+                default=default,
+            )
+        )
+    return tuple(specs)
+
+
+def _tuple_item(tp: Any) -> Any:
+    """X for `tuple[X, ...]`, else None."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return args[0]
+    return None
+
+
+def _comma_separated(parse_item: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
+    def parse(text: str) -> tuple[Any, ...]:
+        return tuple(parse_item(part.strip()) for part in text.split(",") if part.strip())
+
+    return parse
+
+
+def _parser(tp: Any, decl: _Declared) -> Callable[[str], Any]:
+    if tp is int or tp is float:
+        return _number(tp, decl.minimum, decl.maximum)
+    if tp is str:
+        return str
+    if tp is Path:
+        return lambda text: Path(text).expanduser()
+    if typing.get_origin(tp) is Literal:
+        return _choice(typing.get_args(tp))
+    parse = getattr(tp, "parse", None)
+    if isinstance(tp, type) and callable(parse):
+        return typing.cast(Callable[[str], Any], parse)
+    raise TypeError(f"no parser for settings of type {tp!r}: give setting(parse=...)")
+
+
+def _number(
+    tp: type[int] | type[float], minimum: float | None, maximum: float | None
+) -> Callable[[str], Any]:
+    kind = "an integer" if tp is int else "a number"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = tp(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not {kind}") from None
+        if math.isnan(value):
+            raise ValueError(f"{text!r} is not {kind}")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{text!r} is below the minimum, {minimum:g}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"{text!r} is above the maximum, {maximum:g}")
+        return value
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    by_folded = {c.casefold(): c for c in choices}
+
+    def parse(text: str) -> str:
+        try:
+            return by_folded[text.strip().casefold()]
+        except KeyError:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}") from None
+
+    return parse
+
+
+def _metavar(tp: Any) -> str:
+    item = _tuple_item(tp)
+    if item is not None:
+        return _metavar(item) + ",..."
+    if typing.get_origin(tp) is Literal:
+        return "|".join(typing.get_args(tp))
+    names: dict[Any, str] = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH"}
+    return names.get(tp, getattr(tp, "__name__", "VALUE").upper())
+
+
+__all__ = ["AUTO_WORKERS_MAX", "RootKey", "SettingError", "Settings", "Spec", "declared", "setting"]

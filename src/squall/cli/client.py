@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from squall.config import Settings
+from squall.config import SettingError, Settings
 
 _SINCE = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -28,7 +28,10 @@ def _client(service: str, data_dir: Path | None, endpoint: str | None) -> Any:
 
     from squall.storage import DataDir
 
-    settings = Settings.load({"data_dir": data_dir})
+    try:
+        settings = Settings.load({"data_dir": data_dir})
+    except SettingError as exc:
+        raise click.UsageError(str(exc)) from None
     info = DataDir.read_server_info(settings.data_dir) or {}
     key = settings.root_keys[0]
     return botocore.session.get_session().create_client(

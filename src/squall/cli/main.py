@@ -6,117 +6,67 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from squall import __version__
-from squall.config import RootKey, Settings
+from squall.config import SettingError, Settings, Spec, declared
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _root_keys(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[RootKey, ...]:
+def _option(spec: Spec) -> Callable[[F], F]:
+    """The click option for one setting; None (or () if repeatable) when not given."""
+    where = spec.env + (", comma-separated" if spec.is_tuple else "")
+    repeat = " Repeatable." if spec.repeatable else ""
+    return click.option(
+        spec.flag,
+        spec.name,
+        # click calls the setting's own parser and reports its ValueError as an invalid value
+        type=spec.parse_item if spec.repeatable else spec.parse,
+        multiple=spec.repeatable,
+        default=None,
+        metavar=spec.metavar,
+        help=f"{spec.help}{repeat} [{where}; default {spec.default_text()}]",
+    )
+
+
+def _setting_options(command: F) -> F:
+    """One option per `Settings` field, in declaration order."""
+    for spec in reversed(declared()):
+        command = _option(spec)(command)
+    return command
+
+
+def _data_dir_option(command: F) -> F:
+    (spec,) = (s for s in declared() if s.name == "data_dir")
+    return _option(spec)(command)
+
+
+def _load(overrides: dict[str, Any]) -> Settings:
     try:
-        return tuple(RootKey.parse(v) for v in values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        return Settings.load(overrides)
+    except SettingError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="squall", message="%(prog)s %(version)s")
 def cli() -> None:
     """Squall: a self-hosted serverless platform that speaks the AWS wire protocols."""
 
 
 @cli.command()
-@click.option("--host", default=None, help="Address to listen on [SQUALL_HOST; default 127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Port to listen on [SQUALL_PORT; default 4566].")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where state is kept [SQUALL_DATA_DIR; default ~/.local/share/squall].",
-)
-@click.option(
-    "--root-key",
-    "root_keys",
-    multiple=True,
-    callback=_root_keys,
-    metavar="AKID:SECRET[:ACCOUNT]",
-    help="Root access key (repeatable) [SQUALL_ROOT_KEYS, comma-separated; default test:test:000000000000].",
-)
-@click.option("--region", default=None, help="Default region [SQUALL_REGION; default us-east-1].")
-@click.option(
-    "--log-level",
-    default=None,
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    help="[SQUALL_LOG_LEVEL; default info]",
-)
-@click.option(
-    "--max-body-bytes", type=int, default=None, help="Largest request body [SQUALL_MAX_BODY_BYTES; 80 MiB]."
-)
-@click.option(
-    "--body-timeout", type=float, default=None, help="Seconds to receive a body [SQUALL_BODY_TIMEOUT; 30]."
-)
-@click.option(
-    "--clock-skew", type=float, default=None, help="Allowed signing clock skew, s [SQUALL_CLOCK_SKEW; 900]."
-)
-@click.option(
-    "--sync-mode",
-    type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
-    default=None,
-    help="SQLite durability: NORMAL survives kill -9, FULL also power loss [SQUALL_SYNC_MODE; NORMAL].",
-)
-@click.option(
-    "--base-hosts",
-    default=None,
-    help="Comma-separated host names for virtual-host addressing "
-    "[SQUALL_BASE_HOSTS; localhost,localhost.localstack.cloud].",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(0, 64),
-    default=None,
-    help="Server processes: the primary plus workers serving DynamoDB item operations on more cores; "
-    "0 = one per core, at most 4 [SQUALL_WORKERS; 0].",
-)
-def up(
-    host: str | None,
-    port: int | None,
-    data_dir: Path | None,
-    root_keys: tuple[RootKey, ...],
-    region: str | None,
-    log_level: str | None,
-    max_body_bytes: int | None,
-    body_timeout: float | None,
-    clock_skew: float | None,
-    sync_mode: str | None,
-    base_hosts: str | None,
-    workers: int | None,
-) -> None:
+@_setting_options
+def up(**flags: Any) -> None:
     """Run the Squall server in the foreground (Ctrl-C stops it)."""
     from squall.server import serve
     from squall.storage import DataDirInUse
 
-    try:
-        settings = Settings.load(
-            {
-                "host": host,
-                "port": port,
-                "data_dir": data_dir,
-                "root_keys": root_keys,
-                "region": region,
-                "log_level": log_level,
-                "max_body_bytes": max_body_bytes,
-                "body_timeout": body_timeout,
-                "clock_skew": clock_skew,
-                "sync_mode": sync_mode,
-                "base_hosts": base_hosts,
-                "workers": workers,
-            }
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    settings = _load(flags)
     try:
         serve(settings, echo=click.echo)
     except DataDirInUse as exc:
@@ -134,13 +84,13 @@ def _fetch_health(endpoint: str) -> dict[str, Any] | None:
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@_data_dir_option
 @click.option("--endpoint", default=None, help="Ask this endpoint instead of the one the data dir records.")
 def status(data_dir: Path | None, endpoint: str | None) -> None:
     """Is a server up, where, and what does its data directory hold."""
     from squall.storage import DataDir
 
-    settings = Settings.load({"data_dir": data_dir})
+    settings = _load({"data_dir": data_dir})
     info = DataDir.read_server_info(settings.data_dir)
     endpoint = endpoint or (info or {}).get("endpoint") or settings.endpoint
     health = _fetch_health(endpoint)
@@ -159,13 +109,13 @@ def status(data_dir: Path | None, endpoint: str | None) -> None:
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@_data_dir_option
 def doctor(data_dir: Path | None) -> None:
     """What this host allows: isolation layers, Python interpreters, data dir health."""
     from squall.engine.host import discover_interpreters, probe_isolation
     from squall.storage import DataDir
 
-    settings = Settings.load({"data_dir": data_dir})
+    settings = _load({"data_dir": data_dir})
     click.echo("isolation:")
     for line in probe_isolation().summary():
         click.echo(f"  {line}")
