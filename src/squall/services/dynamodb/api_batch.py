@@ -21,6 +21,7 @@ from squall.services.dynamodb.errors import ConditionFailed, validation
 from squall.services.dynamodb.evaluate import project
 from squall.services.dynamodb.expressions import Expressions, capacity_list, read_units, write_units
 from squall.services.dynamodb.values import Item, clean_item, clean_item_sized, item_size
+from squall.services.operations import operation
 from squall.storage import Store, WriteTxn, pack
 
 MAX_BATCH_GET = 100
@@ -37,6 +38,7 @@ class BatchApi:
         self.store = store
         self.catalog = catalog
 
+    @operation("BatchGetItem")
     def batch_get_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         requests = params["RequestItems"]
         if sum(len(req["Keys"]) for req in requests.values()) > MAX_BATCH_GET:
@@ -74,6 +76,7 @@ class BatchApi:
             out["ConsumedCapacity"] = used
         return out
 
+    @operation("BatchWriteItem")
     def batch_write_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         requests = params["RequestItems"]
         total = sum(len(v) for v in requests.values())
@@ -125,6 +128,7 @@ class BatchApi:
             out["ConsumedCapacity"] = used
         return out
 
+    @operation("TransactGetItems")
     def transact_get_items(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         out = []
         with self.store.read() as r:
@@ -138,6 +142,7 @@ class BatchApi:
                 out.append({} if item is None else {"Item": project(item, paths) if paths else item})
         return {"Responses": out}
 
+    @operation("TransactWriteItems")
     def transact_write_items(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         entries = params["TransactItems"]
         if len(entries) > MAX_TRANSACT:

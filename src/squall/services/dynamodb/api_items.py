@@ -14,6 +14,7 @@ from squall.services.dynamodb.expressions import Expressions, capacity
 from squall.services.dynamodb.tables import Table
 from squall.services.dynamodb.update import apply
 from squall.services.dynamodb.values import INVALID, Item, clean, clean_item_sized, item_size
+from squall.services.operations import operation
 from squall.storage import Store
 
 _RETURN_VALUES = {
@@ -59,6 +60,7 @@ class ItemsApi:
         wants = params.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
         return conditional_failed(exc.item if wants and exc.item is not None else None)
 
+    @operation("PutItem")
     def put_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         mode = return_values(params, "PutItem")
         exprs = Expressions(params)
@@ -84,6 +86,7 @@ class ItemsApi:
             out["ConsumedCapacity"] = used
         return out
 
+    @operation("GetItem")
     def get_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         exprs = Expressions(params)
         paths = exprs.projection()
@@ -106,6 +109,7 @@ class ItemsApi:
             out["ConsumedCapacity"] = used
         return out
 
+    @operation("DeleteItem")
     def delete_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         mode = return_values(params, "DeleteItem")
         exprs = Expressions(params)
@@ -131,6 +135,7 @@ class ItemsApi:
             out["ConsumedCapacity"] = used
         return out
 
+    @operation("UpdateItem")
     def update_item(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         mode = return_values(params, "UpdateItem")
         exprs = Expressions(params)

@@ -23,6 +23,7 @@ from squall.services.dynamodb.evaluate import matches, project
 from squall.services.dynamodb.partiql import Statement, key_equalities, parse
 from squall.services.dynamodb.tables import Table
 from squall.services.dynamodb.values import Item, clean_item, sort_key
+from squall.services.operations import operation
 from squall.storage import ReadTxn, Store, WriteTxn
 
 NO_KEY = "Where clause does not contain a mandatory equality on all key attributes"
@@ -44,6 +45,7 @@ class PartiqlApi:
             raise not_found()
         return table
 
+    @operation("ExecuteStatement")
     def execute_statement(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         st = parse(params["Statement"], params.get("Parameters"))
         if st.verb == "SELECT":
@@ -52,6 +54,7 @@ class PartiqlApi:
             self._write(w, ctx, st)
         return {"Items": []}
 
+    @operation("BatchExecuteStatement")
     def batch_execute_statement(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         statements = params["Statements"]
         if not 1 <= len(statements) <= 25:
@@ -75,6 +78,7 @@ class PartiqlApi:
             responses.append(out)
         return {"Responses": responses}
 
+    @operation("ExecuteTransaction")
     def execute_transaction(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         statements = [parse(s["Statement"], s.get("Parameters")) for s in params["TransactStatements"]]
         if not 1 <= len(statements) <= 100:

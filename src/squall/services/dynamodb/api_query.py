@@ -17,6 +17,7 @@ from squall.services.dynamodb.evaluate import matches, project
 from squall.services.dynamodb.expressions import Expressions, capacity
 from squall.services.dynamodb.tables import KeyShape, Table
 from squall.services.dynamodb.values import INVALID, Item, item_size, kind, sort_key
+from squall.services.operations import operation
 from squall.storage import ReadTxn, Store
 from squall.storage.keys import prefix_end
 
@@ -151,6 +152,7 @@ class QueryApi:
         self.store = store
         self.catalog = catalog
 
+    @operation("Query")
     def query(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         exprs = Expressions(params)
         if params.get("KeyConditionExpression") is None and not params.get("KeyConditions"):
@@ -176,6 +178,7 @@ class QueryApi:
             rng = key_range(itemstore.base(table, index or ""), shape, kce)
             return self._run(r, table, index, params, rng, flt, paths)
 
+    @operation("Scan")
     def scan(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         exprs = Expressions(params)
         flt = exprs.condition("FilterExpression")

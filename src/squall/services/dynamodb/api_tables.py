@@ -19,6 +19,7 @@ from squall.services.dynamodb.tables import (
     new_table,
     set_stream,
 )
+from squall.services.operations import operation
 from squall.storage import Store
 
 MAX_TAGS = 50
@@ -29,6 +30,7 @@ class TablesApi:
         self.store = store
         self.catalog = catalog
 
+    @operation("CreateTable")
     def create_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         desc = new_table(params, ctx.account_id, ctx.region)
         tags = {t["Key"]: t["Value"] for t in params.get("Tags") or []}
@@ -43,11 +45,13 @@ class TablesApi:
             ix["IndexStatus"] = "CREATING"
         return {"TableDescription": out}
 
+    @operation("DescribeTable")
     def describe_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.read() as r:
             table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"], detailed=True)
             return {"Table": describe(r, table)}
 
+    @operation("ListTables")
     def list_tables(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         limit = int(params.get("Limit") or 100)
         with self.store.read() as r:
@@ -59,6 +63,7 @@ class TablesApi:
             out["LastEvaluatedTableName"] = names[limit - 1]
         return out
 
+    @operation("DeleteTable")
     def delete_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as w:
             table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], detailed=True)
@@ -71,6 +76,7 @@ class TablesApi:
             self.catalog.delete(w, table)
         return {"TableDescription": out}
 
+    @operation("UpdateTable")
     def update_table(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as w:
             table = self.catalog.get(w, ctx.account_id, ctx.region, params["TableName"], detailed=True)
@@ -157,6 +163,7 @@ class TablesApi:
             if ixrow is not None:
                 w.put(itemstore.ITEMS, ixrow, cbor2.dumps(new.projected(index, item)))
 
+    @operation("DescribeLimits")
     def describe_limits(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return {
             "AccountMaxReadCapacityUnits": 80000,
@@ -165,12 +172,14 @@ class TablesApi:
             "TableMaxWriteCapacityUnits": 40000,
         }
 
+    @operation("DescribeEndpoints")
     def describe_endpoints(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         address = ctx.endpoint.split("://", 1)[-1].rstrip("/")
         return {"Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]}
 
     # -- tags ---------------------------------------------------------------------------------
 
+    @operation("TagResource")
     def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as w:
             table = self.catalog.by_arn(w, ctx.account_id, ctx.region, params["ResourceArn"])
@@ -182,6 +191,7 @@ class TablesApi:
             self.catalog.save(w, desc)
         return {}
 
+    @operation("UntagResource")
     def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as w:
             table = self.catalog.by_arn(w, ctx.account_id, ctx.region, params["ResourceArn"])
@@ -191,6 +201,7 @@ class TablesApi:
             self.catalog.save(w, desc)
         return {}
 
+    @operation("ListTagsOfResource")
     def list_tags_of_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.read() as r:
             table = self.catalog.by_arn(r, ctx.account_id, ctx.region, params["ResourceArn"])
@@ -198,6 +209,7 @@ class TablesApi:
 
     # -- time to live (settings; the sweep comes with Streams) ---------------------------------
 
+    @operation("UpdateTimeToLive")
     def update_time_to_live(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         spec = params["TimeToLiveSpecification"]
         with self.store.write() as w:
@@ -225,6 +237,7 @@ class TablesApi:
             }
         }
 
+    @operation("DescribeTimeToLive")
     def describe_time_to_live(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with self.store.read() as r:
             table = self.catalog.get(r, ctx.account_id, ctx.region, params["TableName"], detailed=True)

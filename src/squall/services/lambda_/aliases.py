@@ -29,6 +29,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_arn, function_not_found
 from squall.services.lambda_.validation import invalid
+from squall.services.operations import operation
 from squall.storage import ReadTxn, pack
 
 
@@ -76,6 +77,7 @@ class AliasesApi:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
 
+    @operation("CreateAlias")
     def create_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         name = params["Name"]
@@ -101,6 +103,7 @@ class AliasesApi:
             w.put(NS, key, orjson.dumps(alias))
         return _out(alias)
 
+    @operation("GetAlias")
     def get_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         with self.d.store.read() as r:
@@ -110,6 +113,7 @@ class AliasesApi:
             raise alias_not_found(ref, params["Name"])
         return _out(alias)
 
+    @operation("UpdateAlias")
     def update_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         name = params["Name"]
@@ -135,6 +139,7 @@ class AliasesApi:
             w.put(NS, alias_key(ref.account_id, ref.region, ref.name, name), orjson.dumps(alias))
         return _out(alias)
 
+    @operation("DeleteAlias")
     def delete_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         name = params["Name"]
@@ -146,6 +151,7 @@ class AliasesApi:
         self.d.directory.deleted(FunctionRef(ref.account_id, ref.region, ref.name, name))
         return {}
 
+    @operation("ListAliases")
     def list_aliases(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         version = params.get("FunctionVersion")

@@ -7,6 +7,7 @@ from typing import Any
 from squall.services.base import RequestContext
 from squall.services.lambda_.invoke_config import InvokeConfigStore
 from squall.services.lambda_.names import FunctionRef, parse_function
+from squall.services.operations import operation
 
 
 class InvokeConfigApi:
@@ -22,23 +23,28 @@ class InvokeConfigApi:
             qualifier=params.get("Qualifier"),
         )
 
+    @operation("PutFunctionEventInvokeConfig")
     def put_function_event_invoke_config(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return self.configs.put(self._ref(ctx, params), params, merge=False).to_api()
 
+    @operation("UpdateFunctionEventInvokeConfig")
     def update_function_event_invoke_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         return self.configs.put(self._ref(ctx, params), params, merge=True).to_api()
 
+    @operation("GetFunctionEventInvokeConfig")
     def get_function_event_invoke_config(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return self.configs.get(self._ref(ctx, params)).to_api()
 
+    @operation("DeleteFunctionEventInvokeConfig")
     def delete_function_event_invoke_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         self.configs.delete(self._ref(ctx, params))
         return {}
 
+    @operation("ListFunctionEventInvokeConfigs")
     def list_function_event_invoke_configs(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:

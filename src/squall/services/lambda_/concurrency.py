@@ -32,6 +32,7 @@ from squall.services.lambda_.functions import (
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.validation import invalid
+from squall.services.operations import operation
 from squall.storage import ReadTxn, Store, pack, unpack
 
 MIN_UNRESERVED = 100
@@ -85,6 +86,7 @@ class ConcurrencyApi:
 
     # -- reserved ---------------------------------------------------------------------------
 
+    @operation("PutFunctionConcurrency")
     def put_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         if ref.qualifier:
@@ -103,12 +105,14 @@ class ConcurrencyApi:
         self.limiter.set_reserved(ref.account_id, ref.region, ref.name, wanted)
         return {"ReservedConcurrentExecutions": wanted}
 
+    @operation("GetFunctionConcurrency")
     def get_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         with self.d.store.read() as r:
             fn = read_function(r, ref)
         return {} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved}
 
+    @operation("DeleteFunctionConcurrency")
     def delete_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         with self.d.store.write() as w:
@@ -135,6 +139,7 @@ class ConcurrencyApi:
             raise function_not_found(ref)
         return ref
 
+    @operation("PutProvisionedConcurrencyConfig")
     def put_provisioned_concurrency_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -164,6 +169,7 @@ class ConcurrencyApi:
             self.provisioner.apply(ref.account_id, ref.region, ref.name, ref.qualifier)
         return config
 
+    @operation("GetProvisionedConcurrencyConfig")
     def get_provisioned_concurrency_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -174,6 +180,7 @@ class ConcurrencyApi:
             raise pc_not_found()
         return dict(orjson.loads(raw))
 
+    @operation("DeleteProvisionedConcurrencyConfig")
     def delete_provisioned_concurrency_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -185,6 +192,7 @@ class ConcurrencyApi:
             self.provisioner.release(ref.account_id, ref.region, ref.name, ref.qualifier)
         return {}
 
+    @operation("ListProvisionedConcurrencyConfigs")
     def list_provisioned_concurrency_configs(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -212,6 +220,7 @@ class ConcurrencyApi:
 
     # -- account ----------------------------------------------------------------------------
 
+    @operation("GetAccountSettings")
     def get_account_settings(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         a, rg = ctx.account_id, ctx.region
         count = 0

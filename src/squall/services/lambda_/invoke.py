@@ -34,6 +34,7 @@ from squall.services.base import RequestContext, not_implemented
 from squall.services.lambda_.async_invoke import ASYNC_REQUEST_LIMIT
 from squall.services.lambda_.invoker import Call, Invoker, report_of
 from squall.services.lambda_.names import FunctionRef, parse_function
+from squall.services.operations import operation
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
 LOG_TAIL_BYTES = 4096
@@ -102,6 +103,7 @@ class InvokeApi:
         self.invoker = invoker
         self.queue = queue
 
+    @operation("Invoke", action="lambda:InvokeFunction")
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = _function_ref(params["FunctionName"], ctx.account_id, ctx.region, params.get("Qualifier"))
         payload: bytes = params.get("Payload") or b""

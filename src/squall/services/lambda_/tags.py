@@ -14,6 +14,7 @@ from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import NS, fn_key, read_function
 from squall.services.lambda_.names import parse_function
 from squall.services.lambda_.validation import invalid
+from squall.services.operations import operation
 
 MAX_TAGS = 50
 
@@ -56,11 +57,13 @@ class TagsApi:
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
             return fn.tags
 
+    @operation("TagResource")
     def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         tags = dict(params.get("Tags") or {})
         self._apply(ctx, params["Resource"], lambda current: current.update(tags))
         return {}
 
+    @operation("UntagResource")
     def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         keys = list(params.get("TagKeys") or [])
 
@@ -71,5 +74,6 @@ class TagsApi:
         self._apply(ctx, params["Resource"], drop)
         return {}
 
+    @operation("ListTags")
     def list_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return {"Tags": self._apply(ctx, params["Resource"], None)}

@@ -12,6 +12,7 @@ import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import Bucket
@@ -45,6 +46,7 @@ class Buckets:
             raise access_denied()
         return bucket
 
+    @operation("CreateBucket")
     def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["Bucket"]
         m.check_bucket_name(name)
@@ -76,10 +78,12 @@ class Buckets:
         self.data.save_bucket(Bucket(name, ctx.account_id, region, time.time()))
         return {"Location": f"/{name}"}
 
+    @operation("HeadBucket")
     def head_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         return {"BucketRegion": bucket.region, "AccessPointAlias": False}
 
+    @operation("ListBuckets")
     def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         prefix = params.get("Prefix") or ""
         region = params.get("BucketRegion")
@@ -109,6 +113,7 @@ class Buckets:
             out["ContinuationToken"] = found[limit - 1].name
         return out
 
+    @operation("DeleteBucket")
     def delete_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         prefix = m.object_prefix(bucket.name)
@@ -125,10 +130,12 @@ class Buckets:
             )
         return {}
 
+    @operation("GetBucketLocation")
     def get_bucket_location(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         return {} if bucket.region == "us-east-1" else {"LocationConstraint": bucket.region}
 
+    @operation("PutBucketVersioning")
     def put_bucket_versioning(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         status = (params.get("VersioningConfiguration") or {}).get("Status")
@@ -138,16 +145,19 @@ class Buckets:
         self.data.save_bucket(dataclasses.replace(bucket, versioning=status))
         return {}
 
+    @operation("GetBucketVersioning")
     def get_bucket_versioning(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         return {"Status": bucket.versioning} if bucket.versioning else {}
 
+    @operation("PutBucketTagging")
     def put_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         tags = tag_dict(params["Tagging"].get("TagSet") or [])
         self.data.save_bucket(dataclasses.replace(bucket, tags=tags))
         return {}
 
+    @operation("GetBucketTagging")
     def get_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         if not bucket.tags:
@@ -156,11 +166,13 @@ class Buckets:
             )
         return {"TagSet": tag_list(bucket.tags)}
 
+    @operation("DeleteBucketTagging")
     def delete_bucket_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         self.data.save_bucket(dataclasses.replace(bucket, tags={}))
         return {}
 
+    @operation("PutBucketPolicy")
     def put_bucket_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         policy = params.get("Policy") or ""
@@ -175,6 +187,7 @@ class Buckets:
         self.data.save_bucket(dataclasses.replace(bucket, policy=policy))
         return {}
 
+    @operation("GetBucketPolicy")
     def get_bucket_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         if bucket.policy is None:
@@ -186,17 +199,20 @@ class Buckets:
             )
         return {"Policy": bucket.policy}
 
+    @operation("DeleteBucketPolicy")
     def delete_bucket_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         self.data.save_bucket(dataclasses.replace(bucket, policy=None))
         return {}
 
+    @operation("PutBucketCors")
     def put_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         rules = params["CORSConfiguration"].get("CORSRules") or []
         self.data.save_bucket(dataclasses.replace(bucket, cors=rules))
         return {}
 
+    @operation("GetBucketCors")
     def get_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         if not bucket.cors:
@@ -208,6 +224,7 @@ class Buckets:
             )
         return {"CORSRules": bucket.cors}
 
+    @operation("DeleteBucketCors")
     def delete_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         self.data.save_bucket(dataclasses.replace(bucket, cors=None))

@@ -14,6 +14,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.models import Bucket, ObjectVersion
@@ -248,6 +249,7 @@ class LifecycleConfigs:
         self.buckets = buckets
         self.data = buckets.data
 
+    @operation("PutBucketLifecycleConfiguration")
     def put_bucket_lifecycle_configuration(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -266,6 +268,7 @@ class LifecycleConfigs:
         self.data.save_bucket(dataclasses.replace(bucket, lifecycle=config))
         return {"TransitionDefaultMinimumObjectSize": min_size}
 
+    @operation("GetBucketLifecycleConfiguration")
     def get_bucket_lifecycle_configuration(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
@@ -282,6 +285,7 @@ class LifecycleConfigs:
             "TransitionDefaultMinimumObjectSize": bucket.lifecycle["min_size"],
         }
 
+    @operation("DeleteBucketLifecycle")
     def delete_bucket_lifecycle(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         self.data.save_bucket(dataclasses.replace(bucket, lifecycle=None))

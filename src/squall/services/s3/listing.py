@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets, owner
 from squall.services.s3.data import S3Data
@@ -109,6 +110,7 @@ class Listing:
             entry["Owner"] = owner(account)
         return entry
 
+    @operation("ListObjectsV2")
     def list_objects_v2(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         encoding = params.get("EncodingType")
@@ -155,6 +157,7 @@ class Listing:
             ).decode()
         return out
 
+    @operation("ListObjects")
     def list_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         encoding = params.get("EncodingType")
@@ -177,6 +180,7 @@ class Listing:
             out["EncodingType"] = encoding
         return out
 
+    @operation("ListObjectVersions")
     def list_object_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         encoding = params.get("EncodingType")

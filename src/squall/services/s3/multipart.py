@@ -17,6 +17,7 @@ import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets, owner
 from squall.services.s3.checksums import available, digest
@@ -74,6 +75,7 @@ class Multipart:
                 for k, v in r.scan(m.PARTS, prefix=keys.pack(upload_id))
             }
 
+    @operation("CreateMultipartUpload")
     def create_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         key = params["Key"]
@@ -110,6 +112,7 @@ class Multipart:
             w.delete(m.PENDING, keys.pack(part["blob"]))
         self.data.release_soon(old)
 
+    @operation("UploadPart")
     async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         upload_id, number = params["UploadId"], params["PartNumber"]
@@ -134,6 +137,7 @@ class Multipart:
         self._store_part(upload_id, number, part)
         return {"ETag": etag, **{f"Checksum{a}": v for a, v in checksums.items()}}
 
+    @operation("UploadPartCopy")
     async def upload_part_copy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         upload_id, number = params["UploadId"], params["PartNumber"]
@@ -168,6 +172,7 @@ class Multipart:
             out["CopySourceVersionId"] = src.version_id
         return out
 
+    @operation("CompleteMultipartUpload")
     def complete_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         upload_id = params["UploadId"]
@@ -238,6 +243,7 @@ class Multipart:
             out["VersionId"] = version.version_id
         return out
 
+    @operation("AbortMultipartUpload")
     def abort_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         upload_id = params["UploadId"]
@@ -245,6 +251,7 @@ class Multipart:
         self.data.abort_upload(bucket.name, upload_id)
         return {}
 
+    @operation("ListParts")
     def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         upload_id = params["UploadId"]
@@ -272,6 +279,7 @@ class Multipart:
             out["ChecksumAlgorithm"] = upload["checksum"]
         return out
 
+    @operation("ListMultipartUploads")
     def list_multipart_uploads(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         prefix = params.get("Prefix") or ""

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets, tag_dict, tag_list
 from squall.services.s3.data import S3Data
@@ -81,6 +82,7 @@ class Objects:
         header = expiration_header(bucket, version, self.day)
         return {"Expiration": header} if header else {}
 
+    @operation("PutObject")
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         key = params["Key"]
@@ -194,6 +196,7 @@ class Objects:
         first, last = window
         return first, last - first + 1, {"ContentRange": f"bytes {first}-{last}/{size}"}
 
+    @operation("GetObject")
     def get_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         inline: dict[str, bytes] = {}
         bucket, version = self._readable(ctx, params, inline)
@@ -212,6 +215,7 @@ class Objects:
         out["Body"] = BodyStream(self.data, version.parts, offset, length, status, inline)
         return out
 
+    @operation("HeadObject")
     def head_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket, version = self._readable(ctx, params)
         check_conditions(params, version)
@@ -221,6 +225,7 @@ class Objects:
         out["ContentLength"] = length
         return out
 
+    @operation("DeleteObject")
     def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         return self._delete(ctx, bucket, params["Key"], params.get("VersionId"))
@@ -249,6 +254,7 @@ class Objects:
         marker = self.data.commit_version(bucket, marker, "ObjectRemoved:DeleteMarkerCreated")
         return {"DeleteMarker": True, "VersionId": marker.version_id}
 
+    @operation("DeleteObjects")
     def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         request = params["Delete"]
@@ -280,6 +286,7 @@ class Objects:
             out["Deleted"] = deleted
         return out
 
+    @operation("CopyObject")
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         key = params["Key"]
@@ -342,6 +349,7 @@ class Objects:
             raise not_in_active_tier()
         return bucket, version
 
+    @operation("PutObjectTagging")
     def put_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket, version = self._readable(ctx, params)
         tags = tag_dict(params["Tagging"].get("TagSet") or [])
@@ -350,10 +358,12 @@ class Objects:
         self.data.replace_tags(bucket.name, version, tags)
         return version_fields(bucket, version)
 
+    @operation("GetObjectTagging")
     def get_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket, version = self._readable(ctx, params)
         return {"TagSet": tag_list(version.tags), **version_fields(bucket, version)}
 
+    @operation("DeleteObjectTagging")
     def delete_object_tagging(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket, version = self._readable(ctx, params)
         self.data.replace_tags(bucket.name, version, {})

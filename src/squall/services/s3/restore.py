@@ -13,6 +13,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.data import S3Data
@@ -35,6 +36,7 @@ class Restores:
         self.day = day
         self.wake = wake
 
+    @operation("RestoreObject")
     def restore_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         version = self.data.find(bucket.name, params["Key"], params.get("VersionId"))

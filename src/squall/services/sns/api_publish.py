@@ -7,6 +7,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.sns.access import require
 from squall.services.sns.core import SnsTopics
 from squall.services.sns.errors import invalid_parameter
@@ -19,6 +20,7 @@ class PublishApi:
     def __init__(self, topics: SnsTopics) -> None:
         self.topics = topics
 
+    @operation("Publish")
     def publish(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("PhoneNumber"):
             raise invalid_parameter("PhoneNumber Reason: SMS delivery is not supported by Squall")
@@ -36,6 +38,7 @@ class PublishApi:
             out["SequenceNumber"] = msg.sequence_number
         return out
 
+    @operation("PublishBatch")
     def publish_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = require(ctx, self.topics.topic(ctx.account_id, ctx.region, params["TopicArn"]), "Publish")
         entries: list[dict[str, Any]] = params.get("PublishBatchRequestEntries") or []

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.sns import filtering
 from squall.services.sns.access import require
 from squall.services.sns.errors import invalid_parameter
@@ -93,6 +94,7 @@ class SubscriptionsApi:
         self.directory = directory
         self.confirmations = confirmations
 
+    @operation("Subscribe")
     def subscribe(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = require(ctx, self.directory.topic(params["TopicArn"]), "Subscribe")
         protocol: str = params["Protocol"]
@@ -134,6 +136,7 @@ class SubscriptionsApi:
     def _shown(sub: Subscription, params: dict[str, Any]) -> str:
         return PENDING if sub.pending and not params.get("ReturnSubscriptionArn") else sub.arn
 
+    @operation("ConfirmSubscription")
     def confirm_subscription(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         strict = str(params.get("AuthenticateOnUnsubscribe", "")).lower() == "true"
         return {"SubscriptionArn": self.confirm(params["TopicArn"], params["Token"], strict).arn}
@@ -154,6 +157,7 @@ class SubscriptionsApi:
                 return sub
         raise invalid_parameter("Invalid token")
 
+    @operation("Unsubscribe")
     def unsubscribe(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.remove(params["SubscriptionArn"])
         return {}
@@ -164,10 +168,12 @@ class SubscriptionsApi:
         if sub.protocol in ("http", "https"):
             self.confirmations(sub, "UnsubscribeConfirmation")
 
+    @operation("ListSubscriptions")
     def list_subscriptions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         subs, token = self.directory.list_subscriptions(ctx.account_id, ctx.region, params.get("NextToken"))
         return _listing(subs, token)
 
+    @operation("ListSubscriptionsByTopic")
     def list_subscriptions_by_topic(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic: Topic = require(ctx, self.directory.topic(params["TopicArn"]), "ListSubscriptionsByTopic")
         subs, token = self.directory.list_subscriptions(
@@ -175,6 +181,7 @@ class SubscriptionsApi:
         )
         return _listing(subs, token)
 
+    @operation("GetSubscriptionAttributes")
     def get_subscription_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         sub = self.directory.subscription(params["SubscriptionArn"])
         attrs = {
@@ -199,6 +206,7 @@ class SubscriptionsApi:
         attrs.update({k: v for k, v in sub.attributes.items() if v != ""})
         return {"Attributes": attrs}
 
+    @operation("SetSubscriptionAttributes")
     def set_subscription_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         sub = self.directory.subscription(params["SubscriptionArn"])
         name, value = params["AttributeName"], params.get("AttributeValue") or ""

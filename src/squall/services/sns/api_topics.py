@@ -8,6 +8,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.sns.access import require
 from squall.services.sns.errors import invalid_parameter, resource_not_found
 from squall.services.sns.policies import (
@@ -87,6 +88,7 @@ class TopicsApi:
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
+    @operation("CreateTopic")
     def create_topic(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name: str = params["Name"]
         raw_attrs: dict[str, str] = params.get("Attributes") or {}
@@ -110,6 +112,7 @@ class TopicsApi:
         self.directory.put_topic(topic)
         return {"TopicArn": topic.arn}
 
+    @operation("DeleteTopic")
     def delete_topic(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         parsed = parse_topic_arn(params["TopicArn"])
         if parsed is None:
@@ -119,6 +122,7 @@ class TopicsApi:
             self.directory.delete_topic(require(ctx, topic, "DeleteTopic"))
         return {}
 
+    @operation("ListTopics")
     def list_topics(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topics, token = self.directory.list_topics(ctx.account_id, ctx.region, params.get("NextToken"))
         out: dict[str, Any] = {"Topics": [{"TopicArn": t.arn} for t in topics]}
@@ -126,6 +130,7 @@ class TopicsApi:
             out["NextToken"] = token
         return out
 
+    @operation("GetTopicAttributes")
     def get_topic_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = require(ctx, self.directory.topic(params["TopicArn"]), "GetTopicAttributes")
         subs = self.directory.subscriptions_of(topic)
@@ -146,6 +151,7 @@ class TopicsApi:
         attrs.update(topic.attributes)
         return {"Attributes": attrs}
 
+    @operation("SetTopicAttributes")
     def set_topic_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = require(ctx, self.directory.topic(params["TopicArn"]), "SetTopicAttributes")
         name, value = params["AttributeName"], params.get("AttributeValue") or ""
@@ -165,6 +171,7 @@ class TopicsApi:
         doc["Statement"] = doc["Statement"] if isinstance(doc.get("Statement"), list) else [doc["Statement"]]
         return doc
 
+    @operation("AddPermission")
     def add_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = require(ctx, self.directory.topic(params["TopicArn"]), "AddPermission")
         policy = self._policy(topic)
@@ -186,6 +193,7 @@ class TopicsApi:
         self.directory.put_topic(replace(topic, attributes=attrs))
         return {}
 
+    @operation("RemovePermission")
     def remove_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = require(ctx, self.directory.topic(params["TopicArn"]), "RemovePermission")
         policy = self._policy(topic)
@@ -206,6 +214,7 @@ class TopicsApi:
             raise resource_not_found()
         return require(ctx, topic, ctx.operation)
 
+    @operation("TagResource")
     def tag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = self._tagged(ctx, params["ResourceArn"])
         tags = {**topic.tags, **tag_dict(params["Tags"])}
@@ -214,12 +223,14 @@ class TopicsApi:
         self.directory.put_topic(replace(topic, tags=tags))
         return {}
 
+    @operation("UntagResource")
     def untag_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = self._tagged(ctx, params["ResourceArn"])
         drop = set(params["TagKeys"])
         self.directory.put_topic(replace(topic, tags={k: v for k, v in topic.tags.items() if k not in drop}))
         return {}
 
+    @operation("ListTagsForResource")
     def list_tags_for_resource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = self._tagged(ctx, params["ResourceArn"])
         return {"Tags": [{"Key": k, "Value": v} for k, v in topic.tags.items()]}

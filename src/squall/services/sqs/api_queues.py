@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.sqs import attributes as qa
 from squall.services.sqs.core import SqsQueues, now_ms
 from squall.services.sqs.errors import (
@@ -32,6 +33,7 @@ class QueuesApi:
     def _queue(self, ctx: RequestContext, params: dict[str, Any]) -> Queue:
         return self.dir.by_url(params["QueueUrl"], ctx.account_id, ctx.region)
 
+    @operation("CreateQueue")
     def create_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["QueueName"]
         given = dict(params.get("Attributes") or {})
@@ -102,10 +104,12 @@ class QueuesApi:
                 f"Queue {source_arn} is not allowed to use {dlq.arn} as a dead-letter queue.",
             )
 
+    @operation("GetQueueUrl")
     def get_queue_url(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         account = params.get("QueueOwnerAWSAccountId") or ctx.account_id
         return {"QueueUrl": self.dir.get(account, ctx.region, params["QueueName"]).url(ctx.endpoint)}
 
+    @operation("ListQueues")
     def list_queues(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queues = sorted(
             q.name
@@ -129,6 +133,7 @@ class QueuesApi:
             out["NextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
         return out
 
+    @operation("DeleteQueue")
     def delete_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         with self.dir.store.write() as w:
@@ -137,6 +142,7 @@ class QueuesApi:
         self.sqs.signals.notify(queue.qid)
         return {}
 
+    @operation("GetQueueAttributes")
     def get_queue_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         wanted = list(params.get("AttributeNames") or [])
@@ -165,6 +171,7 @@ class QueuesApi:
         )
         return out
 
+    @operation("SetQueueAttributes")
     def set_queue_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         given = qa.check_attributes(dict(params.get("Attributes") or {}), fifo=queue.fifo, creating=False)
@@ -178,6 +185,7 @@ class QueuesApi:
             self.dir.put(w, current)
         return {}
 
+    @operation("PurgeQueue")
     def purge_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         if time.time() - queue.purged < PURGE_INTERVAL_S:
@@ -193,6 +201,7 @@ class QueuesApi:
                 self.dir.put(w, current)
         return {}
 
+    @operation("ListDeadLetterSourceQueues")
     def list_dead_letter_source_queues(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         dlq = self._queue(ctx, params)
         sources = []
@@ -223,10 +232,12 @@ class QueuesApi:
                 raise invalid_parameter(f"Too many tags added for queue {queue.name}.")
             self.dir.put(w, current)
 
+    @operation("TagQueue")
     def tag_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self._update_tags(self._queue(ctx, params), lambda tags: tags.update(params["Tags"]))
         return {}
 
+    @operation("UntagQueue")
     def untag_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         def drop(tags: dict[str, str]) -> None:
             for key in params["TagKeys"]:
@@ -235,6 +246,7 @@ class QueuesApi:
         self._update_tags(self._queue(ctx, params), drop)
         return {}
 
+    @operation("ListQueueTags")
     def list_queue_tags(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         tags = self._queue(ctx, params).tags
         return {"Tags": tags} if tags else {}

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.sqs.core import SqsQueues, now_ms
 from squall.services.sqs.errors import invalid_parameter, queue_does_not_exist, sqs_error
 from squall.services.sqs.messages import move_visible
@@ -84,6 +85,7 @@ class MoveTasksApi:
             raise queue_does_not_exist()
         return queue
 
+    @operation("StartMessageMoveTask")
     def start_message_move_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         source = self._source(ctx, params["SourceArn"])
         destination = params.get("DestinationArn")
@@ -152,6 +154,7 @@ class MoveTasksApi:
             self._running.pop(task.handle, None)
         self._save(task)
 
+    @operation("ListMessageMoveTasks")
     def list_message_move_tasks(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         source = self._source(ctx, params["SourceArn"])
         limit = params.get("MaxResults", 1)
@@ -159,6 +162,7 @@ class MoveTasksApi:
             raise invalid_parameter(f"Value {limit} for parameter MaxResults is invalid.")
         return {"Results": [t.entry() for t in self._tasks(source.arn)[:limit]]}
 
+    @operation("CancelMessageMoveTask")
     def cancel_message_move_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         handle = params["TaskHandle"]
         for task in self._tasks():
