@@ -34,7 +34,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from harness import Figures, arguments, free_port, squall_server, wait_up, wrk
 
-from squall.services.base import RequestContext
+from squall.services.context import Principal, RequestContext
 from squall.services.dynamodb import itemstore
 from squall.services.dynamodb.api_tables import TablesApi
 from squall.services.dynamodb.catalog import Catalog
@@ -115,7 +115,8 @@ def big_item(i: int) -> dict[str, Any]:
 def load_in_process(data_dir: str, name: str, n: int) -> float:
     """Create table `name` and write `n` query-table items into the (not running) server's data
     directory through DynamoDB's own code; returns items/s."""
-    ctx = RequestContext("bench", "000000000000", "us-east-1", "dynamodb", "CreateTable", None, None, "")
+    root = Principal.root("000000000000")
+    ctx = RequestContext("bench", root, "us-east-1", "dynamodb", "CreateTable", "")
     start = time.perf_counter()
     data = DataDir.open(data_dir)
     try:

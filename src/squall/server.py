@@ -15,26 +15,12 @@ from dataclasses import dataclass, replace
 import uvicorn
 
 from squall import __version__
+from squall.compose import Services, build_gateway, build_services
 from squall.config import Settings
-from squall.engine.concurrency import Limiter
 from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
-from squall.gateway.credentials import AccountCredentials
-from squall.lifespan import Lifespan
-from squall.observability import Telemetry
-from squall.protocol.router import Router
-from squall.services.dynamodb.provider import DynamoDBProvider
-from squall.services.dynamodbstreams.provider import DynamoDBStreamsProvider
-from squall.services.lambda_.provider import LambdaProvider
-from squall.services.logs.provider import LogsProvider
-from squall.services.registry import ServiceRegistry
-from squall.services.s3.provider import S3Provider
-from squall.services.sns.provider import SnsProvider
-from squall.services.sqs.provider import SqsProvider
-from squall.services.sts.provider import StsProvider
-from squall.services.sts.sessions import SessionStore
 from squall.storage import DataDir
-from squall.worker import StreamNotices, Workers, listen_socket, primary_socket
+from squall.worker import Notices, Workers, listen_socket, primary_socket
 
 log = logging.getLogger("squall")
 
@@ -45,72 +31,28 @@ class Server:
 
     settings: Settings
     data_dir: DataDir
+    services: Services
     gateway: Gateway
     isolation: Isolation
-    telemetry: Telemetry
 
     def close(self) -> None:
-        self.telemetry.close()  # buffered log events and metrics reach the store before it closes
+        self.services.close()  # buffered log events and metrics reach the store before it closes
         self.data_dir.close()
 
 
 def build(settings: Settings) -> Server:
-    """Open the data directory (taking its lock) and wire the layers together."""
+    """Open the data directory (taking its lock) and build the services and the gateway
+    (compose.py)."""
     data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode, processes=settings.processes)
-    telemetry = Telemetry(data_dir.store)
+    services: Services | None = None
     try:
-        sessions = SessionStore(data_dir.store)
-        credentials = AccountCredentials(settings.root_keys, sessions)
-        key_accounts = {k.access_key_id: k.account_id for k in settings.root_keys}
-        lambda_ = LambdaProvider(
-            data_dir.store,
-            data_dir.blobs,
-            code_root=data_dir.path / "code",
-            keep_alive_s=settings.lambda_keep_alive,
-            limiter=Limiter(settings.lambda_concurrency, scaling_rate=settings.lambda_scaling_rate),
-            async_retry_base_s=settings.async_retry_base_seconds,
-            async_concurrency=settings.async_concurrency,
-            endpoint=settings.endpoint,
-            telemetry=telemetry,
-        )
-        logs = LogsProvider(telemetry.logs, telemetry.writer)
-        sqs = SqsProvider(data_dir.store)
-        sns = SnsProvider(
-            data_dir.store,
-            data_dir.path / "sns",
-            settings.endpoint,
-            queues=sqs.queues,
-            functions=lambda_.events,
-            delay_scale=settings.sns_delay_scale,
-        )
-        lambda_.connect_destinations(queues=sqs.queues, topics=sns.topics)
-        lambda_.connect_event_sources(sqs=sqs.queues)
-        s3 = S3Provider(data_dir.store, data_dir.blobs, lifecycle_day=settings.lifecycle_day_seconds)
-        s3.connect(queues=sqs.queues, topics=sns.topics, functions=lambda_.events)
-        lambda_.connect_s3(s3.objects)
-        dynamodb = DynamoDBProvider(data_dir.store, ttl_interval=settings.dynamodb_ttl_interval)
-        dynamodbstreams = DynamoDBStreamsProvider(data_dir.store)
-        lambda_.connect_event_sources(dynamodb_streams=dynamodbstreams.streams)
-        services = ServiceRegistry(
-            [StsProvider(key_accounts, sessions), lambda_, logs, sqs, sns, s3, dynamodb, dynamodbstreams]
-        )
-        gateway = Gateway(
-            router=Router(base_hosts=settings.base_hosts),
-            credentials=credentials,
-            services=services,
-            endpoint=settings.endpoint,
-            max_body_bytes=settings.max_body_bytes,
-            body_timeout=settings.body_timeout,
-            clock_skew=settings.clock_skew,
-            default_region=settings.region,
-            extra_routes=[(lambda_.route_prefix, lambda_.serve_code), (sns.route_prefix, sns.serve_url)],
-            cors=s3.cors,
-            lifespan=Lifespan([(p.service, c) for p in services for c in p.background()]),
-        )
-        telemetry.start()
-        return Server(settings, data_dir, gateway, probe_isolation(), telemetry)
+        services = build_services(settings, data_dir)
+        gateway = build_gateway(settings, services)
+        services.telemetry.start()
+        return Server(settings, data_dir, services, gateway, probe_isolation())
     except BaseException:
-        telemetry.close()
+        if services is not None:
+            services.close()
         data_dir.close()
         raise
 
@@ -162,7 +104,7 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             sockets = [listen_socket(settings.host, settings.port)]
             name, forwarded = primary_socket()
             sockets.append(forwarded)
-            notices = StreamNotices.listen()
+            notices = Notices.listen(server.data_dir.store.notices)
             resolved = replace(settings, workers=settings.processes)  # workers see the same count
             workers = Workers(resolved, name, notices.name, settings.processes - 1)
             workers.start()

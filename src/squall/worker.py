@@ -1,22 +1,25 @@
-"""Worker processes: more cores for DynamoDB's item operations (`squall up --workers N`).
+"""Worker processes: more cores for the operations that need no primary (`squall up --workers N`).
 
 One Python process runs on one core. With N > 1 the primary server (server.py,
 which runs functions and owns every background task) starts N - 1 workers.
-Each binds the same TCP port (SO_REUSEPORT: the kernel spreads connections over
+Each builds, through the same composition root (compose.py, `worker=True`), the
+providers that declare `worker_operations` (today DynamoDB's item operations),
+binds the same TCP port (SO_REUSEPORT: the kernel spreads connections over
 the processes) and:
 
 - reads the head of each new connection's first request (`SniffingProtocol`):
-  a DynamoDB item operation (`LOCAL_TARGETS`, reads and writes) keeps the
-  connection here, served by uvicorn and the same Gateway code (SigV4,
-  parsing, validation, serialisation) as the primary, on the same database
-  (storage/: writers of all processes are serialised by SQLite; change
-  counters are shared, so every process's caches follow every commit);
-  anything else splices the connection to the primary over a Unix socket,
-  byte for byte, for its whole life;
-- forwards a later request on a kept connection that is not an item operation
+  a worker operation (`worker_targets`, from the providers' declarations and
+  their models' `X-Amz-Target` prefixes) keeps the connection here, served by
+  uvicorn and the same Gateway code (SigV4, parsing, validation, authorization,
+  serialisation) as the primary, on the same database (storage/: writers of
+  all processes are serialised by SQLite; change counters are shared, so every
+  process's caches follow every commit); anything else splices the connection
+  to the primary over a Unix socket, byte for byte, for its whole life;
+- forwards a later request on a kept connection that is not a worker operation
   to the primary (gateway/forward.py: a second HTTP hop, for that request);
-- tells the primary about stream records it appended (`StreamNotices`), so the
-  primary's stream pollers wake at once, as for its own writes.
+- relays the commit notices of its store to the primary (`Notices`), so whoever
+  waits on them there (DynamoDB stream readers) wakes at once, as for the
+  primary's own writes.
 
 A worker dies with the primary (PR_SET_PDEATHSIG) and is restarted if it dies
 alone.
@@ -40,24 +43,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from squall.gateway.app import Receive, Scope, Send
 from squall.gateway.splice import sniffing_protocol
+from squall.storage.notices import Notices as StoreNotices
 
 log = logging.getLogger("squall")
-
-#: DynamoDB's item operations: served in the worker that received them. (Table operations go to
-#: the primary, which runs the table's background work: status, TTL sweeps, stream trimming.)
-LOCAL_TARGETS = frozenset(
-    f"DynamoDB_20120810.{op}".encode()
-    for op in (
-        "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems",
-        "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
-        "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
-    )
-)  # fmt: skip
 
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -89,66 +82,72 @@ def primary_socket() -> tuple[str, socket.socket]:
     return name, sock
 
 
-class StreamNotices:
-    """DynamoDB stream appends committed in a worker, told to the primary, whose stream pollers
-    wait on in-process wake-ups (services/dynamodb/streams.py LISTENERS; without a notice they
-    would only find the records at their next 250 ms poll).
+def worker_targets(providers: Iterable[Any]) -> frozenset[bytes]:
+    """The `X-Amz-Target` values of the providers' `worker_operations` (JSON-protocol services:
+    `<targetPrefix>.<Operation>`), as they arrive on the wire."""
+    from squall.protocol.models import service_model
 
-    The primary's side (`listen`) is a thread receiving datagrams, each a stream ARN, and
-    calling the primary's listeners (they are thread-safe: they defer to the loop). The
-    worker's side (`relay`) is a listener that sends the ARN once control is back on the
-    event loop, i.e. after the writing transaction committed."""
+    found: set[bytes] = set()
+    for provider in providers:
+        if provider.worker_operations:
+            prefix = service_model(provider.service).metadata["targetPrefix"]
+            found.update(f"{prefix}.{op}".encode() for op in provider.worker_operations)
+    return frozenset(found)
+
+
+class Notices:
+    """Commit notices (storage/notices.py) of the workers' stores, relayed to the primary's.
+
+    The primary's side (`listen`) is a thread receiving datagrams (`channel` NUL `value`) and
+    publishing them to the primary's store notices (its listeners are thread-safe). The worker's
+    side (`relay`) subscribes to every channel of its store and sends what it committed once
+    control is back on its event loop (after the commit)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._sock: socket.socket | None = None
-        self._pending: set[str] = set()
+        self._pending: set[tuple[str, str]] = set()
 
     @classmethod
-    def listen(cls) -> StreamNotices:
-        from squall.services.dynamodb import streams
-
-        notices = cls(_abstract_name("streams"))
+    def listen(cls, notices: StoreNotices) -> Notices:
+        relay = cls(_abstract_name("notices"))
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(notices.name)
-        notices._sock = sock
+        sock.bind(relay.name)
+        relay._sock = sock
 
         def run() -> None:
             while True:
                 try:
-                    data = sock.recv(4096)
+                    data = sock.recv(65536)
                 except OSError:
                     return  # closed
-                arn = data.decode(errors="replace")
-                for listener in list(streams.LISTENERS):
-                    listener(arn)
+                channel, _, value = data.decode(errors="replace").partition("\0")
+                notices.publish([(channel, value)], relayed=True)
 
-        threading.Thread(target=run, name="squall-stream-notices", daemon=True).start()
-        return notices
+        threading.Thread(target=run, name="squall-notices", daemon=True).start()
+        return relay
 
-    def relay(self) -> None:
-        from squall.services.dynamodb import streams
-
+    def relay(self, notices: StoreNotices) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
         self._sock = sock
 
         def send() -> None:
             pending, self._pending = self._pending, set()
-            for arn in pending:
+            for channel, value in pending:
                 with contextlib.suppress(OSError):  # the primary is gone or behind: it polls too
-                    sock.sendto(arn.encode(), self.name)
+                    sock.sendto(f"{channel}\0{value}".encode(), self.name)
 
-        def appended(arn: str) -> None:
+        def committed(channel: str, value: str) -> None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return
             if not self._pending:
                 loop.call_soon(send)
-            self._pending.add(arn)
+            self._pending.add((channel, value))
 
-        streams.LISTENERS.add(appended)
+        notices.subscribe_all(committed)
 
     def close(self) -> None:
         if self._sock is not None:
@@ -157,30 +156,33 @@ class StreamNotices:
             self._sock.close()
 
 
-_LOCAL_OPS = frozenset(t.split(b".", 1)[1].lower() for t in LOCAL_TARGETS)
 _TARGET = b"\r\nx-amz-target:"
 
 
-def _local_head(head: bytes) -> bool:
-    """Whether a request head (request line and headers) is one of `LOCAL_TARGETS`."""
-    if not head.startswith(b"POST "):
-        return False
-    lowered = head.lower()
-    at = lowered.find(_TARGET)
-    if at < 0:
-        return False
-    end = lowered.find(b"\r\n", at + 2)
-    value = lowered[at + len(_TARGET) : end if end >= 0 else len(lowered)].strip()
-    service, _, op = value.partition(b".")
-    return service == b"dynamodb_20120810" and op in _LOCAL_OPS
+def _local_head(targets: frozenset[bytes]) -> Callable[[bytes], bool]:
+    """Whether a request head (request line and headers) is one of `targets`."""
+    lowered_targets = frozenset(t.lower() for t in targets)
+
+    def local(head: bytes) -> bool:
+        if not head.startswith(b"POST "):
+            return False
+        lowered = head.lower()
+        at = lowered.find(_TARGET)
+        if at < 0:
+            return False
+        end = lowered.find(b"\r\n", at + 2)
+        return lowered[at + len(_TARGET) : end if end >= 0 else len(lowered)].strip() in lowered_targets
+
+    return local
 
 
 class WorkerApp:
     """The worker's ASGI app: local reads through `gateway`, the rest through `forward`."""
 
-    def __init__(self, gateway: App, forward: App) -> None:
+    def __init__(self, gateway: App, forward: App, targets: frozenset[bytes]) -> None:
         self.gateway = gateway
         self.forward = forward
+        self.targets = targets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -197,36 +199,24 @@ class WorkerApp:
         if scope["method"] == "POST":
             for name, value in scope["headers"]:  # ASGI names are lower case
                 if name == b"x-amz-target":
-                    if value in LOCAL_TARGETS:
+                    if value in self.targets:
                         await self.gateway(scope, receive, send)
                         return
                     break
         await self.forward(scope, receive, send)
 
 
-def build_app(settings: Any, primary: str, index: int) -> WorkerApp:
-    from squall.gateway.app import Gateway
-    from squall.gateway.credentials import AccountCredentials
+def build_app(settings: Any, primary: str, index: int) -> tuple[WorkerApp, StoreNotices]:
+    """The worker's app over the providers compose.py builds for workers, and its store's
+    commit notices (to relay)."""
+    from squall.compose import build_gateway, build_services
     from squall.gateway.forward import Forwarder
-    from squall.protocol.router import Router
-    from squall.services.dynamodb.provider import DynamoDBProvider
-    from squall.services.registry import ServiceRegistry
-    from squall.services.sts.sessions import SessionStore
     from squall.storage import DataDir
 
-    store = DataDir.worker_store(settings.data_dir, index, settings.processes, synchronous=settings.sync_mode)
-    sessions = SessionStore(store)
-    gateway = Gateway(
-        router=Router(base_hosts=settings.base_hosts),
-        credentials=AccountCredentials(settings.root_keys, sessions),
-        services=ServiceRegistry([DynamoDBProvider(store, ttl_interval=settings.dynamodb_ttl_interval)]),
-        endpoint=settings.endpoint,
-        max_body_bytes=settings.max_body_bytes,
-        body_timeout=settings.body_timeout,
-        clock_skew=settings.clock_skew,
-        default_region=settings.region,
-    )
-    return WorkerApp(gateway, Forwarder(primary))
+    data_dir = DataDir.attach(settings.data_dir, index, settings.processes, synchronous=settings.sync_mode)
+    services = build_services(settings, data_dir, worker=True)
+    gateway = build_gateway(settings, services, worker=True)
+    return WorkerApp(gateway, Forwarder(primary), worker_targets(services.registry)), data_dir.store.notices
 
 
 def _die_with_parent(parent: int) -> None:
@@ -244,14 +234,14 @@ def main() -> None:
     settings, primary, notices, index = pickle.load(sys.stdin.buffer)
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     sock = listen_socket(settings.host, settings.port)
-    app = build_app(settings, primary, index)
-    StreamNotices(notices).relay()
+    app, store_notices = build_app(settings, primary, index)
+    Notices(notices).relay(store_notices)
     gc.collect()
     gc.freeze()  # as the primary does (server.py)
     config = uvicorn.Config(
         app,
         loop="auto",
-        http=sniffing_protocol(primary, _local_head),
+        http=sniffing_protocol(primary, _local_head(app.targets)),
         lifespan="on",
         log_level="warning",
         access_log=False,

@@ -1,4 +1,4 @@
-"""StreamNotices: a stream append committed in a worker wakes the primary's listeners."""
+"""Commit notices of a worker's store reach the primary's listeners (worker.Notices)."""
 
 from __future__ import annotations
 
@@ -6,39 +6,39 @@ import asyncio
 import threading
 import time
 
-from squall.services.dynamodb import streams
-from squall.worker import StreamNotices
+from squall.storage.notices import Notices as StoreNotices
+from squall.worker import Notices
 
 
-def test_an_append_is_told_to_the_primary_once_the_transaction_is_over() -> None:
+def test_a_commit_notice_is_relayed_to_the_primary_once_control_is_back_on_the_loop() -> None:
     heard: list[str] = []
     got = threading.Event()
+    primary_store, worker_store = StoreNotices(), StoreNotices()
 
     def recorder(arn: str) -> None:
         heard.append(arn)
         got.set()
 
-    before = set(streams.LISTENERS)
-    primary = StreamNotices.listen()
-    worker = StreamNotices(primary.name)
+    primary_store.subscribe("dynamodb.stream", recorder)
+    relayed_again: list[tuple[str, str]] = []
+    primary_store.subscribe_all(lambda channel, value: relayed_again.append((channel, value)))
+    primary = Notices.listen(primary_store)
+    worker = Notices(primary.name)
     try:
-        worker.relay()
-        (relay,) = set(streams.LISTENERS) - before
-        streams.LISTENERS.add(recorder)
+        worker.relay(worker_store)
 
         async def write() -> None:
-            relay("arn:stream/1")  # called inside the writing transaction...
-            relay("arn:stream/1")
+            worker_store.publish([("dynamodb.stream", "arn:stream/1")])  # what a commit publishes
+            worker_store.publish([("dynamodb.stream", "arn:stream/1")])
             time.sleep(0.05)
-            assert heard == []  # ...nothing is sent before control is back on the loop
+            assert heard == []  # nothing is sent before control is back on the loop
             await asyncio.sleep(0)
 
         asyncio.run(write())
         assert got.wait(5)
         time.sleep(0.05)
-        assert heard == ["arn:stream/1"]  # one notice per stream per loop turn
+        assert heard == ["arn:stream/1"]  # one notice per (channel, value) per loop turn
+        assert relayed_again == []  # what arrives from a worker is not relayed further
     finally:
-        streams.LISTENERS.clear()
-        streams.LISTENERS.update(before)
         worker.close()
         primary.close()

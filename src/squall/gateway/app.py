@@ -56,7 +56,7 @@ from squall.protocol.router import Router, RoutingError
 from squall.protocol.serializers import serialize_error, serialize_response
 from squall.protocol.types import ByteStream, HttpRequest, HttpResponse, Protocol, Route
 from squall.protocol.validate import validate_input
-from squall.services.base import RequestContext
+from squall.services.context import Principal, RequestContext
 from squall.services.registry import ServiceRegistry
 
 log = logging.getLogger("squall.gateway")
@@ -166,6 +166,7 @@ class Gateway:
         self.cors = cors
         #: The ASGI lifespan handler: background work belongs to the server, not the gateway.
         self.lifespan = lifespan
+        self._principals: dict[tuple[str | None, str | None, str | None], Principal] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -268,22 +269,15 @@ class Gateway:
             validate_input(route, params)
             if stream is not None:
                 params[_streaming_member(route, "input") or "Body"] = stream
-            provider = self.services.get(route.service)
             ctx = RequestContext(
-                request_id=request_id,
-                account_id=auth.account_id or "",
-                region=auth.region or self.default_region,
-                service=route.service,
-                operation=route.operation,
-                access_key_id=auth.access_key_id,
-                principal_arn=auth.principal_arn,
-                endpoint=_endpoint_for(request.host, self.endpoint),
+                request_id,
+                self._principal(auth.account_id, auth.principal_arn, auth.access_key_id),
+                auth.region or self.default_region,
+                route.service,
+                route.operation,
+                _endpoint_for(request.host, self.endpoint),
             )
-            if provider is None:
-                from squall.services.base import not_implemented
-
-                raise not_implemented(route.service, route.operation)
-            output = await provider.dispatch(ctx, params)
+            output = await self.services.dispatch(ctx, params)
             out_stream = output.get(_streaming_member(route, "output") or "")
             if out_stream is not None and isinstance(out_stream, ByteStream):
                 output = {k: v for k, v in output.items() if v is not out_stream}
@@ -308,6 +302,16 @@ class Gateway:
         except Exception:
             log.exception("request %s failed", request_id)
             return self._error(protocol, internal_failure(request_id), request_id, route)
+
+    def _principal(self, account_id: str | None, arn: str | None, access_key_id: str | None) -> Principal:
+        """The request's Principal (one object per signer, reused across its requests)."""
+        key = (account_id, arn, access_key_id)
+        found = self._principals.get(key)
+        if found is None:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            found = self._principals[key] = Principal.signer(account_id or "", arn, access_key_id)
+        return found
 
     def _error(
         self, protocol: Protocol, err: ServiceError, request_id: str, route: Route | None

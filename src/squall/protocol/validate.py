@@ -597,3 +597,21 @@ def _member_by_wire(shape: Shape | None, wire: str) -> tuple[str, Shape] | None:
         if str(member.serialization.get("name", name)) == wire:
             return name, member
     return None
+
+
+def validate_call(service: str, operation: str, params: dict[str, Any]) -> None:
+    """`validate_input` for an in-process call (services/calls.py): every constraint, types
+    included (the caller is code, not a decoder that guarantees types), reported as the
+    service's own protocol family reports it."""
+    check = _checker(service, operation, False)
+    if check is None:
+        return
+    found: list[Violation] = []
+    check(params, "", found)
+    if found:
+        raise _error(Route(service, operation, _native_protocol(service)), found)
+
+
+@cache
+def _native_protocol(service: str) -> Protocol:
+    return Protocol(service_model(service).protocol)

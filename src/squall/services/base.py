@@ -1,54 +1,30 @@
-"""What every service provider looks like, and the context a request carries.
+"""What every service provider looks like.
 
-A provider is a class with one method per implemented operation, named in
-snake_case after the model's operation name (`GetCallerIdentity` ->
-`get_caller_identity`). A method takes the request context and the parsed,
-validated input dict, and returns the output dict; it may be sync or async.
-Domain errors are raised as `ServiceError`.
+A provider serves one botocore service model. Its operations are methods
+marked with `@operation("OperationName")` (services/operations.py), on the
+provider itself or on its *parts*, objects grouping one resource's operations
+(a large service is split by resource rather than grown into one class). A
+method takes the request context and the parsed, validated input dict and
+returns the output dict; it may be sync or async. Domain errors are raised as
+`ServiceError`.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from squall.lib.tasks import Background, Started
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal, PrincipalKind, RequestContext
+from squall.services.operations import Operation, OperationTable, collect
 
-Handler = Callable[["RequestContext", dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """Who is asking, where, and which request this is."""
-
-    request_id: str
-    #: The signer's account; "" for an anonymous request (S3 only).
-    account_id: str
-    region: str
-    service: str
-    operation: str
-    access_key_id: str | None
-    principal_arn: str | None
-    #: The endpoint clients reached us on, e.g. "http://localhost:4566".
-    endpoint: str
-
-
-def snake_case(name: str) -> str:
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+__all__ = ["Principal", "PrincipalKind", "RequestContext", "ServiceProvider", "not_implemented"]
 
 
 class ServiceProvider:
-    """Base class: finds the operation methods once, dispatches by name.
-
-    Operation methods are looked up on the provider itself and then on each
-    of `parts` (objects grouping the operations of one resource, e.g. Lambda's
-    functions, layers, event source mappings), so a large service is split by
-    resource without one giant class. A name defined twice is an error."""
+    """Base class: collects the operation table once, dispatches through it."""
 
     #: The botocore service name this provider serves.
     service: str = ""
@@ -56,33 +32,36 @@ class ServiceProvider:
     #: provider takes as the gateway's async `RequestBody` instead of bytes: it must
     #: iterate it to the end before committing anything, and enforce its own size limit.
     streaming_input: frozenset[str] = frozenset()
+    #: Operations a worker process may serve itself (squall/worker.py) instead of passing
+    #: the connection to the primary: they need no in-process state of the primary.
+    worker_operations: frozenset[str] = frozenset()
 
     def __init__(self, *parts: object) -> None:
-        from squall.protocol.models import service_model
-
-        self._handlers: dict[str, tuple[Handler, bool]] = {}
-        for op in service_model(self.service).operation_names:
-            found = [
-                m for m in (getattr(owner, snake_case(op), None) for owner in (self, *parts)) if m is not None
-            ]
-            if len(found) > 1:
-                raise TypeError(f"{self.service}.{op} is implemented more than once")
-            if found:
-                self._handlers[op] = (found[0], inspect.iscoroutinefunction(found[0]))
+        self.table: OperationTable = collect(self.service, (self, *parts))
 
     @property
     def operations(self) -> frozenset[str]:
-        return frozenset(self._handlers)
+        return frozenset(self.table)
 
-    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        entry = self._handlers.get(ctx.operation)
-        if entry is None:
-            raise not_implemented(ctx.service, ctx.operation)
-        handler, is_async = entry
-        result = handler(ctx, params)
-        if is_async:
+    def operation(self, name: str) -> Operation:
+        """The table entry of `name`; NotImplemented (501) when this provider does not serve it."""
+        found = self.table.get(name)
+        if found is None:
+            raise not_implemented(self.service, name)
+        return found
+
+    async def run(self, op: Operation, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Run `op`'s handler (authorized already). A provider overrides this to set up what
+        every one of its operations needs (S3: the caller's identity for event records)."""
+        result = op.handler(ctx, params)
+        if op.is_async:
             result = await result  # type: ignore[misc]
         return result  # type: ignore[return-value]
+
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Run `ctx.operation` without authorization (a provider on its own, in unit tests);
+        requests and in-process calls go through `ServiceRegistry.dispatch`."""
+        return await self.run(self.operation(ctx.operation), ctx, params)
 
     def background(self) -> Sequence[Background]:
         """The provider's background components, in start order (the server's `Supervisor`
@@ -107,8 +86,6 @@ class _StartStop:
         self.provider = provider
 
     async def run(self, started: Started) -> None:
-        import asyncio
-
         await self.provider.start()
         try:
             started()

@@ -111,14 +111,15 @@ class DataDir:
             raise
         return cls(root, fd, store, blobs)
 
-    @staticmethod
-    def worker_store(
-        path: str | os.PathLike[str], index: int, processes: int, *, synchronous: str = "NORMAL"
-    ) -> SQLiteStore:
-        """The store of the directory a running server holds, for its worker process `index`
-        (of `processes`, the primary being 0): no lock taken, the same database."""
+    @classmethod
+    def attach(
+        cls, path: str | os.PathLike[str], index: int, processes: int, *, synchronous: str = "NORMAL"
+    ) -> DataDir:
+        """The directory a running server holds, for its worker process `index` (of
+        `processes`, the primary being 0): no lock taken, the same database and blobs."""
         root = Path(path).expanduser().absolute()
-        return SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(index, processes))
+        store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(index, processes))
+        return cls(root, -1, store, BlobStore(root / "blobs"))
 
     @property
     def tmp(self) -> Path:
@@ -195,7 +196,8 @@ class DataDir:
                 (self.path / SERVER_INFO_FILE).unlink(missing_ok=True)
         finally:
             fd, self._lock_fd = self._lock_fd, None
-            os.close(fd)
+            if fd >= 0:  # an attached directory (a worker's) holds no lock
+                os.close(fd)
 
     def __enter__(self) -> DataDir:
         return self

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
+from squall.storage.notices import Notices
+
 
 class StorageError(Exception):
     """Base class of storage-layer errors."""
@@ -96,6 +98,11 @@ class WriteTxn(ReadTxn, Protocol):
         Values are never reused, unless the transaction rolls back."""
         ...
 
+    def notify(self, channel: str, value: str) -> None:
+        """Publish `value` on `channel` of the store's `notices` once this transaction has
+        committed (nothing if it rolls back); see storage/notices.py."""
+        ...
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -109,6 +116,11 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
+        ...
+
+    @property
+    def notices(self) -> Notices:
+        """Commit notices of this store's write transactions (storage/notices.py)."""
         ...
 
 

@@ -44,6 +44,7 @@ from squall.storage.changes import SharedChanges
 from squall.storage.interface import TransactionError
 from squall.storage.keys import prefix_end
 from squall.storage.migrations import MIGRATIONS, Migration, apply_migrations
+from squall.storage.notices import Notices
 
 log = logging.getLogger("squall.storage")
 
@@ -144,6 +145,12 @@ class _WriteTxn(_ReadTxn):
     def __init__(self, conn: sqlite3.Connection) -> None:
         super().__init__(conn)
         self.touched: set[str] = set()  # namespaces written, counted in `changes` on commit
+        self.notices: list[tuple[str, str]] | None = None  # published after commit
+
+    def notify(self, channel: str, value: str) -> None:
+        if self.notices is None:
+            self.notices = []
+        self.notices.append((channel, value))
 
     def put(self, ns: str, key: bytes, value: bytes) -> None:
         self.touched.add(ns)
@@ -282,6 +289,8 @@ class SQLiteStore:
             self._writer.close()
             raise
         self._checkpointer = _Checkpointer(self._connect)
+        #: commit notices (storage/notices.py)
+        self.notices = Notices()
         #: see `changes`: one region per process of the server
         index, processes = process
         self._changes = SharedChanges(
@@ -371,6 +380,8 @@ class SQLiteStore:
                 if txn.touched:
                     self._changes.bump(txn.touched)
                 self._checkpointer.committed()
+                if txn.notices:
+                    self.notices.publish(txn.notices)
             finally:
                 txn._end()
                 self._writer_thread = None

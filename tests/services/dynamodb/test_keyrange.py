@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from squall.services.base import RequestContext
 from squall.services.dynamodb.provider import DynamoDBProvider
 from squall.storage import SQLiteStore
+from tests.inprocess import context
 
 
 class CountingStore:
@@ -47,7 +47,7 @@ class CountingStore:
 
 
 def call(provider: DynamoDBProvider, op: str, **params: Any) -> dict[str, Any]:
-    ctx = RequestContext("r", "000000000000", "us-east-1", "dynamodb", op, None, None, "http://x")
+    ctx = context("r", "000000000000", "us-east-1", "dynamodb", op, None, None, "http://x")
     return asyncio.run(provider.dispatch(ctx, params))
 
 

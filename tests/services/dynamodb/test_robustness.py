@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from squall.protocol.errors import ServiceError
-from squall.services.base import RequestContext
 from squall.services.dynamodb.provider import DynamoDBProvider
 from squall.storage import SQLiteStore
+from tests.inprocess import context
 
 numbers_text = st.one_of(
     st.integers(-(10**40), 10**40).map(str),
@@ -73,7 +73,7 @@ def ddb(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def call(provider: DynamoDBProvider, op: str, **params: Any) -> dict[str, Any]:
-    ctx = RequestContext("r", "000000000000", "us-east-1", "dynamodb", op, None, None, "http://x")
+    ctx = context("r", "000000000000", "us-east-1", "dynamodb", op, None, None, "http://x")
     return asyncio.run(provider.dispatch(ctx, params))
 
 

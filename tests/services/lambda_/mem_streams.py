@@ -1,4 +1,4 @@
-"""An in-memory DynamoDB Streams double with the interface of services/dynamodbstreams/core.py."""
+"""An in-memory DynamoDB Streams double with the interface of `services.ports.StreamRecords`."""
 
 from __future__ import annotations
 

@@ -6,13 +6,12 @@ from pathlib import Path
 
 from squall.services.base import RequestContext
 from squall.storage import BlobStore, SQLiteStore
+from tests.inprocess import context
 from tests.services.lambda_.directory_double import ACCOUNT, REGION
 
 
 def ctx(operation: str = "Op", account: str = ACCOUNT, region: str = REGION) -> RequestContext:
-    return RequestContext(
-        "req-1", account, region, "lambda", operation, "test", None, "http://localhost:4566"
-    )
+    return context("req-1", account, region, "lambda", operation, "test", None, "http://localhost:4566")
 
 
 def open_store(tmp: Path) -> tuple[SQLiteStore, BlobStore]:

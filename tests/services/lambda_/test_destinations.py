@@ -13,6 +13,9 @@ import pytest
 
 from squall.engine.asyncq import AsyncEvent
 from squall.protocol.errors import ServiceError
+from squall.services.base import not_implemented
+from squall.services.calls import Calls
+from squall.services.context import Principal, RequestContext
 from squall.services.lambda_.destinations import DEAD_LETTER_ERRORS, DESTINATION_FAILURES
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
@@ -26,39 +29,33 @@ DLQ_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:dead-letters"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:records"
 
 
-class FakeTopics:
-    """A `TopicPublisher` double: records publishes; unknown topics raise NotFound like SNS."""
+class FakeServices:
+    """The other services as the in-process client reaches them: records SNS publishes and SQS
+    sends (each validated against the model by the client), refuses unknown topics like SNS and
+    services that are not served like the registry."""
 
-    def __init__(self, *topics: str) -> None:
-        self.topics = set(topics)
-        self.published: list[dict[str, Any]] = []
-
-    def publish(
-        self,
-        account: str,
-        region: str,
-        topic_arn: str,
-        message: str,
-        attributes: dict[str, Any] | None = None,
-        subject: str | None = None,
-        group: str | None = None,
-        dedup: str | None = None,
-    ) -> str:
-        if topic_arn not in self.topics:
-            raise ServiceError("NotFound", "Topic does not exist", 404)
-        self.published.append({"topic": topic_arn, "message": message, "attributes": attributes})
-        return f"m-{len(self.published)}"
-
-
-class FakeQueues:
     def __init__(self) -> None:
+        self.served = {"sqs", "sns"}
+        self.topics: set[str] = set()
+        self.published: list[dict[str, Any]] = []
         self.sent: list[tuple[str, str, dict[str, Any] | None]] = []
+        self.principals: list[Principal] = []
 
-    def send(
-        self, account: str, region: str, queue_ref: str, body: str, attributes: dict[str, Any] | None = None
-    ) -> str:
-        self.sent.append((queue_ref, body, attributes))
-        return "id"
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        if ctx.service not in self.served:
+            raise not_implemented(ctx.service, ctx.operation)
+        self.principals.append(ctx.principal)
+        if (ctx.service, ctx.operation) == ("sns", "Publish"):
+            if params["TopicArn"] not in self.topics:
+                raise ServiceError("NotFound", "Topic does not exist", 404)
+            attributes = params.get("MessageAttributes")
+            self.published.append(
+                {"topic": params["TopicArn"], "message": params["Message"], "attributes": attributes}
+            )
+            return {"MessageId": f"m-{len(self.published)}"}
+        assert (ctx.service, ctx.operation) == ("sqs", "SendMessage")
+        self.sent.append((params["QueueUrl"], params["MessageBody"], params.get("MessageAttributes")))
+        return {"MessageId": "id", "MD5OfMessageBody": ""}
 
 
 def call(p: LambdaProvider, operation: str, **params: Any) -> dict[str, Any]:
@@ -66,10 +63,21 @@ def call(p: LambdaProvider, operation: str, **params: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def provider(tmp_path: Path) -> Iterator[LambdaProvider]:
+def services() -> FakeServices:
+    return FakeServices()
+
+
+@pytest.fixture
+def provider(tmp_path: Path, services: FakeServices) -> Iterator[LambdaProvider]:
     data = DataDir.open(tmp_path / "data")
     try:
-        p = LambdaProvider(data.store, data.blobs, layers=FakeLayers(), code_root=tmp_path / "code")
+        p = LambdaProvider(
+            data.store,
+            data.blobs,
+            layers=FakeLayers(),
+            code_root=tmp_path / "code",
+            calls=Calls(services, "http://localhost:4566"),
+        )
         p.async_queue.clock = lambda: T
         yield p
     finally:
@@ -104,9 +112,11 @@ def metric(p: LambdaProvider, name: str, metric_name: str) -> float:
     return sum(dp.stat.sum for dp in points)
 
 
-def test_event_age_exceeded_goes_to_the_on_failure_topic_and_the_dlq(provider: LambdaProvider) -> None:
-    topics = FakeTopics(TOPIC, DLQ_TOPIC)
-    provider.connect_destinations(topics=topics)
+def test_event_age_exceeded_goes_to_the_on_failure_topic_and_the_dlq(
+    provider: LambdaProvider, services: FakeServices
+) -> None:
+    topics = services
+    topics.topics = {TOPIC, DLQ_TOPIC}
     make_function(
         provider,
         "aged",
@@ -130,13 +140,18 @@ def test_event_age_exceeded_goes_to_the_on_failure_topic_and_the_dlq(provider: L
     assert dead["attributes"]["ErrorCode"]["DataType"] == "Number"
     assert dead["attributes"]["ErrorMessage"]["DataType"] == "String"
     assert metric(provider, "aged", DESTINATION_FAILURES) == 0
+    # sent as the function's execution role, as on AWS
+    assert {p.caller_arn for p in services.principals} == {
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE.rsplit('/', 1)[1]}/aged"
+    }
     (entry,) = provider.outcomes.recent_outcomes(ACCOUNT, REGION, "aged")
     assert [d["delivered"] for d in entry["destinations"]] == [True, True]
 
 
-def test_missing_targets_are_counted_and_the_event_is_dropped(provider: LambdaProvider) -> None:
-    topics = FakeTopics()  # neither topic exists
-    provider.connect_destinations(topics=topics)
+def test_missing_targets_are_counted_and_the_event_is_dropped(
+    provider: LambdaProvider, services: FakeServices
+) -> None:
+    topics = services  # neither topic exists
     make_function(
         provider,
         "lost",
@@ -155,9 +170,9 @@ def test_missing_targets_are_counted_and_the_event_is_dropped(provider: LambdaPr
     ]
 
 
-def test_fifo_and_unreachable_targets_fail(provider: LambdaProvider) -> None:
-    queues = FakeQueues()
-    provider.connect_destinations(queues=queues)  # no SNS in this server
+def test_fifo_and_unreachable_targets_fail(provider: LambdaProvider, services: FakeServices) -> None:
+    queues = services
+    services.served = {"sqs"}  # no SNS in this server
     make_function(
         provider,
         "fifo",
@@ -188,13 +203,12 @@ def test_lambda_destination_is_an_async_event_of_the_target(provider: LambdaProv
     assert record["requestContext"]["condition"] == "EventAgeExceeded"
 
 
-def test_sqs_destination_body_is_the_record(provider: LambdaProvider) -> None:
-    queues = FakeQueues()
-    provider.connect_destinations(queues=queues)
+def test_sqs_destination_body_is_the_record(provider: LambdaProvider, services: FakeServices) -> None:
+    queues = services
     make_function(
         provider, "q", MaximumEventAgeInSeconds=60, DestinationConfig={"OnFailure": {"Destination": QUEUE}}
     )
     expire(provider, "q", b"not json")
     ((ref, body, attributes),) = queues.sent
-    assert ref == QUEUE and attributes is None
+    assert ref == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/records" and attributes is None
     assert json.loads(body)["requestPayload"] == "not json"

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.stream_batches import Window
+from squall.services.calls import Calls
 from squall.services.lambda_.esm_stream_pollers import CHECKPOINTS, StoreCheckpoints, spec_of
 from squall.services.lambda_.esm_streams import failure_record, returned_state, window_fields
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
 from tests.services.lambda_.helpers import ROLE, make_zip
 from tests.services.lambda_.mem_streams import MemDynamoStreams
-from tests.services.lambda_.test_destinations import FakeQueues
+from tests.services.lambda_.test_destinations import FakeServices
 from tests.services.lambda_.test_functions_directory import FakeLayers, ctx
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -54,16 +55,21 @@ def positions(p: LambdaProvider) -> list[str]:
         return [json.loads(v)["position"] for _, v in r.scan(CHECKPOINTS)]
 
 
-async def start(data: DataDir, tmp: Path, streams: MemDynamoStreams, queues: FakeQueues) -> LambdaProvider:
-    p = LambdaProvider(data.store, data.blobs, layers=FakeLayers(), code_root=tmp / "code")
-    p.connect_destinations(queues=queues)
-    p.connect_event_sources(dynamodb_streams=streams)
+async def start(data: DataDir, tmp: Path, streams: MemDynamoStreams, queues: FakeServices) -> LambdaProvider:
+    p = LambdaProvider(
+        data.store,
+        data.blobs,
+        layers=FakeLayers(),
+        code_root=tmp / "code",
+        calls=Calls(queues, "http://localhost:4566"),
+        streams=streams,
+    )
     await p.start()
     return p
 
 
 def test_stream_mapping_end_to_end_in_process(tmp_path: Path) -> None:
-    streams, queues = MemDynamoStreams(ARN), FakeQueues()
+    streams, queues = MemDynamoStreams(ARN), FakeServices()
     data = DataDir.open(tmp_path / "data")
 
     async def main() -> None:
@@ -96,7 +102,7 @@ def test_stream_mapping_end_to_end_in_process(tmp_path: Path) -> None:
         removed = streams.put("REMOVE", "a")
         await until(lambda: bool(queues.sent) and removed in positions(p))
         (queue, body, _), *more = queues.sent
-        assert queue == QUEUE and not more
+        assert queue == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/stream-failures" and not more
         failure = json.loads(body)
         info = failure["DDBStreamBatchInfo"]
         assert info["startSequenceNumber"] == bad and info["endSequenceNumber"] == removed

@@ -15,6 +15,7 @@ from squall.services.lambda_.contracts import FunctionDirectory, LayerUse, Quali
 from squall.services.lambda_.names import FunctionRef
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
+from tests.inprocess import context
 from tests.services.lambda_.helpers import ACCOUNT, ROLE, make_zip
 
 LAYER = f"arn:aws:lambda:us-east-1:{ACCOUNT}:layer:deps:1"
@@ -34,9 +35,7 @@ class FakeLayers:
 
 
 def ctx(operation: str) -> RequestContext:
-    return RequestContext(
-        "rid", ACCOUNT, "us-east-1", "lambda", operation, "test", None, "http://localhost:4566"
-    )
+    return context("rid", ACCOUNT, "us-east-1", "lambda", operation, "test", None, "http://localhost:4566")
 
 
 @pytest.fixture

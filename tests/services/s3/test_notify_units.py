@@ -1,5 +1,6 @@
-"""Notifications in process, with a test double for SNS (not on main yet): topic validation,
-the TestEvent and event delivery with SNS's subject, matching rules, the record encoding."""
+"""Notifications in process, with a test double for SNS behind the in-process client: topic
+validation, the TestEvent and event delivery with SNS's subject (as s3.amazonaws.com acting for
+the bucket), matching rules, the record encoding."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from squall.protocol.errors import ServiceError
-from squall.services.base import RequestContext
+from squall.services.calls import Calls
+from squall.services.context import Principal, PrincipalKind, RequestContext
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import Bucket, ObjectEvent, ObjectVersion
@@ -20,27 +22,32 @@ from squall.services.s3.notify import Notifier, event_record
 from squall.services.s3.notify_api import Destinations, Notifications
 from squall.services.s3.notify_config import expand, normalize, targets_for
 from squall.storage import DataDir
+from tests.inprocess import context
 
 TOPIC = "arn:aws:sns:us-east-1:000000000000:uploads"
 
 
-class FakeTopics:
+class FakeSns:
+    """SNS as the in-process client reaches it (inputs validated against the model)."""
+
     def __init__(self) -> None:
         self.published: list[tuple[str, str, str | None]] = []
+        self.principals: list[Principal] = []
 
-    def exists(self, account: str, region: str, topic_arn: str) -> bool:
-        return topic_arn == TOPIC
-
-    def publish(
-        self, account: str, region: str, topic_arn: str, message: str, attributes: Any = None,
-        subject: str | None = None, group: str | None = None, dedup: str | None = None,
-    ) -> str:  # fmt: skip
-        self.published.append((topic_arn, message, subject))
-        return "msg-id"
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        assert ctx.service == "sns"
+        self.principals.append(ctx.principal)
+        if params["TopicArn"] != TOPIC:
+            raise ServiceError("NotFound", "Topic does not exist", 404)
+        if ctx.operation == "GetTopicAttributes":
+            return {"Attributes": {"TopicArn": TOPIC}}
+        assert ctx.operation == "Publish"
+        self.published.append((params["TopicArn"], params["Message"], params.get("Subject")))
+        return {"MessageId": "msg-id"}
 
 
 def _ctx() -> RequestContext:
-    return RequestContext("req-1", "000000000000", "us-east-1", "s3", "PutBucketNotificationConfiguration",
+    return context("req-1", "000000000000", "us-east-1", "s3", "PutBucketNotificationConfiguration",
                           "test", "arn:aws:iam::000000000000:root", "http://localhost")  # fmt: skip
 
 
@@ -48,17 +55,17 @@ def test_topic_destination_with_a_double(tmp_path: Path) -> None:
     async def scenario() -> None:
         with DataDir.open(tmp_path / "d") as dd:
             data = S3Data(dd.store, dd.blobs)
-            topics = FakeTopics()
-            targets = Destinations(topics=topics)
+            topics = FakeSns()
+            targets = Destinations(Calls(topics, "http://localhost:4566"), None)
             api = Notifications(Buckets(data), targets)
             data.save_bucket(Bucket("bkt", "000000000000", "us-east-1", time.time()))
             missing = TOPIC + "-missing"
             with pytest.raises(ServiceError) as exc:
-                api.put_bucket_notification_configuration(_ctx(), {"Bucket": "bkt", "NotificationConfiguration": {
+                await api.put_bucket_notification_configuration(_ctx(), {"Bucket": "bkt", "NotificationConfiguration": {
                     "TopicConfigurations": [{"TopicArn": missing, "Events": ["s3:ObjectCreated:*"]}]}})  # fmt: skip
             assert exc.value.fields["ArgumentName1"] == missing
             assert exc.value.fields["ArgumentValue1"] == "The destination topic does not exist"
-            api.put_bucket_notification_configuration(_ctx(), {"Bucket": "bkt", "NotificationConfiguration": {
+            await api.put_bucket_notification_configuration(_ctx(), {"Bucket": "bkt", "NotificationConfiguration": {
                 "TopicConfigurations": [{"Id": "t", "TopicArn": TOPIC, "Events": ["s3:ObjectCreated:*"]}]}})  # fmt: skip
             ((arn, test, subject),) = topics.published
             assert arn == TOPIC and subject == "Amazon S3 Notification"
@@ -79,6 +86,9 @@ def test_topic_destination_with_a_double(tmp_path: Path) -> None:
             record = json.loads(message)["Records"][0]
             assert subject == "Amazon S3 Notification"
             assert record["s3"]["object"]["key"] == "a+b" and record["s3"]["configurationId"] == "t"
+            assert {(p.kind, p.service, p.source_arn, p.account_id) for p in topics.principals} == {
+                (PrincipalKind.SERVICE, "s3.amazonaws.com", "arn:aws:s3:::bkt", "000000000000")
+            }
 
     asyncio.run(scenario())
 

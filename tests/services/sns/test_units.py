@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from squall.lib.tasks import running
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.sns.policies import RetryPolicy, retry_policy_for
 from squall.services.sns.provider import SnsProvider
 from squall.services.sns.signing import canonical_string
 from squall.services.sqs.provider import SqsProvider
-from squall.storage import DataDir
+from tests.inprocess import composed, context
 
 A, R = "000000000000", "us-east-1"
 
@@ -50,40 +51,36 @@ def test_canonical_string_skips_absent_subject() -> None:
 
 
 def ctx(operation: str) -> RequestContext:
-    return RequestContext("r", A, R, "sns", operation, "test", None, "http://localhost:4566")
+    return context("r", A, R, "sns", operation, "test", None, "http://localhost:4566")
 
 
 def test_in_process_publish(tmp_path: Path) -> None:
-    data = DataDir.open(tmp_path / "data")
+    """SNS delivers to SQS through the in-process client, built by the composition root."""
+    with composed(tmp_path) as services:
+        sns = services.provider("sns")
+        sqs = services.provider("sqs")
+        assert isinstance(sns, SnsProvider) and isinstance(sqs, SqsProvider)
 
-    async def scenario() -> None:
-        sqs = SqsProvider(data.store)
-        sns = SnsProvider(data.store, tmp_path / "keys", "http://localhost:4566", queues=sqs.queues)
-        await sns.start()
-        try:
-            topic = (await sns.dispatch(ctx("CreateTopic"), {"Name": "t"}))["TopicArn"]
-            q = await sqs.dispatch(
-                RequestContext("r", A, R, "sqs", "CreateQueue", "test", None, "http://localhost:4566"),
-                {"QueueName": "q"},
-            )
-            qarn = sqs.queues.queue(A, R, q["QueueUrl"]).arn
-            await sns.dispatch(ctx("Subscribe"), {"TopicArn": topic, "Protocol": "sqs", "Endpoint": qarn})
-            mid = sns.topics.publish(
-                A, R, topic, "hi", {"a": {"DataType": "String", "StringValue": "1"}}, "subj"
-            )
-            [msg] = await sqs.queues.receive(A, R, qarn, wait_s=5)
-            body = json.loads(msg.body)
-            assert (body["MessageId"], body["Message"], body["Subject"]) == (mid, "hi", "subj")
-            with pytest.raises(ServiceError) as err:
-                sns.topics.publish(A, R, topic + "x", "hi")
-            assert err.value.code == "NotFound"
-        finally:
-            await sns.stop()
+        async def scenario() -> None:
+            async with running(*(c for _, c in services.background)):
+                topic = (await sns.dispatch(ctx("CreateTopic"), {"Name": "t"}))["TopicArn"]
+                q = await sqs.dispatch(
+                    context("r", A, R, "sqs", "CreateQueue", "test", None, "http://localhost:4566"),
+                    {"QueueName": "q"},
+                )
+                qarn = sqs.queues.queue(A, R, q["QueueUrl"]).arn
+                await sns.dispatch(ctx("Subscribe"), {"TopicArn": topic, "Protocol": "sqs", "Endpoint": qarn})
+                mid = sns.topics.publish(
+                    A, R, topic, "hi", {"a": {"DataType": "String", "StringValue": "1"}}, "subj"
+                )
+                [msg] = await sqs.queues.receive(A, R, qarn, wait_s=5)
+                body = json.loads(msg.body)
+                assert (body["MessageId"], body["Message"], body["Subject"]) == (mid, "hi", "subj")
+                with pytest.raises(ServiceError) as err:
+                    sns.topics.publish(A, R, topic + "x", "hi")
+                assert err.value.code == "NotFound"
 
-    try:
         asyncio.run(scenario())
-    finally:
-        data.close()
 
 
 def test_http_post_to_a_closed_port_is_a_transport_error() -> None:

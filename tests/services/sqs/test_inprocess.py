@@ -11,12 +11,13 @@ from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.sqs.provider import SqsProvider
 from squall.storage import DataDir
+from tests.inprocess import context
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
 
 
 def ctx(operation: str) -> RequestContext:
-    return RequestContext("req", ACCOUNT, REGION, "sqs", operation, "test", None, "http://localhost:4566")
+    return context("req", ACCOUNT, REGION, "sqs", operation, "test", None, "http://localhost:4566")
 
 
 async def scenario(provider: SqsProvider) -> None:

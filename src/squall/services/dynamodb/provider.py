@@ -9,15 +9,28 @@ from squall.services.dynamodb.api_partiql import PartiqlApi
 from squall.services.dynamodb.api_query import QueryApi
 from squall.services.dynamodb.api_tables import TablesApi
 from squall.services.dynamodb.catalog import Catalog
+from squall.services.dynamodb.ports import StreamReader
 from squall.services.dynamodb.sweep import Sweeper
 from squall.storage import Store
 
 
 class DynamoDBProvider(ServiceProvider):
     service = "dynamodb"
+    #: Item operations need no in-process state of the primary: every server process serves
+    #: them on the shared database (table operations stay with the primary, which runs their
+    #: background work: status, TTL sweeps, stream trimming).
+    worker_operations = frozenset(
+        {
+            "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems",
+            "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+            "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+        }
+    )  # fmt: skip
 
     def __init__(self, store: Store, ttl_interval: float = 30.0) -> None:
         catalog = Catalog()
+        #: The table streams other services read (ports.StreamRecords).
+        self.streams = StreamReader(store)
         #: TTL deletions and the stream records' 24-hour trim, every `ttl_interval` seconds.
         self.sweeper = Sweeper(store, catalog, ttl_interval)
         super().__init__(

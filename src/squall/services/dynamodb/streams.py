@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,13 +28,9 @@ from squall.storage.keys import prefix_end
 STREAMS = "dynamodb.streams"
 RECORDS = "dynamodb.stream"
 SEQUENCE = "dynamodb.stream.seq"
-SEQ_DIGITS = 21
+SEQ_DIGITS = 21  # ports.SEQ_DIGITS: the format is part of the StreamRecords contract
 RETENTION = 24 * 3600.0
 SERVICE_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-
-#: Called with a stream ARN after a record for it was appended (from the writing thread, before
-#: the transaction commits: listeners must defer their work, e.g. with call_soon_threadsafe).
-LISTENERS: set[Callable[[str], None]] = set()
 
 
 def seq(n: int) -> str:
@@ -148,8 +143,7 @@ def append(
     if identity is not None:
         record["userIdentity"] = identity
     w.put(RECORDS, pack(arn, meta["ShardId"], number), orjson.dumps(record))
-    for listener in list(LISTENERS):
-        listener(arn)
+    w.notify(RECORDS, arn)  # after the commit: wakes the stream's readers (ports.StreamReader.wait)
 
 
 def records(r: ReadTxn, arn: str, shard: str, after: str | None, limit: int) -> list[dict[str, Any]]:

@@ -12,14 +12,27 @@ import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, ServiceProvider
-from squall.services.dynamodb import streams
-from squall.services.dynamodbstreams.core import DynamoStreams, shard_not_found, stream_not_found
-from squall.storage import Store
+from squall.services.operations import operation
+from squall.services.ports import SEQ_DIGITS, StreamRecords, seq
 
 ITERATOR_LIFETIME = 15 * 60.0
 MAX_RECORDS = 1000
 MAX_BYTES = 1 << 20
 TRIMMED = "The operation attempted to read past the oldest stream record in a shard."
+
+
+def stream_not_found(arn: str) -> ServiceError:
+    return ServiceError(
+        "ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found", 400
+    )
+
+
+def shard_not_found(arn: str, shard: str) -> ServiceError:
+    return ServiceError(
+        "ResourceNotFoundException",
+        f"Requested resource not found: Shard: {shard} in Stream: {arn} not found",
+        400,
+    )
 
 
 def validation(message: str) -> ServiceError:
@@ -44,15 +57,12 @@ def api_record(record: dict[str, Any]) -> dict[str, Any]:
 class DynamoDBStreamsProvider(ServiceProvider):
     service = "dynamodbstreams"
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        #: The in-process interface (the stream event source mapping reads through it).
-        self.streams = DynamoStreams(store)
+    def __init__(self, records: StreamRecords) -> None:
+        #: DynamoDB's table streams (services/dynamodb/ports.py).
+        self.streams = records
         super().__init__()
 
-    async def stop(self) -> None:
-        self.streams.close()
-
+    @operation("ListStreams")
     def list_streams(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         limit = int(params.get("Limit") or 100)
         if not 1 <= limit <= 100:
@@ -60,16 +70,13 @@ class DynamoDBStreamsProvider(ServiceProvider):
                 f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
                 "constraint: Member must have value less than or equal to 100"
             )
-        after = None
-        start_arn = params.get("ExclusiveStartStreamArn")
-        if start_arn:
-            after = streams.meta_key(start_arn)
-            if after is None:
-                raise validation(f"Invalid StreamArn: {start_arn}")
-        with self.store.read() as r:
-            found = streams.streams_of(
-                r, ctx.account_id, ctx.region, params.get("TableName"), after, limit + 1
+        start_arn = params.get("ExclusiveStartStreamArn") or None
+        try:
+            found = self.streams.streams_of(
+                ctx.account_id, ctx.region, params.get("TableName"), start_arn, limit + 1
             )
+        except ValueError:
+            raise validation(f"Invalid StreamArn: {start_arn}") from None
         out: dict[str, Any] = {
             "Streams": [
                 {"StreamArn": m["StreamArn"], "TableName": m["TableName"], "StreamLabel": m["StreamLabel"]}
@@ -81,11 +88,11 @@ class DynamoDBStreamsProvider(ServiceProvider):
         return out
 
     def _own(self, ctx: RequestContext, arn: str) -> dict[str, Any]:
-        parsed = streams.parse_arn(arn)
-        if parsed is None or parsed[:2] != (ctx.account_id, ctx.region):
+        if self.streams.owner(arn) != (ctx.account_id, ctx.region):
             raise stream_not_found(arn)
         return self.streams.meta(arn)
 
+    @operation("DescribeStream")
     def describe_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         m = self._own(ctx, params["StreamArn"])
         shards: list[dict[str, Any]] = []
@@ -110,6 +117,7 @@ class DynamoDBStreamsProvider(ServiceProvider):
             }
         }
 
+    @operation("GetShardIterator")
     def get_shard_iterator(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         arn, shard, kind = params["StreamArn"], params["ShardId"], params["ShardIteratorType"]
         m = self._own(ctx, arn)
@@ -117,11 +125,11 @@ class DynamoDBStreamsProvider(ServiceProvider):
             raise shard_not_found(arn, shard)
         number = str(params.get("SequenceNumber") or "")
         if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
-            if not number.isdigit() or len(number) > streams.SEQ_DIGITS:
+            if not number.isdigit() or len(number) > SEQ_DIGITS:
                 raise validation(f"Invalid SequenceNumber for ShardIteratorType {kind}: {number}")
             if int(number) < int(m["StartingSequenceNumber"]):
                 raise validation(f"Invalid SequenceNumber {number} for shard {shard}")
-            number = number.zfill(streams.SEQ_DIGITS)
+            number = number.zfill(SEQ_DIGITS)
         elif number:
             raise validation(f"Invalid request: SequenceNumber is not allowed for ShardIteratorType {kind}")
         if kind == "TRIM_HORIZON":
@@ -129,14 +137,14 @@ class DynamoDBStreamsProvider(ServiceProvider):
         elif kind == "LATEST":
             after = self.streams.latest_seq(arn, shard) or m["StartingSequenceNumber"]
         elif kind == "AT_SEQUENCE_NUMBER":
-            after = streams.seq(int(number) - 1)
+            after = seq(int(number) - 1)
         elif kind == "AFTER_SEQUENCE_NUMBER":
             after = number
         else:  # AT_TIMESTAMP
             if params.get("Timestamp") is None:
                 raise validation("Timestamp is required for ShardIteratorType AT_TIMESTAMP")
             first = self.streams.first_seq_at(arn, shard, _epoch(params["Timestamp"]))
-            after = streams.seq(int(first) - 1) if first else (self.streams.latest_seq(arn, shard) or None)
+            after = seq(int(first) - 1) if first else (self.streams.latest_seq(arn, shard) or None)
         trimmed = m.get("TrimmedThrough")
         if after is not None and trimmed is not None and after < trimmed:
             raise ServiceError("TrimmedDataAccessException", TRIMMED, 400)
@@ -146,6 +154,7 @@ class DynamoDBStreamsProvider(ServiceProvider):
         token = orjson.dumps({"a": arn, "s": shard, "p": after, "t": time.time()})
         return f"{arn}|{base64.urlsafe_b64encode(token).decode()}"
 
+    @operation("GetRecords")
     def get_records(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raw = params["ShardIterator"]
         try:

@@ -6,8 +6,9 @@ import base64
 from typing import Any
 
 from squall.services.base import RequestContext
+from squall.services.context import Principal
 from squall.services.lambda_.code import check_unzipped_size, check_upload_size
-from squall.services.lambda_.code_source import ObjectReader, from_s3
+from squall.services.lambda_.code_source import from_s3
 from squall.services.lambda_.deps import Deps, ref_of
 from squall.services.lambda_.functions import (
     NS,
@@ -31,11 +32,16 @@ from squall.services.lambda_.functions import (
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.services.lambda_.settings import apply_settings, resolve_layers
 from squall.services.lambda_.validation import check_config, invalid
+from squall.services.operations import operation
+from squall.services.ports import ObjectReader
 from squall.storage import pack
 
 
 def zip_from(
-    code: dict[str, Any], objects: ObjectReader | None = None, account: str = "", region: str = ""
+    code: dict[str, Any],
+    objects: ObjectReader | None = None,
+    principal: Principal | None = None,
+    region: str = "",
 ) -> bytes:
     """The package bytes of `Code` (ZipFile, or S3Bucket/S3Key/S3ObjectVersion read via `objects`)."""
     if code.get("ImageUri"):
@@ -45,7 +51,9 @@ def zip_from(
     if code.get("S3Bucket") or code.get("S3Key") or code.get("S3ObjectVersion"):
         if code.get("ZipFile") is not None:
             raise invalid("Please do not provide other FunctionCode parameters when providing a ZipFile.")
-        package = from_s3(objects, account, region, code)
+        if principal is None:
+            raise invalid("S3Bucket/S3Key cannot be used here.")
+        package = from_s3(objects, principal, region, code)
         check_unzipped_size(package)
         return package
     data = code.get("ZipFile")
@@ -63,6 +71,7 @@ class FunctionsApi:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
 
+    @operation("CreateFunction")
     def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         if ref.qualifier:
@@ -70,7 +79,7 @@ class FunctionsApi:
         check_config(params, creating=True)
         if self.d.directory.exists(ref):
             raise conflict(f"Function already exist: {ref.name}")
-        data = zip_from(params.get("Code") or {}, self.d.objects, ref.account_id, ref.region)
+        data = zip_from(params.get("Code") or {}, self.d.objects, ctx.principal, ref.region)
         code = self.d.codes.put(ref.account_id, ref.region, data)
         config: dict[str, Any] = {
             "FunctionName": ref.name,
@@ -110,12 +119,14 @@ class FunctionsApi:
             return publish(self.d, ref, None, None, description=config["Description"], allow_latest=True)
         return config
 
+    @operation("GetFunctionConfiguration")
     def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         with self.d.store.read() as r:
             config, _ = config_of(r, ref)
         return config
 
+    @operation("GetFunction")
     def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         with self.d.store.read() as r:
@@ -131,6 +142,7 @@ class FunctionsApi:
             out["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved}
         return out
 
+    @operation("ListFunctions")
     def list_functions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         all_versions = params.get("FunctionVersion") == "ALL"
         limit = int(params.get("MaxItems") or 50)
@@ -173,6 +185,7 @@ class FunctionsApi:
             out["NextMarker"] = next_marker
         return out
 
+    @operation("DeleteFunction")
     def delete_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         q = ref.qualifier

@@ -10,6 +10,7 @@ import orjson
 from squall.services.base import RequestContext
 from squall.services.lambda_.layers import LayerStore, version_output
 from squall.services.lambda_.periph_util import page
+from squall.services.operations import operation
 
 #: (endpoint, blob id) -> a signed download URL for the zip.
 UrlSigner = Callable[[str, str], str]
@@ -25,17 +26,21 @@ class LayersApi:
         location = (lambda blob_id: sign(ctx.endpoint, blob_id)) if sign is not None else None
         return version_output(rec, with_content=True, location=location)
 
+    @operation("PublishLayerVersion")
     def publish_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        rec = self.layers.publish(ctx.account_id, ctx.region, params["LayerName"], params)
+        rec = self.layers.publish(ctx.principal, ctx.region, params["LayerName"], params)
         return self._content(ctx, rec)
 
+    @operation("GetLayerVersion")
     def get_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         rec = self.layers.get(ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"])
         return self._content(ctx, rec)
 
+    @operation("GetLayerVersionByArn")
     def get_layer_version_by_arn(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return self._content(ctx, self.layers.get_by_arn(ctx.account_id, params["Arn"]))
 
+    @operation("ListLayerVersions")
     def list_layer_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         recs = self.layers.versions(
             ctx.account_id,
@@ -50,6 +55,7 @@ class LayersApi:
             out["NextMarker"] = marker
         return out
 
+    @operation("ListLayers")
     def list_layers(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         recs = self.layers.layers(
             ctx.account_id, ctx.region, params.get("CompatibleRuntime"), params.get("CompatibleArchitecture")
@@ -69,16 +75,19 @@ class LayersApi:
             out["NextMarker"] = marker
         return out
 
+    @operation("DeleteLayerVersion")
     def delete_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.layers.delete(ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"])
         return {}
 
+    @operation("AddLayerVersionPermission")
     def add_layer_version_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         statement, revision = self.layers.add_permission(
             ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"], params
         )
         return {"Statement": orjson.dumps(statement).decode(), "RevisionId": revision}
 
+    @operation("RemoveLayerVersionPermission")
     def remove_layer_version_permission(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.layers.remove_permission(
             ctx.account_id,
@@ -90,6 +99,7 @@ class LayersApi:
         )
         return {}
 
+    @operation("GetLayerVersionPolicy")
     def get_layer_version_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         doc, revision = self.layers.policy(
             ctx.account_id, ctx.region, params["LayerName"], params["VersionNumber"]

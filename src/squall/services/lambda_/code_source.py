@@ -5,36 +5,25 @@ reported the way Lambda reports them:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.lambda_.code import UNZIPPED_LIMIT
 from squall.services.lambda_.validation import invalid
+from squall.services.ports import ObjectReader
 
 
-class ObjectReader(Protocol):
-    """S3's in-process read (`services/s3/access.py` `S3Objects`)."""
-
-    def read(
-        self,
-        account: str,
-        region: str,
-        bucket: str,
-        key: str,
-        version_id: str | None = None,
-        limit: int | None = None,
-    ) -> bytes: ...
-
-
-def from_s3(objects: ObjectReader | None, account: str, region: str, source: dict[str, Any]) -> bytes:
-    """The package `source` (Code or Content with S3Bucket/S3Key) names."""
+def from_s3(objects: ObjectReader | None, principal: Principal, region: str, source: dict[str, Any]) -> bytes:
+    """The package `source` (Code or Content with S3Bucket/S3Key) names, read as `principal`
+    (the caller of the Lambda operation, as on AWS)."""
     bucket, key = source.get("S3Bucket"), source.get("S3Key")
     if not bucket or not key:
         raise invalid("Please provide both S3Bucket and S3Key.")
     if objects is None:
         raise invalid("S3 is not available in this server, so S3Bucket/S3Key cannot be used.")
     try:
-        return objects.read(account, region, bucket, key, source.get("S3ObjectVersion"), UNZIPPED_LIMIT)
+        return objects.read(principal, region, bucket, key, source.get("S3ObjectVersion"), UNZIPPED_LIMIT)
     except ServiceError as err:
         raise invalid(
             f"Error occurred while GetObject. S3 Error Code: {err.code}. S3 Error Message: {err.message}"

@@ -7,11 +7,11 @@ from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.lambda_.code import CodeStore
-from squall.services.lambda_.code_source import ObjectReader
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.lifecycle import Lifecycle
 from squall.services.lambda_.names import FunctionRef, parse_function
+from squall.services.ports import ObjectReader
 from squall.storage import Store
 
 

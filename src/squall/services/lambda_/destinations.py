@@ -12,9 +12,10 @@ For each final outcome (Success, RetriesExhausted, EventAgeExceeded) it sends:
   original event with the attributes `RequestID` (String), `ErrorCode`
   (Number) and `ErrorMessage` (String, truncated to 1 KB).
 
-Targets are picked by the service in the ARN and reached through in-process
-interfaces injected by the composition root (`Senders`): SQS's
-`SqsQueues.send`, SNS's `TopicPublisher`, Lambda's `LambdaEvents.submit`.
+Targets are picked by the service in the ARN and reached as the function's
+execution role (`Invoker.acting_principal`): SQS (`SendMessage`) and SNS
+(`Publish`) through the in-process client, Lambda through its own event door
+(`LambdaEvents.submit`).
 
 Failure: a target that does not exist, refuses the message (too large, a FIFO
 queue or topic: AWS supports standard ones only) or is not reachable in this
@@ -28,19 +29,22 @@ between delivers again after the restart (at-least-once).
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from squall.engine.asyncq import AsyncOutcome
 from squall.observability import Metrics
 from squall.observability.metrics import LAMBDA, lambda_dims
 from squall.protocol.errors import ServiceError
+from squall.services.calls import Calls
+from squall.services.context import Principal
 from squall.services.lambda_.async_invoke import destination_record, dlq_message
 from squall.services.lambda_.async_outcomes import RecordingSink
-from squall.services.ports import TopicPublisher
+from squall.services.lambda_.names import FunctionRef
+from squall.services.ports import FunctionEvents, queue_url
 
 log = logging.getLogger("squall.lambda.async")
 
@@ -48,27 +52,18 @@ DESTINATION_FAILURES = "DestinationDeliveryFailures"
 DEAD_LETTER_ERRORS = "DeadLetterErrors"
 
 
-class QueueSender(Protocol):
-    """SQS's in-process send (`SqsQueues.send`): raises `ServiceError` (QueueDoesNotExist, ...)."""
-
-    def send(
-        self, account: str, region: str, queue_ref: str, body: str, attributes: dict[str, Any] | None = None
-    ) -> str: ...
-
-
-class EventSubmitter(Protocol):
-    """Lambda's in-process door (`LambdaEvents.submit`): commits one async invocation."""
-
-    def submit(self, account_id: str, region: str, function: str, payload: bytes) -> str: ...
+#: The principal Lambda acts as for a function (its execution role) and a source ARN.
+ActingPrincipal = Callable[[FunctionRef, str], Principal]
 
 
 @dataclass
 class Senders:
-    """What the sink can reach; None: that service is not in this server (delivery fails)."""
+    """What the sink reaches targets with: the in-process client (SQS, SNS), Lambda's own event
+    door, and who it acts as; None: not in this server (delivery fails)."""
 
-    queues: QueueSender | None = None
-    topics: TopicPublisher | None = None
-    functions: EventSubmitter | None = None
+    calls: Calls | None = None
+    functions: FunctionEvents | None = None
+    acting: ActingPrincipal | None = None
 
 
 class DeliveryFailed(Exception):
@@ -120,12 +115,13 @@ class DeliveringSink:
 
     async def deliver(self, outcome: AsyncOutcome) -> None:
         entry = self.recorder.entry(outcome)
+        principal = self._principal(outcome)
         for destination in entry["destinations"]:
             kind, arn = destination["kind"], destination["arn"]
             dead_letter = kind == "DeadLetterConfig"
             try:
                 message = dead_letter_message(outcome) if dead_letter else record_message(outcome)
-                await self._send(arn, message)
+                await self._send(principal, arn, message)
             except Exception as exc:  # every failure is the target's: counted, logged, dropped
                 error = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
                 destination.update(delivered=False, error=error)
@@ -144,33 +140,42 @@ class DeliveringSink:
                 destination["delivered"] = True
         self.recorder.record(outcome, entry)
 
-    async def send(self, arn: str, message: Message) -> None:
-        """Send one message to an SQS queue or SNS topic (or Lambda function) ARN; raises on failure."""
-        await self._send(arn, message)
+    def _principal(self, outcome: AsyncOutcome) -> Principal:
+        e = outcome.event
+        ref = FunctionRef(e.account, e.region, e.function, e.qualifier)
+        if self.senders.acting is None:
+            return Principal.for_service("lambda.amazonaws.com", e.account, source_arn=ref.arn)
+        return self.senders.acting(ref, ref.arn)
 
-    async def _send(self, arn: str, message: Message) -> None:
+    async def send(self, principal: Principal, arn: str, message: Message) -> None:
+        """Send one message to an SQS queue or SNS topic (or Lambda function) ARN as `principal`;
+        raises on failure."""
+        await self._send(principal, arn, message)
+
+    async def _send(self, principal: Principal, arn: str, message: Message) -> None:
         target = Arn.parse(arn)
         senders = self.senders
-        if target.service == "sqs":
-            if senders.queues is None:
-                raise DeliveryFailed("SQS is not available in this server")
+        if target.service in ("sqs", "sns"):
+            calls = senders.calls
+            if calls is None:
+                raise DeliveryFailed(f"{target.service.upper()} is not available in this server")
             if target.resource.endswith(".fifo"):
-                raise DeliveryFailed("FIFO queues are not supported as destinations")
-            senders.queues.send(target.account, target.region, arn, message.body, message.attributes)
-        elif target.service == "sns":
-            if senders.topics is None:
-                raise DeliveryFailed("SNS is not available in this server")
-            if target.resource.endswith(".fifo"):
-                raise DeliveryFailed("FIFO topics are not supported as destinations")
-            result = senders.topics.publish(
-                target.account, target.region, arn, message.body, message.attributes
-            )
-            if inspect.isawaitable(result):
-                await result
+                kind = "queues" if target.service == "sqs" else "topics"
+                raise DeliveryFailed(f"FIFO {kind} are not supported as destinations")
+            params: dict[str, Any]
+            if target.service == "sqs":
+                params = {"QueueUrl": queue_url(arn), "MessageBody": message.body}
+                operation = "SendMessage"
+            else:
+                params = {"TopicArn": arn, "Message": message.body}
+                operation = "Publish"
+            if message.attributes:
+                params["MessageAttributes"] = message.attributes
+            await calls.call(principal, target.service, operation, params, region=target.region)
         elif target.service == "lambda":
             if senders.functions is None:
                 raise DeliveryFailed("Lambda events are not available in this server")
-            senders.functions.submit(target.account, target.region, arn, message.body.encode())
+            senders.functions.submit(principal, arn, message.body.encode(), region=target.region)
         else:
             raise DeliveryFailed(f"{target.service} destinations are not supported yet")
 

@@ -26,7 +26,7 @@ from squall.services.lambda_.esm import EventSourceMappings
 from squall.services.lambda_.esm_sqs import Matcher, QueueSource, SqsBatchHandler
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.names import parse_function
-from squall.services.sqs.core import SqsQueues
+from squall.services.ports import QueueFeed
 
 log = logging.getLogger("squall.lambda.esm")
 
@@ -52,7 +52,7 @@ class SqsPollers:
         self,
         mappings: EventSourceMappings,
         invoker: Invoker,
-        queues: SqsQueues,
+        queues: QueueFeed,
         endpoint: str | None = None,
         interval_s: float = 0.5,
     ) -> None:
@@ -102,11 +102,13 @@ class SqsPollers:
     def open(self, spec: PollerSpec) -> tuple[QueueSource, SqsBatchHandler]:
         cfg = self._configs[spec.key]
         account, region = _scope(cfg)
-        source = QueueSource(self.queues, self.queues.queue(account, region, cfg["EventSourceArn"]))
+        function = parse_function(cfg["FunctionArn"], account_id=account, region=region)
+        principal = self.invoker.acting_principal(function, cfg["EventSourceMappingArn"])
+        source = QueueSource(self.queues.open(principal, cfg["EventSourceArn"]))
         handler = SqsBatchHandler(
             self.invoker,
             source,
-            parse_function(cfg["FunctionArn"], account_id=account, region=region),
+            function,
             report_failures="ReportBatchItemFailures" in (cfg.get("FunctionResponseTypes") or []),
             matches=compile_filters(cfg.get("FilterCriteria")),
             endpoint=self.endpoint,

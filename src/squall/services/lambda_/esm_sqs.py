@@ -32,31 +32,26 @@ from squall.eventpattern import lambda_record_document
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.invoker import Call, Invoker
 from squall.services.lambda_.names import FunctionRef
-from squall.services.sqs.api_messages import system_attributes
-from squall.services.sqs.core import SqsQueues, now_ms
-from squall.services.sqs.messages import Handle, Message
-from squall.services.sqs.queues import Queue
+from squall.services.ports import FeedQueue, QueuedMessage
 
 log = logging.getLogger("squall.lambda.esm")
 
 OK = "OK"
 FUNCTION_FAILED = "PROBLEM: Function call failed"
 FUNCTION_MISSING = "PROBLEM: Function not found"
-#: the envelope a record adds to its body and attributes, roughly (for the 6 MB payload limit)
-RECORD_OVERHEAD = 1024
 
 Matcher = Callable[[dict[str, Any]], bool]
 
 
-def record(queue: Queue, msg: Message) -> dict[str, Any]:
+def record(queue: FeedQueue, msg: QueuedMessage) -> dict[str, Any]:
     """One message as a record of the Lambda event."""
     return {
-        "messageId": msg.id,
-        "receiptHandle": msg.handle(queue.qid),
+        "messageId": msg.message_id,
+        "receiptHandle": msg.receipt_handle,
         "body": msg.body,
-        "attributes": system_attributes(queue, msg),
-        "messageAttributes": {name: _attribute(a) for name, a in msg.attributes.items()},
-        "md5OfBody": msg.md5_body,
+        "attributes": msg.attributes,
+        "messageAttributes": {name: _attribute(a) for name, a in msg.message_attributes.items()},
+        "md5OfBody": msg.md5_of_body,
         "eventSource": "aws:sqs",
         "eventSourceARN": queue.arn,
         "awsRegion": queue.region,
@@ -103,39 +98,22 @@ def item_failures(payload: bytes, ids: set[str]) -> set[str] | None:
 
 
 class QueueSource:
-    """`engine.pollers.Source` over one queue (long polling through `SqsQueues.receive_from`)."""
+    """`engine.pollers.Source` over one queue (SQS's `ports.FeedQueue`: long polling)."""
 
-    def __init__(self, queues: SqsQueues, queue: Queue) -> None:
-        self.queues = queues
+    def __init__(self, queue: FeedQueue) -> None:
         self.queue = queue
 
-    def current(self) -> Queue:
-        """The queue's latest record (its visibility timeout or redrive policy may have changed)."""
-        return self.queues.directory.get(self.queue.account, self.queue.region, self.queue.name)
+    async def receive(self, limit: int, wait_s: float) -> Sequence[QueuedMessage]:
+        return await self.queue.receive(limit, wait_s)
 
-    async def receive(self, limit: int, wait_s: float) -> Sequence[Message]:
-        return await self.queues.receive_from(self.current(), limit, wait_s)
+    def size(self, record: QueuedMessage) -> int:
+        return record.size
 
-    def size(self, record: Message) -> int:
-        return (
-            len(record.body.encode())
-            + RECORD_OVERHEAD
-            + sum(len(n) + sum(len(v) for v in a.values()) for n, a in record.attributes.items())
-        )
+    def release(self, records: Sequence[QueuedMessage]) -> None:
+        self.queue.release(records)
 
-    def release(self, records: Sequence[Message]) -> None:
-        now = now_ms()
-        for msg in records:
-            self.queues.messages.change_visibility(self.queue, _handle(self.queue, msg), 0, now)
-        self.queues.signals.notify(self.queue.qid)
-
-    def delete(self, records: Sequence[Message]) -> None:
-        if records:
-            self.queues.messages.delete(self.queue, [_handle(self.queue, m) for m in records], now_ms())
-
-
-def _handle(queue: Queue, msg: Message) -> Handle:
-    return Handle(queue.qid, msg.seq, msg.token)
+    def delete(self, records: Sequence[QueuedMessage]) -> None:
+        self.queue.delete(records)
 
 
 class SqsBatchHandler:
@@ -160,7 +138,7 @@ class SqsBatchHandler:
         self.endpoint = endpoint
         self.on_result = on_result
 
-    async def __call__(self, batch: Sequence[Message]) -> None:
+    async def __call__(self, batch: Sequence[QueuedMessage]) -> None:
         queue = self.source.queue
         if self.matches is not None:
             dropped = [m for m in batch if not self._wanted(queue, m)]
@@ -171,11 +149,11 @@ class SqsBatchHandler:
         if not queue.fifo:
             await self.invoke(batch)
             return
-        groups: dict[str | None, list[Message]] = {}
+        groups: dict[str | None, list[QueuedMessage]] = {}
         for msg in batch:
             groups.setdefault(msg.group, []).append(msg)
         outcomes = await asyncio.gather(*(self.invoke(g) for g in groups.values()), return_exceptions=True)
-        throttled: list[Message] = []
+        throttled: list[QueuedMessage] = []
         cause: Throttled | None = None
         for group, outcome in zip(groups.values(), outcomes, strict=True):
             if isinstance(outcome, Throttled):
@@ -186,11 +164,11 @@ class SqsBatchHandler:
         if cause is not None:
             raise BatchThrottled(throttled, cause)
 
-    def _wanted(self, queue: Queue, msg: Message) -> bool:
+    def _wanted(self, queue: FeedQueue, msg: QueuedMessage) -> bool:
         assert self.matches is not None
         return self.matches(lambda_record_document(record(queue, msg)))
 
-    async def invoke(self, batch: Sequence[Message]) -> None:
+    async def invoke(self, batch: Sequence[QueuedMessage]) -> None:
         queue = self.source.queue
         try:
             target = self.invoker.resolve(self.function)
@@ -204,17 +182,17 @@ class SqsBatchHandler:
         if not result.ok:
             self.on_result(FUNCTION_FAILED)
             return
-        done: Sequence[Message] = batch
+        done: Sequence[QueuedMessage] = batch
         if self.report_failures:
-            failed = item_failures(result.payload, {m.id for m in batch})
+            failed = item_failures(result.payload, {m.message_id for m in batch})
             if failed is None:
                 log.info("%s: malformed batchItemFailures response; the batch failed", self.function.arn)
                 self.on_result(FUNCTION_FAILED)
                 return
             if queue.fifo:
-                first = next((i for i, m in enumerate(batch) if m.id in failed), len(batch))
+                first = next((i for i, m in enumerate(batch) if m.message_id in failed), len(batch))
                 done = batch[:first]
             else:
-                done = [m for m in batch if m.id not in failed]
+                done = [m for m in batch if m.message_id not in failed]
         self.source.delete(done)
         self.on_result(OK)

@@ -29,13 +29,13 @@ from squall.services.lambda_.esm_pollers import _scope, compile_filters
 from squall.services.lambda_.esm_streams import (
     DynamoShardSource,
     DynamoStreamHandler,
-    DynamoStreams,
     Record,
     ShardContext,
     event_record,
 )
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.names import parse_function
+from squall.services.ports import StreamRecords
 from squall.storage import Store, pack, unpack
 
 log = logging.getLogger("squall.lambda.esm")
@@ -72,7 +72,7 @@ class DynamoStreamPollers:
         self,
         mappings: EventSourceMappings,
         invoker: Invoker,
-        streams: DynamoStreams,
+        streams: StreamRecords,
         store: Store,
         metrics: Metrics,
         sink: DeliveringSink | None = None,

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -36,6 +36,7 @@ from squall.services.lambda_.destinations import DeliveringSink, Message
 from squall.services.lambda_.esm_sqs import FUNCTION_FAILED, FUNCTION_MISSING, OK, item_failures
 from squall.services.lambda_.invoker import Call, Invoker
 from squall.services.lambda_.names import FunctionRef
+from squall.services.ports import StreamRecords
 
 log = logging.getLogger("squall.lambda.esm")
 
@@ -44,38 +45,6 @@ Record = dict[str, Any]
 RECORD_OVERHEAD = 512
 #: a tumbling window's state beyond this ends the window early
 MAX_STATE_BYTES = 1024 * 1024
-
-
-class StreamInfo(Protocol):
-    @property
-    def arn(self) -> str: ...
-
-
-class ShardInfo(Protocol):
-    @property
-    def shard_id(self) -> str: ...
-
-    @property
-    def parent_id(self) -> str | None: ...
-
-    @property
-    def end_seq(self) -> str | None: ...
-
-
-class DynamoStreams(Protocol):
-    """The DynamoDB Streams service's in-process interface (services/dynamodbstreams/core.py)."""
-
-    def stream(self, stream_arn: str) -> StreamInfo: ...
-
-    def shards(self, stream_arn: str) -> Sequence[ShardInfo]: ...
-
-    def read(self, stream_arn: str, shard_id: str, after_seq: str | None, limit: int) -> list[Record]: ...
-
-    def latest_seq(self, stream_arn: str, shard_id: str) -> str | None: ...
-
-    def first_seq_at(self, stream_arn: str, shard_id: str, timestamp: float) -> str | None: ...
-
-    async def wait(self, stream_arn: str, timeout: float) -> None: ...
 
 
 def _created(record: Record) -> float:
@@ -88,7 +57,7 @@ def _created(record: Record) -> float:
 class DynamoShardSource:
     """`engine.stream_pollers.ShardSource` over one DynamoDB stream."""
 
-    def __init__(self, streams: DynamoStreams, stream_arn: str) -> None:
+    def __init__(self, streams: StreamRecords, stream_arn: str) -> None:
         self.streams = streams
         self.arn = stream_arn
 
@@ -276,7 +245,8 @@ class DynamoStreamHandler:
             last.response if last is not None else None,
         )
         try:
-            await self.sink.send(ctx.on_failure, Message(orjson.dumps(record).decode()))
+            principal = self.invoker.acting_principal(ctx.function, ctx.stream_arn)
+            await self.sink.send(principal, ctx.on_failure, Message(orjson.dumps(record).decode()))
         except Exception as exc:
             error = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
             log.warning(

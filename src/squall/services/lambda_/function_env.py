@@ -8,8 +8,8 @@ SDK inside the function reaches Squall's services as that role.
 `FunctionCredentials.for_function(...)` is on the invocation hot path: it
 answers from a cache keyed by (account, region, function, version) holding the
 credentials of the current generation (the configuration's RevisionId), and
-issues a new role session (`sts.roles.issue_role_session`, persisted in the
-store) only when the generation changed or the cached session would expire
+issues a new role session (STS's `ports.RoleSessions`, as the service principal
+`lambda.amazonaws.com` acting for the function; persisted by STS) only when the generation changed or the cached session would expire
 before an EE started now could finish living: its keep-alive plus the
 function's timeout plus a margin. Sessions last `SESSION_S` (12 h, AWS's
 ceiling), so a busy function rotates them about twice a day; the engine
@@ -25,12 +25,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from squall.engine.spec import Credentials
+from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.lambda_.names import FunctionRef
-from squall.services.sts.roles import InvalidRoleArn, RoleNotInAccount, issue_role_session
-from squall.services.sts.sessions import SessionStore
-from squall.storage import Store
+from squall.services.ports import RoleSessions
 
 SESSION_S = 43200
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 #: Extra validity required beyond keep-alive + timeout (clock steps, slow starts).
 MARGIN_S = 300.0
 
@@ -45,14 +46,15 @@ class _Entry:
 class FunctionCredentials:
     def __init__(
         self,
-        store: Store,
+        sessions: RoleSessions | None,
         keep_alive_s: float,
         *,
         on_delete: Callable[[Callable[[FunctionRef], None]], None] | None = None,
         session_s: int = SESSION_S,
     ) -> None:
         """`on_delete` registers `forget` with the functions directory (deleted functions' entries go)."""
-        self._sessions = SessionStore(store)
+        #: None: no STS in this server (functions then get no credentials).
+        self._sessions = sessions
         self._keep_alive_s = keep_alive_s
         self._session_s = session_s
         self._cache: dict[tuple[str, str, str, str], _Entry] = {}
@@ -86,14 +88,15 @@ class FunctionCredentials:
             entry = self._cache.get(key)
             if entry is not None and entry.generation == generation and entry.expiration - now > needed:
                 return entry.credentials
-            duration = self._session_s
-            try:
-                session = issue_role_session(self._sessions, ref.account_id, role_arn, ref.name, duration)
-            except (InvalidRoleArn, RoleNotInAccount, ValueError):
+            if self._sessions is None:
                 return None
-            creds = session.credentials
-            found = Credentials(creds.access_key_id, creds.secret_access_key, creds.session_token)
-            self._cache[key] = _Entry(generation, found, creds.expiration)
+            principal = Principal.for_service(LAMBDA_PRINCIPAL, ref.account_id, source_arn=ref.arn)
+            try:
+                session = self._sessions.assume(principal, role_arn, ref.name, self._session_s)
+            except ServiceError:
+                return None
+            found = Credentials(session.access_key_id, session.secret_access_key, session.session_token)
+            self._cache[key] = _Entry(generation, found, session.expiration)
             return found
 
     def forget(self, ref: FunctionRef) -> None:

@@ -37,6 +37,8 @@ from squall.engine.environment import InvocationResult
 from squall.engine.pool import PROVISIONED, PoolManager
 from squall.engine.spec import Credentials, FunctionConfig
 from squall.observability import Invocation, Report, Telemetry
+from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.function_env import FunctionCredentials
@@ -49,6 +51,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.services.ports import RoleSessions
 from squall.storage import ChangeCounter
 
 CONFIG_CACHE_SIZE = 4096  # FunctionConfigs / resolved references kept (all dropped at once when full)
@@ -102,7 +105,9 @@ class Invoker:
         code_root: Path | None,
         telemetry: Telemetry,
         limiter: Limiter | None = None,
+        role_sessions: RoleSessions | None = None,
     ) -> None:
+        """`role_sessions`: STS's, for the functions' execution-role credentials (None: none)."""
         self.deps = deps
         self.pools = pools
         self.telemetry = telemetry
@@ -116,7 +121,7 @@ class Invoker:
         deps.directory.on_delete(self._deleted)
         self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
         self.credentials = FunctionCredentials(
-            deps.store, pools.keep_alive_s, on_delete=deps.directory.on_delete
+            role_sessions, pools.keep_alive_s, on_delete=deps.directory.on_delete
         )
 
     @property
@@ -268,6 +273,19 @@ class Invoker:
             raise
         self.record(target, result, _provisioned(result))
         return result
+
+    def acting_principal(self, function: FunctionRef, source_arn: str) -> Principal:
+        """Who Lambda acts as for `function` when it reaches other services (an event source
+        mapping's poller reading its source, an async outcome sent to a destination): the
+        function's execution role, as on AWS; else Lambda acting for `source_arn` (a function
+        that cannot be resolved now)."""
+        try:
+            role = self.resolve(function).config.get("Role") or ""
+        except ServiceError:
+            role = ""
+        if role.startswith("arn:") and ":role/" in role:
+            return Principal.role_session(role, function.name)
+        return Principal.for_service("lambda.amazonaws.com", function.account_id, source_arn=source_arn)
 
     def record(self, target: Target, result: InvocationResult, provisioned: bool | None = None) -> None:
         ref = target.ref

@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from squall.protocol.errors import ServiceError
-from squall.services.lambda_.code_source import ObjectReader, from_s3
+from squall.services.context import Principal
+from squall.services.lambda_.code_source import from_s3
 from squall.services.lambda_.contracts import LayerUse
 from squall.services.lambda_.layer_policy import NS as NS_POLICY
 from squall.services.lambda_.layer_policy import LayerPolicies, readable_by
 from squall.services.lambda_.periph_util import dumps, invalid, iso_millis, loads, not_found, now
+from squall.services.ports import ObjectReader
 from squall.storage import BlobStore, Store, pack
 
 NS = "lambda.layer"
@@ -71,14 +73,14 @@ class LayerStore:
         self._store = store
         self._blobs = blobs
         self._policies = LayerPolicies(store)
-        #: S3's object reader for Content.S3Bucket/S3Key (set by `LambdaProvider.connect_s3`).
+        #: S3's object reader for Content.S3Bucket/S3Key (given to `LambdaProvider` by the composition root).
         self.objects: ObjectReader | None = None
 
-    def publish(self, account: str, region: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        account, region, name = parse_layer_name(name, account, region)
+    def publish(self, principal: Principal, region: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        account, region, name = parse_layer_name(name, principal.account_id, region)
         content = params.get("Content") or {}
         from_bucket = content.get("S3Bucket") or content.get("S3Key")
-        data = from_s3(self.objects, account, region, content) if from_bucket else content.get("ZipFile")
+        data = from_s3(self.objects, principal, region, content) if from_bucket else content.get("ZipFile")
         if not data:
             raise invalid("Please provide a source for layer content: ZipFile, or S3Bucket and S3Key.")
         if len(data) > MAX_ZIP:

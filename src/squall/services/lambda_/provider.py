@@ -17,30 +17,28 @@ from squall.engine.pool import KEEP_ALIVE_S, PoolManager
 from squall.observability import Telemetry
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
+from squall.services.calls import Calls
 from squall.services.lambda_.aliases import AliasesApi
 from squall.services.lambda_.api_functions import FunctionsApi
 from squall.services.lambda_.async_invoke import EventRunner
 from squall.services.lambda_.async_outcomes import RecordingSink
 from squall.services.lambda_.code import URL_PREFIX, CodeStore
-from squall.services.lambda_.code_source import ObjectReader
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.deps import Deps
-from squall.services.lambda_.destinations import DeliveringSink, QueueSender, Senders
+from squall.services.lambda_.destinations import DeliveringSink, Senders
 from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers
-from squall.services.lambda_.esm_streams import DynamoStreams
 from squall.services.lambda_.functions import Directory
-from squall.services.lambda_.inbound import LambdaEvents
 from squall.services.lambda_.invoke import InvokeApi
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.lifecycle import Lifecycle
 from squall.services.lambda_.periph import Periph
+from squall.services.lambda_.ports import LambdaEvents
 from squall.services.lambda_.provisioned import Provisioner
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
-from squall.services.ports import TopicPublisher
-from squall.services.sqs.core import SqsQueues
+from squall.services.ports import ObjectReader, QueueFeed, RoleSessions, StreamRecords
 from squall.storage import BlobStore, Store
 
 
@@ -60,22 +58,34 @@ class LambdaProvider(ServiceProvider):
         async_concurrency: int = 64,
         telemetry: Telemetry | None = None,
         endpoint: str | None = None,
+        calls: Calls | None = None,
+        role_sessions: RoleSessions | None = None,
+        objects: ObjectReader | None = None,
+        queues: QueueFeed | None = None,
+        streams: StreamRecords | None = None,
     ) -> None:
+        """What Lambda reaches in other services, each None when that service is not in this
+        server: `calls` (SQS and SNS destinations), `role_sessions` (STS: execution-role
+        credentials), `objects` (S3: packages from S3Bucket/S3Key), `queues` (SQS: the SQS
+        event source mappings' feed), `streams` (DynamoDB: stream mappings' records)."""
         # Without a shared `Telemetry` (a provider built alone in a test) it owns one.
         self._own_telemetry = telemetry is None
         self.telemetry = telemetry or Telemetry(store)
         codes = CodeStore(store, blobs)
         directory = Directory(store)
         self.periph = Periph.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
-        self.deps = Deps(store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers)
+        self.periph.layers.objects = objects
+        self.deps = Deps(
+            store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers, objects
+        )
         self.tags = TagsApi(self.deps)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
         self.limiter = limiter or Limiter()
-        self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry, self.limiter)
+        self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry, self.limiter, role_sessions)
         self.provisioner = Provisioner(self.invoker, endpoint)
         self.outcomes = RecordingSink(store, self.periph.invoke_configs)
-        #: Where final async outcomes go; `connect_destinations` adds SQS and SNS.
-        self.destinations = Senders()
+        #: Where final async outcomes go.
+        self.destinations = Senders(calls, acting=self.invoker.acting_principal)
         self.sink = DeliveringSink(self.outcomes, self.telemetry.metrics, self.destinations)
         self.async_queue = AsyncQueue(
             store,
@@ -85,13 +95,27 @@ class LambdaProvider(ServiceProvider):
             concurrency=async_concurrency,
         )
         self._endpoint = endpoint
-        #: The pollers of SQS event source mappings, once `connect_event_sources` gave the SQS service.
-        self.sqs_pollers: SqsPollers | None = None
-        #: The pollers of DynamoDB stream mappings, once `connect_event_sources` gave DynamoDB Streams.
-        self.stream_pollers: DynamoStreamPollers | None = None
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
         self.destinations.functions = self.events
+        #: The pollers of SQS event source mappings (None: no SQS in this server).
+        self.sqs_pollers = (
+            SqsPollers(self.periph.mappings, self.invoker, queues, endpoint) if queues is not None else None
+        )
+        #: The pollers of DynamoDB stream mappings (None: no DynamoDB in this server).
+        self.stream_pollers = (
+            DynamoStreamPollers(
+                self.periph.mappings,
+                self.invoker,
+                streams,
+                store,
+                self.telemetry.metrics,
+                self.sink,
+                endpoint,
+            )
+            if streams is not None
+            else None
+        )
         super().__init__(
             FunctionsApi(self.deps),
             VersionsApi(self.deps),
@@ -106,38 +130,6 @@ class LambdaProvider(ServiceProvider):
     def directory(self) -> Directory:
         """The `FunctionDirectory` for the parts that hang off a function."""
         return self.deps.directory
-
-    def connect_destinations(
-        self, *, queues: QueueSender | None = None, topics: TopicPublisher | None = None
-    ) -> None:
-        """Let async-invoke destinations and dead-letter queues reach SQS and SNS (composition root)."""
-        if queues is not None:
-            self.destinations.queues = queues
-        if topics is not None:
-            self.destinations.topics = topics
-
-    def connect_event_sources(
-        self, *, sqs: SqsQueues | None = None, dynamodb_streams: DynamoStreams | None = None
-    ) -> None:
-        """Give the event source mapping pollers the SQS and DynamoDB Streams services'
-        in-process interfaces (composition root, before `start`)."""
-        if sqs is not None:
-            self.sqs_pollers = SqsPollers(self.periph.mappings, self.invoker, sqs, self._endpoint)
-        if dynamodb_streams is not None:
-            self.stream_pollers = DynamoStreamPollers(
-                self.periph.mappings,
-                self.invoker,
-                dynamodb_streams,
-                self.deps.store,
-                self.telemetry.metrics,
-                self.sink,
-                self._endpoint,
-            )
-
-    def connect_s3(self, objects: ObjectReader) -> None:
-        """Let CreateFunction / UpdateFunctionCode / PublishLayerVersion read packages from S3."""
-        self.deps.objects = objects
-        self.periph.layers.objects = objects
 
     def set_layer_resolver(self, layers: LayerResolver) -> None:
         self.deps.layers = layers

@@ -29,6 +29,7 @@ from squall.services.lambda_.functions import (
 from squall.services.lambda_.names import LATEST, FunctionRef, function_arn
 from squall.services.lambda_.settings import apply_settings, resolve_layers
 from squall.services.lambda_.validation import check_config, invalid
+from squall.services.operations import operation
 
 #: Members that do not make two configurations different for PublishVersion.
 VOLATILE = frozenset(
@@ -126,6 +127,7 @@ class VersionsApi:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
 
+    @operation("PublishVersion")
     def publish_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         if ref.qualifier:
@@ -138,6 +140,7 @@ class VersionsApi:
             description=params.get("Description"),
         )
 
+    @operation("ListVersionsByFunction")
     def list_versions_by_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         limit = int(params.get("MaxItems") or 50)
@@ -152,13 +155,14 @@ class VersionsApi:
             out["NextMarker"] = str(page[limit][0])
         return out
 
+    @operation("UpdateFunctionCode")
     def update_function_code(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         from squall.services.lambda_.api_functions import zip_from
 
         ref = ref_of(ctx, params)
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
-        data = zip_from(params, self.d.objects, ref.account_id, ref.region)
+        data = zip_from(params, self.d.objects, ctx.principal, ref.region)
         archs = params.get("Architectures")
         if archs is not None and len(archs) != 1:
             raise invalid("Only one architecture may be specified.")
@@ -187,6 +191,7 @@ class VersionsApi:
             return publish(self.d, ref, None, None)
         return fn.config
 
+    @operation("UpdateFunctionConfiguration")
     def update_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         if ref.qualifier:

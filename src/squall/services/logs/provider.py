@@ -20,6 +20,7 @@ from squall.observability.filter_pattern import PatternError, compile_pattern
 from squall.observability.logs import Event
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, ServiceProvider
+from squall.services.operations import operation
 
 #: The values PutRetentionPolicy accepts (days).
 RETENTION_DAYS = frozenset(
@@ -94,17 +95,20 @@ class LogsProvider(ServiceProvider):
 
     # -- groups ---------------------------------------------------------------------------
 
+    @operation("CreateLogGroup")
     def create_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with _errors():
             self.logs.create_group(ctx.account_id, ctx.region, params["logGroupName"])
         return {}
 
+    @operation("DeleteLogGroup")
     def delete_log_group(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()  # nothing buffered may bring the group back afterwards
         with _errors():
             self.logs.delete_group(ctx.account_id, ctx.region, params["logGroupName"])
         return {}
 
+    @operation("PutRetentionPolicy")
     def put_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         days = int(params["retentionInDays"])
         if days not in RETENTION_DAYS:
@@ -116,11 +120,13 @@ class LogsProvider(ServiceProvider):
             self.logs.set_retention(ctx.account_id, ctx.region, params["logGroupName"], days)
         return {}
 
+    @operation("DeleteRetentionPolicy")
     def delete_retention_policy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with _errors():
             self.logs.set_retention(ctx.account_id, ctx.region, params["logGroupName"], None)
         return {}
 
+    @operation("DescribeLogGroups")
     def describe_log_groups(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
         limit = int(params.get("limit") or DEFAULT_PAGE)
@@ -146,6 +152,7 @@ class LogsProvider(ServiceProvider):
 
     # -- streams --------------------------------------------------------------------------
 
+    @operation("CreateLogStream")
     def create_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         with _errors():
             self.logs.create_stream(
@@ -153,6 +160,7 @@ class LogsProvider(ServiceProvider):
             )
         return {}
 
+    @operation("DeleteLogStream")
     def delete_log_stream(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
         with _errors():
@@ -161,6 +169,7 @@ class LogsProvider(ServiceProvider):
             )
         return {}
 
+    @operation("DescribeLogStreams")
     def describe_log_streams(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
         group = group_name(params)
@@ -198,6 +207,7 @@ class LogsProvider(ServiceProvider):
 
     # -- events ---------------------------------------------------------------------------
 
+    @operation("PutLogEvents")
     def put_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         group, stream = params["logGroupName"], params["logStreamName"]
         events = [(int(e["timestamp"]), str(e["message"])) for e in params["logEvents"]]
@@ -212,6 +222,7 @@ class LogsProvider(ServiceProvider):
             self.writer.flush()  # acknowledged means stored
         return {"nextSequenceToken": "0"}
 
+    @operation("GetLogEvents")
     def get_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
         with _errors():
@@ -232,6 +243,7 @@ class LogsProvider(ServiceProvider):
             "nextBackwardToken": backward,
         }
 
+    @operation("FilterLogEvents")
     def filter_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
         names = params.get("logStreamNames")

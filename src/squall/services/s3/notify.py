@@ -30,11 +30,10 @@ from squall.protocol.serializers.restxml import host_id
 from squall.services.s3 import models as m
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import ObjectEvent
-from squall.services.s3.notify_api import S3_PRINCIPAL, Destinations, bucket_arn, iso_time
+from squall.services.s3.notify_api import Destinations, bucket_arn, iso_time, s3_principal, send_to
 
 log = logging.getLogger("squall.s3")
 _BATCH = 64
-SUBJECT = "Amazon S3 Notification"
 
 
 def event_record(event: ObjectEvent, configuration_id: str) -> dict[str, Any]:
@@ -124,37 +123,29 @@ class Notifier:
                 continue
             for raw_key, raw in batch:
                 try:
-                    self.deliver(ObjectEvent.load(raw))
+                    await self.deliver(ObjectEvent.load(raw))
                 except Exception:
                     log.exception("s3: delivering an event failed; it is dropped")
                 with self.data.store.write() as w:
                     w.delete(m.OUTBOX, raw_key)
             await asyncio.sleep(0)
 
-    def deliver(self, event: ObjectEvent) -> None:
+    async def deliver(self, event: ObjectEvent) -> None:
         for target in event.targets:
             body = orjson.dumps({"Records": [event_record(event, target["id"])]})
             try:
-                self._send(event, target["kind"], target["arn"], body)
+                await self._send(event, target["kind"], target["arn"], body)
             except ServiceError as err:
                 log.warning("s3: event for %s/%s not delivered to %s: %s", event.bucket, event.key,
                             target["arn"], err.message)  # fmt: skip
 
-    def _send(self, event: ObjectEvent, kind: str, arn: str, body: bytes) -> None:
+    async def _send(self, event: ObjectEvent, kind: str, arn: str, body: bytes) -> None:
         parts = arn.split(":")
-        region, account = (parts[3], parts[4]) if len(parts) >= 6 else (event.region, event.account)
-        if kind == "queue":
-            if self.targets.queues is None:
-                raise ServiceError("ServiceUnavailable", "SQS is not available", 503)
-            self.targets.queues.send(account, region, arn, body.decode())
-        elif kind == "topic":
-            if self.targets.topics is None:
-                raise ServiceError("ServiceUnavailable", "SNS is not available", 503)
-            self.targets.topics.publish(account, region, arn, body.decode(), subject=SUBJECT)
-        else:
+        region = parts[3] if len(parts) >= 6 else event.region
+        principal = s3_principal(event.bucket, event.account)
+        if kind == "lambda":
             if self.targets.functions is None:
                 raise ServiceError("ServiceUnavailable", "Lambda is not available", 503)
-            self.targets.functions.submit(
-                account or event.account, region or event.region, arn, body,
-                principal=S3_PRINCIPAL, source_arn=bucket_arn(event.bucket), source_account=event.account,
-            )  # fmt: skip
+            self.targets.functions.submit(principal, arn, body, region=region or event.region)
+        else:
+            await send_to(self.targets.calls, principal, kind, arn, region, body.decode())

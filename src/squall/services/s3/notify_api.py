@@ -1,11 +1,12 @@
 """Put/GetBucketNotificationConfiguration: destination checks and the s3:TestEvent.
 
-Destinations are reached in process through the protocols below (wired by the
-composition root): SQS's `SqsQueues`, Lambda's `LambdaEvents`, SNS's topics.
-A Lambda destination must exist and its resource policy must let
-s3.amazonaws.com invoke it for this bucket (as AWS checks). SQS and SNS
-destinations must exist; their access policies are not evaluated (treated as
-allowing S3).
+Destinations are reached in process as `s3.amazonaws.com` acting for the
+bucket: SQS and SNS through the in-process client (GetQueueAttributes /
+GetTopicAttributes to check that they exist, SendMessage / Publish for the test
+event), Lambda through its event door (`ports.FunctionEvents`). A Lambda
+destination must exist and its resource policy must let s3.amazonaws.com
+invoke it for this bucket (as AWS checks). SQS and SNS destinations must exist;
+their access policies are not evaluated (treated as allowing S3).
 """
 
 from __future__ import annotations
@@ -14,60 +15,38 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.protocol.serializers.restxml import host_id
 from squall.services.base import RequestContext
-from squall.services.ports import FunctionSubmitter, TopicPublisher
+from squall.services.calls import Calls
+from squall.services.context import Principal
+from squall.services.operations import operation
+from squall.services.ports import FunctionEvents, queue_url
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.models import Bucket
 from squall.services.s3.notify_config import destinations, normalize
 
 log = logging.getLogger("squall.s3")
 S3_PRINCIPAL = "s3.amazonaws.com"
+SUBJECT = "Amazon S3 Notification"
 
 
-class QueueSender(Protocol):
-    """SQS's in-process interface (`SqsQueues`); errors are `ServiceError`s."""
-
-    def queue(self, account: str, region: str, ref: str) -> Any: ...
-
-    def send(
-        self, account: str, region: str, queue_ref: str, body: str, attributes: dict[str, Any] | None = None
-    ) -> str: ...
-
-
-class TopicSender(TopicPublisher, Protocol):
-    """SNS's in-process interface: publish (the message id), and whether a topic exists."""
-
-    def exists(self, account: str, region: str, topic_arn: str) -> bool: ...
-
-
-class FunctionDoor(FunctionSubmitter, Protocol):
-    """Lambda's in-process door (`LambdaEvents`): `submit`, and the policy check alone."""
-
-    def allowed(
-        self,
-        account_id: str,
-        region: str,
-        function: str,
-        *,
-        principal: str | None = None,
-        source_arn: str | None = None,
-        source_account: str | None = None,
-    ) -> bool: ...
-
-
-@dataclass
+@dataclass(frozen=True)
 class Destinations:
-    """What S3 notifications can reach; None: that service is not in this server."""
+    """What S3 notifications reach: SQS and SNS through the in-process client, Lambda through
+    its event door (None: no Lambda in this server)."""
 
-    queues: QueueSender | None = None
-    topics: TopicSender | None = None
-    functions: FunctionDoor | None = None
+    calls: Calls
+    functions: FunctionEvents | None
+
+
+def s3_principal(bucket: str, account: str) -> Principal:
+    """S3 acting for a bucket of `account`, as it checks and delivers notifications."""
+    return Principal.for_service(S3_PRINCIPAL, account, source_arn=bucket_arn(bucket))
 
 
 def bucket_arn(name: str) -> str:
@@ -92,27 +71,29 @@ class Notifications:
         self.buckets = buckets
         self.targets = targets
 
-    def put_bucket_notification_configuration(
+    @operation("PutBucketNotificationConfiguration")
+    async def put_bucket_notification_configuration(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         config = normalize(params.get("NotificationConfiguration") or {})
         if not params.get("SkipDestinationValidation"):
-            self._validate(bucket, config)
+            await self._validate(bucket, config)
         self.buckets.data.save_bucket(dataclasses.replace(bucket, notification=config))
-        self._test_events(ctx, bucket, config)
+        await self._test_events(ctx, bucket, config)
         return {}
 
+    @operation("GetBucketNotificationConfiguration")
     def get_bucket_notification_configuration(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         bucket = self.buckets.owned(ctx, params["Bucket"])
         return dict(bucket.notification or {})
 
-    def _validate(self, bucket: Bucket, config: dict[str, Any]) -> None:
+    async def _validate(self, bucket: Bucket, config: dict[str, Any]) -> None:
         failures: list[tuple[str, str]] = []
         for kind, arn, _ in destinations(config):
-            problem = self._problem(bucket, kind, arn)
+            problem = await self._problem(bucket, kind, arn)
             if problem is not None:
                 failures.append((arn, problem))
         if failures:
@@ -125,31 +106,27 @@ class Notifications:
                 fields=fields,
             )  # fmt: skip
 
-    def _problem(self, bucket: Bucket, kind: str, arn: str) -> str | None:
-        region, account = _arn_parts(arn)
+    async def _problem(self, bucket: Bucket, kind: str, arn: str) -> str | None:
+        region, _ = _arn_parts(arn)
+        principal = s3_principal(bucket.name, bucket.account)
         if kind == "lambda":
             door = self.targets.functions
-            ok = door is not None and door.allowed(
-                account or bucket.account, region or bucket.region, arn,
-                principal=S3_PRINCIPAL, source_arn=bucket_arn(bucket.name), source_account=bucket.account,
-            )  # fmt: skip
+            ok = door is not None and door.allowed(principal, arn, region=region or bucket.region)
             return None if ok else f"Not authorized to invoke function [{arn}]"
         if region != bucket.region:
             return f"The destination {'queue' if kind == 'queue' else 'topic'} must be in the bucket's region"
-        if kind == "queue":
-            try:
-                if self.targets.queues is None:
-                    raise LookupError(arn)
-                self.targets.queues.queue(account, region, arn)
-            except (ServiceError, LookupError):
-                return "The destination queue does not exist"
-            return None
-        topics = self.targets.topics
-        if topics is None or not topics.exists(account, region, arn):
-            return "The destination topic does not exist"
+        calls = self.targets.calls
+        try:
+            if kind == "queue":
+                params = {"QueueUrl": queue_url(arn), "AttributeNames": ["QueueArn"]}
+                await calls.call(principal, "sqs", "GetQueueAttributes", params, region=region)
+            else:
+                await calls.call(principal, "sns", "GetTopicAttributes", {"TopicArn": arn}, region=region)
+        except ServiceError:
+            return f"The destination {'queue' if kind == 'queue' else 'topic'} does not exist"
         return None
 
-    def _test_events(self, ctx: RequestContext, bucket: Bucket, config: dict[str, Any]) -> None:
+    async def _test_events(self, ctx: RequestContext, bucket: Bucket, config: dict[str, Any]) -> None:
         """S3 sends an s3:TestEvent to each SQS and SNS destination of a new configuration."""
         message = orjson.dumps(
             {
@@ -161,14 +138,20 @@ class Notifications:
                 "HostId": host_id(ctx.request_id),
             }
         ).decode()
+        principal = s3_principal(bucket.name, bucket.account)
         for kind, arn, _ in destinations(config):
-            region, account = _arn_parts(arn)
+            region, _ = _arn_parts(arn)
             try:
-                if kind == "queue" and self.targets.queues is not None:
-                    self.targets.queues.send(account, region, arn, message)
-                elif kind == "topic" and self.targets.topics is not None:
-                    self.targets.topics.publish(
-                        account, region, arn, message, subject="Amazon S3 Notification"
-                    )
+                await send_to(self.targets.calls, principal, kind, arn, region, message)
             except ServiceError as err:
                 log.warning("s3: test event to %s not delivered: %s", arn, err.message)
+
+
+async def send_to(calls: Calls, principal: Principal, kind: str, arn: str, region: str, message: str) -> None:
+    """An S3 message to an SQS queue ("queue") or SNS topic ("topic"; nothing for "lambda")."""
+    if kind == "queue":
+        params = {"QueueUrl": queue_url(arn), "MessageBody": message}
+        await calls.call(principal, "sqs", "SendMessage", params, region=region)
+    elif kind == "topic":
+        params = {"TopicArn": arn, "Message": message, "Subject": SUBJECT}
+        await calls.call(principal, "sns", "Publish", params, region=region)

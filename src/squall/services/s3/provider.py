@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 from squall.services.base import RequestContext, ServiceProvider
-from squall.services.s3.access import S3Objects
+from squall.services.calls import Calls
+from squall.services.operations import Operation
+from squall.services.ports import FunctionEvents
 from squall.services.s3.buckets import Buckets
 from squall.services.s3.cors import Cors
 from squall.services.s3.data import S3Data
@@ -16,8 +18,9 @@ from squall.services.s3.listing import Listing
 from squall.services.s3.models import CALLER, Caller
 from squall.services.s3.multipart import Multipart
 from squall.services.s3.notify import Notifier
-from squall.services.s3.notify_api import Destinations, FunctionDoor, Notifications, QueueSender, TopicSender
+from squall.services.s3.notify_api import Destinations, Notifications
 from squall.services.s3.objects import Objects
+from squall.services.s3.ports import S3Objects
 from squall.services.s3.restore import Restores
 from squall.services.s3.tiers import REAL_DAY, Day
 from squall.storage import BlobStore, Store
@@ -29,10 +32,18 @@ class S3Provider(ServiceProvider):
     service = "s3"
     streaming_input = frozenset({"PutObject", "UploadPart"})
 
-    def __init__(self, store: Store, blobs: BlobStore, lifecycle_day: float = REAL_DAY) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        *,
+        calls: Calls,
+        functions: FunctionEvents | None,
+        lifecycle_day: float = REAL_DAY,
+    ) -> None:
         self.data = S3Data(store, blobs)
-        #: Where event notifications go; `connect` fills it in (composition root).
-        self.destinations = Destinations()
+        #: Where event notifications go: SQS and SNS through the client, Lambda through its door.
+        self.destinations = Destinations(calls, functions)
         self.notifier = Notifier(self.data, self.destinations)
         #: CORS applied (preflights and response headers), for the gateway.
         self.cors = Cors(self.data)
@@ -52,28 +63,13 @@ class S3Provider(ServiceProvider):
             Restores(self.data, buckets, day, self.lifecycle.wake),
         )
 
-    def connect(
-        self,
-        *,
-        queues: QueueSender | None = None,
-        topics: TopicSender | None = None,
-        functions: FunctionDoor | None = None,
-    ) -> None:
-        """Let event notifications reach SQS, SNS and Lambda."""
-        if queues is not None:
-            self.destinations.queues = queues
-        if topics is not None:
-            self.destinations.topics = topics
-        if functions is not None:
-            self.destinations.functions = functions
-
-    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, op: Operation, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         principal = ctx.account_id if (ctx.principal_arn or "").endswith(":root") else (
             f"AWS:{ctx.access_key_id}" if ctx.access_key_id else "Anonymous"
         )  # fmt: skip
         token = CALLER.set(Caller(ctx.request_id, principal))
         try:
-            return await super().dispatch(ctx, params)
+            return await super().run(op, ctx, params)
         finally:
             CALLER.reset(token)
 

@@ -16,10 +16,12 @@ import heapq
 import json
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from squall.protocol.errors import ServiceError
-from squall.services.ports import FunctionSubmitter
+from squall.services.calls import Calls
+from squall.services.context import Principal
+from squall.services.ports import FunctionEvents, queue_url
 from squall.services.sns import httpclient
 from squall.services.sns.envelope import Envelopes, http_headers
 from squall.services.sns.messages import Message
@@ -30,11 +32,13 @@ from squall.services.sns.records import Directory, Subscription, parse_topic_arn
 log = logging.getLogger("squall.sns")
 
 
-class Queues(Protocol):
-    def queue(self, account: str, region: str, ref: str) -> Any: ...
-    def send_to(
-        self, queue: Any, body: str, attributes: dict[str, Any] | None = None, **options: Any
-    ) -> Any: ...
+SNS_PRINCIPAL = "sns.amazonaws.com"
+
+
+def topic_principal(topic_arn: str) -> Principal:
+    """SNS acting for a topic (its owner's account), as it calls SQS and Lambda."""
+    parts = topic_arn.split(":")
+    return Principal.for_service(SNS_PRINCIPAL, parts[4] if len(parts) > 4 else "", source_arn=topic_arn)
 
 
 def sqs_attributes(attributes: dict[str, dict[str, str]] | None) -> dict[str, Any]:
@@ -53,8 +57,8 @@ class DeliveryWorker:
         outbox: Outbox,
         directory: Directory,
         envelopes: Envelopes,
-        queues: Queues | None,
-        functions: FunctionSubmitter | None,
+        calls: Calls,
+        functions: FunctionEvents | None,
         *,
         delay_scale: float = 1.0,
         http_concurrency: int = 32,
@@ -62,7 +66,8 @@ class DeliveryWorker:
         self.outbox = outbox
         self.directory = directory
         self.envelopes = envelopes
-        self.queues = queues
+        #: SQS is reached through the in-process client (SendMessage as sns.amazonaws.com).
+        self.calls = calls
         self.functions = functions
         self.delay_scale = delay_scale
         self._heap: list[tuple[float, int, Delivery]] = []
@@ -108,7 +113,7 @@ class DeliveryWorker:
             while self._heap and self._heap[0][0] <= now and len(done) < 256:
                 _, _, d = heapq.heappop(self._heap)
                 try:
-                    if self._dispatch(d):
+                    if await self._dispatch(d):
                         done.append(d)
                 except Exception:
                     log.exception("SNS delivery %s failed unexpectedly; dropped", d.seq)
@@ -122,7 +127,7 @@ class DeliveryWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _dispatch(self, d: Delivery) -> bool:
+    async def _dispatch(self, d: Delivery) -> bool:
         """Deliver `d`; True when it is done (for the caller to remove), False when an HTTP task owns it."""
         loaded = self.outbox.load(d)
         if loaded is None:
@@ -139,13 +144,13 @@ class DeliveryWorker:
             return False
         try:
             if sub.protocol == "sqs":
-                self._to_sqs(sub, msg)
+                await self._to_sqs(sub, msg)
             elif sub.protocol == "lambda":
                 self._to_lambda(sub, msg)
             # email, email-json, sms, application, firehose: recorded only, nothing is sent.
         except ServiceError as err:
             log.info("SNS delivery to %s failed: %s %s", sub.endpoint, err.code, err.message)
-            self._dead_letter(sub, msg)
+            await self._dead_letter(sub, msg)
         return True
 
     def _version(self, topic_arn: str) -> str:
@@ -158,36 +163,37 @@ class DeliveryWorker:
             return msg.body_for(sub.protocol), sqs_attributes(msg.delivered_attributes)
         return json.dumps(self.envelopes.notification(msg, sub, self._version(msg.topic_arn))), None
 
-    def _send_sqs(self, queue_arn: str, body: str, attrs: dict[str, Any] | None, msg: Message) -> None:
-        if self.queues is None:
-            raise ServiceError("InternalError", "SQS is not available", 500)
-        parts = queue_arn.split(":")
-        queue = self.queues.queue(parts[4], parts[3], queue_arn)
-        fifo = getattr(queue, "fifo", False)
-        options = {"group": msg.group, "dedup": msg.dedup} if fifo else {}
-        self.queues.send_to(queue, body, attrs or None, **options)
+    async def _send_sqs(self, queue_arn: str, body: str, attrs: dict[str, Any] | None, msg: Message) -> None:
+        params: dict[str, Any] = {"QueueUrl": queue_url(queue_arn), "MessageBody": body}
+        if attrs:
+            params["MessageAttributes"] = attrs
+        if queue_arn.endswith(".fifo"):
+            if msg.group is not None:
+                params["MessageGroupId"] = msg.group
+            if msg.dedup is not None:
+                params["MessageDeduplicationId"] = msg.dedup
+        region = queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else ""
+        await self.calls.call(topic_principal(msg.topic_arn), "sqs", "SendMessage", params, region=region)
 
-    def _to_sqs(self, sub: Subscription, msg: Message) -> None:
+    async def _to_sqs(self, sub: Subscription, msg: Message) -> None:
         body, attrs = self._body(sub, msg)
-        self._send_sqs(sub.endpoint, body, attrs, msg)
+        await self._send_sqs(sub.endpoint, body, attrs, msg)
 
     def _to_lambda(self, sub: Subscription, msg: Message) -> None:
         if self.functions is None:
             raise ServiceError("InternalError", "Lambda is not available", 500)
-        parts = sub.endpoint.split(":")
         payload = self.envelopes.lambda_event(msg, sub, self._version(msg.topic_arn))
-        self.functions.submit(
-            parts[4], parts[3], sub.endpoint, payload, principal="sns.amazonaws.com", source_arn=msg.topic_arn
-        )
+        region = sub.endpoint.split(":")[3] if sub.endpoint.count(":") >= 5 else ""
+        self.functions.submit(topic_principal(msg.topic_arn), sub.endpoint, payload, region=region)
 
-    def _dead_letter(self, sub: Subscription, msg: Message) -> None:
+    async def _dead_letter(self, sub: Subscription, msg: Message) -> None:
         policy = sub.attributes.get("RedrivePolicy")
         if not policy:
             return
         target = json.loads(policy)["deadLetterTargetArn"]
         body, attrs = self._body(sub, msg)
         try:
-            self._send_sqs(target, body, attrs, msg)
+            await self._send_sqs(target, body, attrs, msg)
         except ServiceError as err:
             log.warning("SNS dead-letter queue %s refused a message: %s", target, err.message)
 
@@ -224,5 +230,5 @@ class DeliveryWorker:
             self._push([again])
             return
         if not ok and msg is not None:
-            self._dead_letter(sub, msg)
+            await self._dead_letter(sub, msg)
         self.outbox.finish(d)

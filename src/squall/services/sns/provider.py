@@ -11,12 +11,13 @@ from xml.sax.saxutils import escape
 from squall.protocol.errors import ServiceError
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
-from squall.services.ports import FunctionSubmitter
+from squall.services.calls import Calls
+from squall.services.ports import FunctionEvents
 from squall.services.sns.api_publish import PublishApi
 from squall.services.sns.api_subscriptions import SubscriptionsApi
 from squall.services.sns.api_topics import TopicsApi
 from squall.services.sns.core import SnsTopics
-from squall.services.sns.delivery import DeliveryWorker, Queues
+from squall.services.sns.delivery import DeliveryWorker
 from squall.services.sns.envelope import ACTION_PATH, CERT_PATH, Envelopes
 from squall.services.sns.errors import authorization_error
 from squall.services.sns.outbox import Outbox
@@ -38,8 +39,8 @@ class SnsProvider(ServiceProvider):
         key_dir: Path,
         endpoint: str,
         *,
-        queues: Queues | None = None,
-        functions: FunctionSubmitter | None = None,
+        calls: Calls,
+        functions: FunctionEvents | None,
         delay_scale: float = 1.0,
     ) -> None:
         self.directory = Directory(store)
@@ -47,7 +48,7 @@ class SnsProvider(ServiceProvider):
         self.signer = Signer(key_dir)
         self.envelopes = Envelopes(self.signer, endpoint)
         self.worker = DeliveryWorker(
-            self.outbox, self.directory, self.envelopes, queues, functions, delay_scale=delay_scale
+            self.outbox, self.directory, self.envelopes, calls, functions, delay_scale=delay_scale
         )
         #: The in-process interface other services publish through (see README.md).
         self.topics = SnsTopics(self.directory, self.outbox, self.worker)

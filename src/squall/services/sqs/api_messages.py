@@ -8,6 +8,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.operations import operation
 from squall.services.sqs import message_attrs as ma
 from squall.services.sqs.core import SqsQueues, expired_handle, now_ms
 from squall.services.sqs.errors import invalid_value, sqs_error
@@ -101,12 +102,14 @@ class MessagesApi:
             sender=ctx.account_id,
         )
 
+    @operation("SendMessage")
     def send_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         item = self._prepare(ctx, queue, params)
         self.sqs.store(queue, [item])
         return sent_result(queue, item[0])
 
+    @operation("SendMessageBatch")
     def send_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         entries = list(params.get("Entries") or [])
@@ -130,6 +133,7 @@ class MessagesApi:
 
     # -- receive -------------------------------------------------------------------------
 
+    @operation("ReceiveMessage")
     async def receive_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         limit = params.get("MaxNumberOfMessages", 1)
@@ -150,10 +154,12 @@ class MessagesApi:
 
     # -- delete / visibility -------------------------------------------------------------
 
+    @operation("DeleteMessage")
     def delete_message(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.sqs.delete_from(self._queue(ctx, params), params["ReceiptHandle"])
         return {}
 
+    @operation("DeleteMessageBatch")
     def delete_message_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         entries = list(params.get("Entries") or [])
@@ -177,12 +183,14 @@ class MessagesApi:
         out["Successful"] = [{"Id": i} for i, ok in done.items() if ok]
         return out
 
+    @operation("ChangeMessageVisibility")
     def change_message_visibility(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.sqs.change_visibility(
             self._queue(ctx, params), params["ReceiptHandle"], params["VisibilityTimeout"]
         )
         return {}
 
+    @operation("ChangeMessageVisibilityBatch")
     def change_message_visibility_batch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         queue = self._queue(ctx, params)
         entries = list(params.get("Entries") or [])

@@ -7,6 +7,7 @@ from squall.services.sqs.api_messages import MessagesApi
 from squall.services.sqs.api_queues import QueuesApi
 from squall.services.sqs.core import SqsQueues
 from squall.services.sqs.move_tasks import MoveTasksApi
+from squall.services.sqs.ports import SqsFeed
 from squall.storage import Store
 
 
@@ -16,6 +17,8 @@ class SqsProvider(ServiceProvider):
     def __init__(self, store: Store) -> None:
         #: The in-process interface other services use (see README.md).
         self.queues = SqsQueues(store)
+        #: What Lambda's SQS event source mappings poll (ports.QueueFeed).
+        self.feed = SqsFeed(self.queues)
         self.move_tasks = MoveTasksApi(self.queues)
         super().__init__(QueuesApi(self.queues), MessagesApi(self.queues), self.move_tasks)
 

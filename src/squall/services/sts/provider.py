@@ -12,6 +12,8 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, ServiceProvider
+from squall.services.operations import operation
+from squall.services.sts.ports import StsRoleSessions
 from squall.services.sts.roles import (
     CHAINED_MAX_DURATION_S,
     InvalidRoleArn,
@@ -43,7 +45,10 @@ class StsProvider(ServiceProvider):
         super().__init__()
         self._key_accounts = key_accounts
         self._sessions = sessions
+        #: Role sessions for services acting with a role (ports.RoleSessions: Lambda).
+        self.role_sessions = StsRoleSessions(sessions)
 
+    @operation("GetCallerIdentity")
     def get_caller_identity(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         arn = ctx.principal_arn or f"arn:aws:iam::{ctx.account_id}:root"
         user_id = ctx.account_id if arn.endswith(":root") else (ctx.access_key_id or ctx.account_id)
@@ -53,6 +58,7 @@ class StsProvider(ServiceProvider):
                 user_id = session.user_id
         return {"UserId": user_id, "Account": ctx.account_id, "Arn": arn}
 
+    @operation("GetAccessKeyInfo")
     def get_access_key_info(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         """The account a key belongs to; AWS answers this for any key id, known or not."""
         key = params["AccessKeyId"]
@@ -62,6 +68,7 @@ class StsProvider(ServiceProvider):
             account = session.account_id if session else ctx.account_id
         return {"Account": account}
 
+    @operation("GetSessionToken")
     def get_session_token(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         if ctx.access_key_id and self._sessions.lookup(ctx.access_key_id) is not None:
             raise ServiceError("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)
@@ -72,6 +79,7 @@ class StsProvider(ServiceProvider):
         creds = self._sessions.issue(ctx.account_id, principal, duration)
         return {"Credentials": _credentials(creds)}
 
+    @operation("AssumeRole")
     def assume_role(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         """Range and pattern checks of the model ran already; here the ARN and role chaining."""
         role_arn = params["RoleArn"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
 from tests.services.lambda_.helpers import ROLE, make_zip
@@ -18,6 +19,8 @@ from tests.services.lambda_.test_functions_directory import FakeLayers, ctx
 
 A, R = "000000000000", "us-east-1"
 TOPIC = f"arn:aws:sns:{R}:{A}:t"
+SNS = Principal.for_service("sns.amazonaws.com", A, source_arn=TOPIC)
+ROOT = Principal.root(A)
 
 
 @pytest.fixture
@@ -45,9 +48,9 @@ def call(p: LambdaProvider, operation: str, **params: Any) -> dict[str, Any]:
 
 def test_a_service_needs_the_function_policy(provider: LambdaProvider) -> None:
     events = provider.events
-    assert not events.allowed(A, R, "f", principal="sns.amazonaws.com", source_arn=TOPIC)
+    assert not events.allowed(SNS, "f", region=R)
     with pytest.raises(ServiceError) as err:
-        events.submit(A, R, "f", b"{}", principal="sns.amazonaws.com", source_arn=TOPIC)
+        events.submit(SNS, "f", b"{}", region=R)
     assert err.value.code == "AccessDeniedException" and err.value.status == 403
     assert provider.async_queue.pending() == []
     call(
@@ -59,31 +62,26 @@ def test_a_service_needs_the_function_policy(provider: LambdaProvider) -> None:
         Principal="sns.amazonaws.com",
         SourceArn=TOPIC,
     )
-    assert events.allowed(A, R, "f", principal="sns.amazonaws.com", source_arn=TOPIC)
-    assert not events.allowed(A, R, "f", principal="sns.amazonaws.com", source_arn=TOPIC + "-other")
-    rid = events.submit(
-        A,
-        R,
-        f"arn:aws:lambda:{R}:{A}:function:f",
-        b'{"a": 1}',
-        principal="sns.amazonaws.com",
-        source_arn=TOPIC,
+    assert events.allowed(SNS, "f", region=R)
+    assert not events.allowed(
+        Principal.for_service("sns.amazonaws.com", A, source_arn=TOPIC + "-other"), "f", region=R
     )
+    rid = events.submit(SNS, f"arn:aws:lambda:{R}:{A}:function:f", b'{"a": 1}', region=R)
     [queued] = provider.async_queue.pending()
     assert (queued.event_id, queued.function, json.loads(queued.payload)) == (rid, "f", {"a": 1})
 
 
 def test_the_own_account_needs_no_policy_and_missing_functions_are_refused(provider: LambdaProvider) -> None:
     events = provider.events
-    events.submit(A, R, "f", b"{}")
+    events.submit(ROOT, "f", b"{}", region=R)
     assert len(provider.async_queue.pending()) == 1
-    assert not events.allowed(A, R, "missing")
+    assert not events.allowed(ROOT, "missing", region=R)
     with pytest.raises(ServiceError) as err:
-        events.submit(A, R, "missing", b"{}")
+        events.submit(ROOT, "missing", b"{}", region=R)
     assert err.value.code == "ResourceNotFoundException"
     with pytest.raises(ServiceError) as err:
-        events.submit(A, R, "f:nope", b"{}")
+        events.submit(ROOT, "f:nope", b"{}", region=R)
     assert err.value.code == "ResourceNotFoundException"
     with pytest.raises(ServiceError) as err:
-        events.submit(A, R, "f", b"x" * (1_048_576 + 1))
+        events.submit(ROOT, "f", b"x" * (1_048_576 + 1), region=R)
     assert err.value.code == "RequestTooLargeException"

@@ -1,9 +1,5 @@
-"""In-process read access to S3 objects for other services (Lambda code from S3).
-
-```python
-objects = s3_provider.objects          # an S3Objects
-data = objects.read(account, region, bucket, key, version_id=None, limit=None)  # bytes
-```
+"""What S3 offers other services in process: `S3Objects`, the `ports.ObjectReader` (Lambda
+reads deployment packages and layer contents given as S3Bucket/S3Key through it).
 
 Errors are the `ServiceError`s S3's GetObject would answer with (`NoSuchBucket`,
 `NoSuchKey`, `NoSuchVersion`, `AccessDenied` for another account's bucket,
@@ -15,6 +11,7 @@ own API's errors. Reads the whole object: for small objects (deployment packages
 from __future__ import annotations
 
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.s3 import models as m
 from squall.services.s3.data import S3Data
 
@@ -27,16 +24,16 @@ class S3Objects:
 
     def read(
         self,
-        account: str,
+        principal: Principal,
         region: str,
         bucket: str,
         key: str,
         version_id: str | None = None,
         limit: int | None = None,
     ) -> bytes:
-        """The object's bytes, read by `account` from `region`."""
+        """The object's bytes, read by `principal` from `region`."""
         found = self.data.bucket(bucket)
-        if found.account != account:
+        if found.account != principal.account_id:
             raise ServiceError("AccessDenied", "Access Denied", 403)
         if found.region != region:
             raise ServiceError(

@@ -1,38 +1,19 @@
-"""`DynamoStreams`: the in-process read interface over DynamoDB stream records (README.md).
-
-The Streams API (`api.py`) and the stream event source mapping both read through it.
-"""
+"""What DynamoDB offers other services in process: `StreamReader`, the `ports.StreamRecords`
+over its table streams, read by the DynamoDB Streams API and by Lambda's stream event source
+mappings (README.md, "Streams")."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.services.dynamodb import streams
+from squall.services.ports import ShardInfo, StreamInfo
 from squall.storage import Store, pack
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    arn: str
-    account: str
-    region: str
-    table: str
-    view_type: str
-    status: str  # ENABLED | DISABLED
-
-
-@dataclass(frozen=True)
-class ShardInfo:
-    shard_id: str
-    parent_id: str | None
-    start_seq: str
-    end_seq: str | None  # None while the shard is open
 
 
 def stream_not_found(arn: str) -> ServiceError:
@@ -49,7 +30,7 @@ def shard_not_found(arn: str, shard: str) -> ServiceError:
     )
 
 
-class DynamoStreams:
+class StreamReader:
     """Streams, shards and records of every DynamoDB table stream, and a wake-up on append.
 
     Sequence numbers are 21-digit zero-padded decimal strings: they compare correctly as strings.
@@ -60,10 +41,24 @@ class DynamoStreams:
         self.store = store
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        streams.LISTENERS.add(self._appended)
+        # After each commit that appended records (in any process of the server: workers
+        # relay their notices to the primary).
+        store.notices.subscribe(streams.RECORDS, self._appended)
 
-    def close(self) -> None:
-        streams.LISTENERS.discard(self._appended)
+    def owner(self, stream_arn: str) -> tuple[str, str] | None:
+        parsed = streams.parse_arn(stream_arn)
+        return None if parsed is None else (parsed[0], parsed[1])
+
+    def streams_of(
+        self, account: str, region: str, table: str | None, after_arn: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        after = None
+        if after_arn is not None:
+            after = streams.meta_key(after_arn)
+            if after is None:
+                raise ValueError(after_arn)
+        with self.store.read() as r:
+            return streams.streams_of(r, account, region, table, after, limit)
 
     def meta(self, stream_arn: str) -> dict[str, Any]:
         with self.store.read() as r:
@@ -119,7 +114,7 @@ class DynamoStreams:
         fut: asyncio.Future[None] = self._loop.create_future()
         self._waiters.setdefault(stream_arn, set()).add(fut)
         try:
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(fut), timeout)
         finally:
             waiting = self._waiters.get(stream_arn)
@@ -129,7 +124,7 @@ class DynamoStreams:
                     del self._waiters[stream_arn]
 
     def _appended(self, stream_arn: str) -> None:
-        # Called inside the writing transaction: wake the waiters once control returns to the loop.
+        # Called after the appending transaction committed, in the committing thread.
         if self._loop is not None and stream_arn in self._waiters:
             self._loop.call_soon_threadsafe(self._wake, stream_arn)
 

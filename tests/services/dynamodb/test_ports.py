@@ -1,4 +1,4 @@
-"""DynamoStreams (the in-process interface) and the 24-hour trim, over a store directly."""
+"""StreamReader (DynamoDB's stream records port) and the 24-hour trim, over a store directly."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pytest
 from squall.protocol.errors import ServiceError
 from squall.services.dynamodb import itemstore, streams
 from squall.services.dynamodb.catalog import Catalog
+from squall.services.dynamodb.ports import StreamReader
 from squall.services.dynamodb.tables import Table, new_table
-from squall.services.dynamodbstreams.core import DynamoStreams
 from squall.storage.sqlite import SQLiteStore
+from tests.inprocess import context
 
 
-def setup(tmp_path: Path) -> tuple[SQLiteStore, Table, DynamoStreams]:
+def setup(tmp_path: Path) -> tuple[SQLiteStore, Table, StreamReader]:
     store = SQLiteStore(tmp_path / "db.sqlite")
     params = {
         "TableName": "t",
@@ -27,7 +28,7 @@ def setup(tmp_path: Path) -> tuple[SQLiteStore, Table, DynamoStreams]:
     }
     with store.write() as w:
         table = Catalog().save(w, new_table(params, "000000000000", "us-east-1"))
-    return store, table, DynamoStreams(store)
+    return store, table, StreamReader(store)
 
 
 def put(store: SQLiteStore, table: Table, pk: str) -> None:
@@ -95,7 +96,6 @@ def test_trim_drops_records_older_than_a_day(tmp_path: Path) -> None:
 
 
 def test_iterators_before_the_trim_horizon_are_refused(tmp_path: Path) -> None:
-    from squall.services.base import RequestContext
     from squall.services.dynamodbstreams.provider import DynamoDBStreamsProvider
 
     store, table, ds = setup(tmp_path)
@@ -103,10 +103,8 @@ def test_iterators_before_the_trim_horizon_are_refused(tmp_path: Path) -> None:
     put(store, table, "a")
     (shard,) = ds.shards(arn)
     first = ds.latest_seq(arn, shard.shard_id)
-    api = DynamoDBStreamsProvider(store)
-    ctx = RequestContext(
-        "r", "000000000000", "us-east-1", "dynamodbstreams", "GetShardIterator", None, None, ""
-    )
+    api = DynamoDBStreamsProvider(StreamReader(store))
+    ctx = context("r", "000000000000", "us-east-1", "dynamodbstreams", "GetShardIterator", None, None, "")
     at = {
         "StreamArn": arn,
         "ShardId": shard.shard_id,
@@ -129,4 +127,3 @@ def test_iterators_before_the_trim_horizon_are_refused(tmp_path: Path) -> None:
     assert [
         r["dynamodb"]["Keys"]["pk"]["S"] for r in api.get_records(ctx, {"ShardIterator": it})["Records"]
     ] == ["b"]
-    api.streams.close()
