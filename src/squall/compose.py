@@ -27,8 +27,10 @@ from typing import Any
 
 from squall.config import Settings
 from squall.engine.concurrency import Limiter
-from squall.gateway.app import CrossOrigin, Gateway, RawHandler
+from squall.gateway.app import Gateway
+from squall.gateway.cors import CrossOrigin
 from squall.gateway.credentials import AccountCredentials
+from squall.gateway.extra_routes import RawHandler
 from squall.lib.tasks import Background
 from squall.lifespan import Lifespan
 from squall.observability import Telemetry

@@ -11,9 +11,12 @@ import pytest
 
 from squall.gateway.app import Gateway
 from squall.gateway.auth import Credentials, StaticCredentials
+from squall.protocol.errors import ServiceError
 from squall.protocol.router import Router
 from squall.protocol.types import HttpRequest
+from squall.services.authorize import Authorizer
 from squall.services.base import RequestContext
+from squall.services.operations import Operation
 from squall.services.registry import ServiceRegistry
 from squall.services.sts.provider import StsProvider
 from squall.services.sts.sessions import SessionStore
@@ -30,14 +33,14 @@ def sessions(tmp_path: Path) -> SessionStore:
     return SessionStore(SQLiteStore(tmp_path / "db.sqlite"))
 
 
-def make_gateway(provider: StsProvider) -> Gateway:
+def make_gateway(provider: StsProvider, authorizer: Authorizer | None = None) -> Gateway:
     creds = StaticCredentials(
         {"test": Credentials("test", "test", "000000000000", "arn:aws:iam::000000000000:root")}
     )
     return Gateway(
         router=Router(),
         credentials=creds,
-        services=ServiceRegistry([provider]),
+        services=ServiceRegistry([provider], authorizer),
         endpoint="http://localhost:4566",
         max_body_bytes=1 << 20,
         body_timeout=5,
@@ -98,9 +101,34 @@ def test_pipeline_round_trip(tmp_path: Path) -> None:
 
 
 def test_urls_handed_out_name_the_host_the_client_used() -> None:
-    from squall.gateway.app import _endpoint_for
+    from squall.gateway.pipeline import _endpoint_for
 
     assert _endpoint_for("127.0.0.1:4566", "http://localhost:4566") == "http://127.0.0.1:4566"
     assert _endpoint_for("squall.internal:4566", "http://localhost:4566") == "http://squall.internal:4566"
     assert _endpoint_for("", "http://localhost:4566") == "http://localhost:4566"
     assert _endpoint_for("evil.com/x?", "http://localhost:4566") == "http://localhost:4566"
+
+
+class DenyGetCallerIdentity:
+    """An Authorizer that refuses one operation and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    def authorize(self, ctx: RequestContext, operation: Operation, params: dict[str, Any]) -> None:
+        self.asked.append((ctx.principal.caller_arn, ctx.service, operation.action, params))
+        if ctx.operation == "GetCallerIdentity":
+            raise ServiceError("AccessDenied", "not allowed", 403)
+
+
+def test_the_authorize_step_asks_the_registry_authorizer(tmp_path: Path) -> None:
+    authorizer = DenyGetCallerIdentity()
+    app = make_gateway(StsProvider({}, sessions(tmp_path)), authorizer)
+    status, _headers, body = call(app, request_for("sts", "GetCallerIdentity", {}))
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+    assert authorizer.asked == [("arn:aws:iam::000000000000:root", "sts", "sts:GetCallerIdentity", {})]
+    # The default authorizer allows every authenticated call.
+    status, _headers, _body = call(
+        make_gateway(StsProvider({}, sessions(tmp_path))), request_for("sts", "GetCallerIdentity", {})
+    )
+    assert status == 200

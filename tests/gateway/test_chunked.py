@@ -33,7 +33,7 @@ from squall.gateway.auth import (
     verify,
     verify_checksums,
 )
-from squall.gateway.auth.checksums import CRC32C, CRC64NVME, checksum_b64
+from squall.protocol.checksums import CRC32C, CRC64NVME, checksum_b64
 from squall.protocol.types import HttpRequest
 from tests.protocol import wire
 

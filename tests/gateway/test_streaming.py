@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from squall.gateway.auth import AuthError, AuthErrorKind, decode_body, verify
-from squall.gateway.auth.checksums import checksum_b64
 from squall.gateway.streaming import RequestBody
+from squall.protocol.checksums import checksum_b64
 from squall.protocol.types import HttpRequest
 from tests.gateway.test_chunked import DOC_NOW, MODES, STORE, _doc_request, _encode, _replace, _seed_request
 

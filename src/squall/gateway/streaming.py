@@ -25,17 +25,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from squall.gateway.auth import canonical as c
-from squall.gateway.auth.checksums import (
-    CHECKSUM_PREFIX,
-    Hasher,
-    check_checksum,
-    check_content_md5,
-    checksum_algorithm,
-)
+from squall.gateway.auth.checksums import check_checksum, check_content_md5, checksum_algorithm
 from squall.gateway.auth.chunked import _chunk_header, _read_trailers, is_aws_chunked
 from squall.gateway.auth.errors import AuthError, AuthErrorKind
 from squall.gateway.auth.sigv4 import _HEX64, AuthContext, ChunkSigning, PayloadMode
 from squall.gateway.deadlines import Deadlines
+from squall.protocol.checksums import CHECKSUM_PREFIX, Hasher
 from squall.protocol.types import HttpRequest
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -39,15 +39,22 @@ class ServiceRegistry:
             raise not_implemented(service, name)
         return provider.operation(name)
 
-    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        """Authorize `ctx.principal` for the operation, then run it: its output dict, or the
-        service's `ServiceError`."""
-        provider = self._providers.get(ctx.service)
-        if provider is None:
-            raise not_implemented(ctx.service, ctx.operation)
-        op = provider.operation(ctx.operation)
+    def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> Operation:
+        """The table entry of `ctx.operation` once the `Authorizer` let `ctx.principal` call it
+        with `params`; NotImplemented (501) when it is not served, the service's access-denied
+        error when refused."""
+        op = self.operation(ctx.service, ctx.operation)
         self.authorizer.authorize(ctx, op, params)
-        return await provider.run(op, ctx, params)
+        return op
+
+    async def run(self, op: Operation, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Run an authorized operation: its output dict, or the service's `ServiceError`."""
+        return await self._providers[op.service].run(op, ctx, params)
+
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        """`authorize`, then `run`."""
+        op = self.authorize(ctx, params)
+        return await self._providers[op.service].run(op, ctx, params)
 
     def states(self) -> dict[str, str]:
         """Each served service's state for the health endpoint."""

@@ -1,185 +1,36 @@
-"""Payload checksums S3 clients send: CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256
-(plus SHA-512 and MD5) as `x-amz-checksum-*` headers or aws-chunked trailers,
-and `Content-MD5`.
+"""Verifying the payload checksums a client sent: `x-amz-checksum-*` headers or
+aws-chunked trailers, and `Content-MD5`.
 
-CRC32 comes from zlib. CRC32C and CRC64NVME are not in the standard library:
-with the optional `awscrt` package installed (C, GB/s) they come from it;
-otherwise they are computed here (~15 MB/s): reflected table-driven CRCs that
-consume 32-bit words with two 64Ki-entry tables, about 4x fewer interpreter
-steps than a byte-wise loop. Tables are built on first use.
-
-`Hasher` computes any of them incrementally, for streamed bodies.
+The algorithms themselves (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256, ...) are
+wire format shared with S3: `protocol/checksums.py`. This module decides what a
+sent value that is malformed, unsupported or wrong means: an `AuthError`
+(INVALID_CHECKSUM or BAD_CHECKSUM), which `mapping.py` turns into S3's error.
+Whole bodies are checked by `verify_checksums`; streamed ones by
+`gateway/streaming.py` with `checksum_algorithm`, `check_checksum` and
+`check_content_md5` on the digests it computed as the bytes arrived.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import sys
-import zlib
-from collections.abc import Callable, Mapping
-from functools import cached_property
+from collections.abc import Mapping
 
 from squall.gateway.auth.errors import AuthError, AuthErrorKind
-
-try:
-    from awscrt import checksums as _crt
-except ImportError:  # pragma: no cover - depends on the environment
-    _crt = None
-
-
-class ReflectedCrc:
-    """A reflected CRC of `width` bits (init and final xor all ones), e.g.
-    CRC-32C (poly 0x82F63B78) and CRC-64/NVME (poly 0x9A6C9329AC4BC9B5)."""
-
-    def __init__(self, width: int, reflected_poly: int) -> None:
-        self.width = width
-        self.poly = reflected_poly
-        self.mask = (1 << width) - 1
-
-    @cached_property
-    def _byte_table(self) -> list[int]:
-        table = []
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ self.poly if c & 1 else c >> 1
-            table.append(c)
-        return table
-
-    @cached_property
-    def _word_tables(self) -> tuple[list[int], list[int]]:
-        # Feeding a 32-bit little-endian word w into state c gives
-        # F(low32(c) ^ w) ^ (c >> 32), with F linear: F(x) = lo[x & 0xFFFF] ^ hi[x >> 16].
-        t = self._byte_table
-
-        def four_zero_bytes(c: int) -> int:
-            for _ in range(4):
-                c = t[c & 0xFF] ^ (c >> 8)
-            return c
-
-        lo = [four_zero_bytes(i) for i in range(65536)]
-        hi = [four_zero_bytes(i << 16) for i in range(65536)]
-        return lo, hi
-
-    def update(self, data: bytes | memoryview, crc: int = 0) -> int:
-        """The CRC of everything fed so far, given the CRC `crc` of what came before."""
-        c = crc ^ self.mask
-        view = memoryview(data).cast("B")
-        n = len(view) & ~3 if sys.byteorder == "little" else 0
-        if n:
-            lo, hi = self._word_tables
-            for w in view[:n].cast("I"):
-                x = c ^ w
-                c = lo[x & 0xFFFF] ^ hi[(x >> 16) & 0xFFFF] ^ (c >> 32)
-        t = self._byte_table
-        for b in view[n:]:
-            c = t[(c ^ b) & 0xFF] ^ (c >> 8)
-        return c ^ self.mask
-
-    def digest(self, data: bytes | memoryview) -> bytes:
-        return self.update(data).to_bytes(self.width // 8, "big")
-
-
-CRC32C = ReflectedCrc(32, 0x82F63B78)
-CRC64NVME = ReflectedCrc(64, 0x9A6C9329AC4BC9B5)
-
-_CrcUpdate = Callable[[bytes | memoryview, int], int]
-#: Incremental CRC functions (data, previous crc) -> crc, and their width in bytes.
-_CRCS: dict[str, tuple[_CrcUpdate, int]] = {
-    "CRC32": (lambda data, crc: zlib.crc32(data, crc), 4),
-    "CRC32C": (_crt.crc32c if _crt is not None else CRC32C.update, 4),
-    "CRC64NVME": (_crt.crc64nvme if _crt is not None else CRC64NVME.update, 8),
-}
-_HASHLIB = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512", "MD5": "md5"}
-
-
-class Hasher:
-    """One checksum algorithm (a key of ALGORITHMS) computed over data fed in pieces."""
-
-    def __init__(self, algorithm: str) -> None:
-        self.algorithm = algorithm
-        crc = _CRCS.get(algorithm)
-        self._crc: _CrcUpdate | None = None
-        if crc is not None:
-            self._crc, self._size = crc
-            self._value = 0
-        else:
-            self._hash = hashlib.new(_HASHLIB[algorithm])
-
-    def update(self, data: bytes | memoryview) -> None:
-        if self._crc is not None:
-            self._value = self._crc(data, self._value)
-        else:
-            self._hash.update(data)
-
-    def digest(self) -> bytes:
-        if self._crc is not None:
-            return (self._value & ((1 << (8 * self._size)) - 1)).to_bytes(self._size, "big")
-        return self._hash.digest()
-
-    def b64(self) -> str:
-        return base64.b64encode(self.digest()).decode("ascii")
-
-
-def _one_shot(algorithm: str) -> Callable[[bytes], bytes]:
-    def digest(data: bytes) -> bytes:
-        h = Hasher(algorithm)
-        h.update(data)
-        return h.digest()
-
-    return digest
-
-
-def _crc32(data: bytes) -> bytes:
-    return (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
-
-
-def _hashlib(name: str) -> Callable[[bytes], bytes]:
-    return lambda data: hashlib.new(name, data).digest()
-
-
-#: Algorithm name (as S3 spells it, e.g. in ChecksumAlgorithm) -> (digest function, digest size).
-ALGORITHMS: dict[str, tuple[Callable[[bytes], bytes], int]] = {
-    "CRC32": (_crc32, 4),
-    "CRC32C": (_one_shot("CRC32C"), 4),
-    "CRC64NVME": (_one_shot("CRC64NVME"), 8),
-    "SHA1": (_hashlib("sha1"), 20),
-    "SHA256": (_hashlib("sha256"), 32),
-    "SHA512": (_hashlib("sha512"), 64),
-    "MD5": (_hashlib("md5"), 16),
-}
-
-#: Checksum headers botocore knows but Squall cannot compute (no stdlib xxhash).
-UNSUPPORTED = frozenset({"XXHASH64", "XXHASH3", "XXHASH128"})
-
-CHECKSUM_PREFIX = "x-amz-checksum-"
-_NOT_CHECKSUMS = frozenset({"x-amz-checksum-type", "x-amz-checksum-algorithm", "x-amz-checksum-mode"})
-
-
-def checksum_b64(algorithm: str, payload: bytes) -> str:
-    """The base64 digest of `payload` under `algorithm` (a key of ALGORITHMS)."""
-    fn, _ = ALGORITHMS[algorithm]
-    return base64.b64encode(fn(payload)).decode("ascii")
-
-
-def _decode_b64(value: str, size: int) -> bytes | None:
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if len(raw) == size else None
+from squall.protocol.checksums import (
+    ALGORITHMS,
+    CHECKSUM_PREFIX,
+    UNSUPPORTED,
+    checksum_b64,
+    decode_b64,
+    header_algorithm,
+)
 
 
 def checksum_algorithm(header: str) -> str | None:
     """ALGORITHM for an `x-amz-checksum-<alg>` header Squall computes; None for other headers.
     Raises AuthError INVALID_CHECKSUM for an algorithm it cannot compute."""
     name = header.lower()
-    if not name.startswith(CHECKSUM_PREFIX) or name in _NOT_CHECKSUMS:
-        return None
-    algorithm = name[len(CHECKSUM_PREFIX) :].upper()
-    if algorithm in ALGORITHMS:
+    algorithm = header_algorithm(name)
+    if algorithm is None or algorithm in ALGORITHMS:
         return algorithm
     if algorithm in UNSUPPORTED:
         raise AuthError(
@@ -193,7 +44,7 @@ def check_checksum(header: str, value: str, calculated: str) -> None:
     (raises like `verify_checksum`)."""
     name = header.lower()
     algorithm = name[len(CHECKSUM_PREFIX) :].upper()
-    if _decode_b64(value, ALGORITHMS[algorithm][1]) is None:
+    if decode_b64(value, ALGORITHMS[algorithm][1]) is None:
         raise AuthError(AuthErrorKind.INVALID_CHECKSUM, f"Value for {name} header is invalid.", header=name)
     if calculated != value.strip():
         raise AuthError(
@@ -207,7 +58,7 @@ def check_checksum(header: str, value: str, calculated: str) -> None:
 
 def check_content_md5(value: str, calculated: str) -> None:
     """Compare a Content-MD5 header with the base64 MD5 calculated (raises like `verify_checksums`)."""
-    if _decode_b64(value, 16) is None:
+    if decode_b64(value, 16) is None:
         raise AuthError(
             AuthErrorKind.INVALID_CHECKSUM,
             "The Content-MD5 you specified was invalid.",
@@ -232,31 +83,11 @@ def verify_checksum(header: str, value: str, payload: bytes) -> tuple[str, str] 
     checksum header. Raises AuthError INVALID_CHECKSUM (value malformed or
     algorithm unsupported; details `header`) or BAD_CHECKSUM (details
     `algorithm`, `expected`, `calculated`)."""
-    name = header.lower()
-    if not name.startswith(CHECKSUM_PREFIX) or name in _NOT_CHECKSUMS:
+    algorithm = checksum_algorithm(header)
+    if algorithm is None:
         return None
-    algorithm = name[len(CHECKSUM_PREFIX) :].upper()
-    entry = ALGORITHMS.get(algorithm)
-    if entry is None:
-        if algorithm in UNSUPPORTED:
-            raise AuthError(
-                AuthErrorKind.INVALID_CHECKSUM,
-                f"Checksum algorithm {algorithm} is not supported",
-                header=name,
-            )
-        return None
-    fn, size = entry
-    if _decode_b64(value, size) is None:
-        raise AuthError(AuthErrorKind.INVALID_CHECKSUM, f"Value for {name} header is invalid.", header=name)
-    calculated = base64.b64encode(fn(payload)).decode("ascii")
-    if calculated != value.strip():
-        raise AuthError(
-            AuthErrorKind.BAD_CHECKSUM,
-            f"{algorithm} mismatch",
-            algorithm=algorithm,
-            expected=value.strip(),
-            calculated=calculated,
-        )
+    calculated = checksum_b64(algorithm, payload)
+    check_checksum(header, value, calculated)
     return algorithm, calculated
 
 
@@ -277,22 +108,7 @@ def verify_checksums(headers: Mapping[str, str], payload: bytes) -> dict[str, st
                 verified[result[0]] = result[1]
     md5 = headers.get("content-md5")
     if md5 is not None:
-        if _decode_b64(md5, 16) is None:
-            raise AuthError(
-                AuthErrorKind.INVALID_CHECKSUM,
-                "The Content-MD5 you specified was invalid.",
-                header="content-md5",
-                content_md5="1",
-            )
-        calculated = base64.b64encode(hashlib.md5(payload).digest()).decode("ascii")
-        if calculated != md5.strip():
-            raise AuthError(
-                AuthErrorKind.BAD_CHECKSUM,
-                "Content-MD5 mismatch",
-                algorithm="MD5",
-                expected=md5.strip(),
-                calculated=calculated,
-                content_md5="1",
-            )
+        calculated = checksum_b64("MD5", payload)
+        check_content_md5(md5, calculated)
         verified["Content-MD5"] = calculated
     return verified

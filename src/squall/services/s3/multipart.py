@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
+from squall.protocol.checksums import digest
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.operations import operation
 from squall.services.s3 import models as m
 from squall.services.s3.buckets import Buckets, owner
-from squall.services.s3.checksums import available, digest
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import ObjectVersion
 from squall.services.s3.objects import Objects, checksum_fields, content_of, storage_class, tags_header
@@ -29,7 +29,8 @@ from squall.storage import WriteTxn, keys
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
-_CHECKSUM_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+#: Algorithms with a COMPOSITE (checksum of the part checksums) form; CRC64NVME is FULL_OBJECT only.
+_COMPOSITE_ALGORITHMS = ("CRC32", "CRC32C", "SHA1", "SHA256")
 
 
 def no_such_upload(upload_id: str) -> ServiceError:
@@ -309,8 +310,8 @@ class Multipart:
 def _composite(parts: list[dict[str, Any]]) -> dict[str, str]:
     """COMPOSITE checksums ("<checksum of the part checksums>-N") for the algorithms every part has."""
     out: dict[str, str] = {}
-    for algorithm in _CHECKSUM_ALGORITHMS:
-        if not available(algorithm) or not all(algorithm in p["checksums"] for p in parts):
+    for algorithm in _COMPOSITE_ALGORITHMS:
+        if not all(algorithm in p["checksums"] for p in parts):
             continue
         joined = b"".join(base64.b64decode(p["checksums"][algorithm]) for p in parts)
         out[algorithm] = f"{base64.b64encode(digest(algorithm, joined)).decode()}-{len(parts)}"
