@@ -22,11 +22,6 @@ Predicate = Callable[[Any], bool]
 LeafMatch = Callable[[Any], bool]
 
 
-def is_number(value: Any) -> bool:
-    t = type(value)
-    return t is int or t is float or t is Decimal
-
-
 _SCALARS = frozenset({str, int, float, bool, type(None), Decimal})
 
 

@@ -35,10 +35,6 @@ class ServiceError(Exception):
         return f"ServiceError({self.code!r}, {self.message!r}, status={self.status})"
 
 
-def validation_error(message: str) -> ServiceError:
-    return ServiceError("ValidationException", message, 400)
-
-
 def internal_failure(request_id: str) -> ServiceError:
     return ServiceError(
         "InternalFailure",

@@ -87,9 +87,6 @@ class Route:
     uri_params: dict[str, str] = field(default_factory=dict)
 
 
-JsonDict = dict[str, Any]
-
-
 class Verbatim(dict[str, Any]):
     """An output value its service vouches is already in wire form for its shape: every key a
     member under its wire name (or a map key), no None anywhere, blobs as bytes, no timestamps

@@ -14,8 +14,6 @@ from botocore.model import OperationModel, Shape
 from squall.protocol.parsers._common import Decoder, Malformed, Memo, text_scalar
 from squall.protocol.types import HttpRequest
 
-Node = dict[str, Any] | str
-
 
 def _structural(message: str) -> Malformed:
     return Malformed(message, structural=True)

@@ -71,7 +71,6 @@ class RestOperation:
 class _Node:
     literals: dict[str, _Node] = field(default_factory=dict)
     label: _Node | None = None
-    label_names: list[tuple[RestOperation, str]] = field(default_factory=list)
     greedy: list[RestOperation] = field(default_factory=list)
     terminal: list[RestOperation] = field(default_factory=list)
 

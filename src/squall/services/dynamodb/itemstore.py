@@ -35,7 +35,6 @@ from squall.services.dynamodb.values import (
     value_size,
 )
 from squall.storage import ReadTxn, WriteTxn, pack
-from squall.storage.keys import prefix_end
 
 ITEMS = "dynamodb.items"
 STATS = "dynamodb.stats"
@@ -284,7 +283,3 @@ def rows(
             end = after if end is None or after < end else end
     for k, v in r.scan(ITEMS, prefix=prefix, start=start, end=end, reverse=not forward):
         yield k, dict(cbor2.loads(v))
-
-
-def after_prefix(prefix: bytes) -> bytes | None:
-    return prefix_end(prefix)

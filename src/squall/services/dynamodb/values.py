@@ -198,12 +198,6 @@ def sort_key(value: Value) -> bytes:
     return pack(bytes(v))
 
 
-def key_prefix_of(value: Value) -> bytes:
-    """For begins_with: the encoded bytes every key value starting with `value` starts with."""
-    full = sort_key(value)
-    return full[:-1]  # drop the terminator (S and B only)
-
-
 def equal(a: Value | None, b: Value | None) -> bool:
     if a is None or b is None:
         return a is b

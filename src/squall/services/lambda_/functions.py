@@ -20,7 +20,7 @@ import orjson
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.code import CodeRef
 from squall.services.lambda_.contracts import QualifierKind, ResolvedFunction
-from squall.services.lambda_.names import LATEST, FunctionRef, function_arn, function_not_found
+from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.storage import ReadTxn, Store, WriteTxn, pack
 
 NS = "lambda"
@@ -197,11 +197,6 @@ class Directory:
 
 def unqualified(ref: FunctionRef) -> FunctionRef:
     return FunctionRef(ref.account_id, ref.region, ref.name)
-
-
-def arn_for(ref: FunctionRef, version: str) -> str:
-    """The FunctionArn a configuration reports: unqualified for $LATEST, else qualified."""
-    return function_arn(ref.account_id, ref.region, ref.name, None if version == LATEST else version)
 
 
 def conflict(message: str) -> ServiceError:

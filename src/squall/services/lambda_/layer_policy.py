@@ -12,7 +12,7 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.periph_util import conflict, dumps, loads, not_found
-from squall.storage import ReadTxn, Store, pack
+from squall.storage import ReadTxn, Store
 
 NS = "lambda.layer_policy"
 
@@ -104,7 +104,3 @@ def _check_revision(policy: dict[str, Any], revision_id: str | None) -> None:
             412,
             fields={"Type": "User"},
         )
-
-
-def policy_key(account: str, region: str, name: str, version: int) -> bytes:
-    return pack(account, region, name, version)

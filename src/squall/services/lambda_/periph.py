@@ -1,7 +1,7 @@
 """Wiring for the parts that hang off functions: layers, resource policies, event
 invoke configs and event source mappings.
 
-The integrator builds a `Periph` (or calls `lambda_parts`) with the store, the blob
+The integrator builds a `Periph` with the store, the blob
 store and the functions part's `FunctionDirectory`, passes `parts` to the Lambda
 provider (`ServiceProvider(*parts)`), hands `layers` to the functions part as its
 `LayerResolver`, and gives `policies.allows` / `invoke_configs.find` /
@@ -49,9 +49,3 @@ class Periph:
             EsmApi(mappings),
         ]
         return cls(layers, policies, invoke_configs, mappings, parts)
-
-
-def lambda_parts(store: Store, blobs: BlobStore, directory: FunctionDirectory) -> list[object]:
-    """The API part objects of this half, for `LambdaProvider(*functions_parts, *lambda_parts(...))`.
-    Use `Periph.build` instead when the domain objects (LayerStore, PolicyStore, ...) are needed too."""
-    return Periph.build(store, blobs, directory).parts

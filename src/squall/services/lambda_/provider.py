@@ -94,7 +94,6 @@ class LambdaProvider(ServiceProvider):
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
-        self._endpoint = endpoint
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
         self.destinations.functions = self.events
@@ -130,9 +129,6 @@ class LambdaProvider(ServiceProvider):
     def directory(self) -> Directory:
         """The `FunctionDirectory` for the parts that hang off a function."""
         return self.deps.directory
-
-    def set_layer_resolver(self, layers: LayerResolver) -> None:
-        self.deps.layers = layers
 
     async def start(self) -> None:
         if self._own_telemetry:

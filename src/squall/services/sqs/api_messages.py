@@ -18,17 +18,6 @@ from squall.services.sqs.queues import Queue
 MAX_BATCH = 10
 MAX_BATCH_BYTES = 1_048_576
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-SYSTEM_NAMES = (
-    "SenderId",
-    "SentTimestamp",
-    "ApproximateReceiveCount",
-    "ApproximateFirstReceiveTimestamp",
-    "SequenceNumber",
-    "MessageDeduplicationId",
-    "MessageGroupId",
-    "AWSTraceHeader",
-    "DeadLetterQueueSourceArn",
-)
 
 
 def check_batch(entries: list[dict[str, Any]], entry_shape: str) -> None:

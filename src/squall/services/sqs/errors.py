@@ -51,10 +51,6 @@ def invalid_attribute_name(message: str) -> ServiceError:
     return sqs_error("InvalidAttributeName", message)
 
 
-def missing_parameter(name: str) -> ServiceError:
-    return sqs_error("MissingParameter", f"The request must contain the parameter {name}.")
-
-
 def receipt_handle_invalid(handle: str) -> ServiceError:
     return sqs_error(
         "ReceiptHandleIsInvalid", f'The input receipt handle "{handle}" is not a valid receipt handle.'
