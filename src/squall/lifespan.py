@@ -41,4 +41,3 @@ class Lifespan:
             while (await receive())["type"] != "lifespan.shutdown":
                 pass
         await send({"type": "lifespan.shutdown.complete"})
-

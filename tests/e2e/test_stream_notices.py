@@ -29,7 +29,7 @@ def test_an_append_is_told_to_the_primary_once_the_transaction_is_over() -> None
         async def write() -> None:
             relay("arn:stream/1")  # called inside the writing transaction...
             relay("arn:stream/1")
-            time.sleep(0.05)
+            time.sleep(0.05)  # noqa: ASYNC251 (blocks the loop on purpose: the relay must not run)
             assert heard == []  # ...nothing is sent before control is back on the loop
             await asyncio.sleep(0)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from squall.lib.tasks import StartFailed, Started, Supervisor, running, spawn
+from squall.lib.tasks import Started, StartFailed, Supervisor, running, spawn
 
 
 class Recorder:

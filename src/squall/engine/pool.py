@@ -20,9 +20,10 @@ than the grace is frozen, as on Lambda: a daemon or thread left behind by an
 invocation runs for at most the grace after the invocation's answer, then is
 stopped until the next invocation (or killed when the EE is destroyed).
 ``freeze_grace_s=0`` freezes at once on return. Zygotes (one per interpreter)
-start lazily and belong to the manager: ``start()``/``stop()`` follow the
-provider's lifecycle. ``start()`` also builds the runtime SDK (boto3 for
-every interpreter, see ``runtime_sdk``) unless ``runtime_sdk=False``.
+start lazily and belong to the manager, a ``lib.tasks.Background``: its
+``run`` probes the host, builds the runtime SDK (boto3 for every interpreter,
+see ``runtime_sdk``) unless ``runtime_sdk=False``, then reaps idle EEs until
+cancelled, and on the way out destroys the idle EEs and stops the zygotes.
 
 Provisioned concurrency: ``provision(key, generation, config, n)`` keeps
 ``n`` initialised EEs for ``key`` (started with ``config``, whose
@@ -38,7 +39,6 @@ called before an on-demand EE is started and may refuse it by raising
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 import time
@@ -56,6 +56,7 @@ from squall.engine.sandbox import usable_namespaces
 from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
+from squall.lib.tasks import Started, spawn
 
 KEEP_ALIVE_S = 600.0
 FREEZE_GRACE_S = 0.03  # an idle EE is frozen after this long unused (see the module docstring)
@@ -119,16 +120,28 @@ class PoolManager:
         self._pools: dict[Hashable, Pool] = {}
         self._zygotes: dict[str, Zygote] = {}
         self._zygote_locks: dict[str, asyncio.Lock] = {}
-        self._reaper: asyncio.Task[None] | None = None
-        self._refills: set[asyncio.Task[bytes | None]] = set()
-        self._stopped = False  # after stop(), EEs that finish their invocation are destroyed
+        self._group: asyncio.TaskGroup | None = None  # while running: provisioned refills
+        self._stopped = False  # after run() ended, EEs that finish their invocation are destroyed
         # Lazy freezes, oldest first: one timer for the earliest instead of one per parked EE.
         self._to_freeze: deque[_Idle] = deque()
         self._freeze_timer: asyncio.TimerHandle | None = None
         self._freeze_loop: asyncio.AbstractEventLoop | None = None
 
-    async def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """Probe the host and build the SDK, then reap idle EEs until cancelled (refills of
+        provisioned EEs are children); on the way out destroy idle EEs and stop the zygotes."""
         self._stopped = False
+        try:
+            await self._prepare()
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                started()
+                await self._reap()
+        finally:
+            self._group = None
+            await self._shut()
+
+    async def _prepare(self) -> None:
         if self._interpreters is None or self._namespaces is None or self._seccomp is None:
             isolation = await asyncio.to_thread(probe_isolation)
             if self._seccomp is None:
@@ -147,23 +160,13 @@ class PoolManager:
                 self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)
             except (SdkUnavailable, OSError) as exc:
                 log.warning("no runtime SDK for functions (boto3 only where the interpreter has it): %s", exc)
-        self._reaper = asyncio.create_task(self._reap(), name="lambda-ee-reaper")
 
-    async def stop(self) -> None:
+    async def _shut(self) -> None:
         self._stopped = True
         if self._freeze_timer is not None:
             self._freeze_timer.cancel()
             self._freeze_timer = None
         self._to_freeze.clear()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
-        for task in list(self._refills):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         for pool in self._pools.values():
             self._retire_idle(pool)
             pool.provisioned_target = 0
@@ -336,9 +339,8 @@ class PoolManager:
 
     def _refill(self, key: Hashable, generation: Hashable, config: FunctionConfig, count: int) -> None:
         """Replace a provisioned EE that died (timeout, crash) in the background."""
-        task = asyncio.get_running_loop().create_task(self._provision(key, generation, config, count))
-        self._refills.add(task)
-        task.add_done_callback(self._refills.discard)
+        if self._group is not None:
+            spawn(self._group, self._provision(key, generation, config, count), f"lambda-pc-refill-{key}")
 
     def unprovision(self, key: Hashable) -> None:
         """Stop keeping provisioned EEs for ``key``: idle ones now, busy ones when they return."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from squall.lib.tasks import running
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.sns.policies import RetryPolicy, retry_policy_for
@@ -59,8 +60,7 @@ def test_in_process_publish(tmp_path: Path) -> None:
     async def scenario() -> None:
         sqs = SqsProvider(data.store)
         sns = SnsProvider(data.store, tmp_path / "keys", "http://localhost:4566", queues=sqs.queues)
-        await sns.start()
-        try:
+        async with running(*sns.background()):
             topic = (await sns.dispatch(ctx("CreateTopic"), {"Name": "t"}))["TopicArn"]
             q = await sqs.dispatch(
                 RequestContext("r", A, R, "sqs", "CreateQueue", "test", None, "http://localhost:4566"),
@@ -77,8 +77,6 @@ def test_in_process_publish(tmp_path: Path) -> None:
             with pytest.raises(ServiceError) as err:
                 sns.topics.publish(A, R, topic + "x", "hi")
             assert err.value.code == "NotFound"
-        finally:
-            await sns.stop()
 
     try:
         asyncio.run(scenario())
@@ -95,7 +93,7 @@ def test_http_post_to_a_closed_port_is_a_transport_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(OSError):
-        asyncio.run(httpclient.post(f"http://127.0.0.1:{port}/x", [], b"{}", timeout=5))
+        asyncio.run(httpclient.post(f"http://127.0.0.1:{port}/x", [], b"{}", limit_s=5))
 
 
 def test_signing_key_is_made_once_and_kept(tmp_path: Path) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from squall.lib.tasks import Background, Started
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, ServiceProvider
 from squall.services.dynamodb import streams
@@ -50,8 +53,8 @@ class DynamoDBStreamsProvider(ServiceProvider):
         self.streams = DynamoStreams(store)
         super().__init__()
 
-    async def stop(self) -> None:
-        self.streams.close()
+    def background(self) -> Sequence[Background]:
+        return (_Listening(self.streams),)
 
     def list_streams(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         limit = int(params.get("Limit") or 100)
@@ -187,3 +190,17 @@ class DynamoDBStreamsProvider(ServiceProvider):
         if not m.get("EndingSequenceNumber") or records or (last is not None and (position or "") < last):
             out["NextShardIterator"] = self._iterator(arn, shard, position)
         return out
+
+
+class _Listening:
+    """Keeps the in-process interface listening to stream appends until the server stops."""
+
+    def __init__(self, streams: DynamoStreams) -> None:
+        self.streams = streams
+
+    async def run(self, started: Started) -> None:
+        try:
+            started()
+            await asyncio.Future()
+        finally:
+            self.streams.close()

@@ -75,7 +75,7 @@ class DynamoStreams(Protocol):
 
     def first_seq_at(self, stream_arn: str, shard_id: str, timestamp: float) -> str | None: ...
 
-    async def wait(self, stream_arn: str, timeout: float) -> None: ...
+    async def wait(self, stream_arn: str, wait_s: float) -> None: ...
 
 
 def _created(record: Record) -> float:
@@ -104,8 +104,8 @@ class DynamoShardSource:
     def first_seq_at(self, shard_id: str, timestamp: float) -> str | None:
         return self.streams.first_seq_at(self.arn, shard_id, timestamp)
 
-    async def wait(self, timeout: float) -> None:
-        await self.streams.wait(self.arn, timeout)
+    async def wait(self, wait_s: float) -> None:
+        await self.streams.wait(self.arn, wait_s)
 
     def sequence(self, record: Record) -> str:
         return str(record["dynamodb"]["SequenceNumber"])
