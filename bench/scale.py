@@ -83,7 +83,7 @@ async def measure(args: argparse.Namespace, code: str) -> None:
         frozen = sum(ee.state is EnvState.FROZEN for ee in idle)
         per_ee_kb = [sum(kb_field(f"/proc/{p}/smaps_rollup", "Pss") for p in ee_pids(ee)) for ee in idle]
         procs = sum(len(ee_pids(ee)) for ee in idle)
-        zygote = pools._zygotes[args.python]
+        zygote = pools.zygotes[args.python]
         zygote_pss = kb_field(f"/proc/{zygote.process.pid}/smaps_rollup", "Pss")
         server_rss = kb_field(f"/proc/{os.getpid()}/status", "VmRSS")
         total = sum(per_ee_kb)
