@@ -30,6 +30,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from squall.config import Settings
+from squall.lib.tasks import running
 from squall.protocol.types import HttpRequest
 from squall.server import build
 from tests.protocol.wire import ENDPOINT, request_for
@@ -205,45 +206,44 @@ async def main(args: argparse.Namespace) -> None:
         server = build(Settings(data_dir=Path(tmp)))
         try:
             app = server.gateway
-            for provider in app.services:
-                await provider.start()
-            await _setup(app)
-            reqs = _requests()
-            if args.invoke:
-                reqs["Invoke"] = await _function(app)
-            for name, req in reqs.items():
-                assert await _call(app, req) in (200, 404), name
-            if (
-                not args.profile and (not args.only or "SqsCycle" in args.only)
-            ) or args.profile == "SqsCycle":
-                send = reqs["SendMessageBatch"]
-                await _sqs_cycle(app, send, 20)
-                runs = sorted([await _sqs_cycle(app, send, args.n // 20) for _ in range(args.repeat)])
-                print(f"{'SqsCycle/msg':20s} {runs[len(runs) // 2]:8.1f} us/message, best {runs[0]:.1f}")
-                if args.profile == "SqsCycle":
-                    prof = cProfile.Profile()
-                    prof.enable()
-                    await _sqs_cycle(app, send, args.n // 20)
-                    prof.disable()
-                    pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
-            for name, req in reqs.items():
-                if (args.profile and name != args.profile) or (args.only and name not in args.only):
-                    continue
-                await _loop(app, req, 200)
-                runs = sorted([await _loop(app, req, args.n) for _ in range(args.repeat)])
-                print(
-                    f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})"
-                )
-                if args.profile == name and name != "SqsCycle":
-                    prof = cProfile.Profile()
-                    prof.enable()
-                    await _loop(app, req, args.n)
-                    prof.disable()
-                    pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
+            async with running(*(c for provider in app.services for c in provider.background())):
+                await measure(app, args)
         finally:
-            for provider in server.gateway.services:
-                await provider.stop()
             server.close()
+
+
+async def measure(app: Any, args: argparse.Namespace) -> None:
+    await _setup(app)
+    reqs = _requests()
+    if args.invoke:
+        reqs["Invoke"] = await _function(app)
+    for name, req in reqs.items():
+        assert await _call(app, req) in (200, 404), name
+    if (not args.profile and (not args.only or "SqsCycle" in args.only)) or args.profile == "SqsCycle":
+        send = reqs["SendMessageBatch"]
+        await _sqs_cycle(app, send, 20)
+        runs = sorted([await _sqs_cycle(app, send, args.n // 20) for _ in range(args.repeat)])
+        print(f"{'SqsCycle/msg':20s} {runs[len(runs) // 2]:8.1f} us/message, best {runs[0]:.1f}")
+        if args.profile == "SqsCycle":
+            prof = cProfile.Profile()
+            prof.enable()
+            await _sqs_cycle(app, send, args.n // 20)
+            prof.disable()
+            pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
+    for name, req in reqs.items():
+        if (args.profile and name != args.profile) or (args.only and name not in args.only):
+            continue
+        await _loop(app, req, 200)
+        runs = sorted([await _loop(app, req, args.n) for _ in range(args.repeat)])
+        print(
+            f"{name:20s} {runs[len(runs) // 2]:8.1f} us/request, best {runs[0]:.1f} (runs {', '.join(f'{r:.1f}' for r in runs)})"
+        )
+        if args.profile == name and name != "SqsCycle":
+            prof = cProfile.Profile()
+            prof.enable()
+            await _loop(app, req, args.n)
+            prof.disable()
+            pstats.Stats(prof).sort_stats(args.sort).print_stats(args.limit)
 
 
 if __name__ == "__main__":

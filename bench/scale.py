@@ -26,6 +26,7 @@ from pathlib import Path
 from squall.engine.environment import EnvState
 from squall.engine.pool import PoolManager
 from squall.engine.spec import FunctionConfig
+from squall.lib.tasks import running
 
 HANDLER = (
     "import time\ndef handler(event, context):\n    time.sleep(event['hold'])\n    return {'ok': True}\n"
@@ -74,8 +75,7 @@ async def fill(pools: PoolManager, cfg: FunctionConfig, n: int, hold: float) -> 
 
 async def measure(args: argparse.Namespace, code: str) -> None:
     pools = PoolManager(keep_alive_s=3600)
-    await pools.start()
-    try:
+    async with running(pools):
         cfg = FunctionConfig("scale", "lambda_function.handler", code, runtime=f"python{args.python}")
         took = await fill(pools, cfg, args.n, args.hold)
         await asyncio.sleep(max(getattr(pools, "freeze_grace_s", 0.0) * 4, 0.2))  # every EE idle and frozen
@@ -83,7 +83,7 @@ async def measure(args: argparse.Namespace, code: str) -> None:
         frozen = sum(ee.state is EnvState.FROZEN for ee in idle)
         per_ee_kb = [sum(kb_field(f"/proc/{p}/smaps_rollup", "Pss") for p in ee_pids(ee)) for ee in idle]
         procs = sum(len(ee_pids(ee)) for ee in idle)
-        zygote = pools._zygotes[args.python]
+        zygote = pools.zygotes[args.python]
         zygote_pss = kb_field(f"/proc/{zygote.process.pid}/smaps_rollup", "Pss")
         server_rss = kb_field(f"/proc/{os.getpid()}/status", "VmRSS")
         total = sum(per_ee_kb)
@@ -95,8 +95,6 @@ async def measure(args: argparse.Namespace, code: str) -> None:
         )
         print(f"PSS of all EEs: {total / 1024:.0f} MB; zygote PSS: {zygote_pss / 1024:.1f} MB")
         print(f"server (this process) RSS: {server_rss / 1024:.1f} MB")
-    finally:
-        await pools.stop()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def test_a_commit_notice_is_relayed_to_the_primary_once_control_is_back_on_the_l
         async def write() -> None:
             worker_store.publish([("dynamodb.stream", "arn:stream/1")])  # what a commit publishes
             worker_store.publish([("dynamodb.stream", "arn:stream/1")])
-            time.sleep(0.05)
+            time.sleep(0.05)  # noqa: ASYNC251 (blocks the loop on purpose: the relay must not run)
             assert heard == []  # nothing is sent before control is back on the loop
             await asyncio.sleep(0)
 

@@ -24,6 +24,20 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+async def until(check: Callable[[], object], within_s: float = 10.0, every_s: float = 0.02) -> None:
+    """Return once `check()` is true (polling: it reads state outside the loop, e.g. /proc);
+    fails after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(every_s)
+
+
+def proc_state(pid: int) -> str:
+    """The state letter of /proc/PID/stat (R, S, T, Z...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 @pytest.fixture(scope="session")
 def zygotes() -> Iterator[dict[str, Zygote]]:
     found = {i.version: i for i in discover_interpreters() if i.version in VERSIONS}
@@ -64,10 +78,10 @@ def config(code_dir: str, handler: str = "lambda_function.handler", **kw: Any) -
 
 
 async def start_and_invoke(
-    ee: ExecutionEnvironment, event: bytes = b"{}", timeout: float = 3.0, **kw: Any
+    ee: ExecutionEnvironment, event: bytes = b"{}", timeout_s: float = 3.0, **kw: Any
 ) -> InvocationResult:
     assert await ee.start(), ee.init_error
-    return await ee.invoke(event, time.time() + timeout, **kw)
+    return await ee.invoke(event, time.time() + timeout_s, **kw)
 
 
 def alive(pid: int) -> bool:

@@ -25,6 +25,7 @@ from squall.engine.asyncq import (
     decide,
     throttle_backoff,
 )
+from squall.lib.tasks import running
 from squall.storage import SQLiteStore
 
 OK = Attempt(AttemptKind.SUCCESS, b'{"r":1}', "$LATEST")
@@ -202,8 +203,7 @@ def test_worker_runs_concurrently_within_bounds_and_wakes_on_enqueue(tmp_path: P
         q, sink = make(tmp_path, runner, Clock(0.0), concurrency=3)
         q.clock = time.time
         runner.gate = asyncio.Event()
-        await q.start()
-        try:
+        async with running(q):
             await asyncio.sleep(0.05)  # idle: the worker waits for a wake
             for i in range(3):
                 q.enqueue(AsyncEvent(f"a{i}", "0", "r", "fa", None, b"{}", time.time()))
@@ -214,8 +214,8 @@ def test_worker_runs_concurrently_within_bounds_and_wakes_on_enqueue(tmp_path: P
                     break
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
-            running = [r.function for r in runner.runs]
-            assert len(running) == 3 and running.count("fa") <= 2  # overall 3, per function 2
+            busy = [r.function for r in runner.runs]
+            assert len(busy) == 3 and busy.count("fa") <= 2  # overall 3, per function 2
             runner.gate.set()
             for _ in range(200):
                 if len(sink.outcomes) == 5:
@@ -223,8 +223,6 @@ def test_worker_runs_concurrently_within_bounds_and_wakes_on_enqueue(tmp_path: P
                 await asyncio.sleep(0.01)
             assert sorted(o.event.event_id for o in sink.outcomes) == ["a0", "a1", "a2", "b0", "b1"]
             assert q.pending() == []
-        finally:
-            await q.stop()
 
     asyncio.run(main())
 
@@ -236,13 +234,12 @@ def test_cancelled_run_leaves_the_event_queued(tmp_path: Path) -> None:
         q, sink = make(tmp_path, runner, Clock(0.0))
         q.clock = time.time
         runner.gate = asyncio.Event()  # never set: the run hangs like a slow function
-        await q.start()
-        q.enqueue(event(time.time()))
-        for _ in range(100):
-            if runner.runs:
-                break
-            await asyncio.sleep(0.01)
-        await q.stop()
+        async with running(q):
+            q.enqueue(event(time.time()))
+            for _ in range(100):
+                if runner.runs:
+                    break
+                await asyncio.sleep(0.01)
         assert len(runner.runs) == 1 and sink.outcomes == []
         (left,) = q.pending()
         assert left.event_id == "rid-1" and left.attempts == 0

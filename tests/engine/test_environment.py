@@ -7,7 +7,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from squall.engine.host import CgroupSupport, discover_interpreters
 from squall.engine.spec import Credentials
 from squall.engine.zygote import Zygote
 
-from .conftest import VERSIONS, alive, config, gone, run, start_and_invoke
+from .conftest import VERSIONS, alive, config, gone, proc_state, run, start_and_invoke, until
 
 ECHO = """
 import os, sys
@@ -78,7 +77,7 @@ def test_context_object(zygote: Zygote, write_function: Callable[..., str]) -> N
     result = run(
         start_and_invoke(
             ee,
-            timeout=5,
+            timeout_s=5,
             request_id="req-1",
             invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:ctxfn:live",
             identity={"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"},
@@ -270,8 +269,8 @@ def test_freeze_thaw_and_state_machine(zygote: Zygote, write_function: Callable[
         ee.freeze()
         assert ee.state is EnvState.FROZEN
         assert ee.pid is not None
-        time.sleep(0.02)
-        assert Path(f"/proc/{ee.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+        pid = ee.pid
+        await until(lambda: proc_state(pid) == "T")
         with pytest.raises(EnvironmentError_):
             ee.freeze()
         result = await ee.invoke(b'{"n": 3}', time.time() + 3)  # thaws on use
@@ -311,7 +310,7 @@ def test_output_larger_than_a_pipe_does_not_block(zygote: Zygote, write_function
         + "    print('y' * 500_000)\n    return 1\n"
     )
     ee = ExecutionEnvironment(config(code), zygote)
-    result = run(start_and_invoke(ee, timeout=3))
+    result = run(start_and_invoke(ee, timeout_s=3))
     ee.destroy()
     assert result.ok
     assert len(result.logs) == 1000 + 500_001

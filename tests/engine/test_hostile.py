@@ -47,7 +47,7 @@ def test_fork_bomb_is_contained_by_the_pids_limit(
     if cgroups is None or "pids" not in cgroups.controllers:
         pytest.skip("needs a writable pids cgroup (RLIMIT_NPROC does not bind root)")
     ee = ExecutionEnvironment(config(write_function(FORK_BOMB), pids_limit=32, timeout_s=10), zygote, cgroups)
-    result = run(start_and_invoke(ee, timeout=10))
+    result = run(start_and_invoke(ee, timeout_s=10))
     assert result.ok, result.payload
     assert json.loads(result.payload) < 32
     cgroup = ee.cgroup

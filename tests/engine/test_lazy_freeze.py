@@ -14,8 +14,9 @@ import pytest
 from squall.engine.environment import EnvState
 from squall.engine.host import discover_interpreters
 from squall.engine.pool import PoolManager
+from squall.lib.tasks import running
 
-from .conftest import config, run
+from .conftest import config, run, until
 
 # A thread left running after the handler returns: it appends to a file every 2 ms.
 TICKER = """
@@ -38,6 +39,11 @@ def need_311() -> None:
         pytest.skip("no python3.11")
 
 
+def ticks(out: Path) -> int:
+    """Bytes the ticker thread wrote so far."""
+    return out.stat().st_size
+
+
 def test_idle_ee_is_frozen_after_the_grace_not_before(
     need_311: None, write_function: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -45,22 +51,16 @@ def test_idle_ee_is_frozen_after_the_grace_not_before(
 
     async def go() -> None:
         pools = PoolManager(keep_alive_s=600, freeze_grace_s=0.5, runtime_sdk=False)
-        await pools.start()
-        try:
+        async with running(pools):
             first = await pools.invoke("fn", "g", config(code), b"{}", time.time() + 3)
             (idle,) = pools._pools["fn"].idle
             assert idle.ee.state is EnvState.READY  # within the grace: not frozen yet
             second = await pools.invoke("fn", "g", config(code), b"{}", time.time() + 3)
             assert json.loads(first.payload) == json.loads(second.payload)  # reused as it was
             (idle,) = pools._pools["fn"].idle
-            deadline = time.monotonic() + 10
-            while idle.ee.state is not EnvState.FROZEN and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert idle.ee.state is EnvState.FROZEN
+            await until(lambda: idle.ee.state is EnvState.FROZEN)
             third = await pools.invoke("fn", "g", config(code), b"{}", time.time() + 3)
             assert third.ok and json.loads(third.payload) == json.loads(first.payload)  # thawed on use
-        finally:
-            await pools.stop()
 
     run(go())
 
@@ -76,24 +76,18 @@ def test_a_thread_left_behind_stops_once_the_ee_is_frozen(
 
     async def go() -> None:
         pools = PoolManager(keep_alive_s=600, freeze_grace_s=0.05, runtime_sdk=False, namespaces=frozenset())
-        await pools.start()
-        try:
+        async with running(pools):
             result = await pools.invoke(
                 "fn", "g", config(code), json.dumps({"path": str(out)}).encode(), time.time() + 3
             )
             assert result.ok, result.payload
             (idle,) = pools._pools["fn"].idle
-            deadline = time.monotonic() + 10
-            while idle.ee.state is not EnvState.FROZEN and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            assert idle.ee.state is EnvState.FROZEN
+            await until(lambda: idle.ee.state is EnvState.FROZEN)
             await asyncio.sleep(0.2)  # let the freeze settle (cgroup v1 FREEZING -> FROZEN)
-            size = out.stat().st_size
+            size = ticks(out)
             assert size > 0  # the thread did run after the answer
             await asyncio.sleep(0.3)  # 150 ticks' worth if the thread still ran
-            assert out.stat().st_size == size
-        finally:
-            await pools.stop()
+            assert ticks(out) == size
 
     run(go())
 
@@ -108,19 +102,14 @@ def test_an_ee_busy_at_stop_is_destroyed_when_it_returns(
 
     async def go() -> None:
         pools = PoolManager(keep_alive_s=600, runtime_sdk=False, namespaces=frozenset())
-        await pools.start()
-        call = asyncio.ensure_future(pools.invoke("fn", "g", config(code), b"{}", time.time() + 10))
-        deadline = time.monotonic() + 20
-        while not (pools._pools.get("fn") and pools._pools["fn"].busy) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        await pools.stop()
+        async with running(pools):
+            call = asyncio.ensure_future(pools.invoke("fn", "g", config(code), b"{}", time.time() + 10))
+            await until(lambda: pools._pools.get("fn") and pools._pools["fn"].busy, within_s=20)
         result = await call
         # Stopping the manager stops the zygotes, whose EEs die with them (PR_SET_PDEATHSIG): the
         # invocation may end in an error; either way its EE must not survive the manager.
         pid = int(result.logs.split(b"pid ")[1].split()[0])
-        end = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < end:
-            await asyncio.sleep(0.05)
-        assert not Path(f"/proc/{pid}").exists()  # not parked (and later frozen) in a stopped manager
+        # not parked (and later frozen) in a stopped manager
+        await until(lambda: not os.path.exists(f"/proc/{pid}"))
 
     run(go())

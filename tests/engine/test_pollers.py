@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from squall.engine import pollers
 from squall.engine.concurrency import Throttled, ThrottleReason
 from squall.engine.pollers import PollerGroup, PollerManager, PollerSpec
+from squall.lib.tasks import running
 
 
 class FakeSource:
@@ -27,7 +28,8 @@ class FakeSource:
         if not self.items:
             self.arrived.clear()
             try:
-                await asyncio.wait_for(self.arrived.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self.arrived.wait()
             except TimeoutError:
                 return []
         taken, self.items = self.items[:limit], self.items[limit:]
@@ -55,8 +57,8 @@ class Recorder:
         self.batches.append([name for name, _ in batch])
 
 
-async def until(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def until(check, within_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within_s
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
         await asyncio.sleep(0.01)
@@ -72,15 +74,14 @@ def test_batching_window_gathers_until_it_ends() -> None:
         group = PollerGroup(spec(window_s=0.5), source, handler)
         group.target = 1
         source.put(("a", 1), ("b", 1), ("c", 1))
-        group.start()
+        async with running(group):
 
-        async def late() -> None:
-            await asyncio.sleep(0.1)
-            source.put(("d", 1), ("e", 1))
+            async def late() -> None:
+                await asyncio.sleep(0.1)
+                source.put(("d", 1), ("e", 1))
 
-        await late()
-        await until(lambda: handler.batches)
-        await group.stop(graceful=False)
+            await late()
+            await until(lambda: handler.batches)
         return handler.batches
 
     assert asyncio.run(main()) == [["a", "b", "c", "d", "e"]]
@@ -92,9 +93,10 @@ def test_stop_while_gathering_gives_the_records_back() -> None:
         group = PollerGroup(spec(window_s=30), source, handler)
         group.target = 1
         source.put(("a", 1))
-        group.start()
-        await until(lambda: not source.items)  # taken; the window is open
-        await group.stop()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(group.run(lambda: None))
+            await until(lambda: not source.items)  # taken; the window is open
+            group.drain()  # graceful: leaving the TaskGroup waits for the group's run to end
         return handler.batches, source.released
 
     assert asyncio.run(main()) == ([], [("a", 1)])
@@ -106,9 +108,8 @@ def test_without_window_a_batch_goes_at_once() -> None:
         group = PollerGroup(spec(batch_size=2), source, handler)
         group.target = 1
         source.put(("a", 1), ("b", 1), ("c", 1))
-        group.start()
-        await until(lambda: len(handler.batches) == 2)
-        await group.stop(graceful=False)
+        async with running(group):
+            await until(lambda: len(handler.batches) == 2)
         return handler.batches
 
     assert asyncio.run(main()) == [["a", "b"], ["c"]]
@@ -122,9 +123,8 @@ def test_payload_limit_splits_and_carries_the_rest() -> None:
         group = PollerGroup(spec(window_s=0.2), source, handler)
         group.target = 1
         source.put(*[(str(i), int(2.5 * mb)) for i in range(5)])
-        group.start()
-        await until(lambda: sum(map(len, handler.batches)) == 5)
-        await group.stop(graceful=False)
+        async with running(group):
+            await until(lambda: sum(map(len, handler.batches)) == 5)
         return handler.batches
 
     batches = asyncio.run(main())
@@ -136,24 +136,24 @@ def test_scaling_up_while_full_down_when_empty_capped() -> None:
     async def main() -> None:
         group = PollerGroup(spec(cap=12), FakeSource(), Recorder())
         assert group.target == pollers.START_CONCURRENCY
-        step = round(pollers.SCALE_UP_PER_MINUTE * pollers.SCALE_TICK_S / 60)
-        group._full = 3
-        group.rescale()
-        assert group.target == pollers.START_CONCURRENCY + step
-        group._full = 1
-        group.rescale()
-        assert group.target == 12  # the cap
-        assert group.workers == 12
-        group._empty = 4
-        group.rescale()
-        assert group.target == 6
-        group._empty = 4
-        group.rescale()
-        assert group.target == pollers.START_CONCURRENCY
-        group.spec = spec(cap=2)
-        group.rescale()
-        assert group.target == 2
-        await group.stop(graceful=False)
+        async with running(group):  # (no await below: the scaler does not tick meanwhile)
+            step = round(pollers.SCALE_UP_PER_MINUTE * pollers.SCALE_TICK_S / 60)
+            group._full = 3
+            group.rescale()
+            assert group.target == pollers.START_CONCURRENCY + step
+            group._full = 1
+            group.rescale()
+            assert group.target == 12  # the cap
+            assert group.workers == 12
+            group._empty = 4
+            group.rescale()
+            assert group.target == 6
+            group._empty = 4
+            group.rescale()
+            assert group.target == pollers.START_CONCURRENCY
+            group.spec = spec(cap=2)
+            group.rescale()
+            assert group.target == 2
 
     asyncio.run(main())
 
@@ -164,10 +164,9 @@ def test_throttled_batch_is_retried_and_the_target_halved() -> None:
         group = PollerGroup(spec(), source, handler)
         group.target = 8
         source.put(("a", 1))
-        group.start()
-        await until(lambda: handler.batches)
-        target = group.target
-        await group.stop(graceful=False)
+        async with running(group):
+            await until(lambda: handler.batches)
+            target = group.target
         return handler.batches, target
 
     batches, target = asyncio.run(main())
@@ -180,9 +179,8 @@ def test_always_throttled_gives_the_batch_back() -> None:
         group = PollerGroup(spec(), source, Recorder(throttles=10**6))
         group.target = 1
         source.put(("a", 1))
-        group.start()
-        await until(lambda: source.released, timeout=10)
-        await group.stop(graceful=False)
+        async with running(group):
+            await until(lambda: source.released, within_s=10)
         return source.released
 
     assert asyncio.run(main())[:1] == [("a", 1)]
@@ -199,24 +197,23 @@ def test_manager_follows_the_desired_mappings() -> None:
             return opened[-1][1], opened[-1][2]
 
         manager = PollerManager(lambda: dict(desired), opener, interval_s=0.05)  # type: ignore[arg-type]
-        await manager.start()
-        desired["m"] = spec(revision=1)
-        await until(lambda: "m" in manager.groups)
-        group = manager.groups["m"]
-        desired["m"] = spec(revision=1, cap=3)  # a cap change applies in place
-        await until(lambda: group.spec.cap == 3)
-        assert manager.groups["m"] is group and len(opened) == 1
-        _, first_source, first_handler = opened[0]
-        first_source.put(("x", 1))
-        await asyncio.sleep(0.1)  # the batch is being handled (held)
-        desired["m"] = spec(revision=2)  # restart with fresh pollers
-        await until(lambda: len(opened) == 2)
-        assert manager.groups["m"] is not group
-        assert not first_handler.batches
-        hold.set()
-        await until(lambda: first_handler.batches == [["x"]])  # the running batch finished
-        del desired["m"]
-        await until(lambda: not manager.groups)
-        await manager.stop()
+        async with running(manager):
+            desired["m"] = spec(revision=1)
+            await until(lambda: "m" in manager.groups)
+            group = manager.groups["m"]
+            desired["m"] = spec(revision=1, cap=3)  # a cap change applies in place
+            await until(lambda: group.spec.cap == 3)
+            assert manager.groups["m"] is group and len(opened) == 1
+            _, first_source, first_handler = opened[0]
+            first_source.put(("x", 1))
+            await until(lambda: not first_source.items)  # taken: the batch is being handled (held)
+            desired["m"] = spec(revision=2)  # restart with fresh pollers
+            await until(lambda: len(opened) == 2)
+            assert manager.groups["m"] is not group
+            assert not first_handler.batches
+            hold.set()
+            await until(lambda: first_handler.batches == [["x"]])  # the running batch finished
+            del desired["m"]
+            await until(lambda: not manager.groups)
 
     asyncio.run(main())

@@ -12,6 +12,7 @@ import pytest
 from squall.engine.codecache import CodeCache, CodeCacheError
 from squall.engine.host import discover_interpreters
 from squall.engine.pool import PoolManager, UnsupportedRuntime
+from squall.lib.tasks import running
 
 from .conftest import config, run
 
@@ -52,8 +53,7 @@ def test_pool_reuses_frozen_ee_and_replaces_on_new_generation(tmp_path: Path) ->
 
     async def go() -> None:
         pools = PoolManager(keep_alive_s=600)
-        await pools.start()
-        try:
+        async with running(pools):
             a = await pools.invoke("fn", "g1", config(one), b"{}", time.time() + 3)
             b = await pools.invoke("fn", "g1", config(one), b"{}", time.time() + 3)
             assert a.ok and b.ok and a.init_ms is not None and b.init_ms is None
@@ -65,7 +65,5 @@ def test_pool_reuses_frozen_ee_and_replaces_on_new_generation(tmp_path: Path) ->
             assert pools.idle_count("fn") == 0
             with pytest.raises(UnsupportedRuntime):
                 await pools.invoke("x", "g", config(one, runtime="nodejs20.x"), b"{}", time.time() + 3)
-        finally:
-            await pools.stop()
 
     run(go())

@@ -18,6 +18,7 @@ from squall.engine.provided import ProvidedEnvironment
 from squall.engine.runtime_api import Invocation, RuntimeApi
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.zygote import Zygote
+from squall.lib.tasks import running
 
 from .conftest import config, gone, run
 
@@ -248,16 +249,13 @@ def test_pool_runs_provided_runtimes_in_the_sandbox_warm(tmp_path: Path) -> None
 
     async def go() -> None:
         pools = PoolManager()
-        await pools.start()
-        try:
+        async with running(pools):
             a = await pools.invoke("p", "g", fc, b"1", time.time() + 5)
             b = await pools.invoke("p", "g", fc, b"2", time.time() + 5)
             assert a.ok and b.ok, (a.payload, b.payload)
             assert a.init_ms is not None and b.init_ms is None
             assert json.loads(a.payload)["pid"] == json.loads(b.payload)["pid"]
             assert a.max_memory_mb is None or a.max_memory_mb > 0
-        finally:
-            await pools.stop()
 
     run(go())
 

@@ -13,6 +13,7 @@ import pytest
 from squall.engine.environment import InvocationResult
 from squall.engine.host import discover_interpreters
 from squall.engine.pool import PROVISIONED, PoolManager
+from squall.lib.tasks import running
 
 from .conftest import config, run
 
@@ -36,8 +37,7 @@ def test_provisioned_ees_serve_first_and_spill_over(write_function: Callable[...
 
     async def go() -> None:
         pools = PoolManager(keep_alive_s=0.01)
-        await pools.start()
-        try:
+        async with running(pools):
             assert await pools.provision("k", "g", provisioned, 2) is None
             assert pools.provisioned_count("k") == 2
             colds: list[int] = []
@@ -69,8 +69,6 @@ def test_provisioned_ees_serve_first_and_spill_over(write_function: Callable[...
             assert pools.provisioned_count("k") == 0
             again = await pools.invoke("k", "g", on_demand, b"{}", time.time() + 5)
             assert again.init_type == "on-demand" and not again.spillover
-        finally:
-            await pools.stop()
 
     run(go())
 
@@ -81,8 +79,7 @@ def test_a_provisioned_ee_that_dies_is_replaced(write_function: Callable[..., st
 
     async def go() -> None:
         pools = PoolManager()
-        await pools.start()
-        try:
+        async with running(pools):
             assert await pools.provision("k", "g", crashing, 1) is None
             result = await pools.invoke("k", "g", crashing, b"{}", time.time() + 5)
             assert not result.ok and result.init_type == PROVISIONED
@@ -91,8 +88,6 @@ def test_a_provisioned_ee_that_dies_is_replaced(write_function: Callable[..., st
                     break
                 await asyncio.sleep(0.02)
             assert pools.provisioned_count("k") == 1
-        finally:
-            await pools.stop()
 
     run(go())
 
@@ -102,13 +97,10 @@ def test_provision_reports_init_failure(write_function: Callable[..., str]) -> N
 
     async def go() -> None:
         pools = PoolManager()
-        await pools.start()
-        try:
+        async with running(pools):
             error = await pools.provision("k", "g", replace(config(code), initialization_type=PROVISIONED), 2)
             assert error is not None and b"no init" in error
             assert pools.provisioned_count("k") == 0
-        finally:
-            await pools.stop()
 
     run(go())
 
@@ -124,14 +116,11 @@ def test_cold_start_hook_can_refuse_a_new_ee(write_function: Callable[..., str])
 
     async def go() -> None:
         pools = PoolManager()
-        await pools.start()
-        try:
+        async with running(pools):
             with pytest.raises(Refused):
                 await pools.invoke("k", "g", config(code), b"{}", time.time() + 5, on_cold_start=refuse)
             ok = await pools.invoke("k", "g", config(code), b"{}", time.time() + 5)
             warm = await pools.invoke("k", "g", config(code), b"{}", time.time() + 5, on_cold_start=refuse)
             assert ok.ok and warm.ok  # a warm reuse does not ask
-        finally:
-            await pools.stop()
 
     run(go())

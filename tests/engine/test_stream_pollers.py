@@ -5,6 +5,7 @@ age, checkpoint resume, parent before child."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from squall.engine.stream_pollers import (
     StreamSpec,
     before,
 )
+from squall.lib.tasks import running
 
 
 @pytest.fixture(autouse=True)
@@ -68,12 +70,11 @@ class MemStream:
     def first_seq_at(self, shard_id: str, timestamp: float) -> str | None:
         return next((r.seq for r in self.records[shard_id] if r.at >= timestamp), None)
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, wait_s: float) -> None:
         self.changed.clear()
-        try:
-            await asyncio.wait_for(self.changed.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await self.changed.wait()
 
     def sequence(self, record: Rec) -> str:
         return record.seq
@@ -139,8 +140,8 @@ class Handler:
         return [s for b in self.batches for s in b]
 
 
-async def until(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def until(check, within_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within_s
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.005)
@@ -159,11 +160,10 @@ def test_in_order_batches_and_checkpoints() -> None:
         stream, handler, ckpt = MemStream(), Handler(), MemCheckpoints()
         seqs = [stream.put(f"k{i % 3}") for i in range(7)]
         p = poller(stream, handler, ckpt, batch_size=3)
-        p.start()
-        await until(lambda: len(handler.seen()) == 7)
-        seqs.append(stream.put("k9"))  # a record arriving later wakes the shard
-        await until(lambda: len(handler.seen()) == 8)
-        await p.stop()
+        async with running(p):
+            await until(lambda: len(handler.seen()) == 7)
+            seqs.append(stream.put("k9"))  # a record arriving later wakes the shard
+            await until(lambda: len(handler.seen()) == 8)
         assert handler.seen() == seqs
         assert handler.batches[0] == seqs[:3]
         assert ckpt.saved["s1"] == seqs[-1]
@@ -180,13 +180,10 @@ def test_latest_and_at_timestamp_starting_positions() -> None:
         latest, at = Handler(), Handler()
         p1 = poller(stream, latest, starting_position="LATEST")
         p2 = poller(stream, at, starting_position="AT_TIMESTAMP", start_timestamp=150.0)
-        p1.start()
-        p2.start()
-        await until(lambda: at.seen() == [middle, last])
-        newer = stream.put("d")
-        await until(lambda: latest.seen() == [newer] and at.seen() == [middle, last, newer])
-        await p1.stop()
-        await p2.stop()
+        async with running(p1, p2):
+            await until(lambda: at.seen() == [middle, last])
+            newer = stream.put("d")
+            await until(lambda: latest.seen() == [newer] and at.seen() == [middle, last, newer])
         assert before("0000000010") == "0000000009" and before("0") == ""
 
     asyncio.run(main())
@@ -198,18 +195,16 @@ def test_restart_resumes_after_the_last_acknowledged_batch() -> None:
         seqs = [stream.put("k") for _ in range(4)]
         first = Handler()
         p = poller(stream, first, ckpt, batch_size=2, starting_position="LATEST")
-        p.start()
-        await until(lambda: "s1" in ckpt.saved)
-        assert ckpt.saved["s1"] == seqs[-1]  # LATEST resolved once and checkpointed
-        more = [stream.put("k") for _ in range(2)]
-        await until(lambda: first.seen() == more)
-        await p.stop()
+        async with running(p):
+            await until(lambda: "s1" in ckpt.saved)
+            assert ckpt.saved["s1"] == seqs[-1]  # LATEST resolved once and checkpointed
+            more = [stream.put("k") for _ in range(2)]
+            await until(lambda: first.seen() == more)
         later = [stream.put("k") for _ in range(3)]
         second = Handler()  # the new poller must not go back to LATEST nor replay
         p = poller(stream, second, ckpt, batch_size=2, starting_position="LATEST")
-        p.start()
-        await until(lambda: second.seen() == later)
-        await p.stop()
+        async with running(p):
+            await until(lambda: second.seen() == later)
 
     asyncio.run(main())
 
@@ -221,9 +216,8 @@ def test_parallelization_keeps_order_per_key() -> None:
         keys = [f"k{i % 5}" for i in range(60)]
         by_seq = {stream.put(k): k for k in keys}
         p = poller(stream, handler, batch_size=4, parallelization=5)
-        p.start()
-        await until(lambda: len(handler.seen()) == 60)
-        await p.stop()
+        async with running(p):
+            await until(lambda: len(handler.seen()) == 60)
         for key in set(keys):
             order = [s for s in handler.seen() if by_seq[s] == key]
             assert order == sorted(order)
@@ -238,9 +232,8 @@ def test_batches_stay_under_the_payload_limit() -> None:
         stream, handler = MemStream(), Handler()
         seqs = [stream.put(k) for k in ("big", "big", "small", "big")]
         p = poller(stream, handler, batch_size=10)
-        p.start()
-        await until(lambda: len(handler.seen()) == 4)
-        await p.stop()
+        async with running(p):
+            await until(lambda: len(handler.seen()) == 4)
         assert handler.batches == [[seqs[0]], seqs[1:3], [seqs[3]]]
 
     asyncio.run(main())
@@ -251,9 +244,8 @@ def test_filter_skips_records_and_advances() -> None:
         stream, handler, ckpt = MemStream(), Handler(), MemCheckpoints()
         seqs = [stream.put(k) for k in ("keep", "drop", "keep", "drop")]
         p = poller(stream, handler, ckpt, matches=lambda r: r.key == "keep")
-        p.start()
-        await until(lambda: ckpt.saved.get("s1") == seqs[-1])
-        await p.stop()
+        async with running(p):
+            await until(lambda: ckpt.saved.get("s1") == seqs[-1])
         assert handler.seen() == [seqs[0], seqs[2]]
 
     asyncio.run(main())
@@ -265,9 +257,8 @@ def test_retries_then_gives_up_and_moves_on() -> None:
         seqs = [stream.put("k") for _ in range(3)]
         handler = Handler(fail={seqs[0]}, throttles=2)
         p = poller(stream, handler, batch_size=2, policy=RetryPolicy(max_retries=2))
-        p.start()
-        await until(lambda: handler.seen()[-1:] == [seqs[2]])
-        await p.stop()
+        async with running(p):
+            await until(lambda: handler.seen()[-1:] == [seqs[2]])
         assert handler.batches[:3] == [seqs[:2]] * 3  # throttles are not attempts
         assert handler.given_up == [("s1", seqs[:2], RETRIES_EXHAUSTED, 3)]
 
@@ -280,9 +271,8 @@ def test_bisect_isolates_the_bad_record() -> None:
         seqs = [stream.put("k") for _ in range(4)]
         handler = Handler(fail={seqs[2]})
         p = poller(stream, handler, batch_size=4, policy=RetryPolicy(max_retries=0, bisect=True))
-        p.start()
-        await until(lambda: handler.seen()[-1:] == [seqs[3]])
-        await p.stop()
+        async with running(p):
+            await until(lambda: handler.seen()[-1:] == [seqs[3]])
         assert handler.batches == [seqs, seqs[:2], seqs[2:], [seqs[2]], [seqs[3]]]
         assert handler.given_up == [("s1", [seqs[2]], RETRIES_EXHAUSTED, 1)]
 
@@ -295,9 +285,8 @@ def test_partial_failure_restarts_from_the_lowest_failed() -> None:
         seqs = [stream.put("k") for _ in range(4)]
         handler = Handler(fail={seqs[2]}, partial=True)
         p = poller(stream, handler, batch_size=4, policy=RetryPolicy(max_retries=1))
-        p.start()
-        await until(lambda: bool(handler.given_up))
-        await p.stop()
+        async with running(p):
+            await until(lambda: bool(handler.given_up))
         assert handler.batches[:2] == [seqs, seqs[2:]]  # one retry, from the failed record on
         assert handler.given_up == [("s1", seqs[2:], RETRIES_EXHAUSTED, 2)]
 
@@ -311,9 +300,8 @@ def test_records_too_old_are_given_up() -> None:
         fresh = stream.put("k", at=time.time() + 3600)
         handler = Handler(fail={old, fresh})
         p = poller(stream, handler, batch_size=1, policy=RetryPolicy(max_age_s=60))
-        p.start()
-        await until(lambda: len(handler.batches) >= 3)
-        await p.stop()
+        async with running(p):
+            await until(lambda: len(handler.batches) >= 3)
         assert handler.given_up[0] == ("s1", [old], AGE_EXCEEDED, 0)
         assert all(b == [fresh] for b in handler.batches)  # retried, not given up
 
@@ -328,9 +316,8 @@ def test_child_shard_waits_for_its_parent() -> None:
         stream.split("s1", "s2")
         child = [stream.put("k", shard="s2") for _ in range(2)]
         p = poller(stream, handler, ckpt, batch_size=1)
-        p.start()
-        await until(lambda: len(handler.seen()) == 5)
-        await p.stop()
+        async with running(p):
+            await until(lambda: len(handler.seen()) == 5)
         assert handler.seen() == first + child
         assert ckpt.saved["s1"] == END
 
@@ -346,14 +333,13 @@ def test_manager_starts_and_stops_pollers() -> None:
             lambda spec: StreamPoller(spec, stream, handler, MemCheckpoints()),  # type: ignore[arg-type]
             interval_s=0.01,
         )
-        await mgr.start()
-        seq = stream.put("k")
-        await until(lambda: handler.seen() == [seq])
-        want.clear()
-        await until(lambda: not mgr.pollers)
-        stream.put("k")
-        await asyncio.sleep(0.05)
-        await mgr.stop()
+        async with running(mgr):
+            seq = stream.put("k")
+            await until(lambda: handler.seen() == [seq])
+            want.clear()
+            await until(lambda: not mgr.pollers)
+            stream.put("k")
+            await asyncio.sleep(0.05)
         assert handler.seen() == [seq]
 
     asyncio.run(main())
@@ -365,11 +351,10 @@ def test_tumbling_windows_carry_state_and_end_with_a_final_invocation() -> None:
         a = [stream.put("k", at=1000.0 + i) for i in range(3)]  # window [1000, 1010)
         b = [stream.put("k", at=1012.0)]  # window [1010, 1020)
         p = poller(stream, handler, ckpt, batch_size=2, tumbling_s=10)
-        p.start()
-        await until(
-            lambda: len(handler.windows) == 5
-        )  # 2 batches + final, 1 batch + final (idle, past its end)
-        await p.stop()
+        async with running(p):
+            await until(
+                lambda: len(handler.windows) == 5
+            )  # 2 batches + final, 1 batch + final (idle, past its end)
         assert handler.windows[:4] == [
             (1000.0, False, {}, a[:2]),
             (1000.0, False, {"n": 2}, a[2:]),
@@ -389,16 +374,14 @@ def test_tumbling_window_state_survives_a_restart_and_ends_early() -> None:
         first = Handler()
         stream.put("k", at=future)
         p = poller(stream, first, ckpt, tumbling_s=7200)
-        p.start()
-        await until(lambda: ckpt.saved.get("s1#window", "").endswith("false]"))
-        await p.stop()
+        async with running(p):
+            await until(lambda: ckpt.saved.get("s1#window", "").endswith("false]"))
         second = Handler()
         second.window_limit = 3
         seqs = [stream.put("k", at=future) for _ in range(2)]
         p = poller(stream, second, ckpt, tumbling_s=7200)
-        p.start()
-        await until(lambda: len(second.windows) == 2)
-        await p.stop()
+        async with running(p):
+            await until(lambda: len(second.windows) == 2)
         assert second.windows[0][2:] == ({"n": 1}, seqs)
         assert second.windows[1][1:3] == (True, {"n": 3})  # the state hit the limit: ended early
 

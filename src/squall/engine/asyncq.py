@@ -5,9 +5,9 @@ Contract:
 - `AsyncQueue.enqueue(event)` commits the event to the store (namespace
   `lambda.async`, key ``(due time in microseconds, event id)``) before it
   returns: once the caller answers 202, the event survives a crash.
-- The worker (`start()` / `stop()`, one owned task plus one task per running
-  event, all cancelled by `stop()`) takes due events by a range scan over the
-  keys, runs them concurrently (at most `concurrency` overall and a
+- The worker (`run(started)`, a `lib.tasks.Background`: one child task per
+  running event in the worker's TaskGroup, all cancelled with it) takes due
+  events by a range scan over the keys, runs them concurrently (at most `concurrency` overall and a
   per-function cap from the `RetryPolicy`) through the service's
   `AsyncRunner`, and sleeps when idle until an enqueue or the next due time.
 - An event leaves the queue only after its outcome is committed: a retry is
@@ -42,6 +42,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from squall.engine.concurrency import Throttled
+from squall.lib.tasks import Started, spawn
 from squall.storage import Store, pack
 
 log = logging.getLogger("squall.lambda.async")
@@ -210,8 +211,7 @@ class AsyncQueue:
         self.concurrency = max(1, concurrency)
         self.clock = clock
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._running: dict[bytes, asyncio.Task[None]] = {}
+        self._running: dict[bytes, asyncio.Task[Any]] = {}
         self._per_function: Counter[tuple[str, str, str]] = Counter()
 
     def enqueue(self, event: AsyncEvent) -> AsyncEvent:
@@ -228,42 +228,34 @@ class AsyncQueue:
         with self.store.read() as r:
             return [AsyncEvent.load(v) for _, v in r.scan(NS)]
 
-    async def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """The worker: runs due events as children of its TaskGroup until cancelled."""
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._loop(), name="lambda-async-queue")
-
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._task = None
+        async with asyncio.TaskGroup() as group:
+            started()
+            while True:
+                self._wake.clear()
+                try:
+                    delay = self._dispatch(self.clock(), group)
+                except Exception:
+                    log.exception("async queue dispatch failed")
+                    delay = 1.0
+                if delay is None:
+                    await self._wake.wait()
+                elif delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
 
     async def process_due(self) -> int:
-        """Start every due event (within the bounds) and wait for the runs; the count started."""
+        """Start every due event (within the bounds) and wait for the runs; the count started
+        (for tests and tools driving the queue without its worker)."""
         before = set(self._running)
-        self._dispatch(self.clock())
-        started = [t for k, t in self._running.items() if k not in before]
-        await asyncio.gather(*started, return_exceptions=True)
-        return len(started)
+        async with asyncio.TaskGroup() as group:
+            self._dispatch(self.clock(), group)
+            return len(set(self._running) - before)
 
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                delay = self._dispatch(self.clock())
-            except Exception:
-                log.exception("async queue dispatch failed")
-                delay = 1.0
-            if delay is None:
-                await self._wake.wait()
-            elif delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
-
-    def _dispatch(self, now: float) -> float | None:
+    def _dispatch(self, now: float, group: asyncio.TaskGroup) -> float | None:
         """Start due events; the seconds until the next one is due, or None to wait for a wake."""
         due_end = pack(round(now * 1_000_000) + 1)
         blocked = False
@@ -282,7 +274,7 @@ class AsyncQueue:
                 blocked = True
                 continue
             self._per_function[event.function_key] += 1
-            self._running[key] = asyncio.create_task(self._handle(key, event, policy), name=f"async-{key!r}")
+            self._running[key] = spawn(group, self._handle(key, event, policy), f"async-{key!r}")
         if blocked or upcoming is None:
             return None
         return max(0.0, AsyncEvent.load(upcoming[1]).next_due - now)

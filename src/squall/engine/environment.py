@@ -67,7 +67,8 @@ class ExecutionEnvironment(BaseEnvironment):
         self._channel.setblocking(False)
         self._chan = await FrameChannel.connect(self._channel)
         try:
-            header, body = await asyncio.wait_for(self._chan.read(), INIT_TIMEOUT_S)
+            async with asyncio.timeout(INIT_TIMEOUT_S):
+                header, body = await self._chan.read()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             self.init_error = error_doc("Runtime.ExitError", NO_REASON)
             self.destroy()

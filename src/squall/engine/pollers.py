@@ -5,7 +5,9 @@ reconciles every `interval_s` against `desired()` (the service's mappings as
 `PollerSpec`s, keyed by mapping id): a new key starts a group (through
 `open(spec)`, which gives the group its `Source` and `BatchHandler`), a key
 gone stops it, a changed `spec.revision` restarts it, a changed cap alone is
-applied in place. The manager owns every task; `stop()` cancels them all.
+applied in place. Both are `lib.tasks.Background` components: the manager's
+`run` holds a TaskGroup with one child per group, a group's `run` a TaskGroup
+with its scaler and workers; cancelling the manager cancels them all.
 
 A group runs `target` workers. A worker gathers a batch from its `Source`
 (long polling: the first `receive` waits up to `POLL_WAIT_S`; then, with a
@@ -20,9 +22,9 @@ empty, never above `spec.cap` (at most `MAX_CONCURRENCY`); a handler raising
 (`retry_after_s` when given), giving it back to the source after
 `THROTTLE_RETRIES`.
 
-Stopping a group (disable, delete, update) cancels workers waiting on the
-source and lets batches being handled finish; the manager's `stop()` cancels
-everything.
+Stopping a group (`drain()`, on disable, delete, update) cancels workers
+waiting on the source and lets batches being handled finish, then the group's
+`run` returns; cancelling the manager cancels everything.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ import random
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from squall.engine.concurrency import Throttled
+from squall.lib.tasks import Started, spawn
 
 log = logging.getLogger("squall.pollers")
 
@@ -102,9 +105,10 @@ class PollerGroup(Generic[R]):
         self.source = source
         self.handler = handler
         self.target = min(START_CONCURRENCY, self.cap)
-        self._workers: set[asyncio.Task[None]] = set()
-        self._waiting: set[asyncio.Task[None]] = set()  # workers blocked on the source
-        self._scaler: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[Any]] = set()
+        self._waiting: set[asyncio.Task[Any]] = set()  # workers blocked on the source
+        self._group: asyncio.TaskGroup | None = None  # while running: the scaler and the workers
+        self._scaler: asyncio.Task[Any] | None = None
         self._stopping = False
         self._full = self._empty = 0
         self._throttled_until = 0.0
@@ -118,24 +122,34 @@ class PollerGroup(Generic[R]):
     def workers(self) -> int:
         return len(self._workers)
 
-    def start(self) -> None:
-        self._scaler = asyncio.create_task(self._scale_loop(), name=f"poller-scale-{self.spec.key}")
-        self._fill()
+    async def run(self, started: Started) -> None:
+        """The scaler and `target` workers, children of one TaskGroup: until cancelled (every
+        worker cancelled) or, after `drain()`, until the batches being handled are done."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                if not self._stopping:  # (drained before it ran)
+                    self._scaler = spawn(group, self._scale_loop(), f"poller-scale-{self.spec.key}")
+                self._fill()
+                started()
+        finally:
+            self._group = self._scaler = None
 
     def _fill(self) -> None:
-        while not self._stopping and len(self._workers) < self.target:
-            task = asyncio.create_task(self._work(), name=f"poller-{self.spec.key}")
+        group = self._group
+        while group is not None and not self._stopping and len(self._workers) < self.target:
+            task = spawn(group, self._work(), f"poller-{self.spec.key}")
             self._workers.add(task)
             task.add_done_callback(self._workers.discard)
 
-    async def stop(self, graceful: bool = True) -> None:
+    def drain(self) -> None:
+        """Stop gracefully: the scaler and the workers waiting on the source are cancelled,
+        batches being handled finish; `run` returns when they did."""
         self._stopping = True
         if self._scaler is not None:
             self._scaler.cancel()
-        for task in list(self._workers if not graceful else self._waiting):
+        for task in list(self._waiting):
             task.cancel()
-        tasks = [*self._workers, *([self._scaler] if self._scaler else [])]
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     def rescale(self) -> None:
         """One scaling step from what the polls since the last step saw."""
@@ -288,41 +302,36 @@ class PollerManager:
         self._open = opener
         self._interval = interval_s
         self.groups: dict[str, PollerGroup[object]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._stopping: set[asyncio.Task[None]] = set()
+        self._group: asyncio.TaskGroup | None = None  # while running: one child per poller group
         self._broken: dict[str, Hashable] = {}  # key -> revision that failed to open (logged once)
         self._wake = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="pollers")
 
     def poke(self) -> None:
         """Reconcile now (a mapping changed)."""
         self._wake.set()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        groups, self.groups = list(self.groups.values()), {}
-        for task in self._stopping:
-            task.cancel()
-        await asyncio.gather(*self._stopping, return_exceptions=True)
-        await asyncio.gather(*(g.stop(graceful=False) for g in groups))
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("reconciling event source mappings failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
+    async def run(self, started: Started) -> None:
+        """Reconcile every `interval_s` (or on `poke`); the groups are children of this TaskGroup."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                started()
+                while True:
+                    try:
+                        await self.reconcile()
+                    except Exception:
+                        log.exception("reconciling event source mappings failed")
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._interval):
+                            await self._wake.wait()
+                    self._wake.clear()
+        finally:
+            self._group = None
+            self.groups = {}
 
     async def reconcile(self) -> None:
+        if self._group is None:
+            raise RuntimeError("PollerManager.reconcile outside run()")
         want = self._desired()
         stopping = []
         for key, group in list(self.groups.items()):
@@ -345,8 +354,6 @@ class PollerManager:
                 self._broken.pop(key, None)
                 group = PollerGroup(spec, source, handler)
                 self.groups[key] = group
-                group.start()
+                spawn(self._group, group.run(lambda: None), f"poller-group-{key}")
         for group in stopping:  # batches being handled finish in the background
-            task = asyncio.create_task(group.stop(), name=f"poller-stop-{group.spec.key}")
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            group.drain()

@@ -4,7 +4,9 @@ A `StreamPollerManager` keeps one `StreamPoller` per enabled stream mapping, rec
 every `interval_s` against `desired()` (`StreamSpec`s keyed by mapping id; a changed
 `revision` restarts the poller). A `StreamPoller` discovers the stream's shards
 (`ShardSource.shards`) and runs one task per shard; a child shard starts once its parent
-is finished (its last record processed), so a key's order holds across splits.
+is finished (its last record processed), so a key's order holds across splits. Both are
+`lib.tasks.Background` components: the manager's `run` holds one child per poller, a
+poller's `run` one child per shard, in their TaskGroups.
 
 Positions (what `Checkpoints` stores per shard) are "after this sequence number":
 `BEGIN` (before the first record), a sequence number, or `END` (the shard is closed and
@@ -39,9 +41,10 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from squall.engine.stream_batches import BatchRunner, RetryPolicy, StreamHandler, Window
+from squall.lib.tasks import Started, spawn
 
 log = logging.getLogger("squall.pollers.streams")
 
@@ -77,8 +80,8 @@ class ShardSource(Protocol[R]):
 
     def first_seq_at(self, shard_id: str, timestamp: float) -> str | None: ...
 
-    async def wait(self, timeout: float) -> None:
-        """Return when a record may have been appended (or after `timeout`)."""
+    async def wait(self, wait_s: float) -> None:
+        """Return when a record may have been appended (or after `wait_s` seconds)."""
 
     def sequence(self, record: R) -> str: ...
 
@@ -133,30 +136,28 @@ class StreamPoller(Generic[R]):
         self.matches = matches
         self.positions: dict[str, str] = {}
         self.shards: dict[str, Shard] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: dict[str, asyncio.Task[Any]] = {}  # running shards
+        self._group: asyncio.TaskGroup | None = None  # while running: one child per shard
         self._wake = asyncio.Event()
 
-    def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._discover_loop(), name=f"stream-{self.spec.key}")
-
-    async def stop(self) -> None:
-        tasks = [*self._tasks.values(), *([self._loop_task] if self._loop_task else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    async def _discover_loop(self) -> None:
+    async def run(self, started: Started) -> None:
+        """Discover shards every `DISCOVER_S` (or when a shard finished); shards are children."""
         self.positions = self.checkpoints.load()
-        while True:
-            try:
-                self.discover()
-            except Exception as exc:
-                log.warning("stream mapping %s: listing shards failed: %s", self.spec.key, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), DISCOVER_S)
-            self._wake.clear()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                started()
+                while True:
+                    try:
+                        self.discover()
+                    except Exception as exc:
+                        log.warning("stream mapping %s: listing shards failed: %s", self.spec.key, exc)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(DISCOVER_S):
+                            await self._wake.wait()
+                    self._wake.clear()
+        finally:
+            self._group = None
 
     def discover(self) -> None:
         """Refresh the shards, resolve the starting position once, start every shard whose parent is done."""
@@ -171,8 +172,9 @@ class StreamPoller(Generic[R]):
             parent = shard.parent_id
             if parent in self.shards and self.positions.get(parent) != END:
                 continue
-            task = asyncio.create_task(self._run_shard(shard_id), name=f"stream-{self.spec.key}-{shard_id}")
-            self._tasks[shard_id] = task
+            if self._group is not None:
+                task = spawn(self._group, self._run_shard(shard_id), f"stream-{self.spec.key}-{shard_id}")
+                self._tasks[shard_id] = task
 
     def _initial(self, shard: Shard) -> str:
         spec, sid = self.spec, shard.shard_id
@@ -324,42 +326,44 @@ class StreamPollerManager:
         self._open = opener
         self._interval = interval_s
         self.pollers: dict[str, StreamPoller[object]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._running: dict[str, asyncio.Task[Any]] = {}  # each poller's run, a child of the group
+        self._group: asyncio.TaskGroup | None = None
         self._broken: dict[str, Hashable] = {}
         self._wake = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="stream-pollers")
 
     def poke(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        pollers, self.pollers = list(self.pollers.values()), {}
-        await asyncio.gather(*(p.stop() for p in pollers))
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("reconciling stream event source mappings failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
+    async def run(self, started: Started) -> None:
+        """Reconcile every `interval_s` (or on `poke`); the pollers are children of this TaskGroup."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                started()
+                while True:
+                    try:
+                        await self.reconcile()
+                    except Exception:
+                        log.exception("reconciling stream event source mappings failed")
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._interval):
+                            await self._wake.wait()
+                    self._wake.clear()
+        finally:
+            self._group = None
+            self.pollers, self._running = {}, {}
 
     async def reconcile(self) -> None:
+        if self._group is None:
+            raise RuntimeError("StreamPollerManager.reconcile outside run()")
         want = self._desired()
         for key, poller in list(self.pollers.items()):
             spec = want.get(key)
             if spec is None or spec.revision != poller.spec.revision:
                 del self.pollers[key]
-                await poller.stop()
+                task = self._running.pop(key)
+                task.cancel()  # this poller alone; its checkpoints say where a successor resumes
+                await asyncio.wait([task])
         for key, spec in want.items():
             if key in self.pollers:
                 continue
@@ -372,4 +376,4 @@ class StreamPollerManager:
                 continue
             self._broken.pop(key, None)
             self.pollers[key] = poller
-            poller.start()
+            self._running[key] = spawn(self._group, poller.run(lambda: None), f"stream-{key}")

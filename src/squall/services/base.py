@@ -11,11 +11,10 @@ returns the output dict; it may be sync or async. Domain errors are raised as
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from squall.lib.tasks import Background, Started
+from squall.lib.tasks import Background
 from squall.protocol.errors import ServiceError
 from squall.services.context import Principal, PrincipalKind, RequestContext
 from squall.services.operations import Operation, OperationTable, collect
@@ -67,31 +66,7 @@ class ServiceProvider:
         """The provider's background components, in start order (the server's `Supervisor`
         starts them in this order, after the providers declared before this one, and stops
         them in reverse)."""
-        if type(self).start is not ServiceProvider.start or type(self).stop is not ServiceProvider.stop:
-            return (_StartStop(self),)
         return ()
-
-    # Transitional: providers not yet converted to `background()` keep start/stop pairs.
-    async def start(self) -> None:
-        """Start background work."""
-
-    async def stop(self) -> None:
-        """Stop background work."""
-
-
-class _StartStop:
-    """A provider's start/stop pair as one `Background` component (transitional)."""
-
-    def __init__(self, provider: ServiceProvider) -> None:
-        self.provider = provider
-
-    async def run(self, started: Started) -> None:
-        await self.provider.start()
-        try:
-            started()
-            await asyncio.Event().wait()
-        finally:
-            await self.provider.stop()
 
 
 def not_implemented(service: str, operation: str) -> ServiceError:

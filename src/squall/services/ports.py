@@ -224,6 +224,6 @@ class StreamRecords(Protocol):
         """The sequence number of the first record created at or after `timestamp`."""
         ...
 
-    async def wait(self, stream_arn: str, timeout: float) -> None:
-        """Return when a record is appended to the stream (or after `timeout` seconds)."""
+    async def wait(self, stream_arn: str, wait_s: float) -> None:
+        """Return when a record is appended to the stream (or after `wait_s` seconds)."""
         ...

@@ -92,11 +92,12 @@ class MemDynamoStreams:
             None,
         )
 
-    async def wait(self, stream_arn: str, timeout: float) -> None:
+    async def wait(self, stream_arn: str, wait_s: float) -> None:
         if self._event is None:
             self._event = asyncio.Event()
         self._event.clear()
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(wait_s):
+                await self._event.wait()
         except TimeoutError:
             pass

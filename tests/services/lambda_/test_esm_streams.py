@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.stream_batches import Window
+from squall.lib.tasks import running
 from squall.services.calls import Calls
 from squall.services.lambda_.esm_stream_pollers import CHECKPOINTS, StoreCheckpoints, spec_of
 from squall.services.lambda_.esm_streams import failure_record, returned_state, window_fields
@@ -43,8 +44,8 @@ async def call(p: LambdaProvider, operation: str, **params: Any) -> dict[str, An
     return await p.dispatch(ctx(operation), params)
 
 
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(check: Callable[[], bool], within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
     while not check():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.02)
@@ -55,7 +56,7 @@ def positions(p: LambdaProvider) -> list[str]:
         return [json.loads(v)["position"] for _, v in r.scan(CHECKPOINTS)]
 
 
-async def start(data: DataDir, tmp: Path, streams: MemDynamoStreams, queues: FakeServices) -> LambdaProvider:
+def provider(data: DataDir, tmp: Path, streams: MemDynamoStreams, queues: FakeServices) -> LambdaProvider:
     p = LambdaProvider(
         data.store,
         data.blobs,
@@ -64,7 +65,6 @@ async def start(data: DataDir, tmp: Path, streams: MemDynamoStreams, queues: Fak
         calls=Calls(queues, "http://localhost:4566"),
         streams=streams,
     )
-    await p.start()
     return p
 
 
@@ -73,74 +73,76 @@ def test_stream_mapping_end_to_end_in_process(tmp_path: Path) -> None:
     data = DataDir.open(tmp_path / "data")
 
     async def main() -> None:
-        p = await start(data, tmp_path, streams, queues)
-        await call(
-            p,
-            "CreateFunction",
-            FunctionName="f",
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip(HANDLER)},
-        )
-        await until(lambda: p.directory is not None and _active(p))
-        streams.put("INSERT", "old", "ignored")  # before the mapping: LATEST skips it
-        mapping = await call(
-            p,
-            "CreateEventSourceMapping",
-            FunctionName="f",
-            EventSourceArn=ARN,
-            StartingPosition="LATEST",
-            BatchSize=10,
-            MaximumRetryAttempts=1,
-            FunctionResponseTypes=["ReportBatchItemFailures"],
-            DestinationConfig={"OnFailure": {"Destination": QUEUE}},
-        )
-        await until(lambda: len(positions(p)) == 2)  # the shard's LATEST position and the marker
-        good = [streams.put("INSERT", "a", "1"), streams.put("MODIFY", "a", "2")]
-        bad = streams.put("MODIFY", "b", "bad")
-        removed = streams.put("REMOVE", "a")
-        await until(lambda: bool(queues.sent) and removed in positions(p))
-        (queue, body, _), *more = queues.sent
-        assert queue == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/stream-failures" and not more
-        failure = json.loads(body)
-        info = failure["DDBStreamBatchInfo"]
-        assert info["startSequenceNumber"] == bad and info["endSequenceNumber"] == removed
-        assert info["batchSize"] == 2 and info["streamArn"] == ARN
-        assert info["shardId"] == streams.shard.shard_id
-        assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
-        assert failure["requestContext"]["approximateInvokeCount"] == 2
-        # the function returned (reporting item failures): no functionError, as AWS sends null
-        assert failure["responseContext"] == {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": None,
-        }
-        assert failure["version"] == "1.0"
-        assert good[0] < bad
-        got = await call(p, "GetEventSourceMapping", UUID=mapping["UUID"])
-        assert got["LastProcessingResult"] == "PROBLEM: Function call failed"
-        ages = p.telemetry.metrics.read(ACCOUNT, REGION, "AWS/Lambda", "IteratorAge", {"FunctionName": "f"})
-        assert sum(dp.stat.count for dp in ages) >= 2
-        await p.stop()
+        p = provider(data, tmp_path, streams, queues)
+        async with running(*p.background()):
+            await call(
+                p,
+                "CreateFunction",
+                FunctionName="f",
+                Runtime="python3.11",
+                Role=ROLE,
+                Handler="app.handler",
+                Code={"ZipFile": make_zip(HANDLER)},
+            )
+            await until(lambda: p.directory is not None and _active(p))
+            streams.put("INSERT", "old", "ignored")  # before the mapping: LATEST skips it
+            mapping = await call(
+                p,
+                "CreateEventSourceMapping",
+                FunctionName="f",
+                EventSourceArn=ARN,
+                StartingPosition="LATEST",
+                BatchSize=10,
+                MaximumRetryAttempts=1,
+                FunctionResponseTypes=["ReportBatchItemFailures"],
+                DestinationConfig={"OnFailure": {"Destination": QUEUE}},
+            )
+            await until(lambda: len(positions(p)) == 2)  # the shard's LATEST position and the marker
+            good = [streams.put("INSERT", "a", "1"), streams.put("MODIFY", "a", "2")]
+            bad = streams.put("MODIFY", "b", "bad")
+            removed = streams.put("REMOVE", "a")
+            await until(lambda: bool(queues.sent) and removed in positions(p))
+            (queue, body, _), *more = queues.sent
+            assert queue == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/stream-failures" and not more
+            failure = json.loads(body)
+            info = failure["DDBStreamBatchInfo"]
+            assert info["startSequenceNumber"] == bad and info["endSequenceNumber"] == removed
+            assert info["batchSize"] == 2 and info["streamArn"] == ARN
+            assert info["shardId"] == streams.shard.shard_id
+            assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+            assert failure["requestContext"]["approximateInvokeCount"] == 2
+            # the function returned (reporting item failures): no functionError, as AWS sends null
+            assert failure["responseContext"] == {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": None,
+            }
+            assert failure["version"] == "1.0"
+            assert good[0] < bad
+            got = await call(p, "GetEventSourceMapping", UUID=mapping["UUID"])
+            assert got["LastProcessingResult"] == "PROBLEM: Function call failed"
+            ages = p.telemetry.metrics.read(
+                ACCOUNT, REGION, "AWS/Lambda", "IteratorAge", {"FunctionName": "f"}
+            )
+            assert sum(dp.stat.count for dp in ages) >= 2
 
         # a restart resumes after the acknowledged records: nothing is replayed, new records run
-        p = await start(data, tmp_path, streams, queues)
-        after = streams.put("INSERT", "c", "boom")
-        await until(lambda: len(queues.sent) == 2)
-        second = json.loads(queues.sent[1][1])["DDBStreamBatchInfo"]
-        assert second["startSequenceNumber"] == after == second["endSequenceNumber"]
-        assert json.loads(queues.sent[1][1])["responseContext"] == {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": "Unhandled",
-        }
-        await call(p, "DeleteEventSourceMapping", UUID=mapping["UUID"])
-        await until(lambda: not positions(p))  # its checkpoints go with it
-        assert p.stream_pollers is not None
-        StoreCheckpoints(p.deps.store, "deleted-while-down").save("shard", "1")
-        assert p.stream_pollers.sweep() == 1 and not positions(p)
-        await p.stop()
+        p = provider(data, tmp_path, streams, queues)
+        async with running(*p.background()):
+            after = streams.put("INSERT", "c", "boom")
+            await until(lambda: len(queues.sent) == 2)
+            second = json.loads(queues.sent[1][1])["DDBStreamBatchInfo"]
+            assert second["startSequenceNumber"] == after == second["endSequenceNumber"]
+            assert json.loads(queues.sent[1][1])["responseContext"] == {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            }
+            await call(p, "DeleteEventSourceMapping", UUID=mapping["UUID"])
+            await until(lambda: not positions(p))  # its checkpoints go with it
+            assert p.stream_pollers is not None
+            StoreCheckpoints(p.deps.store, "deleted-while-down").save("shard", "1")
+            assert p.stream_pollers.sweep() == 1 and not positions(p)
 
     try:
         asyncio.run(main())

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from squall.lib.tasks import running
 from squall.protocol.errors import ServiceError
 from squall.services.calls import Calls
 from squall.services.context import Principal, PrincipalKind, RequestContext
@@ -71,16 +72,15 @@ def test_topic_destination_with_a_double(tmp_path: Path) -> None:
             assert arn == TOPIC and subject == "Amazon S3 Notification"
             assert json.loads(test)["Event"] == "s3:TestEvent"
             notifier = Notifier(data, targets)
-            notifier.start()
-            writer = await data.write_body(b"abc")
-            version = ObjectVersion("a b", "null", 0, time.time(), f'"{writer.md5_hex}"', writer.size,
-                                    [(writer.id, writer.size)])  # fmt: skip
-            data.commit_version(data.bucket("bkt"), version, "ObjectCreated:Put")
-            for _ in range(200):
-                if len(topics.published) == 2:
-                    break
-                await asyncio.sleep(0.01)
-            await notifier.stop()
+            async with running(notifier):
+                writer = await data.write_body(b"abc")
+                version = ObjectVersion("a b", "null", 0, time.time(), f'"{writer.md5_hex}"', writer.size,
+                                        [(writer.id, writer.size)])  # fmt: skip
+                data.commit_version(data.bucket("bkt"), version, "ObjectCreated:Put")
+                for _ in range(200):
+                    if len(topics.published) == 2:
+                        break
+                    await asyncio.sleep(0.01)
             data.close()
             _, message, subject = topics.published[1]
             record = json.loads(message)["Records"][0]

@@ -92,7 +92,7 @@ def test_http_post_to_a_closed_port_is_a_transport_error() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(OSError):
-        asyncio.run(httpclient.post(f"http://127.0.0.1:{port}/x", [], b"{}", timeout=5))
+        asyncio.run(httpclient.post(f"http://127.0.0.1:{port}/x", [], b"{}", limit_s=5))
 
 
 def test_signing_key_is_made_once_and_kept(tmp_path: Path) -> None:

@@ -108,14 +108,15 @@ class StreamReader:
     def trimmed_through(self, stream_arn: str) -> str | None:
         return self.meta(stream_arn).get("TrimmedThrough")
 
-    async def wait(self, stream_arn: str, timeout: float) -> None:
-        """Return when a record is appended to the stream (or after `timeout` seconds)."""
+    async def wait(self, stream_arn: str, wait_s: float) -> None:
+        """Return when a record is appended to the stream (or after `wait_s` seconds)."""
         self._loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = self._loop.create_future()
         self._waiters.setdefault(stream_arn, set()).add(fut)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(fut), timeout)
+                async with asyncio.timeout(wait_s):
+                    await fut
         finally:
             waiting = self._waiters.get(stream_arn)
             if waiting is not None:

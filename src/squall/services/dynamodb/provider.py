@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from squall.lib.tasks import Background
 from squall.services.base import ServiceProvider
 from squall.services.dynamodb.api_batch import BatchApi
 from squall.services.dynamodb.api_items import ItemsApi
@@ -41,8 +44,5 @@ class DynamoDBProvider(ServiceProvider):
             PartiqlApi(store, catalog),
         )
 
-    async def start(self) -> None:
-        await self.sweeper.start()
-
-    async def stop(self) -> None:
-        await self.sweeper.stop()
+    def background(self) -> Sequence[Background]:
+        return (self.sweeper,)

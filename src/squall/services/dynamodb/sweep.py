@@ -9,11 +9,11 @@ in the past are kept, as AWS does. Then stream records older than 24 hours are t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from decimal import Decimal, InvalidOperation
 
+from squall.lib.tasks import Started
 from squall.services.dynamodb import itemstore, streams
 from squall.services.dynamodb.catalog import TABLES, Catalog
 from squall.services.dynamodb.tables import Table
@@ -42,19 +42,10 @@ class Sweeper:
         self.store = store
         self.catalog = catalog
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dynamodb-sweep")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self, started: Started) -> None:
+        """A sweep every `interval` seconds until cancelled (a `lib.tasks.Background`)."""
+        started()
         while True:
             await asyncio.sleep(self.interval)
             try:

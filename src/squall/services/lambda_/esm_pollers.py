@@ -21,6 +21,7 @@ import orjson
 
 from squall.engine.pollers import MAX_CONCURRENCY, PollerManager, PollerSpec
 from squall.eventpattern import compile_pattern
+from squall.lib.tasks import Started
 from squall.services.lambda_ import esm_rules as rules
 from squall.services.lambda_.esm import EventSourceMappings
 from squall.services.lambda_.esm_sqs import Matcher, QueueSource, SqsBatchHandler
@@ -64,11 +65,9 @@ class SqsPollers:
         self._configs: dict[str, dict[str, Any]] = {}
         self._results: dict[str, str] = {}
 
-    async def start(self) -> None:
-        await self.manager.start()
-
-    async def stop(self) -> None:
-        await self.manager.stop()
+    async def run(self, started: Started) -> None:
+        """The pollers (a `lib.tasks.Background`, see `PollerManager.run`)."""
+        await self.manager.run(started)
 
     def desired(self) -> dict[str, PollerSpec]:
         out: dict[str, PollerSpec] = {}

@@ -21,6 +21,7 @@ import orjson
 from squall.engine.stream_batches import RetryPolicy
 from squall.engine.stream_pollers import StreamPoller, StreamPollerManager, StreamSpec
 from squall.eventpattern import lambda_record_document
+from squall.lib.tasks import Started
 from squall.observability import Metrics
 from squall.services.lambda_ import esm_rules as rules
 from squall.services.lambda_.destinations import DeliveringSink
@@ -91,9 +92,10 @@ class DynamoStreamPollers:
         self._results: dict[str, str] = {}
         self._known: set[str] = set()
 
-    async def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """The pollers (a `lib.tasks.Background`): stale checkpoints swept first."""
         self.sweep()
-        await self.manager.start()
+        await self.manager.run(started)
 
     def sweep(self) -> int:
         """Drop the checkpoints of mappings deleted while the server was down; how many mappings."""
@@ -103,9 +105,6 @@ class DynamoStreamPollers:
         for mapping_id in gone:
             StoreCheckpoints(self.store, mapping_id).forget()
         return len(gone)
-
-    async def stop(self) -> None:
-        await self.manager.stop()
 
     def desired(self) -> dict[str, StreamSpec]:
         out: dict[str, StreamSpec] = {}

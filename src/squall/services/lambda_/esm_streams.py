@@ -73,8 +73,8 @@ class DynamoShardSource:
     def first_seq_at(self, shard_id: str, timestamp: float) -> str | None:
         return self.streams.first_seq_at(self.arn, shard_id, timestamp)
 
-    async def wait(self, timeout: float) -> None:
-        await self.streams.wait(self.arn, timeout)
+    async def wait(self, wait_s: float) -> None:
+        await self.streams.wait(self.arn, wait_s)
 
     def sequence(self, record: Record) -> str:
         return str(record["dynamodb"]["SequenceNumber"])

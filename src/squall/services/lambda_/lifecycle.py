@@ -9,9 +9,9 @@ Markers are durable, so work left over by a stop or crash is finished after rest
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from squall.lib.tasks import Started
 from squall.services.lambda_.code import CodeStore, zip_problem
 from squall.services.lambda_.functions import (
     NS,
@@ -31,24 +31,15 @@ class Lifecycle:
         self.store = store
         self.codes = codes
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def kick(self) -> None:
         self._wake.set()
 
-    async def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """The worker (a `lib.tasks.Background`): a first pass at once, then one per `kick()`."""
         self._wake = asyncio.Event()
         self._wake.set()
-        self._task = asyncio.create_task(self._run(), name="lambda-lifecycle")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+        started()
         while True:
             await self._wake.wait()
             self._wake.clear()

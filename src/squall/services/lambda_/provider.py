@@ -9,11 +9,14 @@ over the functions' `Directory`; its `LayerStore` is the functions'
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from squall.engine.asyncq import AsyncQueue
 from squall.engine.concurrency import Limiter
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
+from squall.lib.tasks import Background, Started
 from squall.observability import Telemetry
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
@@ -130,30 +133,21 @@ class LambdaProvider(ServiceProvider):
         """The `FunctionDirectory` for the parts that hang off a function."""
         return self.deps.directory
 
-    async def start(self) -> None:
-        if self._own_telemetry:
-            self.telemetry.start()
-        await self.deps.lifecycle.start()
-        await self.pools.start()
-        load_reserved(self.deps.store, self.limiter)
-        await self.provisioner.start()
-        await self.async_queue.start()
+    def background(self) -> Sequence[Background]:
+        """Started in this order, stopped in reverse: on shutdown the pollers stop before the
+        async queue they may feed, the queue and the warm-ups before the pools they run in."""
+        components: list[Background] = [
+            _Setup(self),
+            self.deps.lifecycle,
+            self.pools,
+            self.provisioner,
+            self.async_queue,
+        ]
         if self.sqs_pollers is not None:
-            await self.sqs_pollers.start()
+            components.append(self.sqs_pollers)
         if self.stream_pollers is not None:
-            await self.stream_pollers.start()
-
-    async def stop(self) -> None:
-        if self.stream_pollers is not None:
-            await self.stream_pollers.stop()
-        if self.sqs_pollers is not None:
-            await self.sqs_pollers.stop()
-        await self.async_queue.stop()
-        await self.provisioner.stop()
-        await self.pools.stop()
-        await self.deps.lifecycle.stop()
-        if self._own_telemetry:
-            self.telemetry.close()
+            components.append(self.stream_pollers)
+        return components
 
     # -- the code download route (GetFunction's Code.Location) ------------------------------
 
@@ -167,3 +161,23 @@ class LambdaProvider(ServiceProvider):
         data = self.deps.codes.blobs.read(blob_id)
         headers = [("content-type", "application/zip"), ("content-length", str(len(data)))]
         return HttpResponse(200, headers, b"" if method == "HEAD" else data)
+
+
+class _Setup:
+    """The provider's own preparation, first to start and last to stop: the telemetry writer
+    when the provider owns it, and the stored reserved concurrency loaded into the limiter."""
+
+    def __init__(self, provider: LambdaProvider) -> None:
+        self.provider = provider
+
+    async def run(self, started: Started) -> None:
+        p = self.provider
+        if p._own_telemetry:
+            p.telemetry.start()
+        try:
+            load_reserved(p.deps.store, p.limiter)
+            started()
+            await asyncio.Future()
+        finally:
+            if p._own_telemetry:
+                p.telemetry.close()

@@ -5,15 +5,16 @@ config's N environments for the version the qualifier denotes (an alias: its
 `FunctionVersion`) in the engine's pools, with `InitType` provisioned-concurrency,
 then records the outcome in the stored config: Status READY with
 Available/Allocated = N, or FAILED with a StatusReason when Init fails.
-`release(...)` (after a Delete) stops them. `start()` re-warms every stored
-config (Status back to IN_PROGRESS, then READY), so they survive a restart.
-Each warm-up is a task owned here; `stop()` cancels them.
+`release(...)` (after a Delete) stops them. `run()` (a `lib.tasks.Background`)
+re-warms every stored config (Status back to IN_PROGRESS, then READY), so they
+survive a restart. Each warm-up is a child of `run`'s TaskGroup, cancelled alone
+when a newer one for the same config replaces it, all of them with `run`; a
+config put while not running is warmed by the next `run`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Hashable
 from dataclasses import replace
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 
 from squall.engine.pool import PROVISIONED
+from squall.lib.tasks import Started, spawn
 from squall.services.lambda_.functions import PC_NS, now_text, read_alias, read_version
 from squall.services.lambda_.invoker import Invoker, Target
 from squall.services.lambda_.names import FunctionRef
@@ -39,7 +41,8 @@ class Provisioner:
     def __init__(self, invoker: Invoker, endpoint: str | None = None) -> None:
         self.invoker = invoker
         self.endpoint = endpoint
-        self._tasks: dict[ConfigKey, asyncio.Task[None]] = {}
+        self._tasks: dict[ConfigKey, asyncio.Task[Any]] = {}  # the warm-up of each config
+        self._group: asyncio.TaskGroup | None = None  # while running: the warm-ups
         self._pools: dict[ConfigKey, Hashable] = {}  # the pool key each config provisions
         invoker.deps.directory.on_delete(self._deleted)
 
@@ -47,29 +50,31 @@ class Provisioner:
     def store(self) -> Store:
         return self.invoker.deps.store
 
-    async def start(self) -> None:
-        with self.store.read() as r:
-            keys = [unpack(k) for k, _ in r.scan(PC_NS)]
-        for parts in keys:
-            key: ConfigKey = (str(parts[0]), str(parts[1]), str(parts[2]), str(parts[3]))
-            self._update(key, Status="IN_PROGRESS", AvailableProvisionedConcurrentExecutions=0)
-            self.apply(*key)
-
-    async def stop(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+    async def run(self, started: Started) -> None:
+        """Re-warm every stored config, then warm what `apply` asks for, until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                with self.store.read() as r:
+                    keys = [unpack(k) for k, _ in r.scan(PC_NS)]
+                for parts in keys:
+                    key: ConfigKey = (str(parts[0]), str(parts[1]), str(parts[2]), str(parts[3]))
+                    self._update(key, Status="IN_PROGRESS", AvailableProvisionedConcurrentExecutions=0)
+                    self.apply(*key)
+                started()
+                await asyncio.Future()  # the warm-ups are the work
+        finally:
+            self._group = None
+            self._tasks.clear()
 
     def apply(self, account: str, region: str, name: str, qualifier: str) -> None:
         key = (account, region, name, qualifier)
         old = self._tasks.pop(key, None)
         if old is not None:
-            old.cancel()
-        task = asyncio.get_running_loop().create_task(self._warm(key), name=f"lambda-pc-{name}:{qualifier}")
+            old.cancel()  # a newer warm-up replaces it
+        if self._group is None:
+            return  # not running: the next `run` warms every stored config
+        task = spawn(self._group, self._warm(key), f"lambda-pc-{name}:{qualifier}")
         self._tasks[key] = task
         task.add_done_callback(lambda t: self._tasks.pop(key, None) if self._tasks.get(key) is t else None)
 

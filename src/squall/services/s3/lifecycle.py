@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from squall.lib.tasks import Started
 from squall.services.s3 import models as m
 from squall.services.s3.data import S3Data
 from squall.services.s3.lifecycle_rules import matches, may_transition, rule_prefix
@@ -49,45 +50,47 @@ class LifecycleWorker:
     def __init__(self, data: S3Data, day: Day) -> None:
         self.data = data
         self.day = day
-        self._task: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
         self._stopping = False
         self.passes = 0
 
-    def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """Passes at every scaled day boundary (or restore due, or `wake()`) until cancelled; a
+        pass running in its thread when cancelled is told to stop and awaited before returning."""
         self._stopping = False
         self._wakeup = asyncio.Event()
-        self._task = asyncio.create_task(self._loop(), name="s3-lifecycle")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is None:
-            return
-        self.wake()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        started()
+        current: asyncio.Future[float] | None = None
+        try:
+            while True:
+                self._wakeup.clear()
+                began = time.time()
+                current = asyncio.get_running_loop().run_in_executor(None, self.run_once, began)
+                try:
+                    next_restore = await asyncio.shield(current)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("s3 lifecycle pass failed (retried at the next day boundary)")
+                    next_restore = math.inf
+                current = None
+                self.passes += 1
+                wake_at = min(self.day.next_boundary(began), next_restore)
+                delay = max(wake_at - time.time(), _MIN_SLEEP)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wakeup.wait()
+        finally:
+            self._stopping = True  # a pass in its thread checks this between buckets
+            self._wakeup = None
+            if current is not None:
+                with contextlib.suppress(Exception):
+                    await current
 
     def wake(self) -> None:
         """Run a pass soon (from the event loop's thread)."""
         if self._wakeup is not None:
             self._wakeup.set()
-
-    async def _loop(self) -> None:
-        assert self._wakeup is not None
-        while not self._stopping:
-            self._wakeup.clear()
-            started = time.time()
-            try:
-                next_restore = await asyncio.to_thread(self.run_once, started)
-            except Exception:
-                log.exception("s3 lifecycle pass failed (retried at the next day boundary)")
-                next_restore = math.inf
-            self.passes += 1
-            wake_at = min(self.day.next_boundary(started), next_restore)
-            delay = max(wake_at - time.time(), _MIN_SLEEP)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), delay)
 
     def run_once(self, now: float) -> float:
         """One pass at time `now`; returns when the next restore timer falls due (or inf)."""

@@ -7,7 +7,7 @@ removed) between the write and the delivery does not change where that event
 goes — what AWS promises for an event that already happened — and objects
 written to buckets without notifications cost no outbox record.
 
-`Notifier` owns one asyncio task: it wakes when a transaction queued a record
+`Notifier` is a `lib.tasks.Background` component: its `run` wakes when a transaction queued a record
 (`S3Data.on_event`), delivers each record in sequence order to its targets,
 then deletes it in a transaction. A crash between delivery and deletion
 delivers again after restart (at-least-once); the task also drains what a
@@ -18,13 +18,13 @@ that delivery with a warning, as S3 does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 from urllib.parse import quote_plus
 
 import orjson
 
+from squall.lib.tasks import Started
 from squall.protocol.errors import ServiceError
 from squall.protocol.serializers.restxml import host_id
 from squall.services.s3 import models as m
@@ -83,21 +83,18 @@ class Notifier:
         self.data = data
         self.targets = targets
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """Deliver queued records (those a previous run left first) until cancelled."""
         self._loop = asyncio.get_running_loop()
         self.data.on_event = self.poke
-        self._task = asyncio.create_task(self._run(), name="s3-notifier")
-
-    async def stop(self) -> None:
-        self.data.on_event = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        try:
+            started()
+            await self._work()
+        finally:
+            self.data.on_event = None
+            self._loop = None
 
     def poke(self) -> None:
         """A record was queued (callable from any thread)."""
@@ -113,7 +110,7 @@ class Notifier:
         else:
             loop.call_soon_threadsafe(self._wake.set)
 
-    async def _run(self) -> None:
+    async def _work(self) -> None:
         while True:
             self._wake.clear()
             with self.data.store.read() as r:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from squall.lib.tasks import Background, Started
 from squall.services.base import RequestContext, ServiceProvider
 from squall.services.calls import Calls
 from squall.services.operations import Operation
@@ -73,14 +76,24 @@ class S3Provider(ServiceProvider):
         finally:
             CALLER.reset(token)
 
-    async def start(self) -> None:
-        collected = self.data.collect_orphans()
-        if collected:
-            log.info("s3: removed %d blobs of uploads cut off before they committed", collected)
-        self.notifier.start()
-        self.lifecycle.start()
+    def background(self) -> Sequence[Background]:
+        """The data's upkeep first (orphans collected at start, closed last), then the notifier
+        and the lifecycle worker."""
+        return (_Upkeep(self.data), self.notifier, self.lifecycle)
 
-    async def stop(self) -> None:
-        await self.lifecycle.stop()
-        await self.notifier.stop()
-        self.data.close()
+
+class _Upkeep:
+    """Blobs of uploads cut off before they committed removed at start; the data closed at stop."""
+
+    def __init__(self, data: S3Data) -> None:
+        self.data = data
+
+    async def run(self, started: Started) -> None:
+        try:
+            collected = self.data.collect_orphans()
+            if collected:
+                log.info("s3: removed %d blobs of uploads cut off before they committed", collected)
+            started()
+            await asyncio.Future()
+        finally:
+            self.data.close()

@@ -2,9 +2,9 @@
 HTTP/S by POST with the subscription's retry policy), then removes them; undeliverable notifications
 go to the subscription's dead-letter queue (RedrivePolicy) or are dropped.
 
-One owned asyncio task (`start()` / `stop()`), woken by `notify()` (thread-safe) or by the next due
-retry; records left by a previous run are loaded at start, so an acknowledged Publish is delivered
-after a crash (at least once).
+A `lib.tasks.Background` component: `run` loads the records a previous run left (so an acknowledged
+Publish is delivered after a crash, at least once), then works until cancelled, woken by `notify()`
+(thread-safe) or by the next due retry; each HTTP/S attempt is a child task of its TaskGroup.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from squall.lib.tasks import Started, spawn
 from squall.protocol.errors import ServiceError
 from squall.services.calls import Calls
 from squall.services.context import Principal
@@ -73,29 +74,27 @@ class DeliveryWorker:
         self._heap: list[tuple[float, int, Delivery]] = []
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._http: set[asyncio.Task[None]] = set()
+        self._group: asyncio.TaskGroup | None = None  # while running: the HTTP/S attempts
         self._http_slots = asyncio.Semaphore(http_concurrency)
 
-    async def start(self) -> None:
+    async def run(self, started: Started) -> None:
+        """Load what a previous run left, then deliver until cancelled."""
         self._loop = asyncio.get_running_loop()
         self.outbox.sweep_dedup()
         for d in self.outbox.pending():
             heapq.heappush(self._heap, (d.due, d.seq, d))
-        self._task = asyncio.create_task(self._run(), name="sns-delivery")
-
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._http) if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._task = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                started()
+                await self._work()
+        finally:
+            self._group = None
+            self._loop = None
 
     def notify(self, deliveries: list[Delivery]) -> None:
         """Hand newly committed records to the worker (from any thread; before start() they are
-        picked up from the store at start)."""
+        picked up from the store when `run` starts)."""
         if self._loop is None or not deliveries:
             return
         self._loop.call_soon_threadsafe(self._push, deliveries)
@@ -105,7 +104,7 @@ class DeliveryWorker:
             heapq.heappush(self._heap, (d.due, d.seq, d))
         self._wake.set()
 
-    async def _run(self) -> None:
+    async def _work(self) -> None:
         while True:
             self._wake.clear()
             now = time.time()
@@ -123,9 +122,10 @@ class DeliveryWorker:
             if self._heap and self._heap[0][0] <= time.time():
                 await asyncio.sleep(0)  # more are due: let the loop breathe, then go on
                 continue
-            timeout = self._heap[0][0] - time.time() if self._heap else None
+            delay = self._heap[0][0] - time.time() if self._heap else None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _dispatch(self, d: Delivery) -> bool:
         """Deliver `d`; True when it is done (for the caller to remove), False when an HTTP task owns it."""
@@ -200,9 +200,8 @@ class DeliveryWorker:
     # -- HTTP/S ---------------------------------------------------------------------------
 
     def _spawn_http(self, d: Delivery, sub: Subscription, msg: Message | None) -> None:
-        task = asyncio.create_task(self._http_attempt(d, sub, msg))
-        self._http.add(task)
-        task.add_done_callback(self._http.discard)
+        assert self._group is not None  # (dispatched by `_work` only)
+        spawn(self._group, self._http_attempt(d, sub, msg), f"sns-http-{d.seq}")
 
     async def _http_attempt(self, d: Delivery, sub: Subscription, msg: Message | None) -> None:
         version = self._version(sub.topic_arn)

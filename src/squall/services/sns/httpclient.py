@@ -11,9 +11,11 @@ import h11
 TIMEOUT_S = 15.0
 
 
-async def post(url: str, headers: list[tuple[str, str]], body: bytes, timeout: float = TIMEOUT_S) -> int:
-    """POST `body` to `url`; the response status. Raises OSError / TimeoutError on transport failures."""
-    return await asyncio.wait_for(_post(url, headers, body), timeout)
+async def post(url: str, headers: list[tuple[str, str]], body: bytes, limit_s: float = TIMEOUT_S) -> int:
+    """POST `body` to `url`; the response status. Raises OSError / TimeoutError on transport failures
+    (TimeoutError too when it took longer than `limit_s`)."""
+    async with asyncio.timeout(limit_s):
+        return await _post(url, headers, body)
 
 
 async def _post(url: str, headers: list[tuple[str, str]], body: bytes) -> int:

@@ -4,10 +4,12 @@ the unsigned URLs Squall hands out (signing certificate, SubscribeURL, Unsubscri
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from squall.lib.tasks import Background
 from squall.protocol.errors import ServiceError
 from squall.protocol.types import HttpResponse
 from squall.services.base import ServiceProvider
@@ -58,11 +60,8 @@ class SnsProvider(ServiceProvider):
     def _confirmation(self, sub: Subscription, kind: str) -> None:
         self.worker.notify([self.outbox.add_confirmation(sub, kind)])
 
-    async def start(self) -> None:
-        await self.worker.start()
-
-    async def stop(self) -> None:
-        await self.worker.stop()
+    def background(self) -> Sequence[Background]:
+        return (self.worker,)
 
     def serve_url(self, method: str, path: str, query_string: str) -> HttpResponse:
         """GET handler for CERT_PATH and the `?Action=ConfirmSubscription|Unsubscribe` links."""

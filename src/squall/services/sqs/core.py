@@ -39,9 +39,10 @@ class Signals:
     def event(self, qid: int) -> asyncio.Event:
         return self._events.setdefault(qid, asyncio.Event())
 
-    async def wait(self, qid: int, timeout: float) -> bool:
+    async def wait(self, qid: int, wait_s: float) -> bool:
         try:
-            await asyncio.wait_for(self.event(qid).wait(), timeout)
+            async with asyncio.timeout(wait_s):
+                await self.event(qid).wait()
         except TimeoutError:
             return False
         return True

@@ -1,9 +1,9 @@
 """StartMessageMoveTask / ListMessageMoveTasks / CancelMessageMoveTask: redrive from a DLQ.
 
 A task is a record in `sqs.tasks` (by source ARN) and, while RUNNING, an
-asyncio task moving visible messages in chunks at most
-`MaxNumberOfMessagesPerSecond` a second (500 when unset). Tasks still RUNNING
-when the server stopped are resumed by `resume()` at start-up.
+mover (a child task of `MoveTasksApi.run`'s TaskGroup) moving visible messages
+in chunks at most `MaxNumberOfMessagesPerSecond` a second (500 when unset).
+Tasks still RUNNING when the server stopped are resumed by the next `run`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from squall.lib.tasks import Started, spawn
 from squall.services.base import RequestContext
 from squall.services.operations import operation
 from squall.services.sqs.core import SqsQueues, now_ms
@@ -67,7 +68,8 @@ class MoveTask:
 class MoveTasksApi:
     def __init__(self, sqs: SqsQueues) -> None:
         self.sqs = sqs
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}  # each RUNNING task's mover
+        self._group: asyncio.TaskGroup | None = None  # while running: the movers
         self._stopping = False
 
     def _save(self, task: MoveTask) -> None:
@@ -120,9 +122,11 @@ class MoveTasksApi:
         return False
 
     def _launch(self, task: MoveTask) -> None:
-        self._running[task.handle] = asyncio.get_running_loop().create_task(self._run(task))
+        if self._group is None:
+            return  # not running: saved as RUNNING, the next `run` resumes it
+        self._running[task.handle] = spawn(self._group, self._move(task), f"sqs-move-{task.handle}")
 
-    async def _run(self, task: MoveTask) -> None:
+    async def _move(self, task: MoveTask) -> None:
         rate = task.rate or DEFAULT_RATE
         try:
             while True:
@@ -179,12 +183,20 @@ class MoveTasksApi:
         self._save(task)
         return {"ApproximateNumberOfMessagesMoved": task.moved}
 
-    async def resume(self) -> None:
-        for task in self._tasks():
-            if task.status == "RUNNING" and task.handle not in self._running:
-                self._launch(task)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        for runner in list(self._running.values()):
-            runner.cancel()
+    async def run(self, started: Started) -> None:
+        """The movers (a `lib.tasks.Background`): tasks left RUNNING by a previous run resume, each
+        task moves as a child of this TaskGroup; cancelled with it, they stay RUNNING."""
+        self._stopping = False
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                for task in self._tasks():
+                    if task.status == "RUNNING" and task.handle not in self._running:
+                        self._launch(task)
+                started()
+                try:
+                    await asyncio.Future()
+                finally:
+                    self._stopping = True  # movers cancelled from here on stay RUNNING, to resume
+        finally:
+            self._group = None

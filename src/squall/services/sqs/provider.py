@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from squall.lib.tasks import Background
 from squall.services.base import ServiceProvider
 from squall.services.sqs.api_messages import MessagesApi
 from squall.services.sqs.api_queues import QueuesApi
@@ -22,8 +25,5 @@ class SqsProvider(ServiceProvider):
         self.move_tasks = MoveTasksApi(self.queues)
         super().__init__(QueuesApi(self.queues), MessagesApi(self.queues), self.move_tasks)
 
-    async def start(self) -> None:
-        await self.move_tasks.resume()
-
-    async def stop(self) -> None:
-        await self.move_tasks.stop()
+    def background(self) -> Sequence[Background]:
+        return (self.move_tasks,)
