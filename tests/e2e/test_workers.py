@@ -310,6 +310,7 @@ def test_a_dead_worker_is_replaced_and_workers_die_with_the_server_and_errors_pa
     ],
 )
 def test_which_connections_a_worker_keeps(head: bytes, local: bool) -> None:
-    from squall.worker import _local_head
+    from squall.services.dynamodb.provider import DynamoDBProvider
+    from squall.worker import _local_head, worker_targets
 
-    assert _local_head(head) is local
+    assert _local_head(worker_targets([DynamoDBProvider]))(head) is local

@@ -19,6 +19,7 @@ class CountingStore:
     def __init__(self, inner: SQLiteStore) -> None:
         self.inner = inner
         self.rows = 0
+        self.notices = inner.notices
 
     @contextmanager
     def read(self) -> Iterator[Any]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from squall.services.lambda_.esm_sqs import item_failures, record
+from squall.services.sqs.core import SqsQueues
 from squall.services.sqs.messages import Message
+from squall.services.sqs.ports import FeedQueue, _received
 from squall.services.sqs.queues import Queue
+from squall.storage import SQLiteStore
 
 IDS = {"a", "b", "c"}
 
@@ -43,7 +47,7 @@ def test_malformed_responses_fail_the_batch(response: bytes) -> None:
     assert item_failures(response, IDS) is None
 
 
-def test_record_fields_for_a_fifo_message() -> None:
+def test_record_fields_for_a_fifo_message(tmp_path: Path) -> None:
     queue = Queue("000000000000", "eu-west-1", "jobs.fifo", 7, {"FifoQueue": "true"}, 0, 0)
     msg = Message(
         id="mid",
@@ -60,7 +64,7 @@ def test_record_fields_for_a_fifo_message() -> None:
         group="g1",
         dedup="d1",
     )
-    r = record(queue, msg)
+    r = record(FeedQueue(SqsQueues(SQLiteStore(tmp_path / "db.sqlite")), queue), _received(queue, msg))
     assert r["eventSourceARN"] == "arn:aws:sqs:eu-west-1:000000000000:jobs.fifo"
     assert r["awsRegion"] == "eu-west-1" and r["eventSource"] == "aws:sqs"
     assert r["attributes"] == {
