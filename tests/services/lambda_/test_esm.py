@@ -11,8 +11,8 @@ import pytest
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.api_esm import EsmApi
 from squall.services.lambda_.esm import EventSourceMappings
+from tests.services.lambda_.attachment_fixtures import ctx, open_store
 from tests.services.lambda_.directory_double import ACCOUNT, REGION, DictDirectory
-from tests.services.lambda_.periph_fixtures import ctx, open_store
 
 FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:jobs"

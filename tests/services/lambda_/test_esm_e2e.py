@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.conftest import start_server
-from tests.services.lambda_.periph_e2e import ACCOUNT, create_function
+from tests.services.lambda_.attachment_e2e import ACCOUNT, create_function
 
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:e2e-jobs"
 STREAM = f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/e2e-clicks"

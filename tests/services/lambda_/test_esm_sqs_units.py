@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from squall.services.lambda_.esm_sqs import item_failures, record
-from squall.services.sqs.core import SqsQueues
 from squall.services.sqs.messages import Message
+from squall.services.sqs.messaging import SqsQueues
 from squall.services.sqs.ports import FeedQueue, _received
 from squall.services.sqs.queues import Queue
 from squall.storage import SQLiteStore

@@ -52,7 +52,7 @@ async def until(check: Callable[[], bool], within_s: float = 30.0) -> None:
 
 
 def positions(p: LambdaProvider) -> list[str]:
-    with p.deps.store.read() as r:
+    with p.shared.store.read() as r:
         return [json.loads(v)["position"] for _, v in r.scan(CHECKPOINTS)]
 
 
@@ -141,7 +141,7 @@ def test_stream_mapping_end_to_end_in_process(tmp_path: Path) -> None:
             await call(p, "DeleteEventSourceMapping", UUID=mapping["UUID"])
             await until(lambda: not positions(p))  # its checkpoints go with it
             assert p.stream_pollers is not None
-            StoreCheckpoints(p.deps.store, "deleted-while-down").save("shard", "1")
+            StoreCheckpoints(p.shared.store, "deleted-while-down").save("shard", "1")
             assert p.stream_pollers.sweep() == 1 and not positions(p)
 
     try:
@@ -151,7 +151,7 @@ def test_stream_mapping_end_to_end_in_process(tmp_path: Path) -> None:
 
 
 def _active(p: LambdaProvider) -> bool:
-    with p.deps.store.read() as r:
+    with p.shared.store.read() as r:
         return any(b'"State": "Active"' in v or b'"State":"Active"' in v for _, v in r.scan("lambda"))
 
 

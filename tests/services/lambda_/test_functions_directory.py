@@ -120,7 +120,7 @@ def test_layers_through_resolver(provider: LambdaProvider) -> None:
             Layers=[LAYER] * 6,
         )
     assert exc.value.code == "InvalidParameterValueException"
-    asyncio.run(provider.deps.lifecycle.settle())
+    asyncio.run(provider.shared.lifecycle.settle())
     updated = call(provider, "UpdateFunctionConfiguration", FunctionName="f", Layers=[])
     assert "Layers" not in updated
 
@@ -137,13 +137,13 @@ def test_code_is_shared_and_collected(provider: LambdaProvider) -> None:
             Handler="a.b",
             Code={"ZipFile": package},
         )
-    blobs = provider.deps.codes.blobs
+    blobs = provider.shared.codes.blobs
     assert blobs.usage().count == 1
-    asyncio.run(provider.deps.lifecycle.settle())
+    asyncio.run(provider.shared.lifecycle.settle())
     call(provider, "PublishVersion", FunctionName="a")
     call(provider, "DeleteFunction", FunctionName="a")
     assert blobs.usage().count == 1  # b still uses it
-    asyncio.run(provider.deps.lifecycle.settle())
+    asyncio.run(provider.shared.lifecycle.settle())
     call(provider, "UpdateFunctionCode", FunctionName="b", ZipFile=make_zip("x = 1\n"))
     assert blobs.usage().count == 1  # the old zip went, the new one is there
     call(provider, "DeleteFunction", FunctionName="b")

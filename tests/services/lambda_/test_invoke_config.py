@@ -11,8 +11,8 @@ from squall.protocol.errors import ServiceError
 from squall.services.lambda_.api_invoke_config import InvokeConfigApi
 from squall.services.lambda_.invoke_config import InvokeConfigStore
 from squall.services.lambda_.names import FunctionRef
+from tests.services.lambda_.attachment_fixtures import ctx, open_store
 from tests.services.lambda_.directory_double import ACCOUNT, REGION, DictDirectory
-from tests.services.lambda_.periph_fixtures import ctx, open_store
 
 ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import start_server
-from tests.services.lambda_.periph_e2e import ACCOUNT, create_function, publish_with_alias
+from tests.services.lambda_.attachment_e2e import ACCOUNT, create_function, publish_with_alias
 
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:failures"
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:successes"

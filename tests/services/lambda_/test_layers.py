@@ -14,8 +14,8 @@ import pytest
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_.api_layers import LayersApi
 from squall.services.lambda_.layers import LayerStore
+from tests.services.lambda_.attachment_fixtures import ctx, open_store
 from tests.services.lambda_.directory_double import ACCOUNT, REGION
-from tests.services.lambda_.periph_fixtures import ctx, open_store
 
 PREFIX = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer"
 

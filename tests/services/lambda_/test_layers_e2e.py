@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import start_server
-from tests.services.lambda_.periph_e2e import create_function, layer_zip
+from tests.services.lambda_.attachment_e2e import create_function, layer_zip
 
 
 def test_layer_on_a_function(server) -> None:

@@ -12,8 +12,8 @@ from squall.protocol.errors import ServiceError
 from squall.services.lambda_.api_policy import PolicyApi
 from squall.services.lambda_.names import FunctionRef
 from squall.services.lambda_.policy import PolicyStore
+from tests.services.lambda_.attachment_fixtures import ctx, open_store
 from tests.services.lambda_.directory_double import ACCOUNT, REGION, DictDirectory
-from tests.services.lambda_.periph_fixtures import ctx, open_store
 
 ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn"
 

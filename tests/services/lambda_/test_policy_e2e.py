@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import start_server
-from tests.services.lambda_.periph_e2e import ACCOUNT, code_zip, create_function, publish_with_alias
+from tests.services.lambda_.attachment_e2e import ACCOUNT, code_zip, create_function, publish_with_alias
 
 
 def test_permissions_lifecycle(server) -> None:

@@ -14,7 +14,6 @@ import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
-from squall.services.lambda_.deps import Deps, ref_of
 from squall.services.lambda_.functions import (
     NS,
     PC_NS,
@@ -28,6 +27,7 @@ from squall.services.lambda_.functions import (
     read_version,
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_arn, function_not_found
+from squall.services.lambda_.shared import Shared, ref_of
 from squall.services.lambda_.validation import invalid
 from squall.services.operations import operation
 from squall.storage import ReadTxn, pack
@@ -74,8 +74,8 @@ def _out(alias: dict[str, Any]) -> dict[str, Any]:
 
 
 class AliasesApi:
-    def __init__(self, deps: Deps) -> None:
-        self.d = deps
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
 
     @operation("CreateAlias")
     def create_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +83,7 @@ class AliasesApi:
         name = params["Name"]
         version = params["FunctionVersion"]
         a, rg = ref.account_id, ref.region
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             read_function(w, ref)
             _check_version(w, ref, version)
             weights = _check_routing(w, ref, version, params.get("RoutingConfig"))
@@ -106,7 +106,7 @@ class AliasesApi:
     @operation("GetAlias")
     def get_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             read_function(r, ref)
             alias = read_alias(r, ref, params["Name"])
         if alias is None:
@@ -117,7 +117,7 @@ class AliasesApi:
     def update_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         name = params["Name"]
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             read_function(w, ref)
             alias = read_alias(w, ref, name)
             if alias is None:
@@ -143,12 +143,12 @@ class AliasesApi:
     def delete_alias(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         name = params["Name"]
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             read_function(w, ref)
             w.delete(NS, alias_key(ref.account_id, ref.region, ref.name, name))
             w.delete(PC_NS, pack(ref.account_id, ref.region, ref.name, name))
         # the alias's resource policy and event invoke config go with it
-        self.d.directory.deleted(FunctionRef(ref.account_id, ref.region, ref.name, name))
+        self.shared.directory.deleted(FunctionRef(ref.account_id, ref.region, ref.name, name))
         return {}
 
     @operation("ListAliases")
@@ -157,7 +157,7 @@ class AliasesApi:
         version = params.get("FunctionVersion")
         limit = int(params.get("MaxItems") or 50)
         marker = params.get("Marker")
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             read_function(r, ref)
             found = [a for a in aliases(r, ref) if version is None or a["FunctionVersion"] == version]
         if marker:

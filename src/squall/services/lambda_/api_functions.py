@@ -9,7 +9,6 @@ from squall.services.base import RequestContext
 from squall.services.context import Principal
 from squall.services.lambda_.code import check_unzipped_size, check_upload_size
 from squall.services.lambda_.code_source import from_s3
-from squall.services.lambda_.deps import Deps, ref_of
 from squall.services.lambda_.functions import (
     NS,
     PC_NS,
@@ -31,6 +30,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.services.lambda_.settings import apply_settings, resolve_layers
+from squall.services.lambda_.shared import Shared, ref_of
 from squall.services.lambda_.validation import check_config, invalid
 from squall.services.operations import operation
 from squall.services.ports import ObjectReader
@@ -68,8 +68,8 @@ def zip_from(
 
 
 class FunctionsApi:
-    def __init__(self, deps: Deps) -> None:
-        self.d = deps
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
 
     @operation("CreateFunction")
     def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -77,10 +77,10 @@ class FunctionsApi:
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
         check_config(params, creating=True)
-        if self.d.directory.exists(ref):
+        if self.shared.directory.exists(ref):
             raise conflict(f"Function already exist: {ref.name}")
-        data = zip_from(params.get("Code") or {}, self.d.objects, ctx.principal, ref.region)
-        code = self.d.codes.put(ref.account_id, ref.region, data)
+        data = zip_from(params.get("Code") or {}, self.shared.objects, ctx.principal, ref.region)
+        code = self.shared.codes.put(ref.account_id, ref.region, data)
         config: dict[str, Any] = {
             "FunctionName": ref.name,
             "FunctionArn": ref.arn,
@@ -105,36 +105,36 @@ class FunctionsApi:
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{ref.name}"},
         }
-        apply_settings(config, params, resolve_layers(params, self.d.layers, ref), ref)
+        apply_settings(config, params, resolve_layers(params, self.shared.layers, ref), ref)
         record = FunctionRecord(config, code, dict(params.get("Tags") or {}))
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             if w.get(NS, fn_key(ref.account_id, ref.region, ref.name)) is not None:
                 raise conflict(f"Function already exist: {ref.name}")
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), record.dump())
             mark_pending(w, ref, LATEST)
-        self.d.lifecycle.kick()
+        self.shared.lifecycle.kick()
         if params.get("Publish"):
             from squall.services.lambda_.versions import publish
 
-            return publish(self.d, ref, None, None, description=config["Description"], allow_latest=True)
+            return publish(self.shared, ref, None, None, description=config["Description"], allow_latest=True)
         return config
 
     @operation("GetFunctionConfiguration")
     def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             config, _ = config_of(r, ref)
         return config
 
     @operation("GetFunction")
     def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             config, code = config_of(r, ref)
             fn = read_function(r, ref)
         out: dict[str, Any] = {
             "Configuration": config,
-            "Code": {"RepositoryType": "S3", "Location": self.d.codes.presigned_url(ctx.endpoint, code)},
+            "Code": {"RepositoryType": "S3", "Location": self.shared.codes.presigned_url(ctx.endpoint, code)},
         }
         if ref.qualifier is None and fn.tags:
             out["Tags"] = fn.tags
@@ -159,7 +159,7 @@ class FunctionsApi:
                 raise invalid("Invalid Marker.") from None
         items: list[tuple[tuple[str, int], dict[str, Any]]] = []
         next_marker = None
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             for _, raw in r.scan(
                 NS, prefix=start, start=fn_key(ctx.account_id, ctx.region, after[0]) if after else None
             ):
@@ -194,7 +194,7 @@ class FunctionsApi:
             raise invalid("$LATEST version cannot be deleted without deleting the function.")
         if q is not None and not q.isdigit():
             raise invalid("Deletion of aliases is not currently supported.")
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             fn = read_function(w, ref)
             dropped = {fn.code.blob_id} | {v.code.blob_id for v in versions(w, ref)}
             if q is None:
@@ -218,8 +218,8 @@ class FunctionsApi:
                 w.delete(NS, ver_key(a, rg, name, int(q)))
                 w.delete(PENDING_NS, pack(a, rg, name, q))
                 w.delete(PC_NS, pack(a, rg, name, q))
-        self.d.codes.release(a, rg, dropped)
-        self.d.directory.deleted(ref if q else unqualified(ref))
+        self.shared.codes.release(a, rg, dropped)
+        self.shared.directory.deleted(ref if q else unqualified(ref))
         return {}
 
 

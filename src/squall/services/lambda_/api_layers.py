@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from squall.services.base import RequestContext
+from squall.services.lambda_.attachment_util import page
 from squall.services.lambda_.layers import LayerStore, version_output
-from squall.services.lambda_.periph_util import page
 from squall.services.operations import operation
 
 #: (endpoint, blob id) -> a signed download URL for the zip.

@@ -64,7 +64,7 @@ class EventRunner:
                 policy = RetryPolicy(config.maximum_retry_attempts, policy.max_age_s)
             if config.maximum_event_age_in_seconds is not None:
                 policy = RetryPolicy(policy.max_retries, float(config.maximum_event_age_in_seconds))
-        with self.invoker.deps.store.read() as r:
+        with self.invoker.shared.store.read() as r:
             try:
                 reserved = read_function(r, ref).reserved
             except ServiceError:  # deleted: the run drops the event

@@ -17,7 +17,6 @@ import orjson
 from squall.engine.concurrency import Limiter
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
-from squall.services.lambda_.deps import Deps, ref_of
 from squall.services.lambda_.functions import (
     NS,
     PC_NS,
@@ -31,6 +30,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.services.lambda_.provisioned import Provisioner
+from squall.services.lambda_.shared import Shared, ref_of
 from squall.services.lambda_.validation import invalid
 from squall.services.operations import operation
 from squall.storage import ReadTxn, Store, pack, unpack
@@ -71,8 +71,8 @@ def pc_not_found() -> ServiceError:
 
 
 class ConcurrencyApi:
-    def __init__(self, deps: Deps, limiter: Limiter, provisioner: Provisioner | None = None) -> None:
-        self.d = deps
+    def __init__(self, shared: Shared, limiter: Limiter, provisioner: Provisioner | None = None) -> None:
+        self.shared = shared
         self.limiter = limiter
         self.provisioner = provisioner
 
@@ -92,7 +92,7 @@ class ConcurrencyApi:
         if ref.qualifier:
             raise invalid("Concurrency can only be set on the function, not on a version or alias.")
         wanted = int(params["ReservedConcurrentExecutions"])
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             fn = read_function(w, ref)
             others = reserved_total(w, ref.account_id, ref.region, excluding=ref.name)
             if self.account_limit - others - wanted < self.min_unreserved:
@@ -108,14 +108,14 @@ class ConcurrencyApi:
     @operation("GetFunctionConcurrency")
     def get_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             fn = read_function(r, ref)
         return {} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved}
 
     @operation("DeleteFunctionConcurrency")
     def delete_function_concurrency(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             fn = read_function(w, ref)
             fn.reserved = None
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
@@ -144,7 +144,7 @@ class ConcurrencyApi:
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         wanted = int(params["ProvisionedConcurrentExecutions"])
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             ref = self._qualified(ctx, params, w)
             fn = read_function(w, ref)
             if fn.reserved is not None and wanted > fn.reserved:
@@ -173,7 +173,7 @@ class ConcurrencyApi:
     def get_provisioned_concurrency_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             ref = self._qualified(ctx, params, r)
             raw = r.get(PC_NS, pack(ref.account_id, ref.region, ref.name, ref.qualifier))
         if raw is None:
@@ -184,7 +184,7 @@ class ConcurrencyApi:
     def delete_provisioned_concurrency_config(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             ref = self._qualified(ctx, params, w)
             if not w.delete(PC_NS, pack(ref.account_id, ref.region, ref.name, ref.qualifier)):
                 raise pc_not_found()
@@ -199,7 +199,7 @@ class ConcurrencyApi:
         ref = ref_of(ctx, params)
         limit = int(params.get("MaxItems") or 50)
         start = int(params.get("Marker") or 0) if str(params.get("Marker") or "0").isdigit() else 0
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             read_function(r, ref)
             found = []
             for key, raw in r.scan(PC_NS, prefix=pack(ref.account_id, ref.region, ref.name)):
@@ -225,7 +225,7 @@ class ConcurrencyApi:
         a, rg = ctx.account_id, ctx.region
         count = 0
         code_size = 0
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             reserved = reserved_total(r, a, rg)
             for _, raw in r.scan(NS, prefix=pack(a, rg, "fn")):
                 count += 1

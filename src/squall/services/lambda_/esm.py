@@ -15,9 +15,9 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.lambda_ import esm_rules as rules
+from squall.services.lambda_.attachment_util import conflict, dumps, invalid, loads, not_found, now, page
 from squall.services.lambda_.contracts import FunctionDirectory
 from squall.services.lambda_.names import FunctionRef, parse_function
-from squall.services.lambda_.periph_util import conflict, dumps, invalid, loads, not_found, now, page
 from squall.storage import ReadTxn, Store, pack
 
 NS = "lambda.esm"

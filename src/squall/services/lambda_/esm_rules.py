@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from squall.eventpattern import PatternError, compile_pattern
+from squall.services.lambda_.attachment_util import invalid
 from squall.services.lambda_.invoke_config import check_destination
-from squall.services.lambda_.periph_util import invalid
 
 _SQS = re.compile(r"^arn:aws[a-zA-Z-]*:sqs:[a-z]{2}(?:-gov)?-[a-z]+-\d:\d{12}:[a-zA-Z0-9_-]{1,80}(\.fifo)?$")
 _KINESIS = re.compile(

@@ -74,7 +74,7 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
 
 @functools.lru_cache(maxsize=4096)
 def _function_ref(identifier: str, account_id: str, region: str, qualifier: str | None) -> FunctionRef:
-    """`deps.ref_of` for Invoke, remembered (a FunctionRef is immutable; refusals are not cached)."""
+    """`shared.ref_of` for Invoke, remembered (a FunctionRef is immutable; refusals are not cached)."""
     return parse_function(identifier, account_id=account_id, region=region, qualifier=qualifier)
 
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from squall.services.lambda_.attachment_util import dumps, invalid, loads, not_found, now, page
 from squall.services.lambda_.contracts import FunctionDirectory
 from squall.services.lambda_.names import LATEST, FunctionRef, function_arn
-from squall.services.lambda_.periph_util import dumps, invalid, loads, not_found, now, page
 from squall.storage import Store, pack, unpack
 
 NS = "lambda.invoke_config"

@@ -40,7 +40,6 @@ from squall.observability import Invocation, Report, Telemetry
 from squall.protocol.errors import ServiceError
 from squall.services.context import Principal
 from squall.services.lambda_.code import CodeRef
-from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.function_env import FunctionCredentials
 from squall.services.lambda_.functions import (
     NS,
@@ -51,6 +50,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.layer_dirs import LayerDirs
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.services.lambda_.shared import Shared
 from squall.services.ports import RoleSessions
 from squall.storage import ChangeCounter
 
@@ -100,7 +100,7 @@ class Call:
 class Invoker:
     def __init__(
         self,
-        deps: Deps,
+        shared: Shared,
         pools: PoolManager,
         code_root: Path | None,
         telemetry: Telemetry,
@@ -108,7 +108,7 @@ class Invoker:
         role_sessions: RoleSessions | None = None,
     ) -> None:
         """`role_sessions`: STS's, for the functions' execution-role credentials (None: none)."""
-        self.deps = deps
+        self.shared = shared
         self.pools = pools
         self.telemetry = telemetry
         self.limiter = limiter or Limiter()
@@ -116,12 +116,12 @@ class Invoker:
         self._codes: CodeCache | None = None
         self._configs: dict[tuple[Any, ...], FunctionConfig] = {}
         self._resolved: dict[tuple[Any, ...], tuple[int, _Resolved]] = {}
-        store = deps.store
+        store = shared.store
         self._changes = store.changes if isinstance(store, ChangeCounter) else None
-        deps.directory.on_delete(self._deleted)
-        self.layer_dirs = LayerDirs(lambda: deps.layers, deps.codes.blobs.read)
+        shared.directory.on_delete(self._deleted)
+        self.layer_dirs = LayerDirs(lambda: shared.layers, shared.codes.blobs.read)
         self.credentials = FunctionCredentials(
-            role_sessions, pools.keep_alive_s, on_delete=deps.directory.on_delete
+            role_sessions, pools.keep_alive_s, on_delete=shared.directory.on_delete
         )
 
     @property
@@ -172,7 +172,7 @@ class Invoker:
 
     def _read_target(self, ref: FunctionRef) -> _Resolved:
         """(alias or None, version -> (config, code)): every version the reference can run, read at once."""
-        with self.deps.store.read() as r:
+        with self.shared.store.read() as r:
             fn = read_function(r, ref)
             q = ref.qualifier
             alias = None
@@ -223,7 +223,7 @@ class Invoker:
     ) -> FunctionConfig:
         config, ref = target.config, target.ref
         sha_hex = base64.b64decode(target.code.sha256).hex()
-        code_dir = self.codes.path(sha_hex, lambda: self.deps.codes.read(target.code))
+        code_dir = self.codes.path(sha_hex, lambda: self.shared.codes.read(target.code))
         return FunctionConfig(
             function_name=ref.name,
             handler=str(config.get("Handler", "")),

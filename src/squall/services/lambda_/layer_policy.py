@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from squall.protocol.errors import ServiceError
-from squall.services.lambda_.periph_util import conflict, dumps, loads, not_found
+from squall.services.lambda_.attachment_util import conflict, dumps, loads, not_found
 from squall.storage import ReadTxn, Store
 
 NS = "lambda.layer_policy"

@@ -19,11 +19,11 @@ from typing import Any
 
 from squall.protocol.errors import ServiceError
 from squall.services.context import Principal
+from squall.services.lambda_.attachment_util import dumps, invalid, iso_millis, loads, not_found, now
 from squall.services.lambda_.code_source import from_s3
 from squall.services.lambda_.contracts import LayerUse
 from squall.services.lambda_.layer_policy import NS as NS_POLICY
 from squall.services.lambda_.layer_policy import LayerPolicies, readable_by
-from squall.services.lambda_.periph_util import dumps, invalid, iso_millis, loads, not_found, now
 from squall.services.ports import ObjectReader
 from squall.storage import BlobStore, Store, pack
 

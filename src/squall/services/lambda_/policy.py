@@ -14,9 +14,9 @@ import uuid
 from typing import Any
 
 from squall.protocol.errors import ServiceError
+from squall.services.lambda_.attachment_util import conflict, dumps, invalid, loads, not_found
 from squall.services.lambda_.contracts import FunctionDirectory
 from squall.services.lambda_.names import LATEST, FunctionRef
-from squall.services.lambda_.periph_util import conflict, dumps, invalid, loads, not_found
 from squall.storage import Store, pack
 
 NS = "lambda.policy"

@@ -2,7 +2,7 @@
 
 Parts on the functions side: functions, versions and updates, aliases,
 concurrency, tags. The parts hanging off a function (layers, permissions,
-event invoke configs, event source mappings) come from `periph.Periph`, built
+event invoke configs, event source mappings) come from `attachments.Attachments`, built
 over the functions' `Directory`; its `LayerStore` is the functions'
 `LayerResolver` (a test may pass another as `layers`).
 """
@@ -25,10 +25,10 @@ from squall.services.lambda_.aliases import AliasesApi
 from squall.services.lambda_.api_functions import FunctionsApi
 from squall.services.lambda_.async_invoke import EventRunner
 from squall.services.lambda_.async_outcomes import RecordingSink
+from squall.services.lambda_.attachments import Attachments
 from squall.services.lambda_.code import URL_PREFIX, CodeStore
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
-from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.destinations import DeliveringSink, Senders
 from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers
@@ -36,9 +36,9 @@ from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.invoke import InvokeApi
 from squall.services.lambda_.invoker import Invoker
 from squall.services.lambda_.lifecycle import Lifecycle
-from squall.services.lambda_.periph import Periph
 from squall.services.lambda_.ports import LambdaEvents
 from squall.services.lambda_.provisioned import Provisioner
+from squall.services.lambda_.shared import Shared
 from squall.services.lambda_.tags import TagsApi
 from squall.services.lambda_.versions import VersionsApi
 from squall.services.ports import ObjectReader, QueueFeed, RoleSessions, StreamRecords
@@ -76,38 +76,42 @@ class LambdaProvider(ServiceProvider):
         self.telemetry = telemetry or Telemetry(store)
         codes = CodeStore(store, blobs)
         directory = Directory(store)
-        self.periph = Periph.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
-        self.periph.layers.objects = objects
-        self.deps = Deps(
-            store, codes, Lifecycle(store, codes), directory, layers or self.periph.layers, objects
+        self.attachments = Attachments.build(store, blobs, directory, sign_url=codes.presigned_blob_url)
+        self.attachments.layers.objects = objects
+        self.shared = Shared(
+            store, codes, Lifecycle(store, codes), directory, layers or self.attachments.layers, objects
         )
-        self.tags = TagsApi(self.deps)
+        self.tags = TagsApi(self.shared)
         self.pools = PoolManager(keep_alive_s=keep_alive_s)
         self.limiter = limiter or Limiter()
-        self.invoker = Invoker(self.deps, self.pools, code_root, self.telemetry, self.limiter, role_sessions)
+        self.invoker = Invoker(
+            self.shared, self.pools, code_root, self.telemetry, self.limiter, role_sessions
+        )
         self.provisioner = Provisioner(self.invoker, endpoint)
-        self.outcomes = RecordingSink(store, self.periph.invoke_configs)
+        self.outcomes = RecordingSink(store, self.attachments.invoke_configs)
         #: Where final async outcomes go.
         self.destinations = Senders(calls, acting=self.invoker.acting_principal)
         self.sink = DeliveringSink(self.outcomes, self.telemetry.metrics, self.destinations)
         self.async_queue = AsyncQueue(
             store,
-            EventRunner(self.invoker, self.periph.invoke_configs, endpoint),
+            EventRunner(self.invoker, self.attachments.invoke_configs, endpoint),
             self.sink,
             retry_base_s=async_retry_base_s,
             concurrency=async_concurrency,
         )
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
-        self.events = LambdaEvents(directory, self.periph.policies, self.async_queue)
+        self.events = LambdaEvents(directory, self.attachments.policies, self.async_queue)
         self.destinations.functions = self.events
         #: The pollers of SQS event source mappings (None: no SQS in this server).
         self.sqs_pollers = (
-            SqsPollers(self.periph.mappings, self.invoker, queues, endpoint) if queues is not None else None
+            SqsPollers(self.attachments.mappings, self.invoker, queues, endpoint)
+            if queues is not None
+            else None
         )
         #: The pollers of DynamoDB stream mappings (None: no DynamoDB in this server).
         self.stream_pollers = (
             DynamoStreamPollers(
-                self.periph.mappings,
+                self.attachments.mappings,
                 self.invoker,
                 streams,
                 store,
@@ -119,26 +123,26 @@ class LambdaProvider(ServiceProvider):
             else None
         )
         super().__init__(
-            FunctionsApi(self.deps),
-            VersionsApi(self.deps),
-            AliasesApi(self.deps),
-            ConcurrencyApi(self.deps, self.limiter, self.provisioner),
+            FunctionsApi(self.shared),
+            VersionsApi(self.shared),
+            AliasesApi(self.shared),
+            ConcurrencyApi(self.shared, self.limiter, self.provisioner),
             self.tags,
             InvokeApi(self.invoker, self.async_queue),
-            *self.periph.parts,
+            *self.attachments.parts,
         )
 
     @property
     def directory(self) -> Directory:
         """The `FunctionDirectory` for the parts that hang off a function."""
-        return self.deps.directory
+        return self.shared.directory
 
     def background(self) -> Sequence[Background]:
         """Started in this order, stopped in reverse: on shutdown the pollers stop before the
         async queue they may feed, the queue and the warm-ups before the pools they run in."""
         components: list[Background] = [
             _Setup(self),
-            self.deps.lifecycle,
+            self.shared.lifecycle,
             self.pools,
             self.provisioner,
             self.async_queue,
@@ -154,11 +158,11 @@ class LambdaProvider(ServiceProvider):
     route_prefix = URL_PREFIX
 
     def serve_code(self, method: str, path: str, query_string: str) -> HttpResponse:
-        blob_id = self.deps.codes.verify_url(path, query_string)
+        blob_id = self.shared.codes.verify_url(path, query_string)
         if blob_id is None:
             body = b"<Error><Code>AccessDenied</Code><Message>Request has expired or the signature is invalid</Message></Error>"
             return HttpResponse(403, [("content-type", "application/xml")], body)
-        data = self.deps.codes.blobs.read(blob_id)
+        data = self.shared.codes.blobs.read(blob_id)
         headers = [("content-type", "application/zip"), ("content-length", str(len(data)))]
         return HttpResponse(200, headers, b"" if method == "HEAD" else data)
 
@@ -175,7 +179,7 @@ class _Setup:
         if p._own_telemetry:
             p.telemetry.start()
         try:
-            load_reserved(p.deps.store, p.limiter)
+            load_reserved(p.shared.store, p.limiter)
             started()
             await asyncio.Future()
         finally:

@@ -44,11 +44,11 @@ class Provisioner:
         self._tasks: dict[ConfigKey, asyncio.Task[Any]] = {}  # the warm-up of each config
         self._group: asyncio.TaskGroup | None = None  # while running: the warm-ups
         self._pools: dict[ConfigKey, Hashable] = {}  # the pool key each config provisions
-        invoker.deps.directory.on_delete(self._deleted)
+        invoker.shared.directory.on_delete(self._deleted)
 
     @property
     def store(self) -> Store:
-        return self.invoker.deps.store
+        return self.invoker.shared.store
 
     async def run(self, started: Started) -> None:
         """Re-warm every stored config, then warm what `apply` asks for, until cancelled."""

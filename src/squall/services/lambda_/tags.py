@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from squall.services.base import RequestContext
-from squall.services.lambda_.deps import Deps
 from squall.services.lambda_.functions import NS, fn_key, read_function
 from squall.services.lambda_.names import parse_function
+from squall.services.lambda_.shared import Shared
 from squall.services.lambda_.validation import invalid
 from squall.services.operations import operation
 
@@ -23,8 +23,8 @@ TagTarget = Callable[[str, str, str, Callable[[dict[str, str]], None] | None], d
 
 
 class TagsApi:
-    def __init__(self, deps: Deps) -> None:
-        self.d = deps
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
         self._targets: dict[str, TagTarget] = {}
 
     def add_target(self, resource_type: str, target: TagTarget) -> None:
@@ -47,9 +47,9 @@ class TagsApi:
                 "Tags on function aliases and versions are not supported. Please specify a function ARN."
             )
         if update is None:
-            with self.d.store.read() as r:
+            with self.shared.store.read() as r:
                 return read_function(r, ref).tags
-        with self.d.store.write() as w:
+        with self.shared.store.write() as w:
             fn = read_function(w, ref)
             update(fn.tags)
             if len(fn.tags) > MAX_TAGS:

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from squall.services.base import RequestContext
-from squall.services.lambda_.deps import Deps, ref_of
 from squall.services.lambda_.functions import (
     NS,
     FunctionRecord,
@@ -28,6 +27,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_arn
 from squall.services.lambda_.settings import apply_settings, resolve_layers
+from squall.services.lambda_.shared import Shared, ref_of
 from squall.services.lambda_.validation import check_config, invalid
 from squall.services.operations import operation
 
@@ -55,7 +55,7 @@ def fingerprint(config: dict[str, Any]) -> str:
 
 
 def publish(
-    d: Deps,
+    d: Shared,
     ref: FunctionRef,
     code_sha: str | None,
     revision_id: str | None,
@@ -124,8 +124,8 @@ def _in_progress(config: dict[str, Any]) -> None:
 
 
 class VersionsApi:
-    def __init__(self, deps: Deps) -> None:
-        self.d = deps
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
 
     @operation("PublishVersion")
     def publish_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class VersionsApi:
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
         return publish(
-            self.d,
+            self.shared,
             ref,
             params.get("CodeSha256"),
             params.get("RevisionId"),
@@ -145,7 +145,7 @@ class VersionsApi:
         ref = ref_of(ctx, params)
         limit = int(params.get("MaxItems") or 50)
         start = int(params.get("Marker") or 0) if str(params.get("Marker") or "0").isdigit() else 0
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             fn = read_function(r, ref)
             configs = [fn.config] + [v.config for v in versions(r, ref)]
         positions = [0] + [int(c["Version"]) for c in configs[1:]]
@@ -162,17 +162,17 @@ class VersionsApi:
         ref = ref_of(ctx, params)
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
-        data = zip_from(params, self.d.objects, ctx.principal, ref.region)
+        data = zip_from(params, self.shared.objects, ctx.principal, ref.region)
         archs = params.get("Architectures")
         if archs is not None and len(archs) != 1:
             raise invalid("Only one architecture may be specified.")
         if params.get("DryRun"):
-            with self.d.store.read() as r:
+            with self.shared.store.read() as r:
                 fn = read_function(r, ref)
             sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
             return {**fn.config, "CodeSha256": sha, "CodeSize": len(data)}
-        code = self.d.codes.put(ref.account_id, ref.region, data)
-        with self.d.store.write() as w:
+        code = self.shared.codes.put(ref.account_id, ref.region, data)
+        with self.shared.store.write() as w:
             fn = read_function(w, ref)
             _check_updatable(fn, params.get("RevisionId"))
             replaced = fn.code.blob_id
@@ -185,10 +185,10 @@ class VersionsApi:
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
             mark_pending(w, ref, LATEST)
         if replaced != code.blob_id:
-            self.d.codes.release(ref.account_id, ref.region, {replaced})
-        self.d.lifecycle.kick()
+            self.shared.codes.release(ref.account_id, ref.region, {replaced})
+        self.shared.lifecycle.kick()
         if params.get("Publish"):
-            return publish(self.d, ref, None, None)
+            return publish(self.shared, ref, None, None)
         return fn.config
 
     @operation("UpdateFunctionConfiguration")
@@ -197,15 +197,15 @@ class VersionsApi:
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
         check_config(params, creating=False)
-        with self.d.store.read() as r:
+        with self.shared.store.read() as r:
             read_function(r, ref)
-        layers = resolve_layers(params, self.d.layers, ref)
-        with self.d.store.write() as w:
+        layers = resolve_layers(params, self.shared.layers, ref)
+        with self.shared.store.write() as w:
             fn = read_function(w, ref)
             _check_updatable(fn, params.get("RevisionId"))
             apply_settings(fn.config, params, layers, ref)
             _in_progress(fn.config)
             w.put(NS, fn_key(ref.account_id, ref.region, ref.name), fn.dump())
             mark_pending(w, ref, LATEST)
-        self.d.lifecycle.kick()
+        self.shared.lifecycle.kick()
         return fn.config

@@ -8,10 +8,10 @@ from typing import Any
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.operations import operation
-from squall.services.sns.access import require
-from squall.services.sns.core import SnsTopics
 from squall.services.sns.errors import invalid_parameter
 from squall.services.sns.messages import MAX_SIZE
+from squall.services.sns.publishing import SnsTopics
+from squall.services.sns.topic_policy import require
 
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 

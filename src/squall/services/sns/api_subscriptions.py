@@ -11,7 +11,6 @@ from typing import Any
 from squall.services.base import RequestContext
 from squall.services.operations import operation
 from squall.services.sns import filtering
-from squall.services.sns.access import require
 from squall.services.sns.errors import invalid_parameter
 from squall.services.sns.policies import (
     check_delivery_policy,
@@ -19,6 +18,7 @@ from squall.services.sns.policies import (
     parse_json_attribute,
 )
 from squall.services.sns.records import Directory, Subscription, Topic, parse_topic_arn
+from squall.services.sns.topic_policy import require
 
 PROTOCOLS = frozenset(
     {"http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose"}

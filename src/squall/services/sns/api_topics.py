@@ -9,7 +9,6 @@ from typing import Any
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.operations import operation
-from squall.services.sns.access import require
 from squall.services.sns.errors import invalid_parameter, resource_not_found
 from squall.services.sns.policies import (
     check_delivery_policy,
@@ -18,6 +17,7 @@ from squall.services.sns.policies import (
     parse_json_attribute,
 )
 from squall.services.sns.records import Directory, Topic, parse_topic_arn, valid_topic_name
+from squall.services.sns.topic_policy import require
 
 TOPIC_ATTRIBUTES = frozenset(
     {

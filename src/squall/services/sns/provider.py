@@ -18,11 +18,11 @@ from squall.services.ports import FunctionEvents
 from squall.services.sns.api_publish import PublishApi
 from squall.services.sns.api_subscriptions import SubscriptionsApi
 from squall.services.sns.api_topics import TopicsApi
-from squall.services.sns.core import SnsTopics
 from squall.services.sns.delivery import DeliveryWorker
 from squall.services.sns.envelope import ACTION_PATH, CERT_PATH, Envelopes
 from squall.services.sns.errors import authorization_error
 from squall.services.sns.outbox import Outbox
+from squall.services.sns.publishing import SnsTopics
 from squall.services.sns.records import Directory, Subscription
 from squall.services.sns.signing import Signer
 from squall.storage import Store

@@ -10,9 +10,9 @@ from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.operations import operation
 from squall.services.sqs import message_attrs as ma
-from squall.services.sqs.core import SqsQueues, expired_handle, now_ms
 from squall.services.sqs.errors import invalid_value, sqs_error
 from squall.services.sqs.messages import Handle, Message
+from squall.services.sqs.messaging import SqsQueues, expired_handle, now_ms
 from squall.services.sqs.queues import Queue
 
 MAX_BATCH = 10

@@ -10,7 +10,6 @@ from typing import Any
 from squall.services.base import RequestContext
 from squall.services.operations import operation
 from squall.services.sqs import attributes as qa
-from squall.services.sqs.core import SqsQueues, now_ms
 from squall.services.sqs.errors import (
     invalid_attribute_name,
     invalid_parameter,
@@ -18,6 +17,7 @@ from squall.services.sqs.errors import (
     queue_does_not_exist,
     sqs_error,
 )
+from squall.services.sqs.messaging import SqsQueues, now_ms
 from squall.services.sqs.queues import Queue, valid_name
 
 MAX_TAGS = 50

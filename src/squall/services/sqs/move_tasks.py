@@ -20,9 +20,9 @@ import orjson
 from squall.lib.tasks import Started, spawn
 from squall.services.base import RequestContext
 from squall.services.operations import operation
-from squall.services.sqs.core import SqsQueues, now_ms
 from squall.services.sqs.errors import invalid_parameter, queue_does_not_exist, sqs_error
 from squall.services.sqs.messages import move_visible
+from squall.services.sqs.messaging import SqsQueues, now_ms
 from squall.services.sqs.queues import Queue
 from squall.storage import keys
 

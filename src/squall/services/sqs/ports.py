@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from squall.services.context import Principal
 from squall.services.ports import QueuedMessage
 from squall.services.sqs.api_messages import system_attributes
-from squall.services.sqs.core import SqsQueues, now_ms
 from squall.services.sqs.messages import Handle, Message
+from squall.services.sqs.messaging import SqsQueues, now_ms
 from squall.services.sqs.queues import Queue
 
 #: the envelope a record adds to its body and attributes, roughly (for the 6 MB payload limit)

@@ -8,7 +8,7 @@ from squall.lib.tasks import Background
 from squall.services.base import ServiceProvider
 from squall.services.sqs.api_messages import MessagesApi
 from squall.services.sqs.api_queues import QueuesApi
-from squall.services.sqs.core import SqsQueues
+from squall.services.sqs.messaging import SqsQueues
 from squall.services.sqs.move_tasks import MoveTasksApi
 from squall.services.sqs.ports import SqsFeed
 from squall.storage import Store

@@ -1,12 +1,11 @@
-"""Wiring for the parts that hang off functions: layers, resource policies, event
-invoke configs and event source mappings.
+"""What attaches to a function: layers, resource policies, event invoke configs and event
+source mappings, with their API parts.
 
-The integrator builds a `Periph` with the store, the blob
-store and the functions part's `FunctionDirectory`, passes `parts` to the Lambda
-provider (`ServiceProvider(*parts)`), hands `layers` to the functions part as its
-`LayerResolver`, and gives `policies.allows` / `invoke_configs.find` /
-`mappings.active` to the engine and the event sources. The provider's `start()`
-may call `mappings.settle()` to write back completed state transitions.
+`LambdaProvider` builds the `Attachments` with the store, the blob store and the
+functions side's `FunctionDirectory`, passes `parts` to `ServiceProvider(*parts)`, hands
+`layers` to the functions side as its `LayerResolver`, and gives `policies` (the event
+door's resource-policy check), `invoke_configs` (the async path) and `mappings` (the
+pollers) to the parts that need them.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from squall.storage import BlobStore, Store
 
 
 @dataclass
-class Periph:
+class Attachments:
     layers: LayerStore
     policies: PolicyStore
     invoke_configs: InvokeConfigStore
@@ -36,7 +35,7 @@ class Periph:
     @classmethod
     def build(
         cls, store: Store, blobs: BlobStore, directory: FunctionDirectory, sign_url: UrlSigner | None = None
-    ) -> Periph:
+    ) -> Attachments:
         """`sign_url(endpoint, blob_id)` makes layer versions' `Content.Location` download URLs."""
         layers = LayerStore(store, blobs)
         policies = PolicyStore(store, directory)

@@ -1,4 +1,6 @@
-"""What the operation parts of the functions side share."""
+"""`Shared`: what the operation parts of the functions side (functions, versions, aliases,
+concurrency, tags) and the invoker share: the store, the code store, the lifecycle worker, the
+functions' directory, the layer resolver and S3's object reader."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from squall.storage import Store
 
 
 @dataclass
-class Deps:
+class Shared:
     store: Store
     codes: CodeStore
     lifecycle: Lifecycle

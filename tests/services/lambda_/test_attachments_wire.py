@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import RunningServer
-from tests.services.lambda_.periph_e2e import create_function
+from tests.services.lambda_.attachment_e2e import create_function
 
 ACCOUNT = "000000000000"
 QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs"
