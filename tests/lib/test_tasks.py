@@ -66,3 +66,38 @@ def test_failure_before_started_fails_the_start_and_stops_what_started() -> None
         asyncio.run(main())
     assert isinstance(info.value.__cause__, ValueError)
     assert events == ["start a", "stop a"]
+
+
+class Stubborn:
+    """A component that takes a while to stop (its cleanup awaits)."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    async def run(self, started: Started) -> None:
+        started()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.2)
+            self.events.append("stubborn stopped")
+
+
+def test_a_cancelled_shutdown_still_stops_every_component_and_reraises() -> None:
+    events: list[str] = []
+    a = Recorder("a", events)
+
+    async def main() -> None:
+        supervisor = Supervisor()
+        await supervisor.__aenter__()
+        await supervisor.start(a)
+        await supervisor.start(Stubborn(events))
+        closing = asyncio.ensure_future(supervisor.aclose())
+        await asyncio.sleep(0.05)  # aclose is waiting for the stubborn component
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+
+    asyncio.run(main())
+    # interrupted, the rest is cancelled without waiting its turn, but everything stopped
+    assert events[0] == "start a" and sorted(events[1:]) == ["stop a", "stubborn stopped"]

@@ -121,15 +121,23 @@ class Supervisor:
     async def aclose(self) -> None:
         """Stop every component, last started first (idempotent)."""
         group, self._group = self._group, None
+        interrupted = False
         while self._running:
             name, task = self._running.pop()
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([task])
-            if not task.cancelled() and task.exception() is not None:
+            if not interrupted:
+                try:
+                    await asyncio.wait([task])
+                except asyncio.CancelledError:
+                    # Whoever stops us stopped waiting: cancel the rest at once, let the group
+                    # collect them, then pass the cancellation on.
+                    interrupted = True
+            if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("background component %s failed while stopping", name, exc_info=task.exception())
         if group is not None:
             await group.__aexit__(None, None, None)
+        if interrupted:
+            raise asyncio.CancelledError
 
 
 @contextlib.asynccontextmanager
