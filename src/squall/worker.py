@@ -186,14 +186,9 @@ class WorkerApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":  # nothing to start: the primary runs every background task
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        if kind == "lifespan":  # the worker's gateway has none: the primary runs every background task
+            await self.gateway(scope, receive, send)
+            return
         if kind != "http":
             return
         if scope["method"] == "POST":

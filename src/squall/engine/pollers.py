@@ -30,7 +30,6 @@ waiting on the source and lets batches being handled finish, then the group's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from squall.engine.concurrency import Throttled
-from squall.lib.tasks import Started, spawn
+from squall.lib.tasks import Started, periodic, spawn
 
 log = logging.getLogger("squall.pollers")
 
@@ -316,15 +315,9 @@ class PollerManager:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 started()
-                while True:
-                    try:
-                        await self.reconcile()
-                    except Exception:
-                        log.exception("reconciling event source mappings failed")
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._interval):
-                            await self._wake.wait()
-                    self._wake.clear()
+                await periodic(
+                    self.reconcile, self._interval, self._wake, "reconciling event source mappings"
+                )
         finally:
             self._group = None
             self.groups = {}

@@ -35,7 +35,6 @@ window's state is checkpointed with the position (key `<shard id>#window`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -44,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from squall.engine.stream_batches import BatchRunner, RetryPolicy, StreamHandler, Window
-from squall.lib.tasks import Started, spawn
+from squall.lib.tasks import Started, periodic, spawn
 
 log = logging.getLogger("squall.pollers.streams")
 
@@ -147,15 +146,9 @@ class StreamPoller(Generic[R]):
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 started()
-                while True:
-                    try:
-                        self.discover()
-                    except Exception as exc:
-                        log.warning("stream mapping %s: listing shards failed: %s", self.spec.key, exc)
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(DISCOVER_S):
-                            await self._wake.wait()
-                    self._wake.clear()
+                await periodic(
+                    self.discover, DISCOVER_S, self._wake, f"stream mapping {self.spec.key}: listing shards"
+                )
         finally:
             self._group = None
 
@@ -340,15 +333,9 @@ class StreamPollerManager:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 started()
-                while True:
-                    try:
-                        await self.reconcile()
-                    except Exception:
-                        log.exception("reconciling stream event source mappings failed")
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._interval):
-                            await self._wake.wait()
-                    self._wake.clear()
+                await periodic(
+                    self.reconcile, self._interval, self._wake, "reconciling stream event source mappings"
+                )
         finally:
             self._group = None
             self.pollers, self._running = {}, {}

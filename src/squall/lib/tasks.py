@@ -66,6 +66,24 @@ def spawn(group: asyncio.TaskGroup, work: Coroutine[Any, Any, Any], name: str) -
     return group.create_task(guarded(work, name), name=name)
 
 
+async def periodic(
+    step: Callable[[], Awaitable[None] | None], every_s: float, wake: asyncio.Event, what: str
+) -> None:
+    """Run `step` now, then again `every_s` seconds after each run or as soon as `wake` is set,
+    until cancelled (a reconcile loop); a failing step is logged as `what` and tried next time."""
+    while True:
+        try:
+            result = step()
+            if result is not None:
+                await result
+        except Exception as exc:
+            log.warning("%s failed: %r", what, exc, exc_info=not isinstance(exc, OSError | LookupError))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every_s):
+                await wake.wait()
+        wake.clear()
+
+
 class Supervisor:
     """Owns components: `start` runs each in the supervisor's TaskGroup and waits until it
     is started; leaving the `async with` (or `aclose`) cancels them one at a time in the

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from squall.protocol.errors import ServiceError
 from squall.services.context import Principal
 
 # -- Lambda: the event door ------------------------------------------------------------------
@@ -184,6 +185,22 @@ class ShardInfo:
     parent_id: str | None
     start_seq: str
     end_seq: str | None  # None while the shard is open
+
+
+def stream_not_found(arn: str) -> ServiceError:
+    """What `StreamRecords` raises for an unknown stream (as DynamoDB Streams answers)."""
+    return ServiceError(
+        "ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found", 400
+    )
+
+
+def shard_not_found(arn: str, shard: str) -> ServiceError:
+    """What `StreamRecords` raises for an unknown shard of a stream."""
+    return ServiceError(
+        "ResourceNotFoundException",
+        f"Requested resource not found: Shard: {shard} in Stream: {arn} not found",
+        400,
+    )
 
 
 class StreamRecords(Protocol):

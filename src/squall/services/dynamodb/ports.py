@@ -10,24 +10,9 @@ from typing import Any
 
 import orjson
 
-from squall.protocol.errors import ServiceError
 from squall.services.dynamodb import streams
-from squall.services.ports import ShardInfo, StreamInfo
+from squall.services.ports import ShardInfo, StreamInfo, shard_not_found, stream_not_found
 from squall.storage import Store, pack
-
-
-def stream_not_found(arn: str) -> ServiceError:
-    return ServiceError(
-        "ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found", 400
-    )
-
-
-def shard_not_found(arn: str, shard: str) -> ServiceError:
-    return ServiceError(
-        "ResourceNotFoundException",
-        f"Requested resource not found: Shard: {shard} in Stream: {arn} not found",
-        400,
-    )
 
 
 class StreamReader:

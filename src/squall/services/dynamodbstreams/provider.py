@@ -13,26 +13,12 @@ import orjson
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext, ServiceProvider
 from squall.services.operations import operation
-from squall.services.ports import SEQ_DIGITS, StreamRecords, seq
+from squall.services.ports import SEQ_DIGITS, StreamRecords, seq, shard_not_found, stream_not_found
 
 ITERATOR_LIFETIME = 15 * 60.0
 MAX_RECORDS = 1000
 MAX_BYTES = 1 << 20
 TRIMMED = "The operation attempted to read past the oldest stream record in a shard."
-
-
-def stream_not_found(arn: str) -> ServiceError:
-    return ServiceError(
-        "ResourceNotFoundException", f"Requested resource not found: Stream: {arn} not found", 400
-    )
-
-
-def shard_not_found(arn: str, shard: str) -> ServiceError:
-    return ServiceError(
-        "ResourceNotFoundException",
-        f"Requested resource not found: Shard: {shard} in Stream: {arn} not found",
-        400,
-    )
 
 
 def validation(message: str) -> ServiceError:
