@@ -140,9 +140,10 @@ class Pipeline:
                 params[_streaming_member(route, "input") or "Body"] = stream
 
             # 6. The request context: who (the signer's Principal), where, which request.
+            signer = (auth.account_id, auth.principal_arn, auth.access_key_id)
             ctx = RequestContext(
                 request_id,
-                self._principal(auth.account_id, auth.principal_arn, auth.access_key_id),
+                self._principals.get(signer) or self._principal(signer),
                 auth.region or self.default_region,
                 route.service,
                 route.operation,
@@ -184,14 +185,13 @@ class Pipeline:
             log.exception("request %s failed", request_id)
             return self._error(protocol, internal_failure(request_id), request_id, route)
 
-    def _principal(self, account_id: str | None, arn: str | None, access_key_id: str | None) -> Principal:
-        """The request's Principal (one object per signer, reused across its requests)."""
-        key = (account_id, arn, access_key_id)
-        found = self._principals.get(key)
-        if found is None:
-            if len(self._principals) > 10_000:
-                self._principals.clear()
-            found = self._principals[key] = Principal.signer(account_id or "", arn, access_key_id)
+    def _principal(self, signer: tuple[str | None, str | None, str | None]) -> Principal:
+        """The Principal of a signer (account, ARN, access key) not seen yet; kept, so that its
+        later requests reuse the object."""
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        account_id, arn, access_key_id = signer
+        found = self._principals[signer] = Principal.signer(account_id or "", arn, access_key_id)
         return found
 
     def _error(
