@@ -3,13 +3,15 @@ server's own composition root over a temporary data directory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from squall.compose import Services, build_services
 from squall.config import Settings
 from squall.services.context import Principal, RequestContext
+from squall.services.operations import Operation
 from squall.storage import DataDir
 
 
@@ -40,3 +42,18 @@ def composed(root: Path, **settings: object) -> Iterator[Services]:
     finally:
         services.close()
         data.close()
+
+
+class RegistryDouble:
+    """Stands where the `ServiceRegistry` stands for the in-process client (`Calls`): subclasses
+    implement `dispatch(ctx, params)` for the services they play; the client still validates
+    every call against the model first."""
+
+    def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> Operation:
+        return Operation(ctx.service, ctx.operation, f"{ctx.service}:{ctx.operation}", self.dispatch, True)
+
+    def run(self, op: Operation, ctx: RequestContext, params: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        return self.dispatch(ctx, params)
+
+    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError

@@ -25,7 +25,6 @@ The ASGI lifespan is delegated to the `lifespan` handler the server passes
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from squall.gateway.extra_routes import RawHandler, serve_extra
 from squall.gateway.health import HEALTH_PATHS, Health
 from squall.gateway.pipeline import Pipeline, request_timeout
 from squall.gateway.streaming import Disconnected, RequestBody, discard_body
+from squall.lib.ids import new_request_id
 from squall.protocol.errors import ServiceError
 from squall.protocol.router import Router
 from squall.protocol.types import HttpRequest, HttpResponse
@@ -47,24 +47,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: How much of a refused streamed upload's body is read and dropped to keep the connection.
 _DISCARD_LIMIT = 1 << 20
-
-_RANDOM_BATCH = 16 * 256
-_random_pool = bytearray()
-
-
-def _new_request_id() -> str:
-    """A random (version 4) UUID string, like `str(uuid.uuid4())`, from random bytes
-    fetched 256 ids at a time (one getrandom call per request was measurable)."""
-    if not _random_pool:
-        _random_pool.extend(os.urandom(_RANDOM_BATCH))
-    n = int.from_bytes(_random_pool[-16:])
-    del _random_pool[-16:]
-    n = (n & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-os.register_at_fork(after_in_child=_random_pool.clear)
 
 
 class Gateway:
@@ -124,7 +106,7 @@ class Gateway:
             await (self.lifespan or _no_background)(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = _new_request_id()
+        request_id = new_request_id()
         raw_headers = scope["headers"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         if len(headers) != len(raw_headers):  # a repeated header: join its values with ","

@@ -600,10 +600,12 @@ def _member_by_wire(shape: Shape | None, wire: str) -> tuple[str, Shape] | None:
 
 
 def validate_call(service: str, operation: str, params: dict[str, Any]) -> None:
-    """`validate_input` for an in-process call (services/calls.py): every constraint, types
-    included (the caller is code, not a decoder that guarantees types), reported as the
-    service's own protocol family reports it."""
-    check = _checker(service, operation, False)
+    """`validate_input` for an in-process call (services/calls.py), as a JSON-protocol request is
+    validated: every constraint (required members, enums, lengths, ranges, patterns), reported
+    as the service's own protocol family reports it; subtrees where only a Python type could be
+    wrong are not walked (callers hand the values boto3 would take, as the wire decoders do:
+    walking a DynamoDB item's attribute values would cost more than most operations)."""
+    check = _checker(service, operation, True)
     if check is None:
         return
     found: list[Violation] = []

@@ -27,22 +27,28 @@ crosses services uses this client.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from squall.lib.ids import new_request_id
 from squall.protocol.validate import validate_call
 from squall.services.context import Principal, RequestContext
+from squall.services.operations import Operation
 
 
 class Dispatcher(Protocol):
-    """What the client dispatches through (`ServiceRegistry`)."""
+    """What the client dispatches through (`ServiceRegistry`: the gateway's steps 7 and 8)."""
 
-    async def dispatch(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]: ...
+    def authorize(self, ctx: RequestContext, params: dict[str, Any]) -> Operation: ...
+
+    def run(
+        self, op: Operation, ctx: RequestContext, params: dict[str, Any]
+    ) -> Awaitable[dict[str, Any]]: ...
 
 
 class Calls:
-    def __init__(self, dispatcher: Dispatcher, endpoint: str) -> None:
-        self._dispatcher = dispatcher
+    def __init__(self, registry: Dispatcher, endpoint: str) -> None:
+        self._registry = registry
         #: The endpoint URLs in outputs point at (what the server's own clients use).
         self.endpoint = endpoint
 
@@ -52,14 +58,7 @@ class Calls:
         """Run `service`.`operation` as `principal` in `region`: its output, or the service's
         `ServiceError` (validation, authorization and the operation's own)."""
         validate_call(service, operation, params)
-        ctx = RequestContext(_request_id(), principal, region, service, operation, self.endpoint)
-        return await self._dispatcher.dispatch(ctx, params)
-
-
-def _request_id() -> str:
-    """A version-4 UUID string (the request id an in-process call carries)."""
-    h = bytearray(os.urandom(16))
-    h[6] = (h[6] & 0x0F) | 0x40
-    h[8] = (h[8] & 0x3F) | 0x80
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+        ctx = RequestContext(new_request_id(), principal, region, service, operation, self.endpoint)
+        registry = self._registry
+        op = registry.authorize(ctx, params)
+        return await registry.run(op, ctx, params)

@@ -19,6 +19,7 @@ from squall.services.context import Principal, RequestContext
 from squall.services.lambda_.destinations import DEAD_LETTER_ERRORS, DESTINATION_FAILURES
 from squall.services.lambda_.provider import LambdaProvider
 from squall.storage import DataDir
+from tests.inprocess import RegistryDouble
 from tests.services.lambda_.helpers import ROLE, make_zip
 from tests.services.lambda_.test_functions_directory import FakeLayers, ctx
 
@@ -29,7 +30,7 @@ DLQ_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:dead-letters"
 QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:records"
 
 
-class FakeServices:
+class FakeServices(RegistryDouble):
     """The other services as the in-process client reaches them: records SNS publishes and SQS
     sends (each validated against the model by the client), refuses unknown topics like SNS and
     services that are not served like the registry."""

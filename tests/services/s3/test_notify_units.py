@@ -23,12 +23,12 @@ from squall.services.s3.notify import Notifier, event_record
 from squall.services.s3.notify_api import Destinations, Notifications
 from squall.services.s3.notify_config import expand, normalize, targets_for
 from squall.storage import DataDir
-from tests.inprocess import context
+from tests.inprocess import RegistryDouble, context
 
 TOPIC = "arn:aws:sns:us-east-1:000000000000:uploads"
 
 
-class FakeSns:
+class FakeSns(RegistryDouble):
     """SNS as the in-process client reaches it (inputs validated against the model)."""
 
     def __init__(self) -> None:
