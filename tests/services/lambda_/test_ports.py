@@ -85,3 +85,31 @@ def test_the_own_account_needs_no_policy_and_missing_functions_are_refused(provi
     with pytest.raises(ServiceError) as err:
         events.submit(ROOT, "f", b"x" * (1_048_576 + 1), region=R)
     assert err.value.code == "RequestTooLargeException"
+
+
+def test_hostile_another_accounts_bucket_cannot_use_a_grant_meant_for_the_owners_buckets(
+    provider: LambdaProvider,
+) -> None:
+    """The function's owner lets S3 invoke it for buckets of its own account (SourceAccount).
+    A bucket of another account, named like the owner's, acting through S3's principal, is
+    refused by the event door, and nothing reaches the function's queue."""
+    attacker = "999999999999"
+    call(
+        provider,
+        "AddPermission",
+        FunctionName="f",
+        StatementId="s3",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::uploads",
+        SourceAccount=A,
+    )
+    arn = f"arn:aws:lambda:{R}:{A}:function:f"
+    owner_s3 = Principal.for_service("s3.amazonaws.com", A, source_arn="arn:aws:s3:::uploads")
+    hostile_s3 = Principal.for_service("s3.amazonaws.com", attacker, source_arn="arn:aws:s3:::uploads")
+    assert provider.events.allowed(owner_s3, arn, region=R)
+    assert not provider.events.allowed(hostile_s3, arn, region=R)
+    with pytest.raises(ServiceError) as err:
+        provider.events.submit(hostile_s3, arn, b"{}", region=R)
+    assert err.value.code == "AccessDeniedException"
+    assert provider.async_queue.pending() == []
