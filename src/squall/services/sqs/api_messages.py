@@ -9,6 +9,7 @@ from typing import Any
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.operations import operation
+from squall.services.sqs import access
 from squall.services.sqs import message_attrs as ma
 from squall.services.sqs.errors import invalid_value, sqs_error
 from squall.services.sqs.messages import Handle, Message
@@ -75,7 +76,11 @@ class MessagesApi:
         self.sqs = sqs
 
     def _queue(self, ctx: RequestContext, params: dict[str, Any]) -> Queue:
-        return self.sqs.directory.by_url(params["QueueUrl"], ctx.account_id, ctx.region)
+        """The queue of `QueueUrl`, if the caller may perform this operation on it."""
+        queue = self.sqs.directory.by_url(params["QueueUrl"], ctx.account_id, ctx.region)
+        if queue.account == ctx.principal.account_id:
+            return queue
+        return access.check(ctx.principal, queue, ctx.operation)
 
     # -- send ----------------------------------------------------------------------------
 

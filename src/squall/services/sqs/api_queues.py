@@ -9,6 +9,7 @@ from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.operations import operation
+from squall.services.sqs import access
 from squall.services.sqs import attributes as qa
 from squall.services.sqs.errors import (
     invalid_attribute_name,
@@ -31,7 +32,10 @@ class QueuesApi:
         self.dir = sqs.directory
 
     def _queue(self, ctx: RequestContext, params: dict[str, Any]) -> Queue:
-        return self.dir.by_url(params["QueueUrl"], ctx.account_id, ctx.region)
+        """The queue of `QueueUrl`, if the caller may perform this operation on it."""
+        return access.check(
+            ctx.principal, self.dir.by_url(params["QueueUrl"], ctx.account_id, ctx.region), ctx.operation
+        )
 
     @operation("CreateQueue")
     def create_queue(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +92,11 @@ class QueuesApi:
         dlq = self.dir.by_arn(str(target)) if isinstance(target, str) else None
         if dlq is None:
             raise invalid_value("RedrivePolicy", raw, "Dead letter target does not exist.")
+        if dlq.account != account:
+            # a dead-letter queue is in the source queue's account (whatever its policy says)
+            raise invalid_value(
+                "RedrivePolicy", raw, "Dead-letter target owner should be same as the source."
+            )
         if dlq.fifo != fifo:
             raise invalid_value(
                 "RedrivePolicy", raw, "Dead-letter queue must be same type of queue as the source."
@@ -107,7 +116,10 @@ class QueuesApi:
     @operation("GetQueueUrl")
     def get_queue_url(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         account = params.get("QueueOwnerAWSAccountId") or ctx.account_id
-        return {"QueueUrl": self.dir.get(account, ctx.region, params["QueueName"]).url(ctx.endpoint)}
+        queue = self.dir.get(account, ctx.region, params["QueueName"])
+        if not access.may(ctx.principal, queue, "GetQueueUrl"):
+            raise queue_does_not_exist()  # another account's queue names are not revealed
+        return {"QueueUrl": queue.url(ctx.endpoint)}
 
     @operation("ListQueues")
     def list_queues(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import orjson
 from squall.lib.tasks import Started, spawn
 from squall.services.base import RequestContext
 from squall.services.operations import operation
+from squall.services.sqs import access
 from squall.services.sqs.errors import invalid_parameter, queue_does_not_exist, sqs_error
 from squall.services.sqs.messages import move_visible
 from squall.services.sqs.messaging import SqsQueues, now_ms
@@ -85,7 +86,7 @@ class MoveTasksApi:
         queue = self.sqs.directory.by_arn(arn)
         if queue is None:
             raise queue_does_not_exist()
-        return queue
+        return access.check(ctx.principal, queue, ctx.operation)
 
     @operation("StartMessageMoveTask")
     def start_message_move_task(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +97,11 @@ class MoveTasksApi:
             raise invalid_parameter(f"Value {rate} for parameter MaxNumberOfMessagesPerSecond is invalid.")
         if not self._is_dlq(source):
             raise invalid_parameter("Source queue must be configured as a Dead Letter Queue.")
-        if destination is not None and self.sqs.directory.by_arn(destination) is None:
-            raise queue_does_not_exist()
+        if destination is not None:
+            target = self.sqs.directory.by_arn(destination)
+            if target is None:
+                raise queue_does_not_exist()
+            access.check(ctx.principal, target, ctx.operation)
         if any(t.status in ACTIVE for t in self._tasks(source.arn)):
             raise sqs_error(
                 "UnsupportedOperation",

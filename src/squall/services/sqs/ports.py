@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from squall.services.context import Principal
 from squall.services.ports import QueuedMessage
+from squall.services.sqs import access
 from squall.services.sqs.api_messages import system_attributes
 from squall.services.sqs.messages import Handle, Message
 from squall.services.sqs.messaging import SqsQueues, now_ms
@@ -28,15 +29,20 @@ class SqsFeed:
 
     def open(self, principal: Principal, queue_arn: str) -> FeedQueue:
         queue = self._queues.queue(principal.account_id, "", queue_arn)
-        return FeedQueue(self._queues, queue)
+        access.check(principal, queue, "ReceiveMessage")
+        return FeedQueue(self._queues, queue, principal)
 
 
 class FeedQueue:
-    """One queue, as the mapping's poller sees it."""
+    """One queue, as the mapping's poller sees it: polled as `principal` (the mapping's function's
+    execution role), whose access is checked on every receive, so that a queue policy that no
+    longer grants another account stops its mapping at the next batch (the check is a string
+    comparison for the queue's own account, a memoised decision for another)."""
 
-    def __init__(self, queues: SqsQueues, queue: Queue) -> None:
+    def __init__(self, queues: SqsQueues, queue: Queue, principal: Principal) -> None:
         self._queues = queues
         self._queue = queue
+        self._principal = principal
         self.arn = queue.arn
         self.region = queue.region
         self.fifo = queue.fifo
@@ -48,7 +54,15 @@ class FeedQueue:
     async def receive(self, limit: int, wait_s: float) -> Sequence[QueuedMessage]:
         queue = self._current()
         self._queue = queue
-        return [_received(queue, m) for m in await self._queues.receive_from(queue, limit, wait_s)]
+        if queue.account == self._principal.account_id:
+            return [_received(queue, m) for m in await self._queues.receive_from(queue, limit, wait_s)]
+        access.check(self._principal, queue, "ReceiveMessage")
+        got = [_received(queue, m) for m in await self._queues.receive_from(queue, limit, wait_s)]
+        # checked again after a long poll: a grant withdrawn meanwhile releases what it brought
+        if got and not access.may(self._principal, self._current(), "ReceiveMessage"):
+            self.release(got)
+            access.check(self._principal, self._current(), "ReceiveMessage")
+        return got
 
     def release(self, messages: Sequence[QueuedMessage]) -> None:
         now = now_ms()
