@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from squall.services.context import Principal
 from squall.services.lambda_.esm_sqs import item_failures, record
 from squall.services.sqs.messages import Message
 from squall.services.sqs.messaging import SqsQueues
@@ -64,7 +65,8 @@ def test_record_fields_for_a_fifo_message(tmp_path: Path) -> None:
         group="g1",
         dedup="d1",
     )
-    r = record(FeedQueue(SqsQueues(SQLiteStore(tmp_path / "db.sqlite")), queue), _received(queue, msg))
+    feed = FeedQueue(SqsQueues(SQLiteStore(tmp_path / "db.sqlite")), queue, Principal.root(queue.account))
+    r = record(feed, _received(queue, msg))
     assert r["eventSourceARN"] == "arn:aws:sqs:eu-west-1:000000000000:jobs.fifo"
     assert r["awsRegion"] == "eu-west-1" and r["eventSource"] == "aws:sqs"
     assert r["attributes"] == {

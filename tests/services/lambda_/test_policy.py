@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.lambda_.api_policy import PolicyApi
 from squall.services.lambda_.names import FunctionRef
 from squall.services.lambda_.policy import PolicyStore
@@ -131,14 +132,16 @@ def test_allows(env) -> None:
     add(api, "sns", Principal="sns.amazonaws.com")
     add(api, "other", Principal="222233334444")
     ref = FunctionRef(ACCOUNT, REGION, "fn")
-    assert policies.allows(ref, "s3.amazonaws.com", "arn:aws:s3:::bucket-1", ACCOUNT)
-    assert not policies.allows(ref, "s3.amazonaws.com", "arn:aws:s3:::other", ACCOUNT)
-    assert not policies.allows(ref, "s3.amazonaws.com", "arn:aws:s3:::bucket-1", "999999999999")
-    assert policies.allows(ref, "sns.amazonaws.com", "arn:aws:sns:us-east-1:1:t", None)
-    assert not policies.allows(ref, "events.amazonaws.com")
-    assert policies.allows(ref, "arn:aws:iam::222233334444:role/x")
-    assert policies.allows(ref, ACCOUNT)  # the owner
-    assert not policies.allows(FunctionRef(ACCOUNT, REGION, "fn", "live"), "sns.amazonaws.com")
+    svc = Principal.for_service
+    assert policies.allows(ref, svc("s3.amazonaws.com", ACCOUNT, "arn:aws:s3:::bucket-1"))
+    assert not policies.allows(ref, svc("s3.amazonaws.com", ACCOUNT, "arn:aws:s3:::other"))
+    assert not policies.allows(ref, svc("s3.amazonaws.com", "999999999999", "arn:aws:s3:::bucket-1"))
+    assert policies.allows(ref, svc("sns.amazonaws.com", "111111111111", "arn:aws:sns:us-east-1:1:t"))
+    assert not policies.allows(ref, svc("events.amazonaws.com", ACCOUNT))
+    assert policies.allows(ref, Principal.role_session("arn:aws:iam::222233334444:role/x", "s"))
+    assert not policies.allows(ref, Principal.root("333344445555"))
+    assert policies.allows(ref, Principal.root(ACCOUNT))  # the owner
+    assert not policies.allows(FunctionRef(ACCOUNT, REGION, "fn", "live"), svc("sns.amazonaws.com", ACCOUNT))
 
 
 def test_delete_cascades(env) -> None:

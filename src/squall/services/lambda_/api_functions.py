@@ -30,7 +30,7 @@ from squall.services.lambda_.functions import (
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.services.lambda_.settings import apply_settings, resolve_layers
-from squall.services.lambda_.shared import Shared, ref_of
+from squall.services.lambda_.shared import Shared, check_grant, ref_of
 from squall.services.lambda_.validation import check_config, invalid
 from squall.services.operations import operation
 from squall.services.ports import ObjectReader
@@ -121,14 +121,16 @@ class FunctionsApi:
 
     @operation("GetFunctionConfiguration")
     def get_function_configuration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        ref = ref_of(ctx, params)
+        ref = ref_of(ctx, params, any_account=True)
+        check_grant(self.shared, ctx, ref, "lambda:GetFunctionConfiguration")
         with self.shared.store.read() as r:
             config, _ = config_of(r, ref)
         return config
 
     @operation("GetFunction")
     def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        ref = ref_of(ctx, params)
+        ref = ref_of(ctx, params, any_account=True)
+        check_grant(self.shared, ctx, ref, "lambda:GetFunction")
         with self.shared.store.read() as r:
             config, code = config_of(r, ref)
             fn = read_function(r, ref)

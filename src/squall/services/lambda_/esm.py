@@ -10,6 +10,7 @@ provider's start-up). Deleting removes the record at once and answers `Deleting`
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,9 @@ class EventSourceMappings:
         self._store = store
         self._directory = directory
         self._delay = transition_seconds
+        #: Checks a source of another account (esm_access.SourceAccess.check; the provider sets
+        #: it once the ports exist). None: not checked (a store-only unit test).
+        self.check_source: Callable[[FunctionRef, str, str, str], None] | None = None
 
     def _function(self, ctx_account: str, ctx_region: str, name: str) -> tuple[FunctionRef, str]:
         ref = parse_function(name, account_id=ctx_account, region=ctx_region)
@@ -75,11 +79,14 @@ class EventSourceMappings:
         cfg.update(given)
         rules.check(kind, cfg, given, creating=True)
         mapping_id = str(uuidlib.uuid4())
+        mapping_arn = f"arn:aws:lambda:{region}:{account}:event-source-mapping:{mapping_id}"
+        if self.check_source is not None:
+            self.check_source(ref, source, kind, mapping_arn)
         t = now()
         cfg.update(
             UUID=mapping_id,
             FunctionArn=fn_arn,
-            EventSourceMappingArn=f"arn:aws:lambda:{region}:{account}:event-source-mapping:{mapping_id}",
+            EventSourceMappingArn=mapping_arn,
             LastModified=t,
             State="Creating",
             StateTransitionReason="USER_INITIATED",
@@ -103,9 +110,17 @@ class EventSourceMappings:
     def update(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         mapping_id = params["UUID"]
         fn_arn = fn_name = None
+        fn_ref: FunctionRef | None = None
         if params.get("FunctionName"):
             fn_ref, fn_arn = self._function(account, region, params["FunctionName"])
             fn_name = fn_ref.name
+        if self.check_source is not None:
+            with self._store.read() as r:
+                raw = r.get(NS, pack(account, region, mapping_id))
+            if raw is not None:
+                old = loads(raw)
+                ref = fn_ref or parse_function(old["FunctionArn"], account_id=account, region=region)
+                self.check_source(ref, old["EventSourceArn"], old["_kind"], old["EventSourceMappingArn"])
         given = {k: v for k, v in params.items() if k in _UPDATABLE and v is not None}
         t = now()
         with self._store.write() as w:

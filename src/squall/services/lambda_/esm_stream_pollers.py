@@ -26,6 +26,7 @@ from squall.observability import Metrics
 from squall.services.lambda_ import esm_rules as rules
 from squall.services.lambda_.destinations import DeliveringSink
 from squall.services.lambda_.esm import EventSourceMappings
+from squall.services.lambda_.esm_access import source_account, stream_refused
 from squall.services.lambda_.esm_pollers import _scope, compile_filters
 from squall.services.lambda_.esm_streams import (
     DynamoShardSource,
@@ -127,6 +128,8 @@ class DynamoStreamPollers:
         cfg = self._configs[spec.key]
         account, region = _scope(cfg)
         arn = cfg["EventSourceArn"]
+        if source_account(arn) != account:
+            raise stream_refused(arn)  # another account's stream: no grant can exist (esm_access)
         self.streams.stream(arn)  # raises when the stream is gone
         on_failure = ((cfg.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         context = ShardContext(

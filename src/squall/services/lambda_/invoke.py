@@ -34,6 +34,7 @@ from squall.services.base import RequestContext, not_implemented
 from squall.services.lambda_.async_invoke import ASYNC_REQUEST_LIMIT
 from squall.services.lambda_.invoker import Call, Invoker, report_of
 from squall.services.lambda_.names import FunctionRef, parse_function
+from squall.services.lambda_.shared import check_grant
 from squall.services.operations import operation
 
 REQUEST_LIMIT = 6_291_456  # bytes, the synchronous request payload limit
@@ -75,7 +76,9 @@ def log_tail(result: InvocationResult, version: str, memory_mb: int) -> bytes:
 @functools.lru_cache(maxsize=4096)
 def _function_ref(identifier: str, account_id: str, region: str, qualifier: str | None) -> FunctionRef:
     """`shared.ref_of` for Invoke, remembered (a FunctionRef is immutable; refusals are not cached)."""
-    return parse_function(identifier, account_id=account_id, region=region, qualifier=qualifier)
+    return parse_function(
+        identifier, account_id=account_id, region=region, qualifier=qualifier, any_account=True
+    )
 
 
 def _check_json(payload: bytes) -> None:
@@ -106,6 +109,8 @@ class InvokeApi:
     @operation("Invoke", action="lambda:InvokeFunction")
     async def invoke(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = _function_ref(params["FunctionName"], ctx.account_id, ctx.region, params.get("Qualifier"))
+        if ref.account_id != ctx.account_id:
+            check_grant(self.invoker.shared, ctx, ref, "lambda:InvokeFunction")
         payload: bytes = params.get("Payload") or b""
         kind = params.get("InvocationType") or "RequestResponse"
         limit = ASYNC_REQUEST_LIMIT if kind == "Event" else REQUEST_LIMIT

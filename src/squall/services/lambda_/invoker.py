@@ -283,7 +283,9 @@ class Invoker:
             role = self.resolve(function).config.get("Role") or ""
         except ServiceError:
             role = ""
-        if role.startswith("arn:") and ":role/" in role:
+        if role.startswith("arn:") and ":role/" in role and role.split(":")[4] == function.account_id:
+            # (a role of another account is never acted as: the function's account would
+            # borrow that account's identity; STS refuses such a role to the sandbox too)
             return Principal.role_session(role, function.name)
         return Principal.for_service("lambda.amazonaws.com", function.account_id, source_arn=source_arn)
 

@@ -52,14 +52,20 @@ def function_arn(account_id: str, region: str, name: str, qualifier: str | None 
 
 
 def parse_function(
-    identifier: str, *, account_id: str, region: str, qualifier: str | None = None
+    identifier: str,
+    *,
+    account_id: str,
+    region: str,
+    qualifier: str | None = None,
+    any_account: bool = False,
 ) -> FunctionRef:
     """Parse `identifier` (any accepted form). A `qualifier` argument (the API's
     `Qualifier` parameter) must agree with one embedded in the identifier.
 
     Raises the errors Lambda gives: `InvalidParameterValueException` for a
     malformed name or conflicting qualifiers, `AccessDeniedException` for another
-    account's function (no cross-account access yet), and for another region
+    account's function (unless `any_account`: the operations a function policy can grant
+    to another account check that policy themselves, `shared.check_grant`), and for another region
     `ResourceNotFoundException` as AWS answers from the wrong regional endpoint."""
     m = _FULL.match(identifier) or _PARTIAL.match(identifier) or _NAME.match(identifier)
     if m is None:
@@ -79,7 +85,7 @@ def parse_function(
     account = parts.get("account") or account_id
     arn_region = parts.get("region") or region
     ref = FunctionRef(account, arn_region, parts["name"], embedded or qualifier)
-    if account != account_id:
+    if account != account_id and not any_account:
         raise ServiceError(
             "AccessDeniedException",
             f"User: arn:aws:iam::{account_id}:root is not authorized to perform: lambda:* on resource: "

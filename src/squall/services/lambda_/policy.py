@@ -8,15 +8,16 @@ each statement already in the JSON form GetPolicy reports.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import uuid
 from typing import Any
 
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal, PrincipalKind
 from squall.services.lambda_.attachment_util import conflict, dumps, invalid, loads, not_found
 from squall.services.lambda_.contracts import FunctionDirectory
 from squall.services.lambda_.names import LATEST, FunctionRef
+from squall.services.resource_policy import Decision, Policy
 from squall.storage import Store, pack
 
 NS = "lambda.policy"
@@ -142,25 +143,19 @@ class PolicyStore:
         doc = {"Version": "2012-10-17", "Id": "default", "Statement": policy["statements"]}
         return doc, policy["revision"]
 
-    def allows(
-        self,
-        ref: FunctionRef,
-        principal: str,
-        source_arn: str | None = None,
-        source_account: str | None = None,
-        action: str = "lambda:InvokeFunction",
-    ) -> bool:
-        """Whether the policy of `ref` (its qualifier's own policy) lets `principal`
-        (a service name like "s3.amazonaws.com", an account id or an IAM ARN) perform
-        `action` for an event from `source_arn` owned by `source_account`."""
-        if principal in (ref.account_id, f"arn:aws:iam::{ref.account_id}:root"):
-            return True  # the owning account needs no resource policy
+    def allows(self, ref: FunctionRef, principal: Principal, action: str = "lambda:InvokeFunction") -> bool:
+        """Whether the policy of `ref` (its qualifier's own policy) lets `principal` perform
+        `action` on it, through the shared evaluator (services/resource_policy.py). The owning
+        account's own users and roles need no resource policy (identity policies are IAM's); a
+        service principal (S3, SNS acting for a resource) always needs a statement, as on AWS."""
+        if principal.kind is not PrincipalKind.SERVICE and principal.account_id == ref.account_id:
+            return True
         policy = self._load(ref)
         if policy is None:
             return False
-        return any(
-            _statement_allows(s, principal, source_arn, source_account, action) for s in policy["statements"]
-        )
+        resource = ref.qualified_arn if ref.qualifier else ref.arn
+        decision = Policy.of_statements(policy["statements"]).evaluate(principal, action, resource)
+        return decision is Decision.ALLOW
 
     def _check_revision(self, policy: dict[str, Any], revision_id: str | None) -> None:
         if revision_id and revision_id != policy.get("revision"):
@@ -179,34 +174,3 @@ class PolicyStore:
                 w.delete_range(NS, prefix=pack(ref.account_id, ref.region, ref.name))
             else:
                 w.delete(NS, _key(ref))
-
-
-def _principal_matches(element: Any, principal: str) -> bool:
-    if element == "*":
-        return True
-    if "Service" in element:
-        return bool(element["Service"] == principal)
-    wanted = str(element.get("AWS", ""))
-    if wanted == "*" or wanted == principal:
-        return True
-    m = _IAM_ARN.match(wanted)
-    if m and wanted.endswith(":root"):
-        account = m.group(1)
-        pm = _IAM_ARN.match(principal)
-        return principal == account or (pm is not None and pm.group(1) == account)
-    return False
-
-
-def _statement_allows(
-    s: dict[str, Any], principal: str, source_arn: str | None, source_account: str | None, action: str
-) -> bool:
-    if s.get("Effect") != "Allow" or not _principal_matches(s["Principal"], principal):
-        return False
-    if s["Action"] not in (action, "lambda:*", "*"):
-        return False
-    cond = s.get("Condition", {})
-    arn_like = cond.get("ArnLike", {}).get("AWS:SourceArn")
-    if arn_like is not None and (source_arn is None or not fnmatch.fnmatchcase(source_arn, arn_like)):
-        return False
-    acct = cond.get("StringEquals", {}).get("AWS:SourceAccount")
-    return acct is None or acct == source_account

@@ -47,7 +47,7 @@ class LambdaEvents:
         account's principals do not (identity policies are the authorizer's)."""
         if principal.kind is not PrincipalKind.SERVICE:
             return True
-        return self._policies.allows(ref, principal.service or "", principal.source_arn, principal.account_id)
+        return self._policies.allows(ref, principal)
 
     def allowed(self, principal: Principal, function: str, *, region: str) -> bool:
         try:

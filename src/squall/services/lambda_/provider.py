@@ -30,6 +30,7 @@ from squall.services.lambda_.code import URL_PREFIX, CodeStore
 from squall.services.lambda_.concurrency import ConcurrencyApi, load_reserved
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.destinations import DeliveringSink, Senders
+from squall.services.lambda_.esm_access import SourceAccess
 from squall.services.lambda_.esm_pollers import SqsPollers
 from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers
 from squall.services.lambda_.functions import Directory
@@ -102,6 +103,8 @@ class LambdaProvider(ServiceProvider):
         #: The in-process door for other services (S3, SNS, EventBridge, destinations): async events.
         self.events = LambdaEvents(directory, self.attachments.policies, self.async_queue)
         self.destinations.functions = self.events
+        self.shared.grants = self.attachments.policies.allows
+        self.attachments.mappings.check_source = SourceAccess(self.invoker.acting_principal, queues).check
         #: The pollers of SQS event source mappings (None: no SQS in this server).
         self.sqs_pollers = (
             SqsPollers(self.attachments.mappings, self.invoker, queues, endpoint)
