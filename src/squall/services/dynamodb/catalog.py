@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from squall.services.dynamodb import itemstore, streams
-from squall.services.dynamodb.errors import not_found
+from squall.services.dynamodb.errors import OtherAccountTable, not_found
 from squall.services.dynamodb.tables import Table
 from squall.storage import ReadTxn, Store, WriteTxn, pack, unpack
 
@@ -65,12 +65,32 @@ class Catalog:
         """The table or ResourceNotFoundException (the table operations name the table in the
         message, item operations do not, as on AWS)."""
         table = self.find(r, account, region, name, stamp=stamp)
+        if table is None and name.startswith("arn:"):
+            table = self._by_name_arn(r, account, region, name, stamp)
         if table is None:
             raise not_found(f"Requested resource not found: Table: {name} not found" if detailed else None)
         return table
 
+    def _by_name_arn(
+        self, r: ReadTxn, account: str, region: str, arn: str, stamp: int | None
+    ) -> Table | None:
+        """A table ARN given as `TableName` (looked at only when no table has that name, so a
+        plain name costs nothing more): the caller's own table; `OtherAccountTable` for another
+        account's (no resource policy can grant it in Squall)."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[2] != "dynamodb" or not parts[5].startswith("table/"):
+            return None
+        if parts[4] != account:
+            raise OtherAccountTable(arn)
+        if parts[3] != region:
+            return None
+        return self.find(r, account, region, parts[5][len("table/") :], stamp=stamp)
+
     def by_arn(self, r: ReadTxn, account: str, region: str, arn: str) -> Table:
         name = arn.split(":table/", 1)[-1].split("/", 1)[0]
+        owner = arn.split(":")[4] if arn.count(":") >= 5 else account
+        if owner != account and ":table/" in arn:
+            raise OtherAccountTable(arn)
         table = self.find(r, account, region, name) if ":table/" in arn else None
         if table is None or table.arn != arn:
             raise not_found(f"Requested resource not found: ResourcArn: {arn} not found")

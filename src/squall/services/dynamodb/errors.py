@@ -32,3 +32,22 @@ class ConditionFailed(Exception):
     def __init__(self, item: dict[str, Any] | None) -> None:
         super().__init__("The conditional request failed")
         self.item = item
+
+
+class OtherAccountTable(ServiceError):
+    """A table named by the ARN of another account's table. Squall stores no DynamoDB resource
+    policies, so nothing grants it: `DynamoDBProvider.run` answers AWS's AccessDeniedException
+    with the caller and the operation's action."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__("AccessDeniedException", arn, 400)
+        self.arn = arn
+
+
+def access_denied(caller_arn: str, action: str, resource: str) -> ServiceError:
+    return ServiceError(
+        "AccessDeniedException",
+        f"User: {caller_arn} is not authorized to perform: {action} on resource: {resource} "
+        f"because no resource-based policy allows the {action} action",
+        400,
+    )

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from squall.lib.tasks import Background
-from squall.services.base import ServiceProvider
+from squall.services.base import RequestContext, ServiceProvider
 from squall.services.dynamodb.api_batch import BatchApi
 from squall.services.dynamodb.api_items import ItemsApi
 from squall.services.dynamodb.api_partiql import PartiqlApi
 from squall.services.dynamodb.api_query import QueryApi
 from squall.services.dynamodb.api_tables import TablesApi
 from squall.services.dynamodb.catalog import Catalog
+from squall.services.dynamodb.errors import OtherAccountTable, access_denied
 from squall.services.dynamodb.ports import StreamReader
 from squall.services.dynamodb.sweep import Sweeper
+from squall.services.operations import Operation
 from squall.storage import Store
 
 
@@ -43,6 +46,12 @@ class DynamoDBProvider(ServiceProvider):
             BatchApi(store, catalog),
             PartiqlApi(store, catalog),
         )
+
+    async def run(self, op: Operation, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await super().run(op, ctx, params)
+        except OtherAccountTable as e:  # another account's table ARN: the caller's AccessDenied
+            raise access_denied(ctx.principal.caller_arn, op.action, e.arn) from None
 
     def background(self) -> Sequence[Background]:
         return (self.sweeper,)

@@ -74,7 +74,17 @@ class DynamoDBStreamsProvider(ServiceProvider):
         return out
 
     def _own(self, ctx: RequestContext, arn: str) -> dict[str, Any]:
-        if self.streams.owner(arn) != (ctx.account_id, ctx.region):
+        owner = self.streams.owner(arn)
+        if owner != (ctx.account_id, ctx.region):
+            if owner is not None and owner[0] != ctx.account_id:
+                # another account's stream: no resource policy can grant it in Squall
+                action = f"dynamodb:{ctx.operation}"
+                raise ServiceError(
+                    "AccessDeniedException",
+                    f"User: {ctx.principal.caller_arn} is not authorized to perform: {action} on resource: "
+                    f"{arn} because no resource-based policy allows the {action} action",
+                    400,
+                )
             raise stream_not_found(arn)
         return self.streams.meta(arn)
 
