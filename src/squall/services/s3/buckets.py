@@ -12,7 +12,9 @@ import orjson
 
 from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
+from squall.services.context import Principal
 from squall.services.operations import operation
+from squall.services.resource_policy import allowed
 from squall.services.s3 import models as m
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import Bucket
@@ -31,6 +33,47 @@ def owner(account: str) -> dict[str, str]:
     return {"ID": hashlib.sha256(account.encode()).hexdigest(), "DisplayName": account}
 
 
+#: The IAM action of the operations whose action is not `s3:<Operation>`.
+_ACTIONS = {
+    "HeadObject": "s3:GetObject",
+    "HeadBucket": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "CopyObject": "s3:PutObject",
+    "DeleteObjects": "s3:DeleteObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "UploadPartCopy": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "GetBucketNotificationConfiguration": "s3:GetBucketNotification",
+    "PutBucketNotificationConfiguration": "s3:PutBucketNotification",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "DeleteBucketLifecycle": "s3:PutLifecycleConfiguration",
+    "GetBucketCors": "s3:GetBucketCORS",
+    "PutBucketCors": "s3:PutBucketCORS",
+    "DeleteBucketCors": "s3:PutBucketCORS",
+}
+#: Operations only the bucket owner's account may perform, whatever the bucket policy says.
+_OWNER_ONLY = frozenset({"GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy", "DeleteBucket"})
+
+
+def s3_action(operation: str) -> str:
+    return _ACTIONS.get(operation) or f"s3:{operation}"
+
+
+def policy_allows(bucket: Bucket, principal: Principal, key: str | None, action: str) -> bool:
+    """Whether the bucket policy lets `principal` (of another account, or anonymous) perform
+    `action` on the bucket (`key` None) or its object `key` (services/resource_policy.py)."""
+    if action.removeprefix("s3:") in _OWNER_ONLY:
+        return False
+    resource = f"arn:aws:s3:::{bucket.name}/{key}" if key is not None else f"arn:aws:s3:::{bucket.name}"
+    return allowed(bucket.account, bucket.policy or None, principal, action, resource)
+
+
 def access_denied() -> ServiceError:
     return ServiceError("AccessDenied", "Access Denied", 403)
 
@@ -39,10 +82,16 @@ class Buckets:
     def __init__(self, data: S3Data) -> None:
         self.data = data
 
-    def owned(self, ctx: RequestContext, name: str) -> Bucket:
-        """The bucket, if the caller's account owns it (NoSuchBucket / AccessDenied)."""
+    def owned(
+        self, ctx: RequestContext, name: str, key: str | None = None, action: str | None = None
+    ) -> Bucket:
+        """The bucket, if the caller's account owns it or its bucket policy lets the caller perform
+        this operation (`action`, default `s3_action(ctx.operation)`) on the bucket or on its
+        object `key` (NoSuchBucket / AccessDenied). The owner's path is one comparison."""
         bucket = self.data.bucket(name)
-        if bucket.account != ctx.account_id:
+        if bucket.account != ctx.account_id and not policy_allows(
+            bucket, ctx.principal, key, action or s3_action(ctx.operation)
+        ):
             raise access_denied()
         return bucket
 

@@ -78,7 +78,7 @@ class Multipart:
 
     @operation("CreateMultipartUpload")
     def create_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         key = params["Key"]
         m.check_key(key)
         content_type, headers = content_of(params)
@@ -115,7 +115,7 @@ class Multipart:
 
     @operation("UploadPart")
     async def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         upload_id, number = params["UploadId"], params["PartNumber"]
         self._upload(bucket.name, upload_id, params["Key"])
         self._check_part_number(number)
@@ -140,7 +140,7 @@ class Multipart:
 
     @operation("UploadPartCopy")
     async def upload_part_copy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         upload_id, number = params["UploadId"], params["PartNumber"]
         self._upload(bucket.name, upload_id, params["Key"])
         self._check_part_number(number)
@@ -175,7 +175,7 @@ class Multipart:
 
     @operation("CompleteMultipartUpload")
     def complete_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         upload_id = params["UploadId"]
         upload = self._upload(bucket.name, upload_id, params["Key"])
         wanted = (params.get("MultipartUpload") or {}).get("Parts") or []
@@ -246,7 +246,7 @@ class Multipart:
 
     @operation("AbortMultipartUpload")
     def abort_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         upload_id = params["UploadId"]
         self._upload(bucket.name, upload_id, params["Key"])
         self.data.abort_upload(bucket.name, upload_id)
@@ -254,7 +254,7 @@ class Multipart:
 
     @operation("ListParts")
     def list_parts(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         upload_id = params["UploadId"]
         upload = self._upload(bucket.name, upload_id, params["Key"])
         marker = params.get("PartNumberMarker") or 0
@@ -282,7 +282,7 @@ class Multipart:
 
     @operation("ListMultipartUploads")
     def list_multipart_uploads(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         prefix = params.get("Prefix") or ""
         max_uploads = min(params.get("MaxUploads") or 1000, 1000)
         key_marker = params.get("KeyMarker") or ""

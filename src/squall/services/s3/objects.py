@@ -84,7 +84,7 @@ class Objects:
 
     @operation("PutObject")
     async def put_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         key = params["Key"]
         m.check_key(key)
         body = params.get("Body", b"")
@@ -126,7 +126,7 @@ class Objects:
     def _readable(
         self, ctx: RequestContext, params: dict[str, Any], inline: dict[str, bytes] | None = None
     ) -> tuple[Bucket, ObjectVersion]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         version_id = params.get("VersionId")
         version = self.data.find(bucket.name, params["Key"], version_id, inline)
         if version.delete_marker:
@@ -227,7 +227,7 @@ class Objects:
 
     @operation("DeleteObject")
     def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         return self._delete(ctx, bucket, params["Key"], params.get("VersionId"))
 
     def _delete(
@@ -256,7 +256,7 @@ class Objects:
 
     @operation("DeleteObjects")
     def delete_objects(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         request = params["Delete"]
         items = request.get("Objects") or []
         if len(items) > 1000:
@@ -288,7 +288,7 @@ class Objects:
 
     @operation("CopyObject")
     async def copy_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         key = params["Key"]
         m.check_key(key)
         src_bucket, src = self.copy_source(ctx, params["CopySource"])
@@ -340,7 +340,7 @@ class Objects:
         if not name or not key:
             raise m.invalid_argument("Invalid copy source object key", "x-amz-copy-source", raw)
         version_id = dict(parse_qsl(query)).get("versionId")
-        bucket = self.buckets.owned(ctx, name)
+        bucket = self.buckets.owned(ctx, name, key, "s3:GetObject")
         version = self.data.find(bucket.name, key, version_id)
         if version.delete_marker:
             raise ServiceError("InvalidRequest", "The source of a copy request may not specifically refer "

@@ -13,6 +13,7 @@ from __future__ import annotations
 from squall.protocol.errors import ServiceError
 from squall.services.context import Principal
 from squall.services.s3 import models as m
+from squall.services.s3.buckets import policy_allows
 from squall.services.s3.data import S3Data
 
 _ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
@@ -33,7 +34,7 @@ class S3Objects:
     ) -> bytes:
         """The object's bytes, read by `principal` from `region`."""
         found = self.data.bucket(bucket)
-        if found.account != principal.account_id:
+        if found.account != principal.account_id and not policy_allows(found, principal, key, "s3:GetObject"):
             raise ServiceError("AccessDenied", "Access Denied", 403)
         if found.region != region:
             raise ServiceError(

@@ -38,7 +38,7 @@ class Restores:
 
     @operation("RestoreObject")
     def restore_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        bucket = self.buckets.owned(ctx, params["Bucket"])
+        bucket = self.buckets.owned(ctx, params["Bucket"], params.get("Key"))
         version = self.data.find(bucket.name, params["Key"], params.get("VersionId"))
         if version.delete_marker:
             raise m.method_not_allowed("POST", "DeleteMarker")
