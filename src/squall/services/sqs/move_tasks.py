@@ -178,6 +178,9 @@ class MoveTasksApi:
                 break
         else:
             raise sqs_error("ResourceNotFoundException", "Task does not exist.", 404)
+        source = self.sqs.directory.by_arn(task.source_arn)
+        if source is not None:
+            access.check(ctx.principal, source, ctx.operation)  # owner only
         if task.status != "RUNNING":
             raise sqs_error("ResourceNotFoundException", "Only active tasks can be cancelled.", 404)
         runner = self._running.pop(handle, None)
