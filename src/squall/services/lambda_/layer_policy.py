@@ -11,8 +11,10 @@ import uuid
 from typing import Any
 
 from squall.protocol.errors import ServiceError
+from squall.services.context import Principal
 from squall.services.lambda_.attachment_util import conflict, dumps, loads, not_found
-from squall.storage import ReadTxn, Store
+from squall.services.resource_policy import Decision, Policy
+from squall.storage import ReadTxn, Store, unpack
 
 NS = "lambda.layer_policy"
 
@@ -26,17 +28,17 @@ def _principal(principal: str) -> Any:
 
 
 def readable_by(r: ReadTxn, key: bytes, owner: str, caller: str) -> bool:
-    """Whether `caller` (an account id) may get the layer version stored under `key`."""
+    """Whether `caller` (an account id) may get the layer version stored under `key`
+    (lambda:GetLayerVersion through the shared evaluator, services/resource_policy.py)."""
     if caller == owner:
         return True
     raw = r.get(NS, key)
     if raw is None:
         return False
-    for s in loads(raw)["statements"]:
-        p = s["Principal"]
-        if (p == "*" or p.get("AWS") == f"arn:aws:iam::{caller}:root") and "Condition" not in s:
-            return True
-    return False
+    account, region, name, version = (p.decode() if isinstance(p, bytes) else str(p) for p in unpack(key))
+    arn = f"arn:aws:lambda:{region}:{account}:layer:{name}:{version}"
+    policy = Policy.of_statements(loads(raw)["statements"])
+    return policy.evaluate(Principal.root(caller), "lambda:GetLayerVersion", arn) is Decision.ALLOW
 
 
 class LayerPolicies:

@@ -24,7 +24,7 @@ import uuid
 
 from squall.engine.asyncq import AsyncEvent, AsyncQueue
 from squall.protocol.errors import ServiceError
-from squall.services.context import Principal, PrincipalKind
+from squall.services.context import Principal
 from squall.services.lambda_.async_invoke import ASYNC_REQUEST_LIMIT
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.names import FunctionRef, parse_function
@@ -38,15 +38,14 @@ class LambdaEvents:
         self._queue = queue
 
     def _ref(self, principal: Principal, region: str, function: str) -> FunctionRef:
-        ref = parse_function(function, account_id=principal.account_id, region=region)
+        ref = parse_function(function, account_id=principal.account_id, region=region, any_account=True)
         self._directory.resolve(ref)  # ResourceNotFoundException for a missing function or qualifier
         return ref
 
     def _policy_allows(self, principal: Principal, ref: FunctionRef) -> bool:
-        """A service principal needs the function's resource policy; the function's own
-        account's principals do not (identity policies are the authorizer's)."""
-        if principal.kind is not PrincipalKind.SERVICE:
-            return True
+        """The function's resource policy decides for a service principal and for another
+        account (a destination of another account's function); the function's own account's
+        principals need none (identity policies are the authorizer's)."""
         return self._policies.allows(ref, principal)
 
     def allowed(self, principal: Principal, function: str, *, region: str) -> bool:
