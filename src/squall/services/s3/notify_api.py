@@ -122,7 +122,11 @@ class Notifications:
                 await calls.call(principal, "sqs", "GetQueueAttributes", params, region=region)
             else:
                 await calls.call(principal, "sns", "GetTopicAttributes", {"TopicArn": arn}, region=region)
-        except ServiceError:
+        except ServiceError as err:
+            if err.status == 403:
+                # another account's destination that exists: whether its policy lets S3 send is
+                # decided on each delivery (SendMessage / Publish as S3 for this bucket)
+                return None
             return f"The destination {'queue' if kind == 'queue' else 'topic'} does not exist"
         return None
 
