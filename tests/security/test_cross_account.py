@@ -483,3 +483,62 @@ def test_function_role_of_another_account_is_not_acted_as(srv: RunningServer) ->
     create(lam_b, fn, Role=role_a)
     resp = refused(lambda: lam_b.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn))
     assert code_status(resp) == ("InvalidParameterValueException", 400)
+
+
+def test_s3_notification_into_another_accounts_queue(srv: RunningServer) -> None:
+    """B's bucket notifies A's queue: nothing arrives until A's queue policy lets S3 send for
+    that bucket, and nothing again once the grant is withdrawn."""
+    sqs_a, s3_b = a(srv, "sqs"), b(srv, "s3")
+    url, arn = new_queue(sqs_a, "notif")
+    bucket = name("bkt")
+    s3_b.create_bucket(Bucket=bucket)
+    s3_b.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    s3_b.put_object(Bucket=bucket, Key="before", Body=b"x")
+    assert wait_for(lambda: f"s3: event for {bucket}/before not delivered" in srv.log())
+    assert "not authorized to perform: sqs:SendMessage" in srv.log()
+
+    grant = queue_policy(
+        arn,
+        ["sqs:SendMessage"],
+        {"Service": "s3.amazonaws.com"},
+        Condition={
+            "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+            "StringEquals": {"aws:SourceAccount": B},
+        },
+    )
+    sqs_a.set_queue_attributes(QueueUrl=url, Attributes={"Policy": grant})
+    s3_b.put_object(Bucket=bucket, Key="granted", Body=b"x")
+
+    def keys() -> list[str]:
+        msgs = sqs_a.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        return [r["s3"]["object"]["key"] for m in msgs for r in json.loads(m["Body"]).get("Records", [])]
+
+    assert wait_for(keys) == ["granted"]
+
+    sqs_a.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+    s3_b.put_object(Bucket=bucket, Key="after", Body=b"x")
+    assert wait_for(lambda: f"s3: event for {bucket}/after not delivered" in srv.log())
+
+
+def test_message_move_task_on_another_accounts_dlq(srv: RunningServer) -> None:
+    """Redrive out of (or into) another account's queue is the owner's alone, whatever its policy."""
+    sqs_a, sqs_b = a(srv, "sqs"), b(srv, "sqs")
+    dlq_url, dlq_arn = new_queue(sqs_a, "dlq")
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    sqs_a.create_queue(QueueName=name("src"), Attributes={"RedrivePolicy": redrive})
+    sqs_a.set_queue_attributes(QueueUrl=dlq_url, Attributes={"Policy": queue_policy(dlq_arn, ["sqs:*"], "*")})
+    for attack in (
+        lambda: sqs_b.start_message_move_task(SourceArn=dlq_arn),
+        lambda: sqs_b.list_message_move_tasks(SourceArn=dlq_arn),
+    ):
+        assert code_status(refused(attack)) == ("AccessDenied", 403)
+    handle = sqs_a.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    resp = refused(lambda: sqs_b.cancel_message_move_task(TaskHandle=handle))
+    assert code_status(resp) == ("AccessDenied", 403)
