@@ -10,8 +10,9 @@ from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.operations import operation
+from squall.services.resource_policy import not_authorized_message
 from squall.services.sns import filtering
-from squall.services.sns.errors import invalid_parameter
+from squall.services.sns.errors import authorization_error, invalid_parameter
 from squall.services.sns.policies import (
     check_delivery_policy,
     effective_delivery_policy,
@@ -159,8 +160,19 @@ class SubscriptionsApi:
 
     @operation("Unsubscribe")
     def unsubscribe(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        self._owned(ctx, self.directory.subscription(params["SubscriptionArn"]))
         self.remove(params["SubscriptionArn"])
         return {}
+
+    @staticmethod
+    def _owned(ctx: RequestContext, sub: Subscription) -> Subscription:
+        """`sub` if the caller's account owns it or its topic (AuthorizationError otherwise: another
+        account can neither read, change nor remove a subscription it does not own)."""
+        topic_owner = sub.arn.split(":")[4] if sub.arn.count(":") >= 5 else ""
+        if ctx.account_id in (sub.owner, topic_owner):
+            return sub
+        action = f"SNS:{ctx.operation}"
+        raise authorization_error(not_authorized_message(ctx.principal, action, sub.arn))
 
     def remove(self, arn: str) -> None:
         sub = self.directory.subscription(arn)
@@ -183,7 +195,7 @@ class SubscriptionsApi:
 
     @operation("GetSubscriptionAttributes")
     def get_subscription_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        sub = self.directory.subscription(params["SubscriptionArn"])
+        sub = self._owned(ctx, self.directory.subscription(params["SubscriptionArn"]))
         attrs = {
             "ConfirmationWasAuthenticated": str(sub.authenticated).lower(),
             "Endpoint": sub.endpoint,
@@ -208,7 +220,7 @@ class SubscriptionsApi:
 
     @operation("SetSubscriptionAttributes")
     def set_subscription_attributes(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        sub = self.directory.subscription(params["SubscriptionArn"])
+        sub = self._owned(ctx, self.directory.subscription(params["SubscriptionArn"]))
         name, value = params["AttributeName"], params.get("AttributeValue") or ""
         value = check_sub_attribute(sub.protocol, name, value, sub.attributes.get("FilterPolicyScope"))
         if name == "FilterPolicyScope" and sub.attributes.get("FilterPolicy"):
