@@ -53,8 +53,9 @@ def _errors() -> Iterator[None]:
         raise _invalid(str(exc)) from None
 
 
-def group_name(params: dict[str, Any]) -> str:
-    """`logGroupName`, else `logGroupIdentifier` (a name or an ARN)."""
+def group_name(params: dict[str, Any], ctx: RequestContext | None = None) -> str:
+    """`logGroupName`, else `logGroupIdentifier` (a name or an ARN; an ARN of another account
+    than `ctx`'s is AccessDeniedException, as no cross-account observability is configured)."""
     name = params.get("logGroupName")
     ident = params.get("logGroupIdentifier")
     if name and ident:
@@ -67,6 +68,14 @@ def group_name(params: dict[str, Any]) -> str:
         parts = str(ident).split(":", 6)
         if len(parts) < 7 or parts[5] != "log-group":
             raise _invalid(f"Invalid log group identifier: {ident}")
+        if ctx is not None and parts[4] != ctx.account_id:
+            action = f"logs:{ctx.operation}"
+            raise ServiceError(
+                "AccessDeniedException",
+                f"User: {ctx.principal.caller_arn} is not authorized to perform: {action} on resource: "
+                f"{ident} because no resource-based policy allows the {action} action",
+                400,
+            )
         return parts[6].removesuffix(":*")
     return str(ident)
 
@@ -172,7 +181,7 @@ class LogsProvider(ServiceProvider):
     @operation("DescribeLogStreams")
     def describe_log_streams(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
-        group = group_name(params)
+        group = group_name(params, ctx)
         prefix = params.get("logStreamNamePrefix") or ""
         order = params.get("orderBy") or "LogStreamName"
         if prefix and order == "LastEventTime":
@@ -229,7 +238,7 @@ class LogsProvider(ServiceProvider):
             events, forward, backward = self.logs.get_events(
                 ctx.account_id,
                 ctx.region,
-                group_name(params),
+                group_name(params, ctx),
                 params["logStreamName"],
                 start=params.get("startTime"),
                 end=params.get("endTime"),
@@ -254,7 +263,7 @@ class LogsProvider(ServiceProvider):
             events, token = self.logs.filter_events(
                 ctx.account_id,
                 ctx.region,
-                group_name(params),
+                group_name(params, ctx),
                 streams=names or None,
                 stream_prefix=params.get("logStreamNamePrefix"),
                 start=params.get("startTime"),
