@@ -542,3 +542,33 @@ def test_message_move_task_on_another_accounts_dlq(srv: RunningServer) -> None:
     handle = sqs_a.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
     resp = refused(lambda: sqs_b.cancel_message_move_task(TaskHandle=handle))
     assert code_status(resp) == ("AccessDenied", 403)
+
+
+def test_sns_subscriptions_of_another_account(srv: RunningServer) -> None:
+    """B can neither read, change nor remove A's subscription by its ARN."""
+    sns_a, sqs_a, sns_b = a(srv, "sns"), a(srv, "sqs"), b(srv, "sns")
+    topic = sns_a.create_topic(Name=name("topic"))["TopicArn"]
+    _, queue_arn = new_queue(sqs_a, "subq")
+    sub = sns_a.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"]
+    for attack in (
+        lambda: sns_b.get_subscription_attributes(SubscriptionArn=sub),
+        lambda: sns_b.set_subscription_attributes(
+            SubscriptionArn=sub, AttributeName="FilterPolicy", AttributeValue='{"drop": ["all"]}'
+        ),
+        lambda: sns_b.unsubscribe(SubscriptionArn=sub),
+    ):
+        assert code_status(refused(attack)) == ("AuthorizationError", 403)
+    attrs = sns_a.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+    assert "FilterPolicy" not in attrs and attrs["Endpoint"] == queue_arn
+
+
+def test_logs_group_arn_of_another_account(srv: RunningServer) -> None:
+    """A log group ARN of A used by B is refused (it used to read B's own group of that name)."""
+    logs_a, logs_b = a(srv, "logs"), b(srv, "logs")
+    group = f"/xacct/{name('g')}"
+    logs_a.create_log_group(logGroupName=group)
+    logs_b.create_log_group(logGroupName=group)
+    arn_a = f"arn:aws:logs:us-east-1:{A}:log-group:{group}"
+    resp = refused(lambda: logs_b.describe_log_streams(logGroupIdentifier=arn_a))
+    assert code_status(resp) == ("AccessDeniedException", 400)
+    assert logs_a.describe_log_streams(logGroupIdentifier=arn_a)["logStreams"] == []
