@@ -101,3 +101,18 @@ def test_parse_is_memoised_and_a_changed_policy_is_a_new_decision() -> None:
     assert parse(raw) is parse(raw)
     assert decide(raw, Principal.root(B), "sqs:SendMessage", Q) is Decision.ALLOW
     assert decide(doc(allow({"AWS": A})), Principal.root(B), "sqs:SendMessage", Q) is Decision.IMPLICIT_DENY
+
+
+def test_wildcards_match_in_linear_time() -> None:
+    import time
+
+    from squall.services.resource_policy import wildcard_match
+
+    assert wildcard_match("arn:aws:sqs:*:*:q?", "arn:aws:sqs:us-east-1:0:q1")
+    assert not wildcard_match("arn:aws:sqs:*:*:q?", "arn:aws:sqs:us-east-1:0:q12")
+    assert wildcard_match("SQS:Send*", "sqs:SendMessage", ignore_case=True)
+    assert wildcard_match("*", "") and not wildcard_match("?", "")
+    # a hostile policy pattern: a regex of 30 `.*` backtracks for ages on this; the walk does not
+    start = time.monotonic()
+    assert not wildcard_match("*a" * 30 + "b", "a" * 2000)
+    assert time.monotonic() - start < 1.0
