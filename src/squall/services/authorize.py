@@ -5,8 +5,9 @@ handler, with the caller's `Principal`, the operation's table entry (its IAM
 action) and the validated input. Until IAM policies exist in Squall (users,
 roles and their policies: the IAM issue), `AccountScoped` is the policy: any
 authenticated principal may call any operation, and what crosses accounts is
-decided by the resource policies the owning services evaluate (SNS topic
-policies, Lambda function policies, S3 bucket ownership). The IAM
+decided by the resource policies the owning services evaluate (SQS queue
+policies, SNS topic policies, Lambda function and layer policies, S3 bucket
+policies), all through `resource_policy.py`. The IAM
 implementation replaces it without touching the gateway or any provider.
 """
 

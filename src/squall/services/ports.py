@@ -153,7 +153,9 @@ class QueueFeed(Protocol):
     """SQS's side of Lambda's SQS event source mapping (services/sqs/ports.py)."""
 
     def open(self, principal: Principal, queue_arn: str) -> FeedQueue:
-        """The queue `queue_arn`; QueueDoesNotExist."""
+        """The queue `queue_arn`, polled as `principal`; QueueDoesNotExist, AccessDenied (another
+        account's queue whose policy does not grant `principal` sqs:ReceiveMessage: checked here
+        and again on every `receive`)."""
         ...
 
 
