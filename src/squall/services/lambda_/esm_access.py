@@ -55,6 +55,6 @@ class SourceAccess:
                     raise invalid(
                         "The provided execution role does not have permissions to call ReceiveMessage on SQS"
                     ) from None
-                raise
+                # (a queue that does not exist: accepted as for the own account, the poller waits)
             return
         raise stream_refused(source_arn)
