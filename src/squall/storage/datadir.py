@@ -29,7 +29,7 @@ from typing import Any
 
 from squall.storage.blobs import BlobStore, blob_usage
 from squall.storage.interface import StorageError
-from squall.storage.sqlite import SQLiteStore
+from squall.storage.sqlite import WAL_LIMIT, SQLiteStore
 
 LOCK_FILE = "squall.lock"
 SERVER_INFO_FILE = "server.json"
@@ -76,7 +76,12 @@ class DataDir:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", processes: int = 1
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        processes: int = 1,
+        wal_limit: int = WAL_LIMIT,
     ) -> DataDir:
         root = Path(path).expanduser().absolute()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -102,7 +107,9 @@ class DataDir:
                     shutil.rmtree(entry)
                 else:
                     entry.unlink()
-            store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(0, processes))
+            store = SQLiteStore(
+                root / "db" / DB_FILE, synchronous=synchronous, process=(0, processes), wal_limit=wal_limit
+            )
             blobs = BlobStore(root / "blobs")
         except BaseException:
             if store is not None:
@@ -113,12 +120,20 @@ class DataDir:
 
     @classmethod
     def attach(
-        cls, path: str | os.PathLike[str], index: int, processes: int, *, synchronous: str = "NORMAL"
+        cls,
+        path: str | os.PathLike[str],
+        index: int,
+        processes: int,
+        *,
+        synchronous: str = "NORMAL",
+        wal_limit: int = WAL_LIMIT,
     ) -> DataDir:
         """The directory a running server holds, for its worker process `index` (of
         `processes`, the primary being 0): no lock taken, the same database and blobs."""
         root = Path(path).expanduser().absolute()
-        store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(index, processes))
+        store = SQLiteStore(
+            root / "db" / DB_FILE, synchronous=synchronous, process=(index, processes), wal_limit=wal_limit
+        )
         return cls(root, -1, store, BlobStore(root / "blobs"))
 
     @property
