@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from squall.observability.logs import LogStore
+from squall.storage import StorageFull
 
 log = logging.getLogger("squall.observability")
 
@@ -77,6 +78,8 @@ class LogWriter:
                 try:
                     self.logs.append(batches)
                     self.batches_written += 1
+                except StorageFull:
+                    log.warning("disk full: %d log batches not written, they are lost", len(batches))
                 except Exception:
                     log.exception("writing %d log batches failed; they are lost", len(batches))
                 finally:
@@ -105,6 +108,8 @@ class LogWriter:
         for tick in self.ticks:
             try:
                 tick()
+            except StorageFull:
+                pass  # a full disk: the housekeeping waits for space (storage/space.py logs it)
             except Exception:
                 log.exception("observability tick %r failed", tick)
 

@@ -41,10 +41,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from squall.storage.changes import SharedChanges
-from squall.storage.interface import TransactionError
+from squall.storage.interface import StorageFull, TransactionError
 from squall.storage.keys import prefix_end
 from squall.storage.migrations import MIGRATIONS, Migration, apply_migrations
 from squall.storage.notices import Notices
+from squall.storage.space import SpaceGuard, is_full
 
 log = logging.getLogger("squall.storage")
 
@@ -279,8 +280,11 @@ class _Checkpointer:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     if self._wal_size() > self.limit:
                         self._truncate(conn)
-                except sqlite3.Error:
-                    log.warning("WAL checkpoint failed", exc_info=True)
+                except sqlite3.Error as exc:
+                    if is_full(exc):
+                        log.info("WAL checkpoint postponed: the disk is full")
+                    else:
+                        log.warning("WAL checkpoint failed", exc_info=True)
         finally:
             conn.close()
 
@@ -316,14 +320,17 @@ class SQLiteStore:
         migrations: Sequence[Migration] = MIGRATIONS,
         process: tuple[int, int] = (0, 1),
         wal_limit: int = WAL_LIMIT,
+        space: SpaceGuard | None = None,
     ) -> None:
         """`process` is (this process's index, how many processes of the server share the
         file); index 0, the primary, creates the change counters. `wal_limit`: the WAL file
-        is truncated soon after it grows past this many bytes (`_Checkpointer`)."""
+        is truncated soon after it grows past this many bytes (`_Checkpointer`). `space`: write
+        transactions are refused with `StorageFull` while its disk is full (storage/space.py)."""
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
         self.path = Path(path)
+        self._space = space
         self._synchronous = sync
         self._busy_timeout = busy_timeout
         self._closed = False
@@ -423,6 +430,8 @@ class SQLiteStore:
             raise TransactionError("nested write transaction on the same thread")
         with self._write_lock:
             self._check_open()
+            if self._space is not None:
+                self._space.check()
             conn = self._writer
             self._writer_thread = me
             txn = _WriteTxn(conn)
@@ -430,14 +439,17 @@ class SQLiteStore:
                 self._begin(conn)
                 try:
                     yield txn
-                except BaseException:
-                    conn.execute("ROLLBACK")
+                except BaseException as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._raise_if_full(exc)
                     raise
                 try:
                     conn.execute("COMMIT")
-                except BaseException:
+                except BaseException as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+                    self._raise_if_full(exc)
                     raise
                 if txn.touched:
                     self._changes.bump(txn.touched)
@@ -448,6 +460,13 @@ class SQLiteStore:
             finally:
                 txn._end()
                 self._writer_thread = None
+
+    def _raise_if_full(self, exc: BaseException) -> None:
+        """A write that failed for lack of disk space (rolled back) as `StorageFull`."""
+        if isinstance(exc, sqlite3.Error | OSError) and is_full(exc):
+            if self._space is not None:
+                self._space.full()
+            raise StorageFull(f"{self.path}: the disk is full; the transaction was rolled back") from exc
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, retried while another process holds the write lock: its
