@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.services.lambda_.attachment_e2e import ROLE, code_zip, layer_zip
 
 LIMIT = 262144000
@@ -299,3 +299,17 @@ def test_unpacked_trees_are_removed_when_nothing_uses_them(server: RunningServer
     assert sha_hex(second) in code_trees(server)
     lam.delete_function(FunctionName="gc-fn")
     wait_until(lambda: sha_hex(second) not in code_trees(server) and layer_tree not in code_trees(server))
+
+
+def test_unused_trees_and_leftovers_are_removed_at_start(tmp_path: Path) -> None:
+    code = tmp_path / "data" / "code"
+    code.mkdir(parents=True)
+    for name in ("ab" * 32, ".trash-" + "cd" * 32 + ".1", "layer" + "ef" * 16):
+        (code / name / "sub").mkdir(parents=True)
+        (code / name / "sub" / "f.py").write_text("x = 1\n")
+        os.chmod(code / name / "sub", 0o555)  # read-only, as unpacked trees are
+    srv = start_server(tmp_path / "data")
+    try:
+        wait_until(lambda: not any(code.iterdir()))
+    finally:
+        srv.stop()

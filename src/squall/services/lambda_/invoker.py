@@ -191,6 +191,11 @@ class Invoker:
         self.codes.path(sha_hex, lambda: self.shared.codes.read(target.code))
         self.layer_dirs.resolve(target.config, self.codes)
 
+    def collect_at_start(self) -> None:
+        """A first collection in a thread, when there is a code directory on disk to tidy."""
+        if self._code_root is not None and self._code_root.is_dir():
+            self.collect_soon()
+
     def collect_soon(self) -> None:
         """Remove unused trees in a thread (one pass at a time; a request during a pass runs one more)."""
         with self._gc_lock:
