@@ -84,7 +84,9 @@ class FunctionsApi:
         check_config(params, creating=True)
         if self.shared.directory.exists(ref):
             raise conflict(f"Function already exist: {ref.name}")
-        data = zip_from(params.get("Code") or {}, self.shared.objects, ctx.principal, ref.region)
+        data = await asyncio.to_thread(
+            zip_from, params.get("Code") or {}, self.shared.objects, ctx.principal, ref.region
+        )
         code = await stored_package(self.shared, ref, data)
         check_combined_size(code.unzipped, list(params.get("Layers") or []), self.shared.layers, ref)
         config: dict[str, Any] = {

@@ -86,7 +86,11 @@ class LayerStore:
         account, region, name = parse_layer_name(name, principal.account_id, region)
         content = params.get("Content") or {}
         from_bucket = content.get("S3Bucket") or content.get("S3Key")
-        data = from_s3(self.objects, principal, region, content) if from_bucket else content.get("ZipFile")
+        data = (
+            await asyncio.to_thread(from_s3, self.objects, principal, region, content)
+            if from_bucket
+            else content.get("ZipFile")
+        )
         if not data:
             raise invalid("Please provide a source for layer content: ZipFile, or S3Bucket and S3Key.")
         if len(data) > MAX_ZIP:

@@ -164,7 +164,7 @@ class VersionsApi:
         ref = ref_of(ctx, params)
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
-        data = zip_from(params, self.shared.objects, ctx.principal, ref.region)
+        data = await asyncio.to_thread(zip_from, params, self.shared.objects, ctx.principal, ref.region)
         archs = params.get("Architectures")
         if archs is not None and len(archs) != 1:
             raise invalid("Only one architecture may be specified.")
