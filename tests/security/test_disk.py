@@ -183,3 +183,22 @@ def test_full_disk_read_only_then_restart_then_writable(small_disk: Path) -> Non
         assert (small_disk / "server.json").exists()
     finally:
         srv.stop()
+
+
+def test_unpacking_code_on_a_full_disk_is_a_full_disk_not_a_bad_zip(small_disk: Path) -> None:
+    """An 80 MB (unzipped) package on a 64 MiB disk: `StorageFull` (Lambda answers its
+    ServiceException, retryable), not InvalidZipFileException; nothing half-unpacked stays."""
+    import io
+    import zipfile
+
+    from squall.engine.codecache import CodeCache
+    from squall.storage import StorageFull
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("index.py", "def handler(e, c):\n    return 1\n")
+        z.writestr("big.bin", bytes(80 * MB))
+    cache = CodeCache(small_disk / "code")
+    with pytest.raises(StorageFull):
+        cache.path("ab" * 32, buf.getvalue)
+    assert list((small_disk / "code").iterdir()) == []

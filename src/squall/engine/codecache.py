@@ -10,7 +10,8 @@ Unpacking trusts nothing the zip declares: bytes are counted as they are
 inflated and unpacking stops past `limit` (AWS's 262,144,000 unzipped bytes);
 entries with ``..`` or absolute names and symbolic links that point outside
 the tree are refused. `path` blocks (it may inflate 250 MB): call it off the
-event loop. One lock per tree, so a big unpack delays only its own callers.
+event loop. A full disk while unpacking is `storage.StorageFull` (the service's
+transient error), not a bad zip. One lock per tree, so a big unpack delays only its own callers.
 
 Garbage collection: `collect(keep)` removes every tree whose name is not in
 ``keep()`` and that no caller pinned since the collection began. A caller
@@ -36,6 +37,9 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+
+from squall.storage import StorageFull
+from squall.storage.space import is_full
 
 #: AWS's limit on a function's code plus its layers, unzipped.
 UNZIPPED_LIMIT = 262144000
@@ -387,6 +391,8 @@ def unpack(data: bytes, dest: Path, limit: int = UNZIPPED_LIMIT) -> None:
                         f"zip entry {name!r} is a symbolic link that points outside the code directory"
                     )
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+            if isinstance(exc, OSError) and is_full(exc):
+                raise StorageFull("no space left to unpack the code") from exc
             raise CodeCacheError(f"could not unpack the code: {exc}") from exc
     _make_read_only(base)
 
