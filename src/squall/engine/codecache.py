@@ -20,8 +20,8 @@ about to use trees (an execution environment starting on them) pins them
 renames happen under the lock pins take, so a tree is either kept or renamed
 away before the pin (the caller then unpacks it again), never removed under
 a pinned caller. Removed trees are renamed to ``.trash-*`` first, then
-deleted outside the lock. Pins are per process: another process of the same
-server may see a tree of a just-deleted version vanish.
+deleted outside the lock. Pins are per process, which is enough: only the
+primary process of a server runs functions (workers serve DynamoDB items).
 """
 
 from __future__ import annotations
