@@ -81,6 +81,7 @@ GOOD: dict[str, tuple[str, Any]] = {
     "body_timeout": ("2.5", 2.5),
     "clock_skew": ("60", 60.0),
     "sync_mode": ("full", "FULL"),
+    "wal_limit": ("8388608", 8388608),
     "log_level": ("DEBUG", "debug"),
     "base_hosts": ("a.test, b.test,", ("a.test", "b.test")),
     "lambda_keep_alive": ("0.5", 0.5),
@@ -103,6 +104,7 @@ BAD: dict[str, str] = {
     "body_timeout": "soon",
     "clock_skew": "nan",
     "sync_mode": "sometimes",
+    "wal_limit": "1000",  # under the 1 MiB minimum
     "log_level": "loud",
     "lambda_keep_alive": "-1",
     "lambda_concurrency": "many",

@@ -149,6 +149,14 @@ class Settings:
         default="NORMAL",
         metadata=setting("SQLite synchronous mode: NORMAL survives kill -9; FULL also survives power loss."),
     )
+    wal_limit: int = field(
+        default=64 * 1024 * 1024,
+        metadata=setting(
+            "Bytes the SQLite WAL may grow to before it is checkpointed and truncated "
+            "(hard bound: twice this).",
+            minimum=1024 * 1024,
+        ),
+    )
     log_level: LogLevel = field(default="info", metadata=setting("Server log level."))
     base_hosts: tuple[str, ...] = field(
         default=("localhost", "localhost.localstack.cloud"),

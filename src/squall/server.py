@@ -43,7 +43,12 @@ class Server:
 def build(settings: Settings) -> Server:
     """Open the data directory (taking its lock) and build the services and the gateway
     (compose.py)."""
-    data_dir = DataDir.open(settings.data_dir, synchronous=settings.sync_mode, processes=settings.processes)
+    data_dir = DataDir.open(
+        settings.data_dir,
+        synchronous=settings.sync_mode,
+        processes=settings.processes,
+        wal_limit=settings.wal_limit,
+    )
     services: Services | None = None
     try:
         services = build_services(settings, data_dir)

@@ -208,7 +208,13 @@ def build_app(settings: Any, primary: str, index: int) -> tuple[WorkerApp, Store
     from squall.gateway.forward import Forwarder
     from squall.storage import DataDir
 
-    data_dir = DataDir.attach(settings.data_dir, index, settings.processes, synchronous=settings.sync_mode)
+    data_dir = DataDir.attach(
+        settings.data_dir,
+        index,
+        settings.processes,
+        synchronous=settings.sync_mode,
+        wal_limit=settings.wal_limit,
+    )
     services = build_services(settings, data_dir, worker=True)
     gateway = build_gateway(settings, services, worker=True)
     return WorkerApp(gateway, Forwarder(primary), worker_targets(services.registry)), data_dir.store.notices

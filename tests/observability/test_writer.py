@@ -86,3 +86,20 @@ def test_a_failing_tick_does_not_stop_the_writer(tmp_path: Path) -> None:
         assert stored(logs) == ["still here"]
     finally:
         writer.close()
+
+
+def test_a_full_disk_keeps_events_until_space_returns(tmp_path: Path) -> None:
+    from squall.storage import SpaceGuard
+
+    space = SpaceGuard(tmp_path, floor=1 << 62, reserve=0)  # "full": every write refused
+    logs = LogStore(SQLiteStore(tmp_path / "db.sqlite", space=space))
+    writer = LogWriter(logs)
+    writer.append(A, R, G, "s", [(1, "a")])
+    writer.flush()
+    writer.append(A, R, G, "s", [(2, "b")])
+    writer.flush()
+    assert writer.pending == 2  # kept, in order, not lost
+    space.floor = 0
+    space._next = 0.0  # look at the disk again now
+    writer.flush()
+    assert stored(logs) == ["a", "b"] and writer.pending == 0

@@ -52,6 +52,7 @@ from squall.protocol.router import Router, RoutingError
 from squall.protocol.serializers import serialize_error, serialize_response
 from squall.protocol.types import ByteStream, HttpRequest, HttpResponse, Protocol, Route
 from squall.protocol.validate import validate_input
+from squall.services.base import StorageFull, unavailable
 from squall.services.context import Principal, RequestContext
 from squall.services.registry import ServiceRegistry
 
@@ -181,6 +182,9 @@ class Pipeline:
             if route is None:
                 protocol = self._guess_protocol(head)
             return self._error(protocol, err, request_id, route)
+        except StorageFull:
+            log.warning("request %s refused: the data directory's disk is full", request_id)
+            return self._error(protocol, unavailable(route.service if route else None), request_id, route)
         except Exception:
             log.exception("request %s failed", request_id)
             return self._error(protocol, internal_failure(request_id), request_id, route)

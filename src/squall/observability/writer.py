@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from squall.observability.logs import LogStore
+from squall.storage import StorageFull
 
 log = logging.getLogger("squall.observability")
 
@@ -27,6 +28,10 @@ Batch = tuple[str, str, str, str, Sequence[tuple[int, str]]]
 
 
 class LogWriter:
+    #: On a full disk, up to this many events wait in memory for space to return.
+    KEEP_WHEN_FULL = 100_000
+    FULL_PAUSE = 0.5
+
     def __init__(
         self,
         logs: LogStore,
@@ -47,6 +52,7 @@ class LogWriter:
         self._flush_lock = threading.Lock()  # one batch at a time, in order
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._paused_until = 0.0  # after a full disk: no write attempt before then
         self.batches_written = 0
 
     def append(
@@ -77,11 +83,31 @@ class LogWriter:
                 try:
                     self.logs.append(batches)
                     self.batches_written += 1
+                except StorageFull:
+                    self._keep(batches)
                 except Exception:
                     log.exception("writing %d log batches failed; they are lost", len(batches))
                 finally:
                     with self._lock:
                         self._writing = 0
+
+    def _keep(self, batches: list[Batch]) -> None:
+        """The disk is full: put `batches` back in front of what came meanwhile, to be written
+        once space returns (the oldest beyond `KEEP_WHEN_FULL` events are dropped), and let
+        the thread wait `FULL_PAUSE` s before it tries again."""
+        with self._lock:
+            kept = batches + self._pending
+            count = sum(len(b[4]) for b in kept)
+            dropped = 0
+            while count > self.KEEP_WHEN_FULL and len(kept) > 1:
+                count -= len(kept[0][4])
+                dropped += len(kept.pop(0)[4])
+            self._pending, self._count = kept, count
+            self._paused_until = time.monotonic() + self.FULL_PAUSE
+        if dropped:
+            log.warning(
+                "disk full: %d log events dropped (more than %d waiting)", dropped, self.KEEP_WHEN_FULL
+            )
 
     def start(self) -> None:
         if self._thread is not None:
@@ -93,8 +119,9 @@ class LogWriter:
     def _run(self) -> None:
         while True:
             with self._lock:
-                if not self._stopping and self._count < self.max_events:
-                    self._wake.wait(self.interval)
+                pause = self._paused_until - time.monotonic()
+                if not self._stopping and (self._count < self.max_events or pause > 0):
+                    self._wake.wait(max(self.interval, pause))
                 stopping = self._stopping
             self.flush()
             self._tick()
@@ -105,6 +132,8 @@ class LogWriter:
         for tick in self.ticks:
             try:
                 tick()
+            except StorageFull:
+                pass  # a full disk: the housekeeping waits for space (storage/space.py logs it)
             except Exception:
                 log.exception("observability tick %r failed", tick)
 

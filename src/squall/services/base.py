@@ -18,8 +18,17 @@ from squall.lib.tasks import Background
 from squall.protocol.errors import ServiceError
 from squall.services.context import Principal, PrincipalKind, RequestContext
 from squall.services.operations import Operation, OperationTable, collect
+from squall.storage import StorageFull  # re-exported: the gateway reaches storage through services
 
-__all__ = ["Principal", "PrincipalKind", "RequestContext", "ServiceProvider", "not_implemented"]
+__all__ = [
+    "Principal",
+    "PrincipalKind",
+    "RequestContext",
+    "ServiceProvider",
+    "StorageFull",
+    "not_implemented",
+    "unavailable",
+]
 
 
 class ServiceProvider:
@@ -76,3 +85,33 @@ def not_implemented(service: str, operation: str) -> ServiceError:
         501,
         sender_fault=False,
     )
+
+
+#: Each service's error for a temporary failure on the server's side (its model's, else the
+#: query/JSON protocols' common `ServiceUnavailable`): (code, HTTP status, message).
+_UNAVAILABLE: dict[str, tuple[str, int, str]] = {
+    "dynamodb": ("InternalServerError", 500, "Internal server error"),
+    "dynamodbstreams": ("InternalServerError", 500, "Internal server error"),
+    "s3": ("ServiceUnavailable", 503, "Service is unable to handle request."),
+    "sns": ("InternalError", 500, "Internal error"),
+    "lambda": ("ServiceException", 500, "The AWS Lambda service encountered an internal error."),
+    "iam": ("ServiceFailure", 500, "The request processing has failed because of an unknown error."),
+    "logs": ("ServiceUnavailableException", 500, "The service cannot complete the request."),
+    "secretsmanager": ("InternalServiceError", 500, "An error occurred on the server side."),
+    "ssm": ("InternalServerError", 500, "An error occurred on the server side."),
+    "events": ("InternalException", 500, "An internal error occurred."),
+    "apigateway": ("ServiceUnavailableException", 503, "The service is unavailable. Try again later."),
+}
+_COMMON_UNAVAILABLE = (
+    "ServiceUnavailable",
+    503,
+    "The request has failed due to a temporary failure of the server.",
+)
+
+
+def unavailable(service: str | None) -> ServiceError:
+    """`service`'s own error for a write refused for a transient server-side reason (the data
+    directory's disk is full: `storage.StorageFull`); SDKs retry it."""
+    code, status, message = _UNAVAILABLE.get(service or "", _COMMON_UNAVAILABLE)
+    fields = {"Type": "Service"} if service == "lambda" else None
+    return ServiceError(code, message, status, sender_fault=False, fields=fields)

@@ -9,12 +9,14 @@ from squall.storage.interface import (
     ReadTxn,
     SchemaTooNewError,
     StorageError,
+    StorageFull,
     Store,
     TransactionError,
     WriteTxn,
 )
 from squall.storage.keys import pack, unpack
 from squall.storage.migrations import MIGRATIONS, Migration
+from squall.storage.space import SpaceGuard
 from squall.storage.sqlite import SQLiteStore
 
 __all__ = [
@@ -30,7 +32,9 @@ __all__ = [
     "ReadTxn",
     "SQLiteStore",
     "SchemaTooNewError",
+    "SpaceGuard",
     "StorageError",
+    "StorageFull",
     "Store",
     "TransactionError",
     "WriteTxn",

@@ -19,6 +19,7 @@ the blob after the transaction that dropped its last reference committed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from squall.storage.interface import StorageError
+from squall.storage.interface import StorageError, StorageFull
+from squall.storage.space import SpaceGuard, is_full
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _TMP = ".tmp"
@@ -89,8 +91,10 @@ def _fsync_dir(path: Path) -> None:
 class BlobStore:
     """Files under `root`, created (mode 0o700) if missing."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], space: SpaceGuard | None = None) -> None:
+        """`space`: writes are refused with `StorageFull` while its disk is full."""
         self.root = Path(root)
+        self.space = space
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._tmp = self.root / _TMP
         if self._tmp.exists():
@@ -113,6 +117,8 @@ class BlobStore:
     def put(self, data: bytes | bytearray | memoryview | Iterable[bytes]) -> BlobRef:
         """Store `data` (bytes, or an iterable of chunks) durably; returns its
         reference with size and digests."""
+        if self.space is not None:
+            self.space.check()
         chunks: Iterable[bytes] = (bytes(data),) if isinstance(data, bytes | bytearray | memoryview) else data
         md5 = hashlib.md5(usedforsecurity=False)
         sha256 = hashlib.sha256()
@@ -134,16 +140,29 @@ class BlobStore:
                 _fsync_dir(self.root)
             os.rename(tmp_path, shard / blob_id)
             _fsync_dir(shard)
-        except BaseException:
+        except BaseException as exc:
             tmp_path.unlink(missing_ok=True)
+            self._raise_if_full(exc)
             raise
         return BlobRef(blob_id, size, md5.hexdigest(), sha256.hexdigest())
+
+    def _raise_if_full(self, exc: BaseException) -> None:
+        if isinstance(exc, OSError) and is_full(exc):
+            if self.space is not None:
+                self.space.full()
+            raise StorageFull("the disk is full; the blob was not written") from exc
 
     def begin(self) -> BlobWriter:
         """A blob written piece by piece (a streamed upload): `write` the pieces,
         then `commit` (fsync + rename, as `put`) or `abort`. Its id is known
         before the first byte, so a caller can record its intent first."""
-        return BlobWriter(self, secrets.token_hex(16))
+        if self.space is not None:
+            self.space.check()
+        try:
+            return BlobWriter(self, secrets.token_hex(16))
+        except OSError as exc:
+            self._raise_if_full(exc)
+            raise
 
     def _install(self, tmp_path: Path, blob_id: str) -> None:
         shard = self.root / blob_id[:2]
@@ -211,13 +230,18 @@ class BlobWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         assert self._file is not None, "blob already committed or aborted"
-        self._file.write(data)
-        self._md5.update(data)
-        self.size += len(data)
-        if self.size - self._written_back >= _WRITEBACK_BYTES:
-            self._file.flush()
-            _start_writeback(self._file.fileno(), self._written_back)
-            self._written_back = self.size
+        try:
+            self._file.write(data)
+            self._md5.update(data)
+            self.size += len(data)
+            if self.size - self._written_back >= _WRITEBACK_BYTES:
+                self._file.flush()
+                _start_writeback(self._file.fileno(), self._written_back)
+                self._written_back = self.size
+        except OSError as exc:
+            self.abort()
+            self._store._raise_if_full(exc)
+            raise
 
     @property
     def md5_hex(self) -> str:
@@ -231,12 +255,14 @@ class BlobWriter:
             self._file.close()
             self._file = None
             self._store._install(self._tmp_path, self.id)
-        except BaseException:
+        except BaseException as exc:
             self.abort()
+            self._store._raise_if_full(exc)
             raise
 
     def abort(self) -> None:
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # the buffer's flush fails on a full disk
+                self._file.close()
             self._file = None
         self._tmp_path.unlink(missing_ok=True)

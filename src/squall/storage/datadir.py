@@ -7,6 +7,7 @@ Layout (directories mode 0o700)::
     <path>/db/squall.db   the SQLite store (plus -wal and -shm files)
     <path>/blobs/         the BlobStore
     <path>/tmp/           scratch space on the same filesystem; emptied at open
+    <path>/reserve        space kept back for a restart on a full disk (storage/space.py)
 
 Only one process may open a data directory. `DataDir.open` takes a
 non-blocking `fcntl.flock` on `squall.lock` and raises `DataDirInUse` if
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -29,7 +31,10 @@ from typing import Any
 
 from squall.storage.blobs import BlobStore, blob_usage
 from squall.storage.interface import StorageError
-from squall.storage.sqlite import SQLiteStore
+from squall.storage.space import SpaceGuard, is_full
+from squall.storage.sqlite import WAL_LIMIT, SQLiteStore
+
+log = logging.getLogger("squall.storage")
 
 LOCK_FILE = "squall.lock"
 SERVER_INFO_FILE = "server.json"
@@ -76,7 +81,12 @@ class DataDir:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", processes: int = 1
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        processes: int = 1,
+        wal_limit: int = WAL_LIMIT,
     ) -> DataDir:
         root = Path(path).expanduser().absolute()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -91,10 +101,16 @@ class DataDir:
             os.close(fd)
             raise
         store: SQLiteStore | None = None
+        space = SpaceGuard(root)
+        space.release_reserve_if_low()  # a full disk: room to open the database, read-only
         try:
             pid_bytes = f"{os.getpid()}\n".encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, pid_bytes, 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, pid_bytes, 0)
+            except OSError as exc:  # the pid is informative (DataDirInUse's message)
+                if not is_full(exc):
+                    raise
             for sub in ("db", "blobs", "tmp"):
                 (root / sub).mkdir(mode=0o700, exist_ok=True)
             for entry in (root / "tmp").iterdir():
@@ -102,8 +118,14 @@ class DataDir:
                     shutil.rmtree(entry)
                 else:
                     entry.unlink()
-            store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(0, processes))
-            blobs = BlobStore(root / "blobs")
+            store = SQLiteStore(
+                root / "db" / DB_FILE,
+                synchronous=synchronous,
+                process=(0, processes),
+                wal_limit=wal_limit,
+                space=space,
+            )
+            blobs = BlobStore(root / "blobs", space)
         except BaseException:
             if store is not None:
                 store.close()
@@ -113,13 +135,26 @@ class DataDir:
 
     @classmethod
     def attach(
-        cls, path: str | os.PathLike[str], index: int, processes: int, *, synchronous: str = "NORMAL"
+        cls,
+        path: str | os.PathLike[str],
+        index: int,
+        processes: int,
+        *,
+        synchronous: str = "NORMAL",
+        wal_limit: int = WAL_LIMIT,
     ) -> DataDir:
         """The directory a running server holds, for its worker process `index` (of
         `processes`, the primary being 0): no lock taken, the same database and blobs."""
         root = Path(path).expanduser().absolute()
-        store = SQLiteStore(root / "db" / DB_FILE, synchronous=synchronous, process=(index, processes))
-        return cls(root, -1, store, BlobStore(root / "blobs"))
+        space = SpaceGuard(root)
+        store = SQLiteStore(
+            root / "db" / DB_FILE,
+            synchronous=synchronous,
+            process=(index, processes),
+            wal_limit=wal_limit,
+            space=space,
+        )
+        return cls(root, -1, store, BlobStore(root / "blobs", space))
 
     @property
     def tmp(self) -> Path:
@@ -128,7 +163,16 @@ class DataDir:
     def write_server_info(self, info: dict[str, Any]) -> None:
         """Publish `info` (endpoint, pid, started_at, version...) as server.json,
         atomically; removed again by `close()`."""
-        _write_atomic(self.path / SERVER_INFO_FILE, json.dumps(info, indent=2, sort_keys=True).encode())
+        try:
+            _write_atomic(self.path / SERVER_INFO_FILE, json.dumps(info, indent=2, sort_keys=True).encode())
+        except OSError as exc:
+            if not is_full(exc):
+                raise
+            # A full disk must not stop the server: it serves reads until space returns.
+            # server.json only tells `squall status` where the server is.
+            (self.path / f".{SERVER_INFO_FILE}.{os.getpid()}.tmp").unlink(missing_ok=True)
+            log.warning("server.json not written: the data directory's disk is full")
+            return
         self._wrote_info = True
 
     @staticmethod

@@ -34,6 +34,11 @@ class SchemaTooNewError(StorageError):
     """The database was written by a newer Squall than this one."""
 
 
+class StorageFull(StorageError):
+    """The data directory's disk is (nearly) full: the write was refused or rolled back, nothing
+    of it was kept. Transient: it succeeds again once space returns (storage/space.py)."""
+
+
 class TransactionError(StorageError):
     """A transaction was used wrongly (nested write, use after close...)."""
 

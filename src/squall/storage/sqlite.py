@@ -41,14 +41,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from squall.storage.changes import SharedChanges
-from squall.storage.interface import TransactionError
+from squall.storage.interface import StorageFull, TransactionError
 from squall.storage.keys import prefix_end
 from squall.storage.migrations import MIGRATIONS, Migration, apply_migrations
 from squall.storage.notices import Notices
+from squall.storage.space import SpaceGuard, is_full
 
 log = logging.getLogger("squall.storage")
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+WAL_LIMIT = 64 * 1024 * 1024  # bytes of WAL file before it is truncated
 _SCAN_BATCH = 256
 
 
@@ -197,30 +199,77 @@ class _WriteTxn(_ReadTxn):
 
 
 class _Checkpointer:
-    """A thread that checkpoints the WAL (PASSIVE: never blocks readers or the writer) after
-    every `EVERY` commits, and at least every `INTERVAL` seconds while commits happen. The
-    WAL therefore stays near SQLite's default size (~1,000 pages) without the committing
-    thread paying for the copy and its fsyncs."""
+    """A thread that keeps the WAL bounded without the committing threads paying for it.
+
+    After every `EVERY` commits, and at least every `INTERVAL` seconds while commits happen,
+    it checkpoints PASSIVE (never blocks readers or the writer). Under a sustained write load
+    that is not enough: frames keep arriving while the checkpoint copies, so the WAL is never
+    wholly copied at the moment a writer could start it over, and it grew without bound (1.6
+    GB). So, once the WAL file is larger than `limit`, a second checkpoint runs right after
+    the PASSIVE one, holding the store's write lock (no frame is appended meanwhile in this
+    process; SQLite's own lock keeps other processes out): TRUNCATE copies the few frames
+    written since, waits up to `READER_WAIT` s for readers still on the WAL, and cuts the
+    file to zero bytes. A reader that holds its snapshot longer only postpones the truncation
+    to the next round; writers wait for the lock at most that long. `journal_size_limit`
+    (set by the store) also trims the file whenever SQLite restarts the WAL on its own.
+    Should this thread fall behind, the writers truncate it themselves past 2 x `limit`."""
 
     EVERY = 256
     INTERVAL = 1.0
+    READER_WAIT = 0.05
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        wal: Path,
+        write_lock: threading.Lock,
+        limit: int,
+    ) -> None:
         self._connect = connect
+        self._wal = wal
+        self._write_lock = write_lock
+        self.limit = limit
         self._count = 0
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="squall-checkpoint", daemon=True)
         self._thread.start()
 
-    def committed(self) -> None:
+    def committed(self) -> bool:
+        """Count a commit (called under the write lock). Every 64 commits the WAL's size is
+        looked at: past `limit` the thread wakes at once; past twice `limit` (the thread does
+        not keep up with the writers) this returns True and the committing thread truncates
+        the WAL itself (`truncate_now`), which makes 2 x `limit` a hard bound."""
         self._count += 1
-        if self._count >= self.EVERY:
+        if self._count % 64:
+            return False
+        size = self._wal_size()
+        if size > 2 * self.limit:
+            return True
+        if size > self.limit or self._count >= self.EVERY:
             self._count = 0
             self._wake.set()
+        return False
+
+    def truncate_now(self, writer: sqlite3.Connection) -> None:
+        """TRUNCATE from the writer connection, under the write lock the caller holds."""
+        writer.execute(f"PRAGMA busy_timeout = {int(self.READER_WAIT * 1000)}")
+        try:
+            writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error:
+            log.warning("WAL truncation failed", exc_info=True)
+        finally:
+            writer.execute("PRAGMA busy_timeout = 0")
+
+    def _wal_size(self) -> int:
+        try:
+            return os.stat(self._wal).st_size
+        except OSError:
+            return 0
 
     def _run(self) -> None:
         conn = self._connect()
+        conn.execute(f"PRAGMA busy_timeout = {int(self.READER_WAIT * 1000)}")
         try:
             while not self._stopping:
                 self._wake.wait(self.INTERVAL)
@@ -229,10 +278,22 @@ class _Checkpointer:
                     return
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    log.warning("WAL checkpoint failed", exc_info=True)
+                    if self._wal_size() > self.limit:
+                        self._truncate(conn)
+                except sqlite3.Error as exc:
+                    if is_full(exc):
+                        log.info("WAL checkpoint postponed: the disk is full")
+                    else:
+                        log.warning("WAL checkpoint failed", exc_info=True)
         finally:
             conn.close()
+
+    def _truncate(self, conn: sqlite3.Connection) -> None:
+        with self._write_lock:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.debug("WAL truncation postponed: a reader still uses it")
+            self._wake.set()  # try again soon, not only after the next EVERY commits
 
     def stop(self) -> None:
         self._stopping = True
@@ -258,13 +319,18 @@ class SQLiteStore:
         busy_timeout: float = 10.0,
         migrations: Sequence[Migration] = MIGRATIONS,
         process: tuple[int, int] = (0, 1),
+        wal_limit: int = WAL_LIMIT,
+        space: SpaceGuard | None = None,
     ) -> None:
         """`process` is (this process's index, how many processes of the server share the
-        file); index 0, the primary, creates the change counters."""
+        file); index 0, the primary, creates the change counters. `wal_limit`: the WAL file
+        is truncated soon after it grows past this many bytes (`_Checkpointer`). `space`: write
+        transactions are refused with `StorageFull` while its disk is full (storage/space.py)."""
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, not {synchronous!r}")
         self.path = Path(path)
+        self._space = space
         self._synchronous = sync
         self._busy_timeout = busy_timeout
         self._closed = False
@@ -285,10 +351,13 @@ class SQLiteStore:
             # their own instead of inside whichever COMMIT crosses the threshold: that COMMIT is
             # usually on the event loop, which would stall for milliseconds.
             self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+            self._writer.execute(f"PRAGMA journal_size_limit = {int(wal_limit)}")
         except BaseException:
             self._writer.close()
             raise
-        self._checkpointer = _Checkpointer(self._connect)
+        self._checkpointer = _Checkpointer(
+            self._connect, self.path.with_name(self.path.name + "-wal"), self._write_lock, wal_limit
+        )
         #: commit notices (storage/notices.py)
         self.notices = Notices()
         #: see `changes`: one region per process of the server
@@ -361,6 +430,8 @@ class SQLiteStore:
             raise TransactionError("nested write transaction on the same thread")
         with self._write_lock:
             self._check_open()
+            if self._space is not None:
+                self._space.check()
             conn = self._writer
             self._writer_thread = me
             txn = _WriteTxn(conn)
@@ -368,23 +439,34 @@ class SQLiteStore:
                 self._begin(conn)
                 try:
                     yield txn
-                except BaseException:
-                    conn.execute("ROLLBACK")
+                except BaseException as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._raise_if_full(exc)
                     raise
                 try:
                     conn.execute("COMMIT")
-                except BaseException:
+                except BaseException as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+                    self._raise_if_full(exc)
                     raise
                 if txn.touched:
                     self._changes.bump(txn.touched)
-                self._checkpointer.committed()
+                if self._checkpointer.committed():
+                    self._checkpointer.truncate_now(conn)
                 if txn.notices:
                     self.notices.publish(txn.notices)
             finally:
                 txn._end()
                 self._writer_thread = None
+
+    def _raise_if_full(self, exc: BaseException) -> None:
+        """A write that failed for lack of disk space (rolled back) as `StorageFull`."""
+        if isinstance(exc, sqlite3.Error | OSError) and is_full(exc):
+            if self._space is not None:
+                self._space.full()
+            raise StorageFull(f"{self.path}: the disk is full; the transaction was rolled back") from exc
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, retried while another process holds the write lock: its

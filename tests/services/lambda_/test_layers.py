@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -37,7 +38,7 @@ def env(tmp_path: Path) -> Iterator[tuple[LayersApi, LayerStore]]:
 
 def publish(api: LayersApi, name: str = "deps", **kw) -> dict:  # type: ignore[no-untyped-def]
     params = {"LayerName": name, "Content": {"ZipFile": make_zip()}, **kw}
-    return api.publish_layer_version(ctx(), params)
+    return asyncio.run(api.publish_layer_version(ctx(), params))
 
 
 def err(fn, *args) -> ServiceError:  # type: ignore[no-untyped-def]
@@ -70,9 +71,17 @@ def test_errors(env) -> None:
     assert e.code == "ResourceNotFoundException" and e.status == 404
     e = err(api.get_layer_version_by_arn, ctx(), {"Arn": f"{PREFIX}:deps"})
     assert e.code == "ValidationException"
-    e = err(api.publish_layer_version, ctx(), {"LayerName": "x", "Content": {"ZipFile": b"not a zip"}})
+    e = err(
+        lambda *a: asyncio.run(api.publish_layer_version(*a)),
+        ctx(),
+        {"LayerName": "x", "Content": {"ZipFile": b"not a zip"}},
+    )
     assert e.code == "InvalidParameterValueException"
-    e = err(api.publish_layer_version, ctx(), {"LayerName": "x", "Content": {"S3Bucket": "b", "S3Key": "k"}})
+    e = err(
+        lambda *a: asyncio.run(api.publish_layer_version(*a)),
+        ctx(),
+        {"LayerName": "x", "Content": {"S3Bucket": "b", "S3Key": "k"}},
+    )
     assert e.code == "InvalidParameterValueException" and "S3" in e.message
 
 

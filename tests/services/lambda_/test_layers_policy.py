@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ def env(tmp_path: Path) -> Iterator[tuple[LayersApi, LayerStore]]:
     store, blobs = open_store(tmp_path)
     layers = LayerStore(store, blobs)
     api = LayersApi(layers)
-    api.publish_layer_version(ctx(), {"LayerName": "shared", "Content": {"ZipFile": make_zip()}})
+    asyncio.run(api.publish_layer_version(ctx(), {"LayerName": "shared", "Content": {"ZipFile": make_zip()}}))
     yield api, layers
     store.close()
 
@@ -119,7 +120,7 @@ def test_delete_drops_policy(env) -> None:
 
 def test_list_versions_of_another_accounts_layer(env) -> None:
     api, _ = env
-    api.publish_layer_version(ctx(), {"LayerName": "shared", "Content": {"ZipFile": make_zip()}})
+    asyncio.run(api.publish_layer_version(ctx(), {"LayerName": "shared", "Content": {"ZipFile": make_zip()}}))
     other = ctx(account=OTHER)
     assert api.list_layer_versions(other, {"LayerName": ARN})["LayerVersions"] == []
     grant(api, "acct", OTHER)

@@ -107,3 +107,14 @@ class Action:
     verb: str
     path: Path
     value: SetValue | None = None
+
+
+def joined(op: str, nodes: list[Condition]) -> Condition:
+    """`nodes` joined by AND / OR as a balanced tree: thousands of conditions stay log2(n) deep
+    for the recursive evaluator (a left-deep chain once hit Python's recursion limit)."""
+    while len(nodes) > 1:
+        paired: list[Condition] = [Logical(op, a, b) for a, b in zip(nodes[::2], nodes[1::2], strict=False)]
+        if len(nodes) % 2:
+            paired.append(nodes[-1])
+        nodes = paired
+    return nodes[0]

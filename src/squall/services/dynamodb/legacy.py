@@ -68,10 +68,7 @@ def condition(conditions: dict[str, Any], operator: str | None) -> ast.Condition
     """One tree for a map of legacy conditions joined by ConditionalOperator (AND by default)."""
     counter = [0]
     nodes = [_one(name, spec, counter) for name, spec in conditions.items()]
-    node = nodes[0]
-    for nxt in nodes[1:]:
-        node = ast.Logical(operator or "AND", node, nxt)
-    return node
+    return ast.joined(operator or "AND", nodes)
 
 
 def updates(attribute_updates: dict[str, Any]) -> list[ast.Action]:

@@ -20,6 +20,8 @@ CONTEXT = decimal.Context(
 _MIN_EXP = -130  # adjusted exponent of the smallest magnitude (1E-130)
 _MAX_EXP = 125  # adjusted exponent of the largest magnitude (9.99..E+125)
 _ZERO = b"\x80"
+#: Wide enough to normalize any literal that passed the range checks in `_check`.
+_NORMALIZE = decimal.Context(prec=100, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 class NumberError(ValueError):
@@ -31,7 +33,10 @@ def _check(value: Decimal) -> Decimal:
         raise NumberError(f"The parameter cannot be converted to a numeric value: {value}")
     if value.is_zero():
         return Decimal(0)
-    value = value.normalize(decimal.Context(prec=100))
+    try:
+        value = value.normalize(_NORMALIZE)
+    except decimal.DecimalException:  # an exponent beyond even the widest context
+        value = Decimal((0, (1,), _MAX_EXP + 1 if value.adjusted() > 0 else _MIN_EXP - 1))
     if len(value.as_tuple().digits) > 38:
         raise NumberError("Attempting to store more than 38 significant digits in a Number")
     exp = value.adjusted()
@@ -62,7 +67,7 @@ def text(value: Decimal) -> str:
     """The canonical string AWS returns for a stored number."""
     if value.is_zero():
         return "0"
-    return format(value.normalize(decimal.Context(prec=100)), "f")
+    return format(value.normalize(_NORMALIZE), "f")
 
 
 def canonical(raw: str) -> str:

@@ -19,6 +19,13 @@ Grammar (keywords case-insensitive):
 
 Placeholders are resolved while parsing; the parser records which were used so the request
 can report unused ones as AWS does.
+
+Limits, checked before any recursion so that no input reaches Python's recursion limit: an
+expression is at most 4 KB (AWS's message), has at most 300 operators and functions (AWS's
+message; counted on the tokens first), nests at most `MAX_NESTING` parentheses / NOTs /
+functions (Squall's own bound: AWS documents none, the operator limit bounds it there), and a
+document path has at most 32 levels (AWS's message). Parentheses are matched once, and path
+overlaps found with a trie, so the work is linear in the expression's length.
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ from squall.services.dynamodb.reserved import RESERVED_WORDS
 
 COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
 UPDATE_FUNCTIONS = ("if_not_exists", "list_append")
+MAX_EXPRESSION_BYTES = 4096
+MAX_OPERATORS = 300
+MAX_NESTING = 100
+MAX_PATH_DEPTH = 32
 CONDITION_FUNCTIONS = {
     "attribute_exists": 1,
     "attribute_not_exists": 1,
@@ -68,8 +79,24 @@ class Parser:
         self.source = source
         self.what = what
         self.ph = ph
+        size = len(source.encode("utf-8", "surrogatepass"))
+        if size > MAX_EXPRESSION_BYTES:
+            raise validation(
+                f"Invalid {what}: Expression size has exceeded the maximum allowed size; expression size: {size}"
+            )
         self.tokens = tokenize(source, what)
         self.i = 0
+        self.depth = 0
+        self.closing = _count_operators_and_match(self.tokens, what)
+
+    def nest(self) -> None:
+        """One level deeper (a parenthesis, a NOT, a function call); `unnest()` when leaving it."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.invalid(f"The expression has too many nested levels; maximum nesting: {MAX_NESTING}")
+
+    def unnest(self) -> None:
+        self.depth -= 1
 
     # -- token helpers --------------------------------------------------------------------
 
@@ -125,6 +152,10 @@ class Parser:
     def path(self) -> ast.Path:
         parts: list[ast.PathPart] = [self.name()]
         while True:
+            if len(parts) > MAX_PATH_DEPTH:
+                raise self.invalid(
+                    f"The document path has too many nesting levels; nesting levels: {len(parts)}"
+                )
             if self.accept("."):
                 parts.append(self.name())
             elif self.accept("["):
@@ -187,13 +218,18 @@ class Parser:
 
     def conjunct(self) -> ast.Condition:
         if self.accept("NOT"):
-            return ast.Not(self.conjunct())
+            self.nest()
+            negated = ast.Not(self.conjunct())
+            self.unnest()
+            return negated
         if self.accept("("):
-            inner_end = self._matching(self.i)
+            inner_end = self.closing.get(self.i)  # "(" right after this one: where it closes
             if inner_end is not None and self._is_op(inner_end + 1, ")"):
                 raise self.invalid("The expression has redundant parentheses;")  # "((x))"
+            self.nest()
             node = self.condition()
             self.expect(")")
+            self.unnest()
             return node
         if self.is_call() and self.tok.text in CONDITION_FUNCTIONS:
             return self.function()
@@ -231,20 +267,6 @@ class Parser:
     def _is_op(self, index: int, text: str) -> bool:
         tok = self.tokens[index] if index < len(self.tokens) else None
         return tok is not None and tok.type == "op" and tok.text == text
-
-    def _matching(self, index: int) -> int | None:
-        """The index of the ")" closing the "(" at `index`, or None (not a "(", or unclosed)."""
-        if not self._is_op(index, "("):
-            return None
-        depth = 0
-        for j in range(index, len(self.tokens)):
-            if self._is_op(j, "("):
-                depth += 1
-            elif self._is_op(j, ")"):
-                depth -= 1
-                if depth == 0:
-                    return j
-        return None
 
     def function(self) -> ast.Function:
         fname = self.take().text
@@ -304,6 +326,7 @@ class Parser:
         if self.is_call():
             fname = self.tok.text
             self.i += 2
+            self.nest()
             if fname == "if_not_exists":
                 if self.tok.type not in ("name", "#name") or self.is_call():
                     raise self.invalid(
@@ -321,6 +344,7 @@ class Parser:
             else:
                 raise self.invalid(f"Invalid function name; function: {fname}")
             self.expect(")")
+            self.unnest()
             return node
         return self.path()
 
@@ -361,13 +385,66 @@ def parse_projection(source: str, ph: Placeholders) -> list[ast.Path]:
 
 
 def _check_overlaps(paths: list[ast.Path], what: str) -> None:
-    for i, a in enumerate(paths):
-        for b in paths[i + 1 :]:
-            n = min(len(a.parts), len(b.parts))
-            if a.parts[:n] == b.parts[:n]:
-                one = ", ".join(str(p) if isinstance(p, str) else f"[{p}]" for p in a.parts)
-                two = ", ".join(str(p) if isinstance(p, str) else f"[{p}]" for p in b.parts)
+    """AWS's error for two paths where one is a prefix of (or equal to) the other; a trie of the
+    paths seen so far finds the first such pair in time linear in the total path length."""
+    root: dict[ast.PathPart, Any] = {}
+    ends: dict[int, ast.Path] = {}  # id(trie node) -> the path that ends there
+    for path in paths:
+        node = root
+        for part in path.parts:
+            if id(node) in ends:
+                _overlap(ends[id(node)], path, what)
+            node = node.setdefault(part, {})
+        if id(node) in ends:
+            _overlap(ends[id(node)], path, what)
+        if node:  # an earlier, longer path runs through this one's end
+            _overlap(next(p for p in paths if p.parts[: len(path.parts)] == path.parts), path, what)
+        ends[id(node)] = path
+
+
+def _overlap(a: ast.Path, b: ast.Path, what: str) -> None:
+    one = ", ".join(str(p) if isinstance(p, str) else f"[{p}]" for p in a.parts)
+    two = ", ".join(str(p) if isinstance(p, str) else f"[{p}]" for p in b.parts)
+    raise validation(
+        f"Invalid {what}: Two document paths overlap with each other; must remove or rewrite one of "
+        f"these paths; path one: [{one}], path two: [{two}]"
+    )
+
+
+_COUNTED_KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
+_COUNTED_OPS = frozenset({*COMPARATORS, "+", "-"})
+
+
+def _count_operators_and_match(tokens: list[Token], what: str) -> dict[int, int]:
+    """Refuse more than `MAX_OPERATORS` operators and functions (AWS's message, counted up to
+    the first one too many); return the index of the ")" closing each "(", by the index of the "("."""
+    count = 0
+    opened: list[int] = []
+    closing: dict[int, int] = {}
+    betweens = [0]  # per parenthesis depth: BETWEENs whose AND is still to come
+    for j, tok in enumerate(tokens):
+        counted = False
+        if tok.type == "kw":
+            counted = tok.text in _COUNTED_KEYWORDS
+            if tok.text == "BETWEEN":
+                betweens[-1] += 1
+            elif tok.text == "AND" and betweens[-1]:
+                betweens[-1] -= 1  # the AND of "BETWEEN a AND b" belongs to the BETWEEN
+                counted = False
+        elif tok.type == "op":
+            counted = tok.text in _COUNTED_OPS
+            if tok.text == "(":
+                opened.append(j)
+                betweens.append(0)
+            elif tok.text == ")" and opened:
+                closing[opened.pop()] = j
+                betweens.pop()
+        elif tok.type == "name":
+            counted = tokens[j + 1].type == "op" and tokens[j + 1].text == "("
+        if counted:
+            count += 1
+            if count > MAX_OPERATORS:
                 raise validation(
-                    f"Invalid {what}: Two document paths overlap with each other; must remove or rewrite one of "
-                    f"these paths; path one: [{one}], path two: [{two}]"
+                    f"Invalid {what}: The expression contains too many operators; operator count: {count}"
                 )
+    return closing

@@ -11,6 +11,9 @@ primary := '(' cond ')' | begins_with '(' path ',' value ')' | contains(...) | a
 value := 'string' | number | TRUE | FALSE | NULL | ? | '{' 'k' : value, ... '}'
        | '[' value, ... ']' | '<<' value, ... '>>'
 path := name ('.' name | '[' integer ']')*     name := identifier | "quoted identifier"
+
+Nesting is bounded before it recurses: values at most 32 levels (DynamoDB's item limit, its
+message), conditions at most `MAX_NESTING` parentheses / NOTs, paths at most 32 levels.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ _TOKEN = re.compile(
     r"""|(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<op><<|>>|<=|>=|<>|!=|[=<>{}\[\](),.:?*;]))"""
 )
 OPS = {"=", "<>", "!=", "<", "<=", ">", ">="}
+MAX_NESTING = 100
+MAX_VALUE_NESTING = 32
+MAX_PATH_DEPTH = 32
 FUNCTIONS = {"begins_with", "contains", "attribute_type"}
 
 
@@ -63,6 +69,8 @@ class Parser:
         self.pos = 0
         self.params = parameters
         self.used = 0
+        self.depth = 0  # open parentheses and NOTs of the condition being parsed
+        self.value_depth = 0
 
     def peek(self, word: str | None = None) -> bool:
         if self.pos >= len(self.tokens):
@@ -141,6 +149,8 @@ class Parser:
     def path(self) -> ast.Path:
         parts: list[ast.PathPart] = [self.name()]
         while True:
+            if len(parts) > MAX_PATH_DEPTH:
+                raise validation(f"{MALFORMED}The document path has too many nesting levels")
             if self.accept("."):
                 parts.append(self.name())
             elif self.accept("["):
@@ -162,6 +172,15 @@ class Parser:
         return ast.Literal("", self.value())
 
     def value(self) -> dict[str, Any]:
+        if self.value_depth > MAX_VALUE_NESTING:
+            raise validation("Nesting Levels have exceeded supported limits: Maximum nesting level of 32")
+        self.value_depth += 1
+        try:
+            return self._value()
+        finally:
+            self.value_depth -= 1
+
+    def _value(self) -> dict[str, Any]:
         kind, text = self.take()
         if kind == "str":
             return {"S": text[1:-1].replace("''", "'")}
@@ -208,23 +227,33 @@ class Parser:
         raise validation(f"{MALFORMED}Unexpected {text}")
 
     def condition(self) -> ast.Condition:
-        left = self.conjunction()
+        terms = [self.conjunction()]
         while self.accept("OR"):
-            left = ast.Logical("OR", left, self.conjunction())
-        return left
+            terms.append(self.conjunction())
+        return ast.joined("OR", terms)
 
     def conjunction(self) -> ast.Condition:
-        left = self.negation()
+        terms = [self.negation()]
         while self.accept("AND"):
-            left = ast.Logical("AND", left, self.negation())
-        return left
+            terms.append(self.negation())
+        return ast.joined("AND", terms)
+
+    def _nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise validation(f"{MALFORMED}The condition nests more than {MAX_NESTING} levels deep")
 
     def negation(self) -> ast.Condition:
         if self.accept("NOT"):
-            return ast.Not(self.negation())
+            self._nest()
+            inverse = ast.Not(self.negation())
+            self.depth -= 1
+            return inverse
         if self.accept("("):
+            self._nest()
             inner = self.condition()
             self.take(")")
+            self.depth -= 1
             return inner
         kind, text = self.tokens[self.pos] if self.peek() else ("", "")
         is_call = self.pos + 1 < len(self.tokens) and self.tokens[self.pos + 1][1] == "("

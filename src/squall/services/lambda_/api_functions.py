@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
 from squall.services.base import RequestContext
 from squall.services.context import Principal
-from squall.services.lambda_.code import check_unzipped_size, check_upload_size
+from squall.services.lambda_.code import CodeRef, check_upload_size, measure
 from squall.services.lambda_.code_source import from_s3
 from squall.services.lambda_.functions import (
     NS,
@@ -29,7 +30,7 @@ from squall.services.lambda_.functions import (
     versions,
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
-from squall.services.lambda_.settings import apply_settings, resolve_layers
+from squall.services.lambda_.settings import apply_settings, check_combined_size, resolve_layers
 from squall.services.lambda_.shared import Shared, check_grant, ref_of
 from squall.services.lambda_.validation import check_config, invalid
 from squall.services.operations import operation
@@ -53,9 +54,7 @@ def zip_from(
             raise invalid("Please do not provide other FunctionCode parameters when providing a ZipFile.")
         if principal is None:
             raise invalid("S3Bucket/S3Key cannot be used here.")
-        package = from_s3(objects, principal, region, code)
-        check_unzipped_size(package)
-        return package
+        return from_s3(objects, principal, region, code)
     data = code.get("ZipFile")
     if data is None:
         raise invalid("Please provide a source for function code.")
@@ -63,8 +62,14 @@ def zip_from(
         data = base64.b64decode(data)
     data = bytes(data)
     check_upload_size(data)
-    check_unzipped_size(data)
     return data
+
+
+async def stored_package(shared: Shared, ref: FunctionRef, data: bytes) -> CodeRef:
+    """`data` measured (inflated, counted, refused past AWS's limit) and stored, in a thread:
+    a big or many-file zip must not stall the event loop."""
+    unzipped = await asyncio.to_thread(measure, data)
+    return await asyncio.to_thread(shared.codes.put, ref.account_id, ref.region, data, unzipped)
 
 
 class FunctionsApi:
@@ -72,15 +77,18 @@ class FunctionsApi:
         self.shared = shared
 
     @operation("CreateFunction")
-    def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    async def create_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         ref = ref_of(ctx, params)
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
         check_config(params, creating=True)
         if self.shared.directory.exists(ref):
             raise conflict(f"Function already exist: {ref.name}")
-        data = zip_from(params.get("Code") or {}, self.shared.objects, ctx.principal, ref.region)
-        code = self.shared.codes.put(ref.account_id, ref.region, data)
+        data = await asyncio.to_thread(
+            zip_from, params.get("Code") or {}, self.shared.objects, ctx.principal, ref.region
+        )
+        code = await stored_package(self.shared, ref, data)
+        check_combined_size(code.unzipped, list(params.get("Layers") or []), self.shared.layers, ref)
         config: dict[str, Any] = {
             "FunctionName": ref.name,
             "FunctionArn": ref.arn,

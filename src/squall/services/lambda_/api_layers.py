@@ -27,8 +27,8 @@ class LayersApi:
         return version_output(rec, with_content=True, location=location)
 
     @operation("PublishLayerVersion")
-    def publish_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        rec = self.layers.publish(ctx.principal, ctx.region, params["LayerName"], params)
+    async def publish_layer_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        rec = await self.layers.publish(ctx.principal, ctx.region, params["LayerName"], params)
         return self._content(ctx, rec)
 
     @operation("GetLayerVersion")

@@ -17,16 +17,18 @@ import secrets
 import time
 import urllib.parse
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 
+from squall.engine import codecache
 from squall.protocol.errors import ServiceError
 from squall.storage import BlobStore, Store, pack
 
 NS = "lambda.code"
 ZIPPED_LIMIT = 50 * 1024 * 1024  # direct upload (ZipFile)
-UNZIPPED_LIMIT = 262144000
+UNZIPPED_LIMIT = codecache.UNZIPPED_LIMIT
 URL_LIFETIME_SECONDS = 600
 URL_PREFIX = "/_squall/lambda/code/"
 
@@ -36,13 +38,19 @@ class CodeRef:
     blob_id: str
     sha256: str  # base64, as CodeSha256
     size: int
+    unzipped: int = 0  # counted at upload (0: stored before sizes were counted, or unreadable)
 
     def to_json(self) -> dict[str, object]:
-        return {"blob": self.blob_id, "sha": self.sha256, "size": self.size}
+        return {"blob": self.blob_id, "sha": self.sha256, "size": self.size, "unzipped": self.unzipped}
 
     @classmethod
     def from_json(cls, raw: dict[str, object]) -> CodeRef:
-        return cls(str(raw["blob"]), str(raw["sha"]), int(raw["size"]))  # type: ignore[call-overload]
+        return cls(
+            str(raw["blob"]),
+            str(raw["sha"]),
+            int(raw["size"]),  # type: ignore[call-overload]
+            int(raw.get("unzipped", 0)),  # type: ignore[call-overload]
+        )
 
 
 def check_upload_size(data: bytes) -> None:
@@ -55,24 +63,45 @@ def check_upload_size(data: bytes) -> None:
         )
 
 
-def unzipped_size(data: bytes) -> int | None:
-    """The total uncompressed size per the zip's directory; None when it is no zip."""
+def too_big() -> ServiceError:
+    return ServiceError(
+        "InvalidParameterValueException",
+        f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes",
+        400,
+        fields={"Type": "User"},
+    )
+
+
+def combined_too_big(size: int) -> ServiceError:
+    """AWS's error for a function whose code and layers together pass the unzipped limit."""
+    return ServiceError(
+        "InvalidParameterValueException",
+        f"Function code combined with layers exceeds the maximum allowed size of {UNZIPPED_LIMIT} bytes. "
+        f"The actual size is {size} bytes.",
+        400,
+        fields={"Type": "User"},
+    )
+
+
+def measure(data: bytes) -> int:
+    """The package's real unzipped size, counted while inflating (the zip's declared sizes are
+    not trusted); AWS's error past 262,144,000 bytes or for an entry or symbolic link that would
+    land outside the code directory. A zip that cannot be read counts 0 here: the lifecycle
+    worker marks the function Failed, as AWS does. Blocking (inflates up to 250 MB): call it
+    in a thread."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return sum(info.file_size for info in zf.infolist())
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        return None
-
-
-def check_unzipped_size(data: bytes) -> None:
-    size = unzipped_size(data)
-    if size is not None and size > UNZIPPED_LIMIT:
+        return codecache.scan(data, UNZIPPED_LIMIT)
+    except codecache.TooBig:
+        raise too_big() from None
+    except codecache.ZipRefused as exc:
         raise ServiceError(
             "InvalidParameterValueException",
-            f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes",
+            f"Could not unzip uploaded file. Please check your file, then try to upload again. ({exc})",
             400,
             fields={"Type": "User"},
-        )
+        ) from None
+    except codecache.CodeCacheError:
+        return 0
 
 
 def zip_problem(data: bytes) -> str | None:
@@ -94,6 +123,11 @@ class CodeStore:
         self.store = store
         self.blobs = blobs
         self._secret = self._load_secret()
+        self._released: list[Callable[[], None]] = []
+
+    def on_release(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after `release` dropped references (the invoker collects unused trees)."""
+        self._released.append(listener)
 
     def _load_secret(self) -> bytes:
         key = pack("", "", "url-secret")
@@ -109,8 +143,8 @@ class CodeStore:
             w.put(NS, key, fresh)
         return fresh
 
-    def put(self, account: str, region: str, data: bytes) -> CodeRef:
-        """Store `data` (once per digest) and return its reference."""
+    def put(self, account: str, region: str, data: bytes, unzipped: int = 0) -> CodeRef:
+        """Store `data` (once per digest) and return its reference (blocking: hashes and fsyncs)."""
         digest = hashlib.sha256(data).digest()
         sha = base64.b64encode(digest).decode()
         key = pack(account, region, "sha", digest.hex())
@@ -119,11 +153,11 @@ class CodeStore:
         if found is not None:
             blob_id = orjson.loads(found)["blob"]
             if self.blobs.exists(blob_id):
-                return CodeRef(blob_id, sha, len(data))
+                return CodeRef(blob_id, sha, len(data), unzipped)
         ref = self.blobs.put(data)
         with self.store.write() as w:
             w.put(NS, key, orjson.dumps({"blob": ref.id}))
-        return CodeRef(ref.id, sha, len(data))
+        return CodeRef(ref.id, sha, len(data), unzipped)
 
     def release(self, account: str, region: str, blob_ids: set[str]) -> None:
         """Drop the zips in `blob_ids` that no function or version of (account, region) uses
@@ -132,6 +166,8 @@ class CodeStore:
 
         if not blob_ids:
             return
+        for listener in self._released:
+            listener()
         unused = set(blob_ids)
         with self.store.write() as w:
             for kind in ("fn", "ver"):

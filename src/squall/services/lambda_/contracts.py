@@ -57,6 +57,7 @@ class LayerUse:
 
     arn: str  # layer version ARN
     code_size: int
+    unzipped_size: int = 0  # counted at publish (0: published before sizes were counted)
     signing_profile_version_arn: str | None = None
     signing_job_arn: str | None = None
 

@@ -17,21 +17,35 @@ code change, as the pools' generation does) and reused; only the role
 credentials, which rotate on their own schedule, are checked per call.
 After each run the invocation's framed log and its metrics go to `Telemetry`
 (observability/); ``record_throttle`` counts a call the concurrency limiter refused.
+
+Unpacked code: `run` pins the trees its target uses in the `CodeCache` for the
+whole call (an execution environment may start on them), and unpacks missing
+ones in a thread, never on the event loop. After a function, a version or a
+code zip is dropped (`Directory.on_delete`, `CodeStore.on_release`),
+`collect_soon` removes, in a thread, every tree that no function or version
+record uses any more (code by digest, layers by content blob, merged layer
+sets) and no call has pinned.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+import logging
+import os
 import random
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squall.engine.codecache import CodeCache
+import orjson
+
+from squall.engine.codecache import CodeCache, merged_name
 from squall.engine.concurrency import LeaseRequest, Limiter, Throttled
 from squall.engine.environment import InvocationResult
 from squall.engine.pool import PROVISIONED, PoolManager
@@ -48,11 +62,13 @@ from squall.services.lambda_.functions import (
     read_function,
     read_version,
 )
-from squall.services.lambda_.layer_dirs import LayerDirs
+from squall.services.lambda_.layer_dirs import LayerDirs, arns_of
 from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
 from squall.services.lambda_.shared import Shared
 from squall.services.ports import RoleSessions
-from squall.storage import ChangeCounter
+from squall.storage import ChangeCounter, unpack
+
+log = logging.getLogger("squall.lambda")
 
 CONFIG_CACHE_SIZE = 4096  # FunctionConfigs / resolved references kept (all dropped at once when full)
 _Resolved = tuple[dict[str, Any] | None, dict[str, tuple[dict[str, Any], CodeRef]]]
@@ -123,6 +139,10 @@ class Invoker:
         self.credentials = FunctionCredentials(
             role_sessions, pools.keep_alive_s, on_delete=shared.directory.on_delete
         )
+        self._trees: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._gc_lock = threading.Lock()
+        self._gc_state = 0  # 0 idle, 1 running, 2 running and asked again
+        shared.codes.on_release(self.collect_soon)
 
     @property
     def codes(self) -> CodeCache:
@@ -139,6 +159,89 @@ class Invoker:
             self.limiter.forget(*prefix)
         for key in [k for k in list(self._configs) if k[:3] == prefix]:
             self._configs.pop(key, None)
+        self.collect_soon()
+
+    # -- unpacked trees -------------------------------------------------------------------------
+
+    def tree_names(self, target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The code cache trees ``target`` runs on: (all of them, to pin: its code, its layers,
+        their merged set; those `CodeCache.path` makes: the code and the layers)."""
+        layers = target.config.get("Layers")
+        key = (target.code.sha256, tuple(arns_of(target.config)) if layers else ())
+        found = self._trees.get(key)
+        if found is None:
+            names = self._names_of(key[0], key[1])
+            found = (names, names[: 1 + len(key[1])])
+            if len(self._trees) >= CONFIG_CACHE_SIZE:
+                self._trees.clear()
+            self._trees[key] = found
+        return found
+
+    def _names_of(self, sha256: str, arns: tuple[str, ...]) -> tuple[str, ...]:
+        names = [base64.b64decode(sha256).hex()]
+        layers = self.layer_dirs.names(arns)
+        names += layers
+        if len(layers) > 1:
+            names.append(os.path.basename(merged_name([str(self.codes.root / n) for n in layers])))
+        return tuple(names)
+
+    def _unpack(self, target: Target) -> None:
+        """Every tree of ``target`` on disk (blocking: run it in a thread)."""
+        sha_hex = base64.b64decode(target.code.sha256).hex()
+        self.codes.path(sha_hex, lambda: self.shared.codes.read(target.code))
+        self.layer_dirs.resolve(target.config, self.codes)
+
+    def collect_at_start(self) -> None:
+        """A first collection in a thread, when there is a code directory on disk to tidy."""
+        if self._code_root is not None and self._code_root.is_dir():
+            self.collect_soon()
+
+    def collect_soon(self) -> None:
+        """Remove unused trees in a thread (one pass at a time; a request during a pass runs one more)."""
+        with self._gc_lock:
+            if self._gc_state:
+                self._gc_state = 2
+                return
+            self._gc_state = 1
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._collect_passes()
+            return
+        loop.run_in_executor(None, self._collect_passes)
+
+    def _collect_passes(self) -> None:
+        while True:
+            try:
+                removed = self.codes.collect(self._in_use)
+                if removed:
+                    log.info("removed %d unused code trees", len(removed))
+            except Exception:
+                log.exception("code tree collection failed")
+            with self._gc_lock:
+                if self._gc_state == 2:
+                    self._gc_state = 1
+                    continue
+                self._gc_state = 0
+                return
+
+    def _in_use(self) -> set[str]:
+        """The trees some function or version record (of any account) uses."""
+        keep: set[str] = set()
+        layer_sets: set[tuple[str, ...]] = set()
+        with self.shared.store.read() as r:
+            for key, raw in r.scan(NS):
+                if unpack(key)[2:3] not in (("fn",), ("ver",)):
+                    continue
+                record = orjson.loads(raw)
+                keep.add(base64.b64decode(record["code"]["sha"]).hex())
+                layer_sets.add(tuple(arns_of(record.get("config") or {})))
+        for arns in layer_sets:
+            try:
+                keep.update(self._names_of("", arns)[1:])
+            except Exception:  # a layer version that no longer resolves: nothing to keep for it
+                continue
+        return keep
 
     def resolve(self, ref: FunctionRef) -> Target:
         """The target of one call; an alias picks its version per call, by weight.
@@ -244,8 +347,19 @@ class Invoker:
     async def run(self, call: Call) -> InvocationResult:
         """Run `call` under a concurrency lease; record its logs and metrics (throttles included)."""
         target = call.target
+        names, unpacked = self.tree_names(target)
+        codes = self.codes
+        codes.pin(names)
+        try:
+            if not codes.ready(unpacked):
+                await asyncio.to_thread(self._unpack, target)
+            return await self._run(call, self.function_config(target, call.endpoint))
+        finally:
+            codes.unpin(names)
+
+    async def _run(self, call: Call, fc: FunctionConfig) -> InvocationResult:
+        target = call.target
         ref = target.ref
-        fc = self.function_config(target, call.endpoint)
         key = (ref.account_id, ref.region, ref.name, target.version)
         metrics = self.telemetry.metrics
         try:

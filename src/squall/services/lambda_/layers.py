@@ -9,6 +9,7 @@ sequence per layer name and are never reused, even after every version is delete
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -20,6 +21,7 @@ from typing import Any
 from squall.protocol.errors import ServiceError
 from squall.services.context import Principal
 from squall.services.lambda_.attachment_util import dumps, invalid, iso_millis, loads, not_found, now
+from squall.services.lambda_.code import measure
 from squall.services.lambda_.code_source import from_s3
 from squall.services.lambda_.contracts import LayerUse
 from squall.services.lambda_.layer_policy import NS as NS_POLICY
@@ -76,11 +78,19 @@ class LayerStore:
         #: S3's object reader for Content.S3Bucket/S3Key (given to `LambdaProvider` by the composition root).
         self.objects: ObjectReader | None = None
 
-    def publish(self, principal: Principal, region: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def publish(
+        self, principal: Principal, region: str, name: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PublishLayerVersion: the zip measured (inflated and counted, AWS's unzipped limit) and
+        stored in a thread, so a zip bomb or a 40,000-file layer never stalls the event loop."""
         account, region, name = parse_layer_name(name, principal.account_id, region)
         content = params.get("Content") or {}
         from_bucket = content.get("S3Bucket") or content.get("S3Key")
-        data = from_s3(self.objects, principal, region, content) if from_bucket else content.get("ZipFile")
+        data = (
+            await asyncio.to_thread(from_s3, self.objects, principal, region, content)
+            if from_bucket
+            else content.get("ZipFile")
+        )
         if not data:
             raise invalid("Please provide a source for layer content: ZipFile, or S3Bucket and S3Key.")
         if len(data) > MAX_ZIP:
@@ -92,7 +102,8 @@ class LayerStore:
             )
         if not _is_zip(data):
             raise invalid("Uploaded file must be a non-empty zip")
-        ref = self._blobs.put(data)
+        unzipped = await asyncio.to_thread(measure, data)
+        ref = await asyncio.to_thread(self._blobs.put, data)
         sha = base64.b64encode(binascii.unhexlify(ref.sha256_hex)).decode()
         with self._store.write() as w:
             version = w.next_sequence(f"lambda.layer:{account}:{region}:{name}")
@@ -109,6 +120,7 @@ class LayerStore:
                 "CodeSha256": sha,
                 "CodeSize": ref.size,
                 "Blob": ref.id,
+                "UnzippedSize": unzipped,
             }
             w.put(NS, pack(account, region, name, version), dumps(record))
         return record
@@ -236,7 +248,13 @@ class LayerStore:
                     f"in region {region}."
                 )
             rec = loads(raw)
-            uses.append(LayerUse(arn=rec["LayerVersionArn"], code_size=rec["CodeSize"]))
+            uses.append(
+                LayerUse(
+                    arn=rec["LayerVersionArn"],
+                    code_size=rec["CodeSize"],
+                    unzipped_size=int(rec.get("UnzippedSize") or 0),
+                )
+            )
         return uses
 
     def content_blob(self, arn: str) -> str:

@@ -172,7 +172,8 @@ class LambdaProvider(ServiceProvider):
 
 class _Setup:
     """The provider's own preparation, first to start and last to stop: the telemetry writer
-    when the provider owns it, and the stored reserved concurrency loaded into the limiter."""
+    when the provider owns it, the stored reserved concurrency loaded into the limiter, and a
+    first collection of unpacked code (trees left by a crash or unused since)."""
 
     def __init__(self, provider: LambdaProvider) -> None:
         self.provider = provider
@@ -184,6 +185,7 @@ class _Setup:
         try:
             load_reserved(p.shared.store, p.limiter)
             started()
+            p.invoker.collect_at_start()
             await asyncio.Future()
         finally:
             if p._own_telemetry:

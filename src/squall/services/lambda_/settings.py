@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from squall.services.lambda_.code import UNZIPPED_LIMIT, combined_too_big
 from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.names import FunctionRef
 from squall.services.lambda_.validation import invalid
@@ -28,6 +29,17 @@ def resolve_layers(
     if layers is None:
         raise invalid(f"Layer version {arns[0]} does not exist.")
     return [_layer_json(u) for u in layers.describe(ref.account_id, ref.region, arns)]
+
+
+def check_combined_size(
+    code_unzipped: int, arns: list[str], layers: LayerResolver | None, ref: FunctionRef
+) -> None:
+    """AWS's limit on code plus layers unzipped (262,144,000 bytes), with its message."""
+    if not arns or layers is None:
+        return
+    total = code_unzipped + sum(u.unzipped_size for u in layers.describe(ref.account_id, ref.region, arns))
+    if total > UNZIPPED_LIMIT:
+        raise combined_too_big(total)
 
 
 def apply_settings(

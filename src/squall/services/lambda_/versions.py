@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 
 from squall.services.base import RequestContext
+from squall.services.lambda_.code import measure
 from squall.services.lambda_.functions import (
     NS,
     FunctionRecord,
@@ -26,7 +28,7 @@ from squall.services.lambda_.functions import (
     versions,
 )
 from squall.services.lambda_.names import LATEST, FunctionRef, function_arn
-from squall.services.lambda_.settings import apply_settings, resolve_layers
+from squall.services.lambda_.settings import apply_settings, check_combined_size, resolve_layers
 from squall.services.lambda_.shared import Shared, ref_of
 from squall.services.lambda_.validation import check_config, invalid
 from squall.services.operations import operation
@@ -156,22 +158,25 @@ class VersionsApi:
         return out
 
     @operation("UpdateFunctionCode")
-    def update_function_code(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        from squall.services.lambda_.api_functions import zip_from
+    async def update_function_code(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        from squall.services.lambda_.api_functions import stored_package, zip_from
 
         ref = ref_of(ctx, params)
         if ref.qualifier:
             raise invalid(f"Invalid function name or ARN: {params['FunctionName']}")
-        data = zip_from(params, self.shared.objects, ctx.principal, ref.region)
+        data = await asyncio.to_thread(zip_from, params, self.shared.objects, ctx.principal, ref.region)
         archs = params.get("Architectures")
         if archs is not None and len(archs) != 1:
             raise invalid("Only one architecture may be specified.")
+        with self.shared.store.read() as r:
+            fn = read_function(r, ref)
         if params.get("DryRun"):
-            with self.shared.store.read() as r:
-                fn = read_function(r, ref)
+            unzipped = await asyncio.to_thread(measure, data)
+            check_combined_size(unzipped, _layer_arns(fn.config), self.shared.layers, ref)
             sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
             return {**fn.config, "CodeSha256": sha, "CodeSize": len(data)}
-        code = self.shared.codes.put(ref.account_id, ref.region, data)
+        code = await stored_package(self.shared, ref, data)
+        check_combined_size(code.unzipped, _layer_arns(fn.config), self.shared.layers, ref)
         with self.shared.store.write() as w:
             fn = read_function(w, ref)
             _check_updatable(fn, params.get("RevisionId"))
@@ -200,6 +205,10 @@ class VersionsApi:
         with self.shared.store.read() as r:
             read_function(r, ref)
         layers = resolve_layers(params, self.shared.layers, ref)
+        if "Layers" in params:
+            with self.shared.store.read() as r:
+                code = read_function(r, ref).code
+            check_combined_size(code.unzipped, list(params.get("Layers") or []), self.shared.layers, ref)
         with self.shared.store.write() as w:
             fn = read_function(w, ref)
             _check_updatable(fn, params.get("RevisionId"))
@@ -209,3 +218,7 @@ class VersionsApi:
             mark_pending(w, ref, LATEST)
         self.shared.lifecycle.kick()
         return fn.config
+
+
+def _layer_arns(config: dict[str, Any]) -> list[str]:
+    return [str(layer["Arn"]) for layer in config.get("Layers") or []]

@@ -29,6 +29,7 @@ from squall.services.sns.messages import Message
 from squall.services.sns.outbox import Delivery, Outbox
 from squall.services.sns.policies import RetryPolicy, retry_policy_for
 from squall.services.sns.records import Directory, Subscription, parse_topic_arn
+from squall.storage import StorageFull
 
 log = logging.getLogger("squall.sns")
 
@@ -80,7 +81,8 @@ class DeliveryWorker:
     async def run(self, started: Started) -> None:
         """Load what a previous run left, then deliver until cancelled."""
         self._loop = asyncio.get_running_loop()
-        self.outbox.sweep_dedup()
+        with contextlib.suppress(StorageFull):  # a full disk: sweep next start, serve reads now
+            self.outbox.sweep_dedup()
         for d in self.outbox.pending():
             heapq.heappush(self._heap, (d.due, d.seq, d))
         try:
