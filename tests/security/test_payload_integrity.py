@@ -9,8 +9,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.config import Config
-
 from tests.conftest import RunningServer
 
 

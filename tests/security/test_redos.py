@@ -1,0 +1,97 @@
+"""Regular expressions from clients cannot freeze the server (ReDoS).
+
+A FilterLogEvents pattern built to backtrack catastrophically once ran Python `re` on the event
+loop: every service stopped. Patterns now run on RE2 (linear time) with AWS's syntax limits, on
+a thread, bounded per call; S3 CORS origins are matched without backtracking and rules with
+more than one `*` are refused at PutBucketCors as AWS does."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from tests.conftest import RunningServer
+
+#: A message the patterns below backtrack on (PutLogEvents allows up to 256 KB per event).
+MESSAGE = "L" * 100_000
+
+
+def _log_group(server: RunningServer) -> str:
+    logs = server.client("logs")
+    group = f"/redos/{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": now + i, "message": MESSAGE} for i in range(8)],
+    )
+    return group
+
+
+def _filter_while_serving(server: RunningServer, group: str, pattern: str) -> tuple[Any, float, list[float]]:
+    """Run FilterLogEvents(pattern) on a thread; meanwhile time S3 calls. Returns (outcome, its
+    duration, the S3 calls' durations)."""
+    logs = server.client("logs", read_timeout=15)
+    outcome: list[Any] = []
+
+    def hostile() -> None:
+        began = time.monotonic()
+        try:
+            outcome.append(logs.filter_log_events(logGroupName=group, filterPattern=pattern))
+        except (ClientError, ReadTimeoutError) as exc:
+            outcome.append(exc)
+        outcome.append(time.monotonic() - began)
+
+    s3 = server.client("s3", read_timeout=5)
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    latencies = []
+    while thread.is_alive() or not latencies:
+        began = time.monotonic()
+        try:
+            s3.list_buckets()
+        except ReadTimeoutError:
+            latencies.append(float("inf"))
+            break
+        latencies.append(time.monotonic() - began)
+    thread.join(30)
+    assert not thread.is_alive(), "FilterLogEvents did not answer"
+    return outcome[0], outcome[1], latencies
+
+
+def test_grouping_regex_is_refused_as_aws_does(server: RunningServer) -> None:
+    group = _log_group(server)
+    result, took, latencies = _filter_while_serving(server, group, "%(L+)+x%")
+    assert isinstance(result, ClientError), result
+    assert result.response["Error"]["Code"] == "InvalidParameterException"
+    assert "Invalid character(s) in term" in result.response["Error"]["Message"]
+    assert took < 2 and max(latencies) < 1
+
+
+@pytest.mark.parametrize("pattern", ["%L*L*L*L*L*L*L*L*x%", "%L+L+L+L+L+L+L+L+L+x%"])
+def test_backtracking_regex_answers_while_other_services_serve(server: RunningServer, pattern: str) -> None:
+    group = _log_group(server)
+    result, took, latencies = _filter_while_serving(server, group, pattern)
+    assert isinstance(result, dict), result
+    assert result["events"] == []
+    assert took < 5, took
+    assert max(latencies) < 1, latencies
+
+
+def test_regex_still_matches(server: RunningServer) -> None:
+    logs = server.client("logs")
+    group = _log_group(server)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000) + 100, "message": "END RequestId: 1a-2b"}],
+    )
+    found = logs.filter_log_events(logGroupName=group, filterPattern="%RequestId: [0-9a-f-]+%")
+    assert [e["message"] for e in found["events"]] == ["END RequestId: 1a-2b"]
