@@ -95,3 +95,66 @@ def test_regex_still_matches(server: RunningServer) -> None:
     )
     found = logs.filter_log_events(logGroupName=group, filterPattern="%RequestId: [0-9a-f-]+%")
     assert [e["message"] for e in found["events"]] == ["END RequestId: 1a-2b"]
+
+
+# --- S3 CORS ------------------------------------------------------------------------------
+
+
+def _cors(server: RunningServer, origins: list[str]) -> str:
+    s3 = server.client("s3")
+    bucket = f"cors-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    rules = {"CORSRules": [{"AllowedOrigins": origins, "AllowedMethods": ["GET"], "AllowedHeaders": ["*"]}]}
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=rules)
+    return bucket
+
+
+def test_put_bucket_cors_refuses_many_wildcards(server: RunningServer) -> None:
+    s3 = server.client("s3")
+    bucket = f"cors-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    hostile = "*a" * 40 + "*"
+    for rule in (
+        {"AllowedOrigins": [hostile], "AllowedMethods": ["GET"]},
+        {"AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["GET"], "AllowedHeaders": ["x-*-*"]},
+    ):
+        with pytest.raises(ClientError) as info:
+            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+        error = info.value.response["Error"]
+        assert (error["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            "InvalidRequest",
+            400,
+        )
+        assert "can not have more than one wildcard." in error["Message"]
+    with pytest.raises(ClientError) as info:
+        s3.get_bucket_cors(Bucket=bucket)
+    assert info.value.response["Error"]["Code"] == "NoSuchCORSConfiguration"
+
+
+def test_unauthenticated_preflight_with_a_long_origin_answers_at_once(server: RunningServer) -> None:
+    import http.client
+
+    bucket = _cors(server, ["https://*.example.com"])
+    for origin, status in (("https://" + "a." * 20_000 + "example.org", 403), ("https://x.example.com", 200)):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        began = time.monotonic()
+        conn.request(
+            "OPTIONS", f"/{bucket}/k", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == status
+        assert time.monotonic() - began < 1
+
+
+def test_rules_stored_before_with_many_wildcards_match_in_linear_time() -> None:
+    """A rule stored before PutBucketCors refused several `*` (an old data directory) is matched
+    without backtracking: this glob against this origin took exponential time with a regex."""
+    from squall.services.s3.cors import find_rule
+
+    rules = [{"AllowedOrigins": ["*a" * 30 + "*b"], "AllowedMethods": ["GET"]}]
+    began = time.monotonic()
+    assert find_rule(rules, "a" * 100_000, "GET") is None
+    assert find_rule(rules, "a" * 30 + "b", "GET") is not None
+    assert time.monotonic() - began < 0.1

@@ -14,6 +14,7 @@ from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.operations import operation
 from squall.services.s3 import models as m
+from squall.services.s3.cors import check_rules
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import Bucket
 
@@ -209,6 +210,7 @@ class Buckets:
     def put_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         rules = params["CORSConfiguration"].get("CORSRules") or []
+        check_rules(rules)
         self.data.save_bucket(dataclasses.replace(bucket, cors=rules))
         return {}
 
