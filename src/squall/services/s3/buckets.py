@@ -86,6 +86,8 @@ class Buckets:
 
     @operation("ListBuckets")
     def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        if not ctx.account_id:  # anonymous: S3 lists buckets to a signed caller only
+            raise access_denied()
         prefix = params.get("Prefix") or ""
         region = params.get("BucketRegion")
         after = params.get("ContinuationToken") or ""
