@@ -19,6 +19,7 @@ from squall.compose import Services, build_gateway, build_services
 from squall.config import Settings
 from squall.engine.host import Isolation, probe_isolation
 from squall.gateway.app import Gateway
+from squall.gateway.timeouts import guarded_http
 from squall.storage import DataDir
 from squall.worker import Notices, Workers, listen_socket, primary_socket
 
@@ -88,13 +89,13 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             host=settings.host,
             port=settings.port,
             loop="auto",
-            http="auto",
+            http=guarded_http(settings.header_timeout),  # httptools, with a request-head timeout
             lifespan="on",
             log_level=settings.log_level,
             access_log=False,
             server_header=False,
             proxy_headers=False,  # no proxy in front: X-Forwarded-* are not ours to trust
-            timeout_keep_alive=30,
+            timeout_keep_alive=settings.keep_alive_timeout,
         )
         http = uvicorn.Server(config)
         sockets: list[socket.socket] | None = None

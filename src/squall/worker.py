@@ -236,13 +236,13 @@ def main() -> None:
     config = uvicorn.Config(
         app,
         loop="auto",
-        http=sniffing_protocol(primary, _local_head(app.targets)),
+        http=sniffing_protocol(primary, _local_head(app.targets), settings.header_timeout),
         lifespan="on",
         log_level="warning",
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
