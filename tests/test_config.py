@@ -94,6 +94,7 @@ GOOD: dict[str, tuple[str, Any]] = {
     "lifecycle_day_seconds": ("1", 1.0),
     "dynamodb_ttl_interval": ("0.2", 0.2),
     "workers": ("3", 3),
+    "worker_timeout": ("2.5", 2.5),
 }
 
 #: Per field with a type that can be wrong: a text it must refuse.
@@ -117,6 +118,7 @@ BAD: dict[str, str] = {
     "lifecycle_day_seconds": "1d",
     "dynamodb_ttl_interval": "-0.5",
     "workers": "65",
+    "worker_timeout": "0.1",
 }
 
 

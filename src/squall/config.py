@@ -226,6 +226,15 @@ class Settings:
         ),
     )
 
+    worker_timeout: float = field(
+        default=10.0,
+        metadata=setting(
+            "Seconds a worker process may go without a heartbeat (stopped or hung) before the primary"
+            " kills and replaces it, so the kernel stops giving it connections.",
+            minimum=0.5,
+        ),
+    )
+
     @property
     def processes(self) -> int:
         """Server processes to run: `workers`, or for 0 one per core up to `AUTO_WORKERS_MAX`."""
