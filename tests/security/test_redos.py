@@ -158,3 +158,61 @@ def test_rules_stored_before_with_many_wildcards_match_in_linear_time() -> None:
     assert find_rule(rules, "a" * 100_000, "GET") is None
     assert find_rule(rules, "a" * 30 + "b", "GET") is not None
     assert time.monotonic() - began < 0.1
+
+
+# --- SNS filter policies / EventBridge patterns (the shared eventpattern matcher) ------------
+
+
+def test_sns_wildcard_filter_policy_cannot_freeze_the_server(server: RunningServer) -> None:
+    """A tenant's filter policy `*a*a*a*a*a*a*b` against a long attribute value backtracked for
+    minutes on the event loop; RE2 matches it in linear time."""
+    sns, sqs = server.client("sns"), server.client("sqs")
+    topic = sns.create_topic(Name=f"redos-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"redos-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={
+            "FilterPolicy": '{"k": [{"wildcard": "*a*a*a*a*a*a*b"}]}',
+            "RawMessageDelivery": "true",
+        },
+    )
+    publisher = server.client("sns", read_timeout=10)
+    value = "a" * 50_000
+    result: list[Any] = []
+
+    def hostile() -> None:
+        began = time.monotonic()
+        for _ in range(3):
+            publisher.publish(
+                TopicArn=topic,
+                Message="m",
+                MessageAttributes={"k": {"DataType": "String", "StringValue": value}},
+            )
+        result.append(time.monotonic() - began)
+
+    s3 = server.client("s3", read_timeout=5)
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    latencies = []
+    while thread.is_alive() or len(latencies) < 3:
+        began = time.monotonic()
+        try:
+            s3.list_buckets()
+        except ReadTimeoutError:
+            latencies.append(float("inf"))
+            break
+        latencies.append(time.monotonic() - began)
+    thread.join(30)
+    assert result and result[0] < 5, result
+    assert max(latencies) < 1, latencies
+    # The filter still works: a matching value is delivered, the hostile ones were not.
+    sns.publish(
+        TopicArn=topic,
+        Message="hit",
+        MessageAttributes={"k": {"DataType": "String", "StringValue": "xaaaaaab"}},
+    )
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["hit"]
