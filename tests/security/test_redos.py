@@ -216,3 +216,46 @@ def test_sns_wildcard_filter_policy_cannot_freeze_the_server(server: RunningServ
     )
     got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in got] == ["hit"]
+
+
+# --- model `pattern` constraints (input validation of every served service) ------------------
+
+
+def test_backtracking_model_pattern_cannot_freeze_the_server(server: RunningServer) -> None:
+    """EventBridge's AuthHeaderParameters pattern `^[ \\t]*[^\\x00-\\x1F:\\x7F]+([ \\t]+[^...]+)*...`
+    backtracks exponentially on a value of spaces ending in a control character; validation is
+    linear (RE2), so the signed caller gets its ValidationException at once and nobody waits."""
+    events = server.client("events", read_timeout=15)
+    hostile = "a" + " " * 60 + "\x01"
+    outcome: list[Any] = []
+
+    def call() -> None:
+        began = time.monotonic()
+        try:
+            events.create_connection(
+                Name="redos",
+                AuthorizationType="API_KEY",
+                AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": hostile, "ApiKeyValue": "v"}},
+            )
+        except (ClientError, ReadTimeoutError) as exc:
+            outcome.append(exc)
+        outcome.append(time.monotonic() - began)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    s3 = server.client("s3", read_timeout=5)
+    latencies = []
+    while thread.is_alive() or not latencies:
+        began = time.monotonic()
+        try:
+            s3.list_buckets()
+        except ReadTimeoutError:
+            latencies.append(float("inf"))
+            break
+        latencies.append(time.monotonic() - began)
+    thread.join(30)
+    error, took = outcome
+    assert isinstance(error, ClientError), error
+    assert error.response["Error"]["Code"] == "ValidationException"
+    assert "Member must satisfy regular expression pattern" in error.response["Error"]["Message"]
+    assert took < 2 and max(latencies) < 1, (took, latencies)
