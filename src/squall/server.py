@@ -85,19 +85,22 @@ class ListenError(Exception):
     """The server cannot listen on its address (the message is one line, for the operator)."""
 
 
-def listen(settings: Settings) -> tuple[socket.socket, socket.socket]:
+def listen(settings: Settings) -> tuple[socket.socket, socket.socket | None]:
     """(the listening socket, the port's claim). The claim is an abstract Unix socket named
-    after the address: a second Squall on the same address fails to bind it, whatever the
-    process mode (with SO_REUSEPORT the kernel would otherwise let both listen and split the
-    connections between two data directories at random). A port held by another program is
-    found by binding without SO_REUSEPORT. Raises ListenError."""
+    after the port: a second Squall on the same port (any host address) fails to bind it,
+    whatever the process mode (with SO_REUSEPORT the kernel would otherwise let both listen
+    and split the connections between two data directories at random). A port held by
+    another program is found by binding without SO_REUSEPORT. Port 0 (any free port) takes
+    no claim. Raises ListenError."""
     where = f"{settings.host}:{settings.port}"
-    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        claim.bind(f"\0squall-listen-{where}")
-    except OSError:
-        claim.close()
-        raise ListenError(f"cannot listen on {where}: another Squall server is using it") from None
+    claim: socket.socket | None = None
+    if settings.port:
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0squall-listen-port-{settings.port}")
+        except OSError:
+            claim.close()
+            raise ListenError(f"cannot listen on {where}: another Squall server is using it") from None
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(
             settings.host, settings.port, type=socket.SOCK_STREAM
@@ -116,7 +119,8 @@ def listen(settings: Settings) -> tuple[socket.socket, socket.socket]:
             sock.close()
             raise
     except OSError as exc:
-        claim.close()
+        if claim is not None:
+            claim.close()
         reason = "the address is in use by another program" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise ListenError(f"cannot listen on {where}: {reason or exc}") from None
     return sock, claim
@@ -130,7 +134,8 @@ def serve(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
         _serve(settings, echo, listening)
     finally:
         listening.close()
-        claim.close()
+        if claim is not None:
+            claim.close()
 
 
 def _serve(settings: Settings, echo: Callable[[str], None], listening: socket.socket) -> None:
