@@ -79,6 +79,8 @@ GOOD: dict[str, tuple[str, Any]] = {
     "region": ("eu-west-1", "eu-west-1"),
     "max_body_bytes": ("1048576", 1048576),
     "body_timeout": ("2.5", 2.5),
+    "header_timeout": ("1.5", 1.5),
+    "keep_alive_timeout": ("7", 7),
     "clock_skew": ("60", 60.0),
     "sync_mode": ("full", "FULL"),
     "wal_limit": ("8388608", 8388608),
@@ -93,6 +95,7 @@ GOOD: dict[str, tuple[str, Any]] = {
     "lifecycle_day_seconds": ("1", 1.0),
     "dynamodb_ttl_interval": ("0.2", 0.2),
     "workers": ("3", 3),
+    "worker_timeout": ("2.5", 2.5),
 }
 
 #: Per field with a type that can be wrong: a text it must refuse.
@@ -102,6 +105,8 @@ BAD: dict[str, str] = {
     "root_keys": "nokey",
     "max_body_bytes": "1.5",
     "body_timeout": "soon",
+    "header_timeout": "0",
+    "keep_alive_timeout": "0.5",
     "clock_skew": "nan",
     "sync_mode": "sometimes",
     "wal_limit": "1000",  # under the 1 MiB minimum
@@ -115,6 +120,7 @@ BAD: dict[str, str] = {
     "lifecycle_day_seconds": "1d",
     "dynamodb_ttl_interval": "-0.5",
     "workers": "65",
+    "worker_timeout": "0.1",
 }
 
 

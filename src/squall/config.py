@@ -139,6 +139,17 @@ class Settings:
     body_timeout: float = field(
         default=30.0, metadata=setting("Seconds a client may take to send its whole request body.", minimum=0)
     )
+    header_timeout: float = field(
+        default=15.0,
+        metadata=setting(
+            "Seconds a connection may take to send a request's line and headers (then it is closed).",
+            minimum=0.01,
+        ),
+    )
+    keep_alive_timeout: int = field(
+        default=30,
+        metadata=setting("Seconds an idle keep-alive connection stays open.", minimum=1),
+    )
     clock_skew: float = field(
         default=900.0,
         metadata=setting(
@@ -220,6 +231,15 @@ class Settings:
             f" and pass everything else to the primary; 0 = one per core, at most {AUTO_WORKERS_MAX}.",
             minimum=0,
             maximum=64,
+        ),
+    )
+
+    worker_timeout: float = field(
+        default=10.0,
+        metadata=setting(
+            "Seconds a worker process may go without a heartbeat (stopped or hung) before the primary"
+            " kills and replaces it, so the kernel stops giving it connections.",
+            minimum=0.5,
         ),
     )
 

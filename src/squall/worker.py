@@ -22,7 +22,10 @@ the processes) and:
   primary's own writes.
 
 A worker dies with the primary (PR_SET_PDEATHSIG) and is restarted if it dies
-alone.
+alone. Its event loop sends the primary a heartbeat datagram (over the Notices
+socket) every `worker_timeout / 4` seconds; a worker silent for `worker_timeout`
+(SIGSTOPped, or its loop blocked) is killed, which closes its listening socket so
+the kernel stops giving it connections, and replaced.
 
 Run as `python -m squall.worker PARENT_PID`, with the pickled `Settings`, the
 primary's socket names and the worker's index on stdin (only the primary starts it).
@@ -53,6 +56,9 @@ from squall.storage.notices import Notices as StoreNotices
 log = logging.getLogger("squall")
 
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Seconds a new worker may take to send its first heartbeat (start-up), on top of the timeout.
+STARTUP_GRACE = 30.0
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -107,6 +113,8 @@ class Notices:
         self.name = name
         self._sock: socket.socket | None = None
         self._pending: set[tuple[str, str]] = set()
+        #: The primary's side: worker pid -> monotonic time of its last heartbeat.
+        self.beats: dict[int, float] = {}
 
     @classmethod
     def listen(cls, notices: StoreNotices) -> Notices:
@@ -122,6 +130,10 @@ class Notices:
                 except OSError:
                     return  # closed
                 channel, _, value = data.decode(errors="replace").partition("\0")
+                if channel == HEARTBEAT:
+                    with contextlib.suppress(ValueError):
+                        relay.beats[int(value)] = time.monotonic()
+                    continue
                 notices.publish([(channel, value)], relayed=True)
 
         threading.Thread(target=run, name="squall-notices", daemon=True).start()
@@ -149,12 +161,29 @@ class Notices:
 
         notices.subscribe_all(committed)
 
+    def heartbeat(self, interval: float) -> None:
+        """The worker's side: from now on, every `interval` seconds its event loop sends the
+        primary a heartbeat (a stopped or blocked loop sends none: `Workers` then replaces it)."""
+        loop = asyncio.get_running_loop()
+        message = f"{HEARTBEAT}\0{os.getpid()}".encode()
+
+        def beat() -> None:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.sendto(message, self.name)
+            loop.call_later(interval, beat)
+
+        beat()
+
     def close(self) -> None:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
             self._sock.close()
 
+
+#: The Notices channel of worker heartbeats (no store channel starts with a control character).
+HEARTBEAT = "\x01heartbeat"
 
 _TARGET = b"\r\nx-amz-target:"
 
@@ -179,14 +208,22 @@ def _local_head(targets: frozenset[bytes]) -> Callable[[bytes], bool]:
 class WorkerApp:
     """The worker's ASGI app: local reads through `gateway`, the rest through `forward`."""
 
-    def __init__(self, gateway: App, forward: App, targets: frozenset[bytes]) -> None:
+    def __init__(
+        self,
+        gateway: App,
+        forward: App,
+        targets: frozenset[bytes],
+        on_start: Callable[[], None] = lambda: None,
+    ) -> None:
         self.gateway = gateway
         self.forward = forward
         self.targets = targets
+        self.on_start = on_start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":  # the worker's gateway has none: the primary runs every background task
+            self.on_start()  # on the serving loop: heartbeats
             await self.gateway(scope, receive, send)
             return
         if kind != "http":
@@ -234,21 +271,25 @@ def main() -> None:
     _die_with_parent(int(sys.argv[1]))
     settings, primary, notices, index = pickle.load(sys.stdin.buffer)
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
-    sock = listen_socket(settings.host, settings.port)
     app, store_notices = build_app(settings, primary, index)
-    Notices(notices).relay(store_notices)
+    relay = Notices(notices)
+    relay.relay(store_notices)
+    app.on_start = lambda: relay.heartbeat(settings.worker_timeout / 4)
     gc.collect()
     gc.freeze()  # as the primary does (server.py)
+    # Listen once built: the kernel queues connections on a listening socket, and a worker still
+    # importing would hold them for its whole start-up.
+    sock = listen_socket(settings.host, settings.port)
     config = uvicorn.Config(
         app,
         loop="auto",
-        http=sniffing_protocol(primary, _local_head(app.targets)),
+        http=sniffing_protocol(primary, _local_head(app.targets), settings.header_timeout),
         lifespan="on",
         log_level="warning",
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        timeout_keep_alive=30,
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -256,11 +297,17 @@ def main() -> None:
 class Workers:
     """The primary's side: starts `count` workers, restarts one that dies, stops them all."""
 
-    def __init__(self, settings: Any, primary: str, notices: str, count: int) -> None:
+    def __init__(
+        self, settings: Any, primary: str, notices: str, count: int, beats: dict[int, float] | None = None
+    ) -> None:
+        """`beats`: the primary's `Notices.beats` (worker pid -> last heartbeat); a worker whose
+        heartbeats stop for `settings.worker_timeout` seconds (SIGSTOP, a blocked loop) is killed,
+        so its socket closes and the kernel gives its connections to the others, and replaced."""
         self.settings = settings
         self.primary = primary
         self.notices = notices
         self.count = count
+        self.beats = beats if beats is not None else {}
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -284,9 +331,28 @@ class Workers:
                 target=self._watch, args=(proc, index), name="squall-worker", daemon=True
             ).start()
 
+    def _wait_or_hang(self, proc: subprocess.Popen[bytes]) -> int:
+        """Wait for `proc` to exit; kill it first if its heartbeats stop (it is hung)."""
+        timeout = float(self.settings.worker_timeout)
+        started = time.monotonic()
+        while True:
+            try:
+                return proc.wait(timeout / 4)
+            except subprocess.TimeoutExpired:
+                pass
+            if self._stopping.is_set():
+                continue
+            now = time.monotonic()
+            last = self.beats.get(proc.pid)
+            # Before its first heartbeat a worker is starting (imports, building its services).
+            if now - (last if last is not None else started + STARTUP_GRACE) > timeout:
+                log.warning("worker %d sent no heartbeat for %.0f s; killing it", proc.pid, timeout)
+                proc.kill()
+
     def _watch(self, proc: subprocess.Popen[bytes], index: int) -> None:
         while True:
-            code = proc.wait()
+            code = self._wait_or_hang(proc)
+            self.beats.pop(proc.pid, None)
             if self._stopping.is_set():
                 return
             log.warning("worker %d exited with %s; starting another", proc.pid, code)

@@ -96,6 +96,24 @@ def test_get_events_tokens_walk_both_ways_and_return_the_same_token_at_the_end(l
     assert messages(events) == ["new"]
 
 
+def test_filter_scan_is_bounded_per_call_and_resumes_by_token(logs: LogStore) -> None:
+    """Past its time budget a call returns what it found and a token after the last event it
+    scanned; following the tokens finds every match, each exactly once."""
+    logs.append([(A, R, G, "s1", [(i, "hit" if i % 300 == 0 else "miss") for i in range(1, 1201)])])
+    match = compile_pattern("hit")
+    found: list[str] = []
+    token = None
+    calls = 0
+    while True:
+        events, token = logs.filter_events(A, R, G, match=match, token=token, budget=0)
+        found += [str(e.timestamp) for e in events]
+        calls += 1
+        if token is None:
+            break
+    assert found == ["300", "600", "900", "1200"]
+    assert calls > 1  # the budget cut the scan into pages
+
+
 def test_filter_interleaves_streams_matches_and_pages(logs: LogStore) -> None:
     logs.append([(A, R, G, "s1", [(1, "ERROR one"), (3, "info three")]), (A, R, G, "s2", [(2, "ERROR two")])])
     events, token = logs.filter_events(A, R, G)

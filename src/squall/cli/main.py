@@ -63,13 +63,13 @@ def cli() -> None:
 @_setting_options
 def up(**flags: Any) -> None:
     """Run the Squall server in the foreground (Ctrl-C stops it)."""
-    from squall.server import serve
+    from squall.server import ListenError, serve
     from squall.storage import DataDirInUse
 
     settings = _load(flags)
     try:
         serve(settings, echo=click.echo)
-    except DataDirInUse as exc:
+    except (DataDirInUse, ListenError) as exc:
         click.echo(f"squall: {exc}", err=True)
         sys.exit(2)
 

@@ -20,15 +20,28 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from squall.gateway.timeouts import HeadDeadlines, guarded_http
+
 log = logging.getLogger("squall.gateway")
 
 _MAX_HEAD = 64 * 1024  # a longer head is spliced: the primary answers it (431 or a parse error)
 
 
-def sniffing_protocol(primary: str, keep: Callable[[bytes], bool]) -> type[asyncio.Protocol]:
+def sniffing_protocol(
+    primary: str, keep: Callable[[bytes], bool], header_timeout: float = 15.0
+) -> type[asyncio.Protocol]:
     """uvicorn's `http` class for a worker: connections whose first request head passes `keep`
-    stay, the others are spliced to the server listening at `primary` (a Unix socket name)."""
-    return type("Sniffing", (SniffingProtocol,), {"primary": primary, "keep": staticmethod(keep)})
+    stay, the others are spliced to the server listening at `primary` (a Unix socket name).
+    A connection whose head does not arrive within `header_timeout` seconds is closed
+    (`timeouts.py`; kept connections go on under the same limit, spliced ones under the
+    primary's)."""
+    attrs = {
+        "primary": primary,
+        "keep": staticmethod(keep),
+        "head_deadlines": HeadDeadlines(header_timeout),
+        "http_class": guarded_http(header_timeout),
+    }
+    return type("Sniffing", (SniffingProtocol,), attrs)
 
 
 class _Splice(asyncio.Protocol):
@@ -59,6 +72,8 @@ class SniffingProtocol(asyncio.Protocol):
 
     primary = ""
     keep: Callable[[bytes], bool] = staticmethod(lambda head: False)
+    head_deadlines = HeadDeadlines(15.0)
+    http_class: type[asyncio.Protocol] | None = None
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         self._args = (config, server_state, app_state, _loop)
@@ -71,6 +86,11 @@ class SniffingProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport) or hasattr(transport, "write")
         self._transport = transport  # type: ignore[assignment]
+        self.head_deadlines.start(self, asyncio.get_running_loop())
+
+    def head_timed_out(self) -> None:
+        if self._peer is None and self._connecting is None and self._transport is not None:
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._peer is not None:
@@ -82,6 +102,7 @@ class SniffingProtocol(asyncio.Protocol):
         end = self._buf.find(b"\r\n\r\n")
         if end < 0 and len(self._buf) < _MAX_HEAD:
             return
+        self.head_deadlines.done(self)
         if end >= 0 and self.keep(bytes(self._buf[:end])):
             self._serve_here()
         else:
@@ -91,7 +112,8 @@ class SniffingProtocol(asyncio.Protocol):
         from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
         config, server_state, app_state, loop = self._args
-        http = AutoHTTPProtocol(config=config, server_state=server_state, app_state=app_state, _loop=loop)  # type: ignore[call-arg]
+        cls: Any = self.http_class or AutoHTTPProtocol
+        http = cls(config=config, server_state=server_state, app_state=app_state, _loop=loop)
         transport = self._transport
         assert transport is not None
         transport.set_protocol(http)
@@ -128,6 +150,7 @@ class SniffingProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self.head_deadlines.done(self)
         if self._peer is not None:
             self._peer.close()
 

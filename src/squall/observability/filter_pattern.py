@@ -6,6 +6,13 @@ phrases"`` (matched as written, spaces and punctuation included), ``?term``
 ``%regex%`` (a regular expression searched in the message). An empty pattern
 matches everything. JSON (``{ $.field = ... }``) and space-delimited
 (``[a, b, ...]``) patterns are refused with `PatternError`.
+
+Regular expressions are untrusted input matched against every scanned event, so
+they run on RE2 (linear time in the message, no backtracking: a pattern such as
+``%L*L*L*L*L*x%`` cannot freeze the server) and take AWS's documented subset
+only: letters, digits, space, the symbols ``: _ # = @ / ; , -`` and the
+operators ``^ $ ? [ ] { } | \\ * + .`` (no ``( )`` groups, no multi-byte
+characters), in a pattern of at most 1,024 characters (the model's limit).
 """
 
 from __future__ import annotations
@@ -13,7 +20,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import re2
+
 Matcher = Callable[[str], bool]
+
+#: FilterLogEvents' filterPattern limit (the model's max length).
+MAX_PATTERN_LENGTH = 1024
+#: What AWS lets a %regex% contain (CloudWatch Logs "Supported regular expressions syntax").
+_REGEX_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 :_#=@/;,-^$?[]{}|\\*+."
+)
+#: RE2's memory budget for one compiled pattern (its default is 8 MiB).
+_RE2_MAX_MEM = 1 << 21
 
 
 class PatternError(ValueError):
@@ -38,12 +56,11 @@ def compile_pattern(pattern: str | None) -> Matcher | None:
         return None
     if pattern[0] in "{[":
         raise PatternError("JSON and space-delimited filter patterns are not supported by Squall yet")
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"Invalid filter pattern: longer than {MAX_PATTERN_LENGTH} characters")
     if len(pattern) > 1 and pattern[0] == "%" and pattern[-1] == "%":
-        try:
-            regex = re.compile(pattern[1:-1])
-        except re.error as exc:
-            raise PatternError(f"Invalid regular expression in filter pattern: {exc}") from None
-        return lambda message: regex.search(message) is not None
+        search = _regex(pattern)
+        return lambda message: search(message) is not None
     tokens = _tokens(pattern)
     required = [t for p, t in tokens if p == ""]
     anyof = [t for p, t in tokens if p == "?"]
@@ -57,3 +74,16 @@ def compile_pattern(pattern: str | None) -> Matcher | None:
         )
 
     return match
+
+
+def _regex(term: str) -> Callable[[str], object]:
+    """The RE2 `search` of a ``%regex%`` term; PatternError (AWS's messages) if AWS would refuse it."""
+    if any(ch not in _REGEX_CHARS for ch in term[1:-1]):
+        raise PatternError(f"Invalid character(s) in term '{term}'")
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = _RE2_MAX_MEM
+    try:
+        return re2.compile(term[1:-1], options).search  # type: ignore[no-any-return]
+    except re2.error:
+        raise PatternError("Invalid filter pattern") from None

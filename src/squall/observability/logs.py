@@ -315,8 +315,14 @@ class LogStore:
         match: Any = None,
         token: str | None = None,
         limit: int = MAX_EVENTS,
+        budget: float | None = None,
     ) -> tuple[list[Event], str | None]:
-        """FilterLogEvents: events of the group's streams interleaved by time; (events, nextToken)."""
+        """FilterLogEvents: events of the group's streams interleaved by time; (events, nextToken).
+
+        `budget` (seconds) bounds one call's scan, as AWS bounds one FilterLogEvents call: past
+        it the call returns what it found so far (maybe nothing) and a nextToken after the last
+        event it scanned, so a costly pattern over a large group is paged, never unbounded."""
+        deadline = time.monotonic() + budget if budget is not None else None
         after: tuple[int, str, int, int] | None = None
         if token is not None:
             after = _parse_filter_token(token)
@@ -335,9 +341,15 @@ class LogStore:
             )
             out: list[Event] = []
             more = False
-            for event in merged:
+            scanned: Event | None = None
+            for n, event in enumerate(merged):
+                late = deadline is not None and n & 255 == 255 and time.monotonic() > deadline
+                if late and scanned is not None:
+                    capped = _cap(out)
+                    return capped, _filter_token(capped[-1] if len(capped) < len(out) else scanned)
                 if after is not None and (event.timestamp, event.stream, *event.position) <= after:
                     continue
+                scanned = event
                 if match is not None and not match(event.message):
                     continue
                 if len(out) >= limit:
@@ -349,8 +361,7 @@ class LogStore:
             more = True
         if not out or not more:
             return out, None
-        last = out[-1]
-        return out, f"{last.timestamp}/{last.position[0]}/{last.position[1]}/{last.stream}"
+        return out, _filter_token(out[-1])
 
     @staticmethod
     def _stream_events(
@@ -359,6 +370,11 @@ class LogStore:
         base = (account, region, group, stream)
         for k, v in r.scan(EVENTS, start=pack(*base, lo), end=pack(*base, hi)):
             yield _event(stream, k, v)
+
+
+def _filter_token(last: Event) -> str:
+    """FilterLogEvents' nextToken: resume after `last`."""
+    return f"{last.timestamp}/{last.position[0]}/{last.position[1]}/{last.stream}"
 
 
 def _new_stream() -> dict[str, Any]:

@@ -8,7 +8,9 @@ The router looks at the cheapest decisive signal first:
    `X-Amz-Credential`), mapped through the models' signing names;
 4. the Host (`<svc>[.<region>].localhost`, S3 virtual hosts);
 5. a query-protocol `Action` (its `Version` picks the service);
-6. otherwise S3, which alone serves anonymous requests.
+6. an unsigned request whose path is another REST service's operation (Lambda,
+   API Gateway, Scheduler, X-Ray): that service, which refuses it unsigned;
+7. otherwise S3, which alone serves anonymous requests.
 
 Within a REST service (group) the operation comes from the compiled path
 table (see `routing.rest`); within a query service from `Action`.
@@ -28,7 +30,7 @@ from squall.protocol.routing.hints import (
     s3_bucket,
     service_prefix,
 )
-from squall.protocol.routing.rest import RestTable, parse_query
+from squall.protocol.routing.rest import LITERAL, RestTable, parse_query
 from squall.protocol.types import HttpRequest, Protocol, Route
 
 _HOST_CACHE_LIMIT = 4096
@@ -70,6 +72,17 @@ class Router:
         self._hosts: dict[str, tuple[tuple[str, ...] | None, str | None]] = {}
         self._s3 = "s3" in self._cat.operations
         self._endpoint_first = {k: v[0] for k, v in self._cat.endpoints.items()}
+        # The other REST services' tables by the literal first path segment of their operations
+        # ("2015-03-31" for Lambda): an unsigned request on such a path is theirs, not S3's.
+        self._rest_roots: dict[str, list[RestTable]] = {}
+        for service, table in self._cat.rest.items():
+            if service == "s3":
+                continue
+            for op in table.operations:
+                if op.segments and op.segments[0][0] == LITERAL:
+                    tables = self._rest_roots.setdefault(op.segments[0][1], [])
+                    if table not in tables:
+                        tables.append(table)
 
     @property
     def shadowed(self) -> dict[tuple[str, str], tuple[str, str]]:
@@ -101,6 +114,9 @@ class Router:
                     return self._query(action, version, None)
                 if not self._s3:
                     raise self._unserved("s3", request)
+                other = self._unsigned_rest(request)
+                if other is not None:
+                    return other
                 services = ("s3",)
         service = services[0]
         table = self._cat.rest.get(service)
@@ -224,6 +240,26 @@ class Router:
             protocol=protocol,
             service=service,
         )
+
+    def _unsigned_rest(self, request: HttpRequest) -> Route | None:
+        """The route of an unsigned request (no Authorization, no presigned query) whose path is
+        an operation of a REST service other than S3 (Lambda's `/2015-03-31/functions`, API
+        Gateway's `/restapis`, ...): that service answers it (403 MissingAuthenticationToken),
+        as AWS's endpoint for it would, instead of S3 taking the path for a bucket. Signed
+        requests carry their service in the credential scope (S3 SigV2 stays S3's)."""
+        path = request.path
+        end = path.find("/", 1)
+        first = path[1:end] if end > 0 else path[1:]
+        tables = self._rest_roots.get(first)
+        if tables is None or "authorization" in request.headers or "Signature=" in request.query_string:
+            return None
+        query = parse_query(request.query_string)
+        for table in tables:
+            hit = table.match(request.method, path, query, request.headers, "")
+            if hit is not None and hit.operation.segments[0][0] == LITERAL:
+                op = hit.operation
+                return Route(op.service, op.operation, self._cat.primary[op.service], hit.uri_params)
+        return None
 
     # -- helpers -------------------------------------------------------------
 

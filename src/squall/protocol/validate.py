@@ -1,9 +1,8 @@
 """Model-driven input validation with the errors AWS front ends return.
 
 `validate_input(route, params)` checks required members, Python types, enums,
-lengths (strings, blobs, lists, maps), numeric ranges and `pattern` (when the
-model's Java regex compiles in Python; matched against the whole value, as
-Coral does) over the whole input tree, and raises one `ServiceError` listing
+lengths (strings, blobs, lists, maps), numeric ranges and `pattern` (matched
+against the whole value, as Coral does, in linear time on RE2: see `_Pattern`) over the whole input tree, and raises one `ServiceError` listing
 every violation.
 
 Message format (Coral, the front end of JSON / rest-json / query services;
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import re2
 from botocore.model import Shape
 
 from squall.protocol.errors import ServiceError
@@ -104,10 +104,50 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+class _Pattern:
+    r"""A model `pattern`, matched against whole values in linear time.
+
+    Values are client input, so the pattern runs on RE2 (no backtracking: AWS's own
+    `^[ \t]*[\x20-\x7E]+([ \t]+[\x20-\x7E]+)*[ \t]*$` took seconds on a 22-character
+    value with Python's `re` and doubled with each character). RE2's `\w`, `\d`, `\s` are
+    ASCII, as in Java's regex, the models' dialect. The few patterns RE2 cannot compile
+    (lookarounds, `\uXXXX`, `\p{...}`) fall back to Python's `re`, and only for values within
+    the shape's length limit. Recent short values' results are kept (per pattern, bounded):
+    the same table or function names on every request cost a dict lookup, not a match."""
+
+    __slots__ = ("_full", "_max", "_seen")
+
+    def __init__(self, full: Callable[[str], object], max_length: int | None) -> None:
+        self._full = full
+        self._max = max_length
+        self._seen: dict[str, bool] = {}
+
+    def matches(self, value: str) -> bool:
+        seen = self._seen
+        hit = seen.get(value)
+        if hit is not None:
+            return hit
+        if self._max is not None and len(value) > self._max:
+            return True  # the length constraint reports it; a fallback `re` never sees it
+        hit = self._full(value) is not None
+        if len(value) <= 256:
+            if len(seen) >= 4096:
+                seen.clear()
+            seen[value] = hit
+        return hit
+
+
 @cache
-def _pattern(text: str) -> re.Pattern[str] | None:
+def _pattern(text: str, max_length: int | None) -> _Pattern | None:
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
     try:
-        return re.compile(text)
+        return _Pattern(re2.compile(text, options).fullmatch, None)
+    except re2.error:
+        pass
+    try:
+        return _Pattern(re.compile(text).fullmatch, max_length if max_length is not None else 4096)
     except (re.error, OverflowError, RecursionError):
         return None
 
@@ -123,7 +163,7 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
     lo = meta.get("min")
     hi = meta.get("max")
     enum = list(shape.enum) if t == "string" and shape.enum else None
-    pattern = _pattern(str(meta["pattern"])) if t == "string" and meta.get("pattern") else None
+    pattern = _pattern(str(meta["pattern"]), hi) if t == "string" and meta.get("pattern") else None
     pattern_text = str(meta.get("pattern", ""))
     sized = t in ("string", "blob", "list", "map")
     numeric = t in INT_BITS or t in ("float", "double")
@@ -154,7 +194,7 @@ def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
                 out.append(f"Member must have value greater than or equal to {lo}")
         if enum is not None and members is not None and value not in members:
             out.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
-        if pattern is not None and pattern.fullmatch(value) is None:
+        if pattern is not None and not pattern.matches(value):
             out.append(f"Member must satisfy regular expression pattern: {pattern_text}")
         return out
 

@@ -60,8 +60,11 @@ def _remaining_encoding(header: str | None) -> str | None:
 
 
 def is_aws_chunked(request: HttpRequest, ctx: AuthContext) -> bool:
-    encoding = request.headers.get("content-encoding", "")
-    return ctx.payload_mode.streaming or "aws-chunked" in encoding.lower()
+    """Whether the body is aws-chunked framing: only the payload mode says so (the
+    signed `x-amz-content-sha256` is STREAMING-*). `Content-Encoding: aws-chunked` is
+    not signed, so it decides nothing: a replayed request with that header added and
+    another body still has its body checked against the signed hash (issue 13)."""
+    return ctx.payload_mode.streaming
 
 
 def decode_body(request: HttpRequest, ctx: AuthContext) -> DecodedBody:

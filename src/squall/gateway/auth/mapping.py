@@ -149,6 +149,8 @@ def _table_error(table: dict[K, _Row], err: AuthError, auth_status: int | None) 
     code, message, status = table[err.kind]
     if auth_status is not None and status == 400 and err.kind in _AUTH_KINDS:
         status = auth_status
+        if err.kind is K.MISSING:  # rest-json front doors (Lambda, API Gateway) word it so
+            message = "Missing Authentication Token"
     return ServiceError(code, message if message is not None else err.message, status)
 
 

@@ -14,8 +14,8 @@ import base64
 import hashlib
 import hmac
 import time
-from datetime import UTC, datetime
-from email.utils import formatdate
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import unquote
 
 from squall.gateway.auth.credentials import CredentialStore
@@ -44,8 +44,15 @@ def _amz_headers(request: HttpRequest) -> str:
     return "".join(f"{k}:{v}\n" for k, v in found)
 
 
-def verify_v2(request: HttpRequest, store: CredentialStore, query: list[tuple[str, str]]) -> AuthContext:
-    """Verify a SigV2-signed S3 request (header or presigned query); raises AuthError."""
+def verify_v2(
+    request: HttpRequest,
+    store: CredentialStore,
+    query: list[tuple[str, str]],
+    max_skew: timedelta = timedelta(minutes=15),
+) -> AuthContext:
+    """Verify a SigV2-signed S3 request (header or presigned query); raises AuthError.
+    A header-signed request's time (`x-amz-date`, else `Date`) must be within `max_skew`
+    of the server's clock, as for SigV4 (a captured request cannot be replayed later)."""
     params = {k: unquote(v) for k, v in query}
     presigned = "Signature" in params and not request.headers.get("authorization")
     if presigned:
@@ -61,6 +68,7 @@ def verify_v2(request: HttpRequest, store: CredentialStore, query: list[tuple[st
     else:
         access_key, _, signature = request.headers["authorization"][4:].strip().rpartition(":")
         when = "" if "x-amz-date" in request.headers else request.headers.get("date", "")
+        _check_time(request.headers.get("x-amz-date") or when, max_skew)
     creds = store.lookup(access_key)
     if creds is None:
         raise AuthError(AuthErrorKind.UNKNOWN_KEY, access_key_id=access_key)
@@ -97,3 +105,24 @@ def verify_v2(request: HttpRequest, store: CredentialStore, query: list[tuple[st
         signature_provided=signature,
         server_time=format_amz_date(datetime.now(UTC)),
     )
+
+
+def _check_time(sent: str, max_skew: timedelta) -> None:
+    """AuthError unless `sent` (an RFC 1123 date) is within `max_skew` of now."""
+    try:
+        when = parsedate_to_datetime(sent)
+    except (TypeError, ValueError, IndexError):
+        raise AuthError(
+            AuthErrorKind.MISSING, "AWS authentication requires a valid Date or x-amz-date header"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    if abs(now - when) > max_skew:
+        raise AuthError(
+            AuthErrorKind.SKEWED,
+            "The difference between the request time and the current time is too large.",
+            request_time=sent,
+            server_time=format_amz_date(now),
+            max_skew_ms=str(int(max_skew.total_seconds() * 1000)),
+        )

@@ -339,7 +339,7 @@ def verify(
     if allow_anonymous and sigv2_signed(authorization, names):
         from squall.gateway.auth import sigv2  # S3's legacy scheme; imports this module
 
-        return sigv2.verify_v2(request, store, query)
+        return sigv2.verify_v2(request, store, query, max_skew)
     presigned = "X-Amz-Algorithm" in names or "X-Amz-Credential" in names
     if authorization is not None and presigned:
         raise AuthError(

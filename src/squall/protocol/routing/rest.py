@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import unquote
 
 _LITERAL, _LABEL, _GREEDY = 2, 1, 0
+#: The kind of a literal path segment in `RestOperation.segments`.
+LITERAL = _LITERAL
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ to the next read (read-your-writes; AWS itself is only eventually consistent).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import itertools
@@ -27,6 +28,9 @@ RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
 DEFAULT_PAGE = 50
+#: Seconds one FilterLogEvents call may scan before it returns a nextToken (AWS also answers
+#: a long search in pages, possibly with no events and a nextToken).
+FILTER_SCAN_BUDGET = 1.0
 
 
 def _invalid(message: str) -> ServiceError:
@@ -253,14 +257,17 @@ class LogsProvider(ServiceProvider):
         }
 
     @operation("FilterLogEvents")
-    def filter_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    async def filter_log_events(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self.writer.flush()
         names = params.get("logStreamNames")
         if names and params.get("logStreamNamePrefix"):
             raise _invalid("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
         with _errors():
             match = compile_pattern(params.get("filterPattern"))
-            events, token = self.logs.filter_events(
+            # The scan (and every pattern match) runs on a thread, bounded in time per call
+            # (paged by nextToken), so other requests are served meanwhile.
+            events, token = await asyncio.to_thread(
+                self.logs.filter_events,
                 ctx.account_id,
                 ctx.region,
                 group_name(params, ctx),
@@ -271,6 +278,7 @@ class LogsProvider(ServiceProvider):
                 match=match,
                 token=params.get("nextToken"),
                 limit=int(params.get("limit") or 10_000),
+                budget=FILTER_SCAN_BUDGET,
             )
         out: dict[str, Any] = {"events": [_filtered(e) for e in events], "searchedLogStreams": []}
         if token:

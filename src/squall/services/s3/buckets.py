@@ -16,6 +16,7 @@ from squall.services.context import Principal
 from squall.services.operations import operation
 from squall.services.resource_policy import allowed
 from squall.services.s3 import models as m
+from squall.services.s3.cors import check_rules
 from squall.services.s3.data import S3Data
 from squall.services.s3.models import Bucket
 
@@ -134,6 +135,8 @@ class Buckets:
 
     @operation("ListBuckets")
     def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        if not ctx.account_id:  # anonymous: S3 lists buckets to a signed caller only
+            raise access_denied()
         prefix = params.get("Prefix") or ""
         region = params.get("BucketRegion")
         after = params.get("ContinuationToken") or ""
@@ -258,6 +261,7 @@ class Buckets:
     def put_bucket_cors(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         bucket = self.owned(ctx, params["Bucket"])
         rules = params["CORSConfiguration"].get("CORSRules") or []
+        check_rules(rules)
         self.data.save_bucket(dataclasses.replace(bucket, cors=rules))
         return {}
 

@@ -1,7 +1,8 @@
 """CORS applied: preflight (OPTIONS) answers and Access-Control-* headers on actual requests.
 
 The rules are the bucket's stored `CORSRules`. The first rule whose
-`AllowedOrigins` match the `Origin` (each may contain one `*`), whose
+`AllowedOrigins` match the `Origin` (each may contain one `*`; `check_rules`
+refuses more at PutBucketCors, and `glob_match` matches without backtracking), whose
 `AllowedMethods` hold the method (for a preflight: `Access-Control-Request-Method`)
 and, for a preflight, whose `AllowedHeaders` match every header named in
 `Access-Control-Request-Headers` (case-insensitively, one `*` each) applies.
@@ -11,9 +12,7 @@ for any other S3 request that carries an `Origin`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from squall.protocol.errors import ServiceError
@@ -27,14 +26,56 @@ NOT_ALLOWED = (
 _METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
 
 
-@lru_cache(maxsize=1024)
-def _pattern(glob: str, ignore_case: bool) -> re.Pattern[str]:
-    regex = ".*".join(re.escape(piece) for piece in glob.split("*"))
-    return re.compile(regex + r"\Z", re.IGNORECASE if ignore_case else 0)
+def glob_match(glob: str, value: str) -> bool:
+    """Whether `value` matches `glob`, where `*` stands for any run of characters. Without
+    backtracking: the first piece is a prefix, the last a suffix, the middle ones are found
+    left to right (the leftmost occurrence of each is always a safe choice), so the cost is
+    linear in the lengths whatever the number of `*` (rules stored before PutBucketCors
+    refused several)."""
+    if "*" not in glob:
+        return glob == value
+    pieces = glob.split("*")
+    first, middle, last = pieces[0], pieces[1:-1], pieces[-1]
+    if len(first) + len(last) > len(value) or not value.startswith(first) or not value.endswith(last):
+        return False
+    at, end = len(first), len(value) - len(last)
+    for piece in middle:
+        found = value.find(piece, at, end)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return True
 
 
 def _matches(globs: list[str], value: str, ignore_case: bool = False) -> bool:
-    return any(_pattern(g, ignore_case).match(value) for g in globs)
+    if ignore_case:
+        value = value.lower()
+        return any(glob_match(g.lower(), value) for g in globs)
+    return any(glob_match(g, value) for g in globs)
+
+
+def check_rules(rules: list[dict[str, Any]]) -> None:
+    """PutBucketCors' checks beyond the model, as S3 makes them: each AllowedOrigin and
+    AllowedHeader holds at most one `*`; methods are GET, PUT, POST, DELETE or HEAD.
+    Raises ServiceError (InvalidRequest)."""
+    for rule in rules:
+        for method in rule.get("AllowedMethods") or []:
+            if method not in _METHODS:
+                raise ServiceError(
+                    "InvalidRequest",
+                    f"Found unsupported HTTP method in CORS config. Unsupported method is {method}",
+                    400,
+                )
+        for origin in rule.get("AllowedOrigins") or []:
+            if origin.count("*") > 1:
+                raise ServiceError(
+                    "InvalidRequest", f'AllowedOrigin "{origin}" can not have more than one wildcard.', 400
+                )
+        for header in rule.get("AllowedHeaders") or []:
+            if header.count("*") > 1:
+                raise ServiceError(
+                    "InvalidRequest", f'AllowedHeader "{header}" can not have more than one wildcard.', 400
+                )
 
 
 def find_rule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,29 @@ _RESPONSE_OVERRIDES = {
     "ResponseExpires": "Expires", "ResponseCacheControl": "CacheControl",
     "ResponseContentDisposition": "ContentDisposition", "ResponseContentEncoding": "ContentEncoding",
 }  # fmt: skip
+_QUERY_NAMES = {
+    "ResponseContentType": "response-content-type", "ResponseContentLanguage": "response-content-language",
+    "ResponseExpires": "response-expires", "ResponseCacheControl": "response-cache-control",
+    "ResponseContentDisposition": "response-content-disposition",
+    "ResponseContentEncoding": "response-content-encoding",
+}  # fmt: skip
+
+
+#: Characters a response header value cannot carry (HTTP field values: no CR, LF, NUL or other
+#: control character but tab); a `response-*` query parameter holding one is refused.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header_value(param: str, value: Any) -> Any:
+    """`value` of a `response-*` override, refused (400 InvalidArgument) if it cannot be sent as a
+    header: a CR/LF in a presigned URL's response-content-type used to drop the connection."""
+    if isinstance(value, str) and _NOT_IN_HEADER.search(value):
+        raise m.invalid_argument(
+            "Header value contains invalid characters.",
+            _QUERY_NAMES[param],
+            value.encode("unicode_escape").decode("ascii"),
+        )
+    return value
 
 
 def content_of(params: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
@@ -167,7 +191,7 @@ class Objects:
             out.update(checksum_fields(version))
         for param, name in _RESPONSE_OVERRIDES.items():
             if params.get(param) is not None:
-                out[name] = params[param]
+                out[name] = _header_value(param, params[param])
         return out
 
     def _window(self, version: ObjectVersion, params: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
