@@ -1,0 +1,112 @@
+"""The Squall endpoint inside an EE's network namespace: a byte proxy to the server's own port.
+
+``EndpointProxy(listeners, host, port)`` serves the listening sockets made in
+the EE's namespace (``netns.Namespace.endpoint``) from the server's event
+loop: each connection a function opens to ``localhost:<port>`` is paired with
+a new connection to ``host:port`` in the host's namespace (the server's
+socket, so the gateway sees an ordinary client: SigV4 and the Host header
+pass through untouched), and bytes are copied both ways with flow control.
+``close`` stops listening and drops every connection, so the namespace can go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import typing
+
+
+class _Half(asyncio.Protocol):
+    """One side of a proxied connection: what arrives is written to the other side."""
+
+    def __init__(self, owner: EndpointProxy) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Half | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.owner._halves.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        peer = self.peer
+        if peer is not None and peer.transport is not None and peer.transport.can_write_eof():
+            peer.transport.write_eof()
+            return True  # half-close: keep reading the other way
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._halves.discard(self)
+        self.transport = None
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.close()
+
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+
+class _Inside(_Half):
+    """A function's connection: held (not read) until the server side is connected."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert self.transport is not None
+        self.transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._connect())
+        self.owner._tasks.add(task)
+        task.add_done_callback(self.owner._tasks.discard)
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        outside = _Half(self.owner)
+        try:
+            await loop.create_connection(lambda: outside, self.owner.host, self.owner.port)
+        except OSError:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if self.transport is None:  # the function hung up meanwhile
+            if outside.transport is not None:
+                outside.transport.close()
+            return
+        self.peer, outside.peer = outside, self
+        self.transport.resume_reading()
+
+
+class EndpointProxy:
+    def __init__(self, listeners: list[socket.socket], host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._listeners = listeners
+        self._servers: list[asyncio.AbstractServer] = []
+        self._halves: set[_Half] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in self._listeners:
+            self._servers.append(await loop.create_server(lambda: _Inside(self), sock=sock))
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for half in list(self._halves):
+            if half.transport is not None:
+                with contextlib.suppress(RuntimeError):  # its event loop may be closed already
+                    half.transport.abort()
+        self._halves.clear()
