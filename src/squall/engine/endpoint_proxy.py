@@ -58,7 +58,25 @@ class _Half(asyncio.Protocol):
 
 
 class _Inside(_Half):
-    """A function's connection: held (not read) until the server side is connected."""
+    """A function's connection: what it sends before the server side is connected is kept
+    (reading paused meanwhile; a loop may deliver a first read anyway: uvloop does)."""
+
+    def __init__(self, owner: EndpointProxy) -> None:
+        super().__init__(owner)
+        self.pending = bytearray()
+        self.pending_eof = False
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            self.pending += data
+        else:
+            super().data_received(data)
+
+    def eof_received(self) -> bool:
+        if self.peer is None:
+            self.pending_eof = True
+            return True
+        return super().eof_received()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -82,6 +100,12 @@ class _Inside(_Half):
                 outside.transport.close()
             return
         self.peer, outside.peer = outside, self
+        if outside.transport is not None:
+            if self.pending:
+                outside.transport.write(bytes(self.pending))
+                self.pending.clear()
+            if self.pending_eof and outside.transport.can_write_eof():
+                outside.transport.write_eof()
         self.transport.resume_reading()
 
 
