@@ -26,7 +26,7 @@ async def _round_trips() -> None:
     listener.listen()
     listener.setblocking(False)
     proxy = EndpointProxy([listener], "127.0.0.1", port)
-    await proxy.start()
+    proxy.start()
     address = listener.getsockname()
     for _ in range(20):  # the first bytes go out at once, before the proxy reached upstream
         reader, writer = await asyncio.open_connection(*address)

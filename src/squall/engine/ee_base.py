@@ -149,7 +149,7 @@ class BaseEnvironment:
             merged = await asyncio.to_thread(merged_layers, self.config.layer_dirs)
             self.config = dataclasses.replace(self.config, layer_dirs=(merged,))
 
-    async def _prepare_network(self) -> Namespace | None:
+    def _prepare_network(self) -> Namespace | None:
         """This EE's own network namespace (a spare) with the Squall endpoint served inside; None
         where EEs share the host's network. The caller uses or closes its Runtime API listener."""
         if self._network is None:
@@ -158,7 +158,7 @@ class BaseEnvironment:
         self._netns = ns = self._network.take()
         try:
             self._proxy = EndpointProxy(ns.endpoint, plan.upstream_host, plan.port)
-            await self._proxy.start()
+            self._proxy.start()
         except BaseException:
             self._release()
             self._set_state(EnvState.DEAD)

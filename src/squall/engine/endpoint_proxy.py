@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import socket
 import typing
+from typing import Any
 
 
 class _Half(asyncio.Protocol):
@@ -114,19 +115,38 @@ class EndpointProxy:
         self.host = host
         self.port = port
         self._listeners = listeners
-        self._servers: list[asyncio.AbstractServer] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._halves: set[_Half] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+    def start(self) -> None:
+        """Accept on the listeners from the running loop (a reader each: cheaper than an
+        ``asyncio.Server`` per listener on a cold start's path)."""
+        self._loop = asyncio.get_running_loop()
         for sock in self._listeners:
-            self._servers.append(await loop.create_server(lambda: _Inside(self), sock=sock))
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        assert self._loop is not None
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. out of descriptors: the function's connection is refused
+                return
+            conn.setblocking(False)
+            task = self._loop.create_task(self._loop.connect_accepted_socket(lambda: _Inside(self), conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def close(self) -> None:
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for sock in self._listeners:
+                if sock.fileno() >= 0:
+                    loop.remove_reader(sock.fileno())
+        self._loop = None
         for task in list(self._tasks):
             task.cancel()
         for half in list(self._halves):

@@ -66,7 +66,7 @@ class ExecutionEnvironment(BaseEnvironment):
     async def start(self) -> bool:
         """Fork the EE and run its Init phase; False (and DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
-        ns = await self._prepare_network()
+        ns = self._prepare_network()
         if ns is not None and ns.runtime_api is not None:
             ns.runtime_api.close()  # the Python runtime talks over its channel, not the Runtime API
             ns.runtime_api = None

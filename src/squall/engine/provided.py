@@ -59,7 +59,7 @@ class ProvidedEnvironment(BaseEnvironment):
     async def start(self) -> bool:
         """Exec the bootstrap and wait for its first ``/next``; False (DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
-        ns = await self._prepare_network()
+        ns = self._prepare_network()
         self._api = RuntimeApi()
         # In the EE's own network namespace: 127.0.0.1:9001, as on AWS; else an ephemeral host port.
         address = await self._api.start(ns.runtime_api if ns is not None else None)
