@@ -324,8 +324,11 @@ def test_function_reaches_nothing_of_the_host(
         "metadata": [METADATA, 80],
         "other_server": ["127.0.0.1", other_server.port],
     }
-    got = invoke(lam, name, {"tcp": tcp, "abstract": {"abstract": targets["abstract"]}})
-    for key in [*tcp, "abstract"]:
+    squall_sockets = _squall_abstract_sockets()
+    assert squall_sockets, "the servers' own abstract sockets (the primary's forwarding socket)"
+    abstract = {"abstract": targets["abstract"], **{f"squall-{i}": n for i, n in enumerate(squall_sockets)}}
+    got = invoke(lam, name, {"tcp": tcp, "abstract": abstract})
+    for key in [*tcp, *abstract]:
         assert got[key].startswith("failed"), (key, got[key])
     for key, listener in listeners.items():
         assert listener.hits == 0, key
@@ -415,6 +418,17 @@ def test_nothing_is_left_when_the_server_is_killed(tmp_path: Path) -> None:
     while time.monotonic() < deadline and (_links() & links):
         time.sleep(0.05)
     assert not (_links() & links), f"veths of killed server {pid} left"
+
+
+def _squall_abstract_sockets() -> list[str]:
+    """Squall's listening abstract Unix sockets on the host (e.g. the primary's, which workers
+    forward requests to), by name without the leading NUL."""
+    names = set()
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7].startswith("@squall-primary-") and fields[3] == "00010000":
+            names.add(fields[7][1:])  # flags __SO_ACCEPTCON: listening
+    return sorted(names)
 
 
 def _links() -> set[str]:
