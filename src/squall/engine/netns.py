@@ -44,7 +44,7 @@ import itertools
 import os
 import socket
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from squall.engine.netlink import Netlink
@@ -77,14 +77,12 @@ class Namespace:
     endpoint: list[socket.socket]
     address: ipaddress.IPv4Interface | None = None  # eth0's, with egress
     host_link: str | None = None  # the veth's host end
-    extra: list[socket.socket] = field(default_factory=list)
 
     def close(self) -> None:
         """Let go of it: the kernel removes the namespace (and its veth) once no process is in it."""
-        for sock in [*self.endpoint, *self.extra]:
+        for sock in self.endpoint:
             sock.close()
         self.endpoint.clear()
-        self.extra.clear()
         if self.runtime_api is not None:
             self.runtime_api.close()
             self.runtime_api = None
