@@ -135,9 +135,9 @@ def listen_everywhere(port):
     finally:
         probe.close()
 
-def sdk():
+def sdk(endpoint=None):
     import boto3
-    return boto3.client("sts").get_caller_identity()["Account"]
+    return boto3.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
 
 def run(event):
     out = {}
@@ -151,6 +151,8 @@ def run(event):
         out["listen"] = listen_everywhere(event["listen"])
     if event.get("sdk"):
         out["sdk"] = sdk()
+    if event.get("sdk_at"):
+        out["sdk_at"] = sdk(event["sdk_at"])
     if "secret" in event:
         import time
         time.sleep(event.get("sleep", 0))
@@ -339,7 +341,8 @@ def test_function_reaches_nothing_of_the_host(
 def test_boto3_inside_a_function_reaches_squall(server: RunningServer) -> None:
     lam = server.client("lambda")
     name = make_function(lam, "python3.11")
-    assert invoke(lam, name, {"sdk": True})["sdk"] == "000000000000"
+    got = invoke(lam, name, {"sdk": True, "sdk_at": f"http://localhost:{server.port}"})
+    assert got["sdk"] == got["sdk_at"] == "000000000000"  # AWS_ENDPOINT_URL, and localhost:<port>
 
 
 def test_no_other_runtime_api_is_reachable_and_no_forged_response_lands(server: RunningServer) -> None:
