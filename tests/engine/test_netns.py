@@ -75,3 +75,21 @@ def test_the_endpoint_a_function_gets() -> None:
     assert inside_endpoint("http://localhost:9999", 4566) == "http://localhost:4566"
     assert inside_endpoint("https://localhost:4566", 4566) == "http://localhost:4566"
     assert inside_endpoint("http://[bad", 4566) == "http://localhost:4566"
+
+
+def test_the_isolation_summary_says_where_the_network_stands(monkeypatch: pytest.MonkeyPatch) -> None:
+    from squall.engine import host
+    from squall.engine.host import CgroupSupport, Isolation
+
+    def isolation(root: bool, net: bool) -> Isolation:
+        return Isolation({"net": net}, CgroupSupport(None, (), False), False, False, None, root=root)
+
+    assert "the host's, shared by every EE (not root" in isolation(False, True).network_line()
+    assert "no network namespaces here" in isolation(True, False).network_line()
+    assert "egress off (loopback only)" in isolation(True, True).network_line(egress=False)
+    monkeypatch.setattr(host.shutil, "which", lambda name: None)
+    assert "egress off: nft not found" in isolation(True, True).network_line()
+    monkeypatch.setattr(host.shutil, "which", lambda name: "/usr/sbin/nft")
+    line = isolation(True, True).network_line()
+    assert "a namespace per EE" in line and "egress on" in line and "ip_forward" in line
+    assert line in isolation(True, True).summary()
