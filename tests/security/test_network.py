@@ -135,6 +135,18 @@ def listen_everywhere(port):
     finally:
         probe.close()
 
+def gateway():
+    """The host's end of this EE's link (its default gateway), from this EE's own address."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("198.18.77.2", 9))
+        mine = probe.getsockname()[0].split(".")
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return ".".join(mine[:3] + [str(int(mine[3]) - 1)])
+
 def sdk(endpoint=None):
     import boto3
     return boto3.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
@@ -142,7 +154,7 @@ def sdk(endpoint=None):
 def run(event):
     out = {}
     for key, (host, port) in event.get("tcp", {}).items():
-        out[key] = tcp(host, port)
+        out[key] = tcp(gateway() if host == "gateway" else host, port)
     for key, name in event.get("abstract", {}).items():
         out[key] = abstract(name)
     if "scan" in event:
@@ -248,6 +260,7 @@ def targets() -> Iterator[dict[str, Any]]:
     made = {
         "loopback": Listener(socket.AF_INET, ("127.0.0.1", 0)),
         "host": Listener(socket.AF_INET, (host_address(), 0)),
+        "anywhere": Listener(socket.AF_INET, ("0.0.0.0", 0)),
         "metadata": Listener(socket.AF_INET, (METADATA, 80)),
         "abstract": Listener(socket.AF_UNIX, "\0" + name),
     }
@@ -325,6 +338,8 @@ def test_function_reaches_nothing_of_the_host(
         "host": [host_address(), listeners["host"].port],
         "metadata": [METADATA, 80],
         "other_server": ["127.0.0.1", other_server.port],
+        "gateway": ["gateway", listeners["anywhere"].port],  # the host, by its end of the EE's veth
+        "anywhere_by_loopback": ["127.0.0.1", listeners["anywhere"].port],
     }
     squall_sockets = _squall_abstract_sockets()
     assert squall_sockets, "the servers' own abstract sockets (the primary's forwarding socket)"
