@@ -43,7 +43,11 @@ pytestmark = [
 ]
 
 METADATA = "169.254.169.254"
-OUTSIDE_HOST, OUTSIDE_NS = "198.18.77.1", "198.18.77.2"  # the test's "internet": a veth to a namespace
+# The test's "internet": a namespace behind a veth, one /30 per test process (xdist runs two).
+_NET = 4 * (os.getpid() % 16000)
+OUTSIDE_HOST = f"198.18.{_NET // 256}.{_NET % 256 + 1}"
+OUTSIDE_NS = f"198.18.{_NET // 256}.{_NET % 256 + 2}"
+_LINK = f"sqt{os.getpid()}"
 
 # The attacks, in one module: a Python handler, and a Runtime API loop for provided.al2023.
 PROBE = r'''
@@ -128,7 +132,7 @@ def listen_everywhere(port):
     threading.Thread(target=serve, daemon=True).start()
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        probe.connect(("198.18.77.2", 9))
+        probe.connect(("192.0.2.123", 9))  # any routed address: no packet is sent
         return probe.getsockname()[0]
     except OSError:
         return None
@@ -139,7 +143,7 @@ def gateway():
     """The host's end of this EE's link (its default gateway), from this EE's own address."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        probe.connect(("198.18.77.2", 9))
+        probe.connect(("192.0.2.123", 9))  # any routed address: no packet is sent
         mine = probe.getsockname()[0].split(".")
     except OSError:
         return None
@@ -255,19 +259,24 @@ def host_address() -> str:
 def targets() -> Iterator[dict[str, Any]]:
     """What a function must not reach: listeners on the host's loopback, its own address and the
     metadata address (put on lo for the test), and an abstract Unix socket."""
-    subprocess.run(["ip", "addr", "add", f"{METADATA}/32", "dev", "lo"], capture_output=True)
     name = f"squall-test-{uuid.uuid4().hex}"
+    # The address may be there already (another test process's): then it is that one's to remove.
+    ours = (
+        subprocess.run(["ip", "addr", "add", f"{METADATA}/32", "dev", "lo"], capture_output=True).returncode
+        == 0
+    )
     made = {
         "loopback": Listener(socket.AF_INET, ("127.0.0.1", 0)),
         "host": Listener(socket.AF_INET, (host_address(), 0)),
         "anywhere": Listener(socket.AF_INET, ("0.0.0.0", 0)),
-        "metadata": Listener(socket.AF_INET, (METADATA, 80)),
+        "metadata": Listener(socket.AF_INET, (METADATA, 0)),
         "abstract": Listener(socket.AF_UNIX, "\0" + name),
     }
     yield {"listeners": made, "abstract": name}
     for listener in made.values():
         listener.close()
-    subprocess.run(["ip", "addr", "del", f"{METADATA}/32", "dev", "lo"], capture_output=True)
+    if ours:
+        subprocess.run(["ip", "addr", "del", f"{METADATA}/32", "dev", "lo"], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -283,11 +292,11 @@ def outside() -> Iterator[str]:
     ns = f"sqt-out-{os.getpid()}"
     steps = [
         ["ip", "netns", "add", ns],
-        ["ip", "link", "add", "sqt-o0", "type", "veth", "peer", "name", "sqt-o1", "netns", ns],
-        ["ip", "addr", "add", f"{OUTSIDE_HOST}/30", "dev", "sqt-o0"],
-        ["ip", "link", "set", "sqt-o0", "up"],
-        ["ip", "-n", ns, "addr", "add", f"{OUTSIDE_NS}/30", "dev", "sqt-o1"],
-        ["ip", "-n", ns, "link", "set", "sqt-o1", "up"],
+        ["ip", "link", "add", _LINK, "type", "veth", "peer", "name", "eth0", "netns", ns],
+        ["ip", "addr", "add", f"{OUTSIDE_HOST}/30", "dev", _LINK],
+        ["ip", "link", "set", _LINK, "up"],
+        ["ip", "-n", ns, "addr", "add", f"{OUTSIDE_NS}/30", "dev", "eth0"],
+        ["ip", "-n", ns, "link", "set", "eth0", "up"],
         ["ip", "-n", ns, "link", "set", "lo", "up"],
     ]
     try:
@@ -303,7 +312,7 @@ def outside() -> Iterator[str]:
         server.kill()
         server.wait()
     finally:
-        subprocess.run(["ip", "link", "del", "sqt-o0"], capture_output=True)
+        subprocess.run(["ip", "link", "del", _LINK], capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
@@ -336,7 +345,7 @@ def test_function_reaches_nothing_of_the_host(
     tcp = {
         "loopback": ["127.0.0.1", listeners["loopback"].port],
         "host": [host_address(), listeners["host"].port],
-        "metadata": [METADATA, 80],
+        "metadata": [METADATA, listeners["metadata"].port],
         "other_server": ["127.0.0.1", other_server.port],
         "gateway": ["gateway", listeners["anywhere"].port],  # the host, by its end of the EE's veth
         "anywhere_by_loopback": ["127.0.0.1", listeners["anywhere"].port],
@@ -421,14 +430,14 @@ def test_the_banner_says_where_the_network_stands(server: RunningServer, no_egre
 
 def test_nothing_is_left_when_the_server_is_killed(tmp_path: Path) -> None:
     """kill -9: the EEs' namespaces and veths go with the server (nothing named on the filesystem)."""
-    before = _links()
     srv = start_server(tmp_path / "data")
     try:
         lam = srv.client("lambda")
         name = make_function(lam, "python3.11")
         invoke(lam, name, {})
         pid = srv.process.pid
-        links = _links() - before
+        # Its veths: netns.py takes slots from pid * 7 on (another test process's server has others).
+        links = _links() & {f"sqh{(pid * 7 + k) % 16384}" for k in range(256)}
         assert links, "the server has veths for its EEs and spares"
     finally:
         srv.stop(sig=9)
