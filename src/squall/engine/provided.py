@@ -62,7 +62,11 @@ class ProvidedEnvironment(BaseEnvironment):
         ns = self._prepare_network()
         self._api = RuntimeApi()
         # In the EE's own network namespace: 127.0.0.1:9001, as on AWS; else an ephemeral host port.
-        address = await self._api.start(ns.runtime_api if ns is not None else None)
+        try:
+            address = await self._api.start(ns.runtime_api if ns is not None else None)
+        except BaseException:
+            self.destroy()
+            raise
         if ns is not None:
             ns.runtime_api = None  # the API's server owns it now
         started = time.perf_counter()
