@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import socket
@@ -9,7 +10,14 @@ import threading
 
 import pytest
 
-from squall.engine.netns import RUNTIME_API_PORT, Plan, SpareNamespaces, inside_endpoint
+from squall.engine.dns_relay import DnsRelay
+from squall.engine.netns import (
+    RUNTIME_API_PORT,
+    Plan,
+    SpareNamespaces,
+    inside_endpoint,
+    loopback_nameservers,
+)
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -93,3 +101,59 @@ def test_the_isolation_summary_says_where_the_network_stands(monkeypatch: pytest
     line = isolation(True, True).network_line()
     assert "a namespace per EE" in line and "egress on" in line and "ip_forward" in line
     assert line in isolation(True, True).summary()
+
+
+def test_loopback_nameservers_are_found() -> None:
+    conf = "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\noptions edns0\nsearch x\n"
+    assert loopback_nameservers(conf) == ("127.0.0.53", "::1")
+    assert loopback_nameservers("nameserver 10.255.255.53\n") == ()
+
+
+@root_only
+def test_a_loopback_resolver_of_the_host_answers_inside() -> None:
+    """systemd-resolved's 127.0.0.53 is the host's loopback: the relay carries queries to it."""
+    resolver = "127.0.0.153"  # an address of the host's lo nobody else uses
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        upstream.bind((resolver, 53))
+    except OSError:
+        pytest.skip(f"{resolver}:53 is taken")
+    upstream.settimeout(5)
+
+    def answer() -> None:
+        query, asker = upstream.recvfrom(512)
+        upstream.sendto(query[:2] + b"answer-to-" + query[2:], asker)
+
+    async def scenario() -> bytes:
+        spares = SpareNamespaces(Plan(port=45995, egress=True, dns=(resolver,)), spares=0)
+        ns = spares.make()
+        relay = DnsRelay(ns.dns)
+        relay.start()
+        server = threading.Thread(target=answer)
+        server.start()
+
+        def ask() -> bytes:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.settimeout(5)
+            sock.sendto(b"\x12\x34" + b"q" * 20, (resolver, 53))
+            return sock.recv(512)
+
+        loop = asyncio.get_running_loop()
+        got: asyncio.Future[bytes] = loop.create_future()
+        thread = threading.Thread(
+            target=lambda: loop.call_soon_threadsafe(got.set_result, _inside(ns.fd, ask))
+        )
+        thread.start()
+        try:
+            return await asyncio.wait_for(got, 10)
+        finally:
+            thread.join()
+            server.join()
+            relay.close()
+            ns.close()
+            spares.close()
+
+    try:
+        assert asyncio.run(scenario()) == b"\x12\x34answer-to-" + b"q" * 20
+    finally:
+        upstream.close()

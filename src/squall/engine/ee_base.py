@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.codecache import merged_layers
+from squall.engine.dns_relay import DnsRelay
 from squall.engine.endpoint_proxy import EndpointProxy
 from squall.engine.host import CgroupSupport
 from squall.engine.netns import Namespace, SpareNamespaces, inside_endpoint
@@ -133,6 +134,7 @@ class BaseEnvironment:
         self._network = network
         self._netns: Namespace | None = None
         self._proxy: EndpointProxy | None = None
+        self._dns: DnsRelay | None = None
 
     def _set_state(self, new: EnvState) -> None:
         if new not in _ALLOWED[self.state]:
@@ -159,6 +161,9 @@ class BaseEnvironment:
         try:
             self._proxy = EndpointProxy(ns.endpoint, plan.upstream_host, plan.port)
             self._proxy.start()
+            if ns.dns:
+                self._dns = DnsRelay(ns.dns)
+                self._dns.start()
         except BaseException:
             self._release()
             self._set_state(EnvState.DEAD)
@@ -334,6 +339,9 @@ class BaseEnvironment:
         if self._proxy is not None:
             self._proxy.close()
             self._proxy = None
+        if self._dns is not None:
+            self._dns.close()
+            self._dns = None
         if self._netns is not None:
             self._netns.close()
             self._netns = None

@@ -9,6 +9,9 @@ What an EE's namespace holds (as on AWS, where each EE has its own):
   and ``127.0.0.1:<port>`` / ``[::1]:<port>`` on the server's port, the
   Squall endpoint (``endpoint_proxy.py`` forwards those connections to the
   server), so ``AWS_ENDPOINT_URL=http://localhost:<port>`` works inside;
+- with egress on, a UDP socket on each of the host's loopback nameservers
+  (``Plan.dns``; e.g. systemd-resolved's 127.0.0.53), relayed to the host's
+  by ``dns_relay.py``;
 - with egress on (``Plan.egress``, and ``firewall.py`` in place), a veth
   pair: ``eth0`` inside with ``10.213.x.2/30`` and a default route, its peer
   ``sqh<n>`` in the host's namespace with ``10.213.x.1/30``, masqueraded to
@@ -44,7 +47,7 @@ import itertools
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from squall.engine.netlink import Netlink
@@ -66,6 +69,7 @@ class Plan:
     port: int
     upstream_host: str = "127.0.0.1"  # where the server listens, as the host reaches it
     egress: bool = True
+    dns: tuple[str, ...] = ()  # the host's loopback nameservers, relayed inside (with egress)
 
 
 @dataclass
@@ -77,12 +81,14 @@ class Namespace:
     endpoint: list[socket.socket]
     address: ipaddress.IPv4Interface | None = None  # eth0's, with egress
     host_link: str | None = None  # the veth's host end
+    dns: list[socket.socket] = field(default_factory=list)  # UDP on the loopback nameservers, port 53
 
     def close(self) -> None:
         """Let go of it: the kernel removes the namespace (and its veth) once no process is in it."""
-        for sock in self.endpoint:
+        for sock in [*self.endpoint, *self.dns]:
             sock.close()
         self.endpoint.clear()
+        self.dns.clear()
         if self.runtime_api is not None:
             self.runtime_api.close()
             self.runtime_api = None
@@ -131,6 +137,29 @@ def _listen(family: socket.AddressFamily, host: str, port: int) -> socket.socket
         sock.close()
         raise
     return sock
+
+
+def _udp(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def loopback_nameservers(resolv_conf: str) -> tuple[str, ...]:
+    """The nameservers of a resolv.conf that sit on loopback (unreachable from an EE's namespace)."""
+    found = []
+    for line in resolv_conf.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(fields[1].split("%")[0]).is_loopback:
+                    found.append(fields[1])
+    return tuple(found)
 
 
 class SpareNamespaces:
@@ -219,6 +248,8 @@ class SpareNamespaces:
                     ns.endpoint.append(_listen(socket.AF_INET6, "::1", self.plan.port))
                 if self.plan.egress:
                     self._veth(nl, ns)
+                    for server in self.plan.dns:
+                        ns.dns.append(_udp(server, 53))
         except BaseException:
             ns.close()
             raise

@@ -16,6 +16,7 @@ zygote; their EEs die with them (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -32,7 +33,7 @@ from squall.engine.host import (
     probe_isolation,
     probe_namespace,
 )
-from squall.engine.netns import Plan, SpareNamespaces
+from squall.engine.netns import Plan, SpareNamespaces, loopback_nameservers
 from squall.engine.netns import spares_for as network_spares
 from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
 from squall.engine.sandbox import usable_namespaces
@@ -41,6 +42,8 @@ from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
 log = logging.getLogger("squall.engine.pool")
+
+RESOLV_CONF = "/etc/resolv.conf"  # what EEs see (the host's /etc); its loopback nameservers are relayed
 
 
 class UnsupportedRuntime(Exception):
@@ -106,6 +109,9 @@ class Zygotes:
             if why is not None:
                 log.warning("EEs get no outbound network: %s", why)
                 plan = dataclasses.replace(plan, egress=False)
+            elif not plan.dns:
+                with contextlib.suppress(OSError):
+                    plan = dataclasses.replace(plan, dns=loopback_nameservers(Path(RESOLV_CONF).read_text()))
         self.network = network_spares(plan)
         self.network.warm()
 
