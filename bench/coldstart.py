@@ -2,13 +2,15 @@
 
 Usage: PYTHONPATH=src python bench/coldstart.py [--n 200] [--python 3.11] [--full-only]
 Prints median and p99 for cold starts with and without a cgroup sandbox, and warm invokes
-(--full-only: the full sandbox alone, cgroup + namespaces + seccomp, for quick A/B runs).
+(--full-only: the full sandbox alone, cgroup + namespaces + seccomp, and, as root, the same plus
+a network namespace per EE (spares made ahead, each with a veth as egress needs), for quick A/B runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from squall.engine.environment import ExecutionEnvironment
 from squall.engine.host import CgroupSupport, discover_interpreters, probe_cgroups, probe_isolation
+from squall.engine.netns import Plan, SpareNamespaces
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
@@ -35,11 +38,15 @@ async def cold(
     n: int,
     namespaces: frozenset[str] = frozenset(),
     seccomp: bool = False,
+    network: SpareNamespaces | None = None,
 ) -> list[float]:
     times = []
+    if network is not None:
+        network.warm()
+        await asyncio.sleep(0.1)  # the first spares, as a server has them by its first invocation
     for _ in range(n):
         t0 = time.perf_counter()
-        ee = ExecutionEnvironment(cfg, zygote, cgroups, namespaces, seccomp=seccomp)
+        ee = ExecutionEnvironment(cfg, zygote, cgroups, namespaces, seccomp=seccomp, network=network)
         assert await ee.start()
         result = await ee.invoke(b"{}", time.time() + 3)
         times.append((time.perf_counter() - t0) * 1000)
@@ -89,6 +96,11 @@ def main() -> None:
             cg = support if support.version and support.writable else None
             label = "cold start, + ns + seccomp"
             runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True))))
+            if os.geteuid() == 0 and isolation.namespaces.get("net"):
+                spares = SpareNamespaces(Plan(port=4566, egress=True))
+                label = "cold start, + ns + seccomp + net ns"
+                runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True, spares))))
+                spares.close()
         if not args.full_only:
             runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))
     zygote.stop()

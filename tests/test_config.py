@@ -87,6 +87,7 @@ GOOD: dict[str, tuple[str, Any]] = {
     "log_level": ("DEBUG", "debug"),
     "base_hosts": ("a.test, b.test,", ("a.test", "b.test")),
     "lambda_keep_alive": ("0.5", 0.5),
+    "lambda_egress": ("OFF", "off"),
     "lambda_concurrency": ("5", 5),
     "lambda_scaling_rate": ("2", 2),
     "async_retry_base_seconds": ("0.1", 0.1),
@@ -112,6 +113,7 @@ BAD: dict[str, str] = {
     "wal_limit": "1000",  # under the 1 MiB minimum
     "log_level": "loud",
     "lambda_keep_alive": "-1",
+    "lambda_egress": "maybe",
     "lambda_concurrency": "many",
     "lambda_scaling_rate": "-1",
     "async_retry_base_seconds": "x",

@@ -27,6 +27,7 @@ from typing import Any
 
 from squall.config import Settings
 from squall.engine.concurrency import Limiter
+from squall.engine.netns import Plan
 from squall.gateway.app import Gateway
 from squall.gateway.cors import CrossOrigin
 from squall.gateway.credentials import AccountCredentials
@@ -146,7 +147,13 @@ def _lambda(s: Settings, d: DataDir, services: Services, built: _Built) -> Servi
         queues=sqs.feed if sqs is not None else None,
         streams=dynamodb.streams if dynamodb is not None else None,
         objects=_LateObjects(built),
+        network=Plan(s.port, _upstream_host(s.host), egress=s.lambda_egress == "on"),
     )
+
+
+def _upstream_host(host: str) -> str:
+    """Where this process reaches its own listening socket."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 def _sns(s: Settings, d: DataDir, services: Services, built: _Built) -> ServiceProvider:

@@ -181,6 +181,13 @@ class Settings:
             "Seconds an idle Lambda execution environment is kept warm before it is destroyed.", minimum=0
         ),
     )
+    lambda_egress: Literal["on", "off"] = field(
+        default="on",
+        metadata=setting(
+            "Outbound network for functions (as on AWS: on). Each execution environment has a network"
+            " namespace of its own either way; on gives it a veth, NAT and net.ipv4.ip_forward=1.",
+        ),
+    )
     lambda_concurrency: int = field(
         default=1000,
         metadata=setting(

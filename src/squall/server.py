@@ -81,7 +81,7 @@ def banner(server: Server) -> str:
             else []
         ),
         "  isolation:",
-        *(f"    {line}" for line in server.isolation.summary()),
+        *(f"    {line}" for line in server.isolation.summary(egress=s.lambda_egress == "on")),
     ]
     return "\n".join(lines)
 

@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.codecache import merged_layers
+from squall.engine.dns_relay import DnsRelay
+from squall.engine.endpoint_proxy import EndpointProxy
 from squall.engine.host import CgroupSupport
+from squall.engine.netns import Namespace, SpareNamespaces, inside_endpoint
 from squall.engine.sandbox import Cgroup, rlimits_for
 from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig, new_log_stream_name, spawn_spec
@@ -108,6 +111,7 @@ class BaseEnvironment:
         *,
         seccomp: bool = False,
         overlay: bool = True,
+        network: SpareNamespaces | None = None,
     ) -> None:
         self.config = config
         self._seccomp = seccomp
@@ -127,6 +131,10 @@ class BaseEnvironment:
         self._log_buf = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cold = True
+        self._network = network
+        self._netns: Namespace | None = None
+        self._proxy: EndpointProxy | None = None
+        self._dns: DnsRelay | None = None
 
     def _set_state(self, new: EnvState) -> None:
         if new not in _ALLOWED[self.state]:
@@ -143,6 +151,29 @@ class BaseEnvironment:
             merged = await asyncio.to_thread(merged_layers, self.config.layer_dirs)
             self.config = dataclasses.replace(self.config, layer_dirs=(merged,))
 
+    def _prepare_network(self) -> Namespace | None:
+        """This EE's own network namespace (a spare) with the Squall endpoint served inside; None
+        where EEs share the host's network. The caller uses or closes its Runtime API listener."""
+        if self._network is None:
+            return None
+        plan = self._network.plan
+        self._netns = ns = self._network.take()
+        try:
+            self._proxy = EndpointProxy(ns.endpoint, plan.upstream_host, plan.port)
+            self._proxy.start()
+            if ns.dns:
+                self._dns = DnsRelay(ns.dns)
+                self._dns.start()
+        except BaseException:
+            self._release()
+            self._set_state(EnvState.DEAD)
+            raise
+        if self.config.endpoint_url:
+            url = inside_endpoint(self.config.endpoint_url, plan.port)
+            if url != self.config.endpoint_url:
+                self.config = dataclasses.replace(self.config, endpoint_url=url)
+        return ns
+
     def _spawn(self, extra: dict[str, Any] | None = None) -> None:
         """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error."""
         try:
@@ -154,7 +185,9 @@ class BaseEnvironment:
                 self.config, self.log_stream_name, procs, rlimits, self._namespaces, self._seccomp
             )
             spec.update(extra or {})
-            spawned = self._zygote.spawn(spec)
+            spawned = self._zygote.spawn(spec, self._netns.fd if self._netns is not None else None)
+            if self._netns is not None:
+                self._netns.close_fd()  # the EE is in it now
         except BaseException:
             self._release()
             self._set_state(EnvState.DEAD)
@@ -283,7 +316,12 @@ class BaseEnvironment:
 
     def destroy(self) -> None:
         """Kill every process of this EE and release its channel, log pipe and cgroup. Idempotent."""
-        if self.state is EnvState.DEAD and self._channel is None and self._cgroup is None:
+        if (
+            self.state is EnvState.DEAD
+            and self._channel is None
+            and self._cgroup is None
+            and self._netns is None
+        ):
             return
         self._set_state(EnvState.DEAD)
         if self._cgroup is not None:
@@ -298,6 +336,15 @@ class BaseEnvironment:
 
     def _release(self) -> None:
         self._close_extra()
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
+        if self._dns is not None:
+            self._dns.close()
+            self._dns = None
+        if self._netns is not None:
+            self._netns.close()
+            self._netns = None
         if self._channel is not None:
             self._channel.close()
         self._channel = None

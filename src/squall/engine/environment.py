@@ -28,6 +28,7 @@ from squall.engine.ee_base import (
     too_large_doc,
 )
 from squall.engine.host import CgroupSupport
+from squall.engine.netns import SpareNamespaces
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -54,14 +55,21 @@ class ExecutionEnvironment(BaseEnvironment):
         *,
         seccomp: bool = False,
         overlay: bool = True,
+        network: SpareNamespaces | None = None,
     ) -> None:
-        super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
+        super().__init__(
+            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, network=network
+        )
         self._chan: FrameChannel | None = None
         self._deadline_hit = False
 
     async def start(self) -> bool:
         """Fork the EE and run its Init phase; False (and DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
+        ns = self._prepare_network()
+        if ns is not None and ns.runtime_api is not None:
+            ns.runtime_api.close()  # the Python runtime talks over its channel, not the Runtime API
+            ns.runtime_api = None
         self._spawn()
         assert self._channel is not None
         self._channel.setblocking(False)

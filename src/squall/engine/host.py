@@ -18,7 +18,7 @@ from pathlib import Path
 from squall.engine.runtime import namespaces, rootfs, seccomp
 
 # clone(2) flags for unshare(2)
-_NAMESPACE_FLAGS: dict[str, int] = {
+NAMESPACE_FLAGS: dict[str, int] = {
     "user": 0x10000000,
     "mount": 0x00020000,
     "pid": 0x20000000,
@@ -62,8 +62,22 @@ class Isolation:
             return f"user: uid 993 in a user namespace ({how}), no capabilities"
         return "user: uid 993 (dropped from root; no user namespace), no capabilities"
 
-    def summary(self) -> list[str]:
-        ns = [name for name, ok in self.namespaces.items() if ok]
+    def network_line(self, egress: bool = True) -> str:
+        """Where EEs' network stands (``egress``: the setting; it needs ``nft`` as well)."""
+        if not (self.root and self.namespaces.get("net")):
+            why = "no network namespaces here" if self.root else "not root"
+            return f"network: the host's, shared by every EE ({why}: a namespace per EE needs root)"
+        line = (
+            "network: a namespace per EE (Runtime API at 127.0.0.1:9001, Squall endpoint at localhost:<port>)"
+        )
+        if not egress:
+            return line + "; egress off (loopback only)"
+        if shutil.which("nft") is None:
+            return line + "; egress off: nft not found (install Debian's nftables)"
+        return line + "; egress on (veth + nftables masquerade; sets net.ipv4.ip_forward=1)"
+
+    def summary(self, egress: bool = True) -> list[str]:
+        ns = [name for name, ok in self.namespaces.items() if ok and (name != "net" or self.root)]
         cg = self.cgroups
         lines = [
             "namespaces: " + (", ".join(ns) if ns else "none"),
@@ -89,6 +103,7 @@ class Isolation:
                 else "unavailable"
                 + ("" if self.seccomp_filter else " (no syscall table for this architecture)")
             ),
+            self.network_line(egress),
             f"bubblewrap: {self.bubblewrap or 'not installed'}",
             "rlimits: yes",
         ]
@@ -132,7 +147,7 @@ def probe_private_root() -> tuple[bool, bool]:
     And can it stack layers with a read-only overlayfs there? (private root, overlay)"""
     libc = ctypes.CDLL(None, use_errno=True)
     root = os.geteuid() == 0
-    flags = _NAMESPACE_FLAGS["mount"] | (0 if root else _NAMESPACE_FLAGS["user"])
+    flags = NAMESPACE_FLAGS["mount"] | (0 if root else NAMESPACE_FLAGS["user"])
     uid, gid = os.geteuid(), os.getegid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -178,11 +193,11 @@ def probe_seccomp() -> tuple[bool, bool]:
 def probe_isolation() -> Isolation:
     kernel, ours = probe_seccomp()
     root = os.geteuid() == 0
-    user = _NAMESPACE_FLAGS["user"]
+    user = NAMESPACE_FLAGS["user"]
     kinds = {
         # Unprivileged, the other namespaces can only be had together with a user namespace.
         name: probe_namespace(flag if root or name == "user" else flag | user)
-        for name, flag in _NAMESPACE_FLAGS.items()
+        for name, flag in NAMESPACE_FLAGS.items()
     }
     private_root, overlay = probe_private_root() if kinds["mount"] else (False, False)
     return Isolation(

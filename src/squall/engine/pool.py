@@ -34,6 +34,7 @@ from squall.engine.ee import Environment
 from squall.engine.ee_base import EnvState, InvocationResult
 from squall.engine.host import CgroupSupport, Interpreter
 from squall.engine.idle import FREEZE_GRACE_S, KEEP_ALIVE_S, Parking, Reaper
+from squall.engine.netns import Plan
 from squall.engine.provisioned_pool import PROVISIONED, ProvisionedPool
 from squall.engine.spec import FunctionConfig
 from squall.engine.version_pool import Pool
@@ -56,6 +57,7 @@ class PoolManager:
         sdk_root: Path | None = None,
         seccomp: bool | None = None,
         overlay: bool = True,
+        network: Plan | None = None,
     ) -> None:
         self.zygotes = Zygotes(
             interpreters=interpreters,
@@ -65,6 +67,7 @@ class PoolManager:
             sdk_root=sdk_root,
             seccomp=seccomp,
             overlay=overlay,
+            network=network,
         )
         self._pools: dict[Hashable, Pool] = {}
         self._parking = Parking(freeze_grace_s)

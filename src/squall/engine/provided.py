@@ -28,6 +28,7 @@ from squall.engine.ee_base import (
     error_doc,
 )
 from squall.engine.host import CgroupSupport
+from squall.engine.netns import SpareNamespaces
 from squall.engine.runtime import wire
 from squall.engine.runtime_api import Invocation, Outcome, RuntimeApi
 from squall.engine.spec import FunctionConfig
@@ -46,8 +47,11 @@ class ProvidedEnvironment(BaseEnvironment):
         *,
         seccomp: bool = False,
         overlay: bool = True,
+        network: SpareNamespaces | None = None,
     ) -> None:
-        super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
+        super().__init__(
+            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, network=network
+        )
         self._api: RuntimeApi | None = None
         self._ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -55,8 +59,16 @@ class ProvidedEnvironment(BaseEnvironment):
     async def start(self) -> bool:
         """Exec the bootstrap and wait for its first ``/next``; False (DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
+        ns = self._prepare_network()
         self._api = RuntimeApi()
-        address = await self._api.start()
+        # In the EE's own network namespace: 127.0.0.1:9001, as on AWS; else an ephemeral host port.
+        try:
+            address = await self._api.start(ns.runtime_api if ns is not None else None)
+        except BaseException:
+            self.destroy()
+            raise
+        if ns is not None:
+            ns.runtime_api = None  # the API's server owns it now
         started = time.perf_counter()
         try:
             # /opt holds the function's layers only inside a private mount namespace.

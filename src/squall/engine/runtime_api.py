@@ -1,7 +1,9 @@
 """The Lambda Runtime API (version 2018-06-01) for one custom-runtime execution environment.
 
-An HTTP/1.1 server (``h11`` over asyncio streams) on 127.0.0.1 and an
-ephemeral port, which the EE's ``bootstrap`` finds in ``AWS_LAMBDA_RUNTIME_API``:
+An HTTP/1.1 server (``h11`` over asyncio streams) on ``127.0.0.1:9001`` in
+the EE's own network namespace (``netns.py``; where EEs share the host's
+network, 127.0.0.1 and an ephemeral port), which the EE's ``bootstrap``
+finds in ``AWS_LAMBDA_RUNTIME_API``:
 
 - ``GET /2018-06-01/runtime/invocation/next`` long-polls until ``submit``
   hands it an event; the ``Lambda-Runtime-*`` headers describe it.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from dataclasses import dataclass, field
 
 import h11
@@ -68,9 +71,13 @@ class RuntimeApi:
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
 
-    async def start(self) -> str:
-        """Listen on 127.0.0.1; the ``host:port`` for ``AWS_LAMBDA_RUNTIME_API``."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, sock: socket.socket | None = None) -> str:
+        """Listen on ``sock`` (made in the EE's network namespace), else on 127.0.0.1 and an
+        ephemeral port; the ``host:port`` for ``AWS_LAMBDA_RUNTIME_API``."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         host, port = self._server.sockets[0].getsockname()[:2]
         return f"{host}:{port}"
 

@@ -3,8 +3,8 @@
 ``Zygote.start(interpreter)`` runs ``runtime/bootstrap.py`` under the real
 interpreter binary (never a pyenv shim) with a control socket; the zygote
 imports boto3/botocore once and reports ready. ``spawn(spec)`` hands it a
-fresh socketpair end and a log pipe's write end; it forks and returns the
-new EE's pid. Spawns are serialised by a lock (each is a sub-millisecond
+fresh socketpair end and a log pipe's write end (and, where EEs get one, the
+fd of the EE's network namespace); it forks and returns the new EE's pid. Spawns are serialised by a lock (each is a sub-millisecond
 round trip on a local socket).
 """
 
@@ -74,13 +74,15 @@ class Zygote:
         ours.settimeout(None)
         return cls(interpreter, process, ours, list(ready.get("preloaded", [])))
 
-    def spawn(self, spec: dict[str, Any]) -> Spawned:
-        """Fork a new execution environment from this zygote; it starts its Init phase at once."""
+    def spawn(self, spec: dict[str, Any], netns_fd: int | None = None) -> Spawned:
+        """Fork a new execution environment from this zygote; it starts its Init phase at once.
+        With ``netns_fd`` (a third descriptor) it joins that network namespace first."""
         server_end, ee_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
             with self._lock:
-                socket.send_fds(self._ctl, [wire.pack_message(spec)], [ee_end.fileno(), log_w])
+                fds = [ee_end.fileno(), log_w] + ([netns_fd] if netns_fd is not None else [])
+                socket.send_fds(self._ctl, [wire.pack_message(spec)], fds)
                 reply = wire.recv_header(self._ctl)
         except (wire.ChannelClosed, OSError) as exc:
             server_end.close()

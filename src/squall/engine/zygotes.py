@@ -4,7 +4,8 @@ Contract: `prepare()` (once, before any EE) fills in what the constructor left
 open by probing the host (namespaces, seccomp, overlayfs, a writable cgroup
 hierarchy, the interpreters), sweeps and makes spare cgroups, and builds the
 runtime SDK (boto3 for every interpreter, see `runtime_sdk`) unless
-`runtime_sdk=False`. `for_runtime(runtime)` returns the live zygote of the
+`runtime_sdk=False`, and, given a network `Plan` and root, installs the egress
+firewall and starts making spare network namespaces (`netns`). `for_runtime(runtime)` returns the live zygote of the
 runtime's interpreter, starting it on first use (one start at a time per
 interpreter); a custom runtime (`provided.*`) uses any zygote, the server's own
 Python's by preference. `environment(config, zygote)` makes an EE of the kind
@@ -15,12 +16,25 @@ zygote; their EEs die with them (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
+from squall.engine import firewall
 from squall.engine.ee import PROVIDED_RUNTIMES, Environment, kind_for
-from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters, probe_isolation
+from squall.engine.host import (
+    NAMESPACE_FLAGS,
+    CgroupSupport,
+    Interpreter,
+    discover_interpreters,
+    probe_isolation,
+    probe_namespace,
+)
+from squall.engine.netns import Plan, SpareNamespaces, loopback_nameservers
+from squall.engine.netns import spares_for as network_spares
 from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.spare_cgroups import spares_for
@@ -28,6 +42,8 @@ from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
 log = logging.getLogger("squall.engine.pool")
+
+RESOLV_CONF = "/etc/resolv.conf"  # what EEs see (the host's /etc); its loopback nameservers are relayed
 
 
 class UnsupportedRuntime(Exception):
@@ -45,8 +61,11 @@ class Zygotes:
         sdk_root: Path | None = None,
         seccomp: bool | None = None,
         overlay: bool = True,
+        network: Plan | None = None,
     ) -> None:
         self._seccomp = seccomp
+        self._plan = network
+        self.network: SpareNamespaces | None = None  # None: EEs share the host's network
         self._overlay = overlay
         self._want_sdk = runtime_sdk
         self._sdk_root = sdk_root
@@ -71,11 +90,30 @@ class Zygotes:
                 self._interpreters = await asyncio.to_thread(discover_interpreters)
         if self._cgroups is not None and self._cgroups.version and self._cgroups.writable:
             spares_for(self._cgroups).warm()  # sweeps what killed servers left, makes spares
+        if self._plan is not None and self.network is None:
+            await asyncio.to_thread(self._prepare_network, self._plan)
         if self._want_sdk and self.sdk is None:
             try:
                 self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)
             except (SdkUnavailable, OSError) as exc:
                 log.warning("no runtime SDK for functions (boto3 only where the interpreter has it): %s", exc)
+
+    def _prepare_network(self, plan: Plan) -> None:
+        """A network namespace per EE where this server may make them (root, CONFIG_NET_NS); egress
+        only once the firewall is in place (else EEs get loopback alone, and the log says why)."""
+        if os.geteuid() != 0 or not probe_namespace(NAMESPACE_FLAGS["net"]):
+            log.warning("EEs share the host's network: a network namespace per EE needs root")
+            return
+        if plan.egress:
+            why = firewall.install()
+            if why is not None:
+                log.warning("EEs get no outbound network: %s", why)
+                plan = dataclasses.replace(plan, egress=False)
+            elif not plan.dns:
+                with contextlib.suppress(OSError):
+                    plan = dataclasses.replace(plan, dns=loopback_nameservers(Path(RESOLV_CONF).read_text()))
+        self.network = network_spares(plan)
+        self.network.warm()
 
     def __getitem__(self, version: str) -> Zygote:
         """The zygote of interpreter `version` (e.g. "3.11"), once started."""
@@ -119,6 +157,7 @@ class Zygotes:
             self._namespaces or frozenset(),
             seccomp=bool(self._seccomp),
             overlay=self._overlay,
+            network=self.network,
         )
 
     async def stop(self) -> None:

@@ -5,7 +5,8 @@ Run by a real interpreter as a script: ``python -I bootstrap.py CONTROL_FD [PATH
 The zygote imports json, boto3 and botocore once, reports ``{"ready": ...}``
 on the control socket, then serves spawn requests: a JSON header (the EE's
 spec) whose first bytes carry two descriptors (SCM_RIGHTS): the EE's channel
-socket and the write end of its log pipe. It forks; the child becomes the
+socket and the write end of its log pipe; a third, when present, is the EE's
+network namespace, which the child joins (``setns``) before anything else. It forks; the child becomes the
 execution environment (``run_environment``) and the zygote answers
 ``{"pid": PID}``. The zygote ignores SIGCHLD so its children are reaped.
 
@@ -117,9 +118,11 @@ def load_handler(handler: str) -> Handler:
     return result
 
 
-def _enter_sandbox(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
+def _enter_sandbox(spec: dict[str, Any], chan: socket.socket, log_fd: int, net_fd: int | None) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
+    if net_fd is not None:  # the EE's own network namespace, joined while still privileged
+        _namespaces.join_network(net_fd)
     pid = str(os.getpid())
     for procs in spec.get("cgroup_procs", []):
         with open(procs, "w") as f:
@@ -279,10 +282,12 @@ def _supervise(pid: int, chan: socket.socket) -> int | None:
             return None
 
 
-def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
+def run_environment(
+    spec: dict[str, Any], chan: socket.socket, log_fd: int, net_fd: int | None = None
+) -> None:
     """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
     started = time.perf_counter()
-    _enter_sandbox(spec, chan, log_fd)
+    _enter_sandbox(spec, chan, log_fd, net_fd)
     if "exec" in spec:
         run_exec(spec, chan)
         return
@@ -310,7 +315,7 @@ def _recv_spawn(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
     prefix = b""
     fds: list[int] = []
     while len(prefix) < 4:
-        data, got, _flags, _addr = socket.recv_fds(ctl, 4 - len(prefix), 2)
+        data, got, _flags, _addr = socket.recv_fds(ctl, 4 - len(prefix), 3)
         if not data:
             return None
         prefix += data
@@ -348,12 +353,12 @@ def zygote(ctl: socket.socket) -> None:
         if request is None:
             return
         spec, fds = request
-        if len(fds) != 2:
+        if len(fds) not in (2, 3):
             for fd in fds:
                 os.close(fd)
             _wire.send_message(ctl, {"error": "spawn needs a channel and a log descriptor"})
             continue
-        chan_fd, log_fd = fds
+        chan_fd, log_fd, net_fd = fds[0], fds[1], (fds[2] if len(fds) == 3 else None)
         if "mount" in spec.get("namespaces", ()):
             _rootfs.runtime_paths()  # computed here once (again only if modules were added), inherited
         # Move every object made so far to the permanent generation: the child's garbage
@@ -376,7 +381,7 @@ def zygote(ctl: socket.socket) -> None:
                 # namespace the child sees no parent pid: nothing to compare.)
                 _namespaces.die_with_parent(None if newpid else me)
                 ctl.close()
-                run_environment(spec, socket.socket(fileno=chan_fd), log_fd)
+                run_environment(spec, socket.socket(fileno=chan_fd), log_fd, net_fd)
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -385,6 +390,8 @@ def zygote(ctl: socket.socket) -> None:
                 os._exit(code)
         os.close(chan_fd)
         os.close(log_fd)
+        if net_fd is not None:
+            os.close(net_fd)
         _wire.send_message(ctl, {"pid": pid})
 
 

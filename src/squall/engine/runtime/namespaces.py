@@ -49,6 +49,7 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
@@ -82,6 +83,15 @@ def die_with_parent(parent: int | None = None) -> None:
     )
     if parent is not None and os.getppid() != parent:
         os._exit(1)
+
+
+def join_network(fd: int) -> None:
+    """Move into the network namespace ``fd`` holds (the server made it: see engine/netns.py) and
+    close ``fd``. Needs CAP_SYS_ADMIN, so it comes before ``enter`` drops privileges."""
+    try:
+        rootfs.check(_libc.setns(fd, CLONE_NEWNET), "setns(net)")
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, text: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from squall.engine.asyncq import AsyncQueue
 from squall.engine.concurrency import Limiter
+from squall.engine.netns import Plan
 from squall.engine.pool import KEEP_ALIVE_S, PoolManager
 from squall.lib.tasks import Background, Started
 from squall.observability import Telemetry
@@ -67,11 +68,13 @@ class LambdaProvider(ServiceProvider):
         objects: ObjectReader | None = None,
         queues: QueueFeed | None = None,
         streams: StreamRecords | None = None,
+        network: Plan | None = None,
     ) -> None:
         """What Lambda reaches in other services, each None when that service is not in this
         server: `calls` (SQS and SNS destinations), `role_sessions` (STS: execution-role
         credentials), `objects` (S3: packages from S3Bucket/S3Key), `queues` (SQS: the SQS
-        event source mappings' feed), `streams` (DynamoDB: stream mappings' records)."""
+        event source mappings' feed), `streams` (DynamoDB: stream mappings' records); `network`:
+        each EE in a network namespace of its own (the server's port served inside, egress or not)."""
         # Without a shared `Telemetry` (a provider built alone in a test) it owns one.
         self._own_telemetry = telemetry is None
         self.telemetry = telemetry or Telemetry(store)
@@ -83,7 +86,7 @@ class LambdaProvider(ServiceProvider):
             store, codes, Lifecycle(store, codes), directory, layers or self.attachments.layers, objects
         )
         self.tags = TagsApi(self.shared)
-        self.pools = PoolManager(keep_alive_s=keep_alive_s)
+        self.pools = PoolManager(keep_alive_s=keep_alive_s, network=network)
         self.limiter = limiter or Limiter()
         self.invoker = Invoker(
             self.shared, self.pools, code_root, self.telemetry, self.limiter, role_sessions
