@@ -31,9 +31,10 @@ from typing import Any
 
 from squall.engine.codecache import merged_layers
 from squall.engine.host import CgroupSupport
+from squall.engine.runtime import wire
 from squall.engine.sandbox import Cgroup, rlimits_for
 from squall.engine.spare_cgroups import spares_for
-from squall.engine.spec import FunctionConfig, new_log_stream_name, spawn_spec
+from squall.engine.spec import FunctionConfig, environment_variables, new_log_stream_name, spawn_spec
 from squall.engine.zygote import Zygote
 
 
@@ -144,7 +145,11 @@ class BaseEnvironment:
             self.config = dataclasses.replace(self.config, layer_dirs=(merged,))
 
     def _spawn(self, extra: dict[str, Any] | None = None) -> None:
-        """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error."""
+        """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error.
+
+        The zygote only sees the spec (nothing secret); the environment (variables, role
+        credentials) goes to the forked EE over its own channel, its first message.
+        """
         try:
             if self._cgroup is not None:
                 self._cgroup.create(self.config.limits)
@@ -159,6 +164,11 @@ class BaseEnvironment:
             self._release()
             self._set_state(EnvState.DEAD)
             raise
+        try:  # a few KB into an empty socket buffer: never blocks
+            env = environment_variables(self.config, self.log_stream_name, spec["task_root"])
+            wire.send_message(spawned.channel, {"env": env})
+        except OSError:
+            pass  # the EE is gone already: its Init reports it
         self.pid, self._channel, self._log_fd = spawned.pid, spawned.channel, spawned.log_fd
         # Read the log pipe continuously so a chatty function never blocks on a full pipe.
         self._loop = asyncio.get_running_loop()

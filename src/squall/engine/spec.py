@@ -95,7 +95,13 @@ def spawn_spec(
     namespaces: frozenset[str] = frozenset(),
     seccomp: bool = False,
 ) -> dict[str, Any]:
-    """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py)."""
+    """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py).
+
+    Nothing secret: the zygote is shared by every function, and what passes through its heap
+    is inherited by every EE it forks later. The environment (the function's variables, its
+    role's keys and session token) is ``environment_variables``, sent to the EE itself over its
+    channel after the fork (``BaseEnvironment._spawn``).
+    """
     task_root = TASK_ROOT if "mount" in namespaces else config.code_dir
     return {
         "handler": config.handler,
@@ -104,7 +110,6 @@ def spawn_spec(
         "tmp_mb": config.ephemeral_mb,
         "namespaces": sorted(namespaces),
         "function_arn": config.function_arn,
-        "env": environment_variables(config, log_stream_name, task_root),
         "cgroup_procs": cgroup_procs,
         "rlimits": rlimits,
         "layer_dirs": list(config.layer_dirs),

@@ -4,7 +4,8 @@
 interpreter binary (never a pyenv shim) with a control socket; the zygote
 imports boto3/botocore once and reports ready. ``spawn(spec)`` hands it a
 fresh socketpair end and a log pipe's write end; it forks and returns the
-new EE's pid. Spawns are serialised by a lock (each is a sub-millisecond
+new EE's pid. A spec carries nothing secret (the zygote's heap is every later
+EE's): the caller sends the EE its environment over ``Spawned.channel``. Spawns are serialised by a lock (each is a sub-millisecond
 round trip on a local socket).
 """
 

@@ -9,6 +9,12 @@ socket and the write end of its log pipe. It forks; the child becomes the
 execution environment (``run_environment``) and the zygote answers
 ``{"pid": PID}``. The zygote ignores SIGCHLD so its children are reaped.
 
+The spec holds nothing secret: the zygote's heap is inherited by every EE it
+forks later, whatever function or account it serves. The EE's first message
+on its own channel (sent by the server after the fork) is ``{"env": {...}}``:
+the function's environment variables and role credentials, which only that
+EE ever holds.
+
 An execution environment runs the Init phase (import the handler module),
 reports ``{"ok": true, "init_ms": ...}`` or ``{"ok": false}`` plus an error
 body, and then serves invocations one at a time: header + event body in,
@@ -282,6 +288,10 @@ def _supervise(pid: int, chan: socket.socket) -> int | None:
 def run_environment(spec: dict[str, Any], chan: socket.socket, log_fd: int) -> None:
     """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
     started = time.perf_counter()
+    try:
+        spec["env"] = _wire.recv_header(chan)["env"]
+    except _wire.ChannelClosed:
+        return
     _enter_sandbox(spec, chan, log_fd)
     if "exec" in spec:
         run_exec(spec, chan)
