@@ -109,10 +109,12 @@ class BaseEnvironment:
         *,
         seccomp: bool = False,
         overlay: bool = True,
+        etc_dir: str | None = None,
     ) -> None:
         self.config = config
         self._seccomp = seccomp
         self._overlay = overlay
+        self._etc_dir = etc_dir  # the image /etc (image_etc.build_etc) bound at /etc in a private root
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
         self.state = EnvState.STARTING
@@ -156,7 +158,13 @@ class BaseEnvironment:
             procs = self._cgroup.procs_files if self._cgroup else []
             rlimits = rlimits_for(self.config.limits, bool(procs))
             spec = spawn_spec(
-                self.config, self.log_stream_name, procs, rlimits, self._namespaces, self._seccomp
+                self.config,
+                self.log_stream_name,
+                procs,
+                rlimits,
+                self._namespaces,
+                self._seccomp,
+                self._etc_dir,
             )
             spec.update(extra or {})
             spawned = self._zygote.spawn(spec)

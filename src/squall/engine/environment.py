@@ -54,8 +54,11 @@ class ExecutionEnvironment(BaseEnvironment):
         *,
         seccomp: bool = False,
         overlay: bool = True,
+        etc_dir: str | None = None,
     ) -> None:
-        super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
+        super().__init__(
+            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, etc_dir=etc_dir
+        )
         self._chan: FrameChannel | None = None
         self._deadline_hit = False
 

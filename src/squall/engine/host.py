@@ -69,7 +69,7 @@ class Isolation:
             "namespaces: " + (", ".join(ns) if ns else "none"),
             "private root: "
             + (
-                "yes (pivot_root: code at /var/task, layers at /opt by "
+                "yes (own root: code at /var/task, layers at /opt by "
                 + ("overlayfs" if self.overlay else "merged copies")
                 + ", read-only; private /tmp)"
                 if self.private_root
@@ -128,7 +128,7 @@ def probe_cgroups() -> CgroupSupport:
 
 
 def probe_private_root() -> tuple[bool, bool]:
-    """Can a child build a root of its own and pivot into it (through a user namespace unless root)?
+    """Can a child build a root of its own and switch into it (through a user namespace unless root)?
     And can it stack layers with a read-only overlayfs there? (private root, overlay)"""
     libc = ctypes.CDLL(None, use_errno=True)
     root = os.geteuid() == 0
@@ -144,7 +144,6 @@ def probe_private_root() -> tuple[bool, bool]:
                 rootfs.mount(None, "/", None, rootfs.MS_REC | rootfs.MS_PRIVATE)
                 new = rootfs.STAGING
                 rootfs.mount("tmpfs", new, "tmpfs", 0, "size=64k")
-                os.mkdir(new + rootfs.OLD_ROOT)
                 rootfs.bind_readonly("/usr", _mkdir(new + "/usr"))
                 overlay = True
                 try:
@@ -155,9 +154,9 @@ def probe_private_root() -> tuple[bool, bool]:
                 except OSError:
                     overlay = False
                 os.chdir(new)
-                pivot = rootfs._SYS_PIVOT_ROOT.get(os.uname().machine)
-                if pivot is not None and libc.syscall(pivot, b".", b"." + rootfs.OLD_ROOT.encode()) == 0:
-                    code = 0 if overlay else 2
+                rootfs.mount(new, "/", None, rootfs.MS_MOVE)
+                os.chroot(".")
+                code = 0 if overlay else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

@@ -46,8 +46,11 @@ class ProvidedEnvironment(BaseEnvironment):
         *,
         seccomp: bool = False,
         overlay: bool = True,
+        etc_dir: str | None = None,
     ) -> None:
-        super().__init__(config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay)
+        super().__init__(
+            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, etc_dir=etc_dir
+        )
         self._api: RuntimeApi | None = None
         self._ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
         self._writer: asyncio.StreamWriter | None = None

@@ -94,6 +94,7 @@ def spawn_spec(
     rlimits: dict[str, int],
     namespaces: frozenset[str] = frozenset(),
     seccomp: bool = False,
+    etc_dir: str | None = None,
 ) -> dict[str, Any]:
     """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py).
 
@@ -116,4 +117,5 @@ def spawn_spec(
         "uid": SANDBOX_UID,
         "gid": SANDBOX_GID,
         "seccomp": seccomp,
+        "etc_dir": etc_dir,
     }

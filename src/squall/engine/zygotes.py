@@ -4,7 +4,7 @@ Contract: `prepare()` (once, before any EE) fills in what the constructor left
 open by probing the host (namespaces, seccomp, overlayfs, a writable cgroup
 hierarchy, the interpreters), sweeps and makes spare cgroups, and builds the
 runtime SDK (boto3 for every interpreter, see `runtime_sdk`) unless
-`runtime_sdk=False`. `for_runtime(runtime)` returns the live zygote of the
+`runtime_sdk=False`, and the image /etc private roots bind (`image_etc`). `for_runtime(runtime)` returns the live zygote of the
 runtime's interpreter, starting it on first use (one start at a time per
 interpreter); a custom runtime (`provided.*`) uses any zygote, the server's own
 Python's by preference. `environment(config, zygote)` makes an EE of the kind
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from squall.engine.ee import PROVIDED_RUNTIMES, Environment, kind_for
 from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters, probe_isolation
-from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
+from squall.engine.image_etc import build_etc
+from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk, default_root
 from squall.engine.sandbox import usable_namespaces
 from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig
@@ -51,6 +52,7 @@ class Zygotes:
         self._want_sdk = runtime_sdk
         self._sdk_root = sdk_root
         self.sdk: RuntimeSdk | None = None
+        self.etc_dir: str | None = None
         self._interpreters = interpreters
         self._cgroups = cgroups
         self._namespaces = namespaces
@@ -71,6 +73,9 @@ class Zygotes:
                 self._interpreters = await asyncio.to_thread(discover_interpreters)
         if self._cgroups is not None and self._cgroups.version and self._cgroups.writable:
             spares_for(self._cgroups).warm()  # sweeps what killed servers left, makes spares
+        if self.etc_dir is None and "mount" in (self._namespaces or ()):
+            etc = await asyncio.to_thread(build_etc, (self._sdk_root or default_root()) / "etc")
+            self.etc_dir = str(etc)
         if self._want_sdk and self.sdk is None:
             try:
                 self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)
@@ -119,6 +124,7 @@ class Zygotes:
             self._namespaces or frozenset(),
             seccomp=bool(self._seccomp),
             overlay=self._overlay,
+            etc_dir=self.etc_dir,
         )
 
     async def stop(self) -> None:

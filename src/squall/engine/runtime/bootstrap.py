@@ -336,6 +336,26 @@ def _recv_spawn(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
     return spec, fds
 
 
+def _close_inherited(keep: list[int]) -> None:
+    """Close every descriptor the zygote held except ``keep`` (in the forked child).
+
+    O_CLOEXEC does not help across a fork: without this, the EE would inherit e.g. the
+    zygote's handle on the host's pid namespace (``PidNamespaceForChild``)."""
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, _fd_limit())
+
+
+def _fd_limit() -> int:
+    try:
+        return max(int(name) for name in os.listdir("/proc/self/fd")) + 1
+    except (OSError, ValueError):
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _preload() -> list[str]:
     loaded = []
     for name in PRELOAD:
@@ -386,6 +406,7 @@ def zygote(ctl: socket.socket) -> None:
                 # namespace the child sees no parent pid: nothing to compare.)
                 _namespaces.die_with_parent(None if newpid else me)
                 ctl.close()
+                _close_inherited([0, 1, 2, *fds])
                 run_environment(spec, socket.socket(fileno=chan_fd), log_fd)
             except BaseException:
                 traceback.print_exc()
