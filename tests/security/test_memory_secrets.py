@@ -27,6 +27,7 @@ import pytest
 
 from squall.engine.host import discover_interpreters
 from tests.conftest import RunningServer, start_server
+from tests.security import procs
 from tests.services.lambda_.helpers import create, make_zip, publish, unique
 
 pytestmark = pytest.mark.skipif(
@@ -90,41 +91,6 @@ def two_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
     )
     yield srv
     srv.stop()
-
-
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == pid]
-        found += kids
-        todo += kids
-    return found
-
-
-def _runs_bootstrap(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(arg.endswith(b"runtime/bootstrap.py") for arg in cmdline)
-
-
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _zygotes(server_pid: int) -> list[int]:
-    """Processes running the bootstrap whose parent does not (EEs are the zygotes' forks)."""
-    return [p for p in _descendants(server_pid) if _runs_bootstrap(p) and not _runs_bootstrap(_parent(p))]
 
 
 def _memory_holds(pid: int, secrets: list[str]) -> list[str]:
@@ -193,7 +159,7 @@ def test_no_function_finds_another_functions_secrets_in_its_memory(two_accounts:
     assert invoke(0, {"op": "scan", "needles": [needle(markers[0])]}, "1") == [0]
 
     # The zygotes themselves never held any of it.
-    zygotes = _zygotes(two_accounts.process.pid)
+    zygotes = procs.zygotes(two_accounts.process.pid)
     assert zygotes, "no zygote found under the server"
     everything = [s for group in secrets for s in group]
     for pid in zygotes:

@@ -65,6 +65,19 @@ class EnvironmentError_(Exception):
     """An operation was asked of an EE in a state that does not allow it."""
 
 
+class NotDelivered(Exception):
+    """The EE was dead before its function took the event (e.g. its zygote was killed).
+
+    Raised by ``invoke`` (the EE is destroyed): the invocation never reached a live
+    function, so the caller may run it on another EE. ``result`` is what to report if
+    it does not (a ``Runtime.ExitError``, as for a crash).
+    """
+
+    def __init__(self, result: InvocationResult) -> None:
+        super().__init__(f"invocation {result.request_id} never reached a live function")
+        self.result = result
+
+
 @dataclass(frozen=True)
 class InvocationResult:
     request_id: str
@@ -282,6 +295,10 @@ class BaseEnvironment:
         if self._loop is not None and self._log_fd is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._log_fd)
         self._loop = None
+
+    def orphaned(self) -> bool:
+        """Its zygote is gone: the EE died with it (or is dying), whatever its state says."""
+        return not self._zygote.alive()
 
     def freeze(self) -> None:
         self._set_state(EnvState.FROZEN)

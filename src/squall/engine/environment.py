@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
 import uuid
 from typing import Any
@@ -24,6 +25,7 @@ from squall.engine.ee_base import (
     EnvironmentError_,
     EnvState,
     InvocationResult,
+    NotDelivered,
     error_doc,
     too_large_doc,
 )
@@ -39,9 +41,14 @@ __all__ = [
     "EnvironmentError_",
     "ExecutionEnvironment",
     "InvocationResult",
+    "NotDelivered",
 ]
 
 NO_REASON = "Runtime exited without providing a reason"
+# The kernel fails our end with ECONNRESET when the EE's end was closed with bytes unread
+# (the event, or part of it: the function never got it), EPIPE when it was closed before we wrote.
+# A clean EOF means the EE had read everything sent: the function may have run.
+_UNREAD = (errno.ECONNRESET, errno.EPIPE)
 
 
 class ExecutionEnvironment(BaseEnvironment):
@@ -115,12 +122,18 @@ class ExecutionEnvironment(BaseEnvironment):
         self._deadline_hit = False
         timer = loop.call_at(loop.time() + max(deadline - time.time(), 0.0), self._on_deadline)
         try:
-            chan.write(header, event)
+            try:
+                chan.write(header, event)
+            except ConnectionError:  # the EE was gone before the event was sent
+                raise NotDelivered(self._crashed(request_id, init_ms, started, NO_REASON)) from None
             reply, body = await chan.read()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
             if self._deadline_hit:
                 return self._timed_out(request_id, init_ms, started)
-            return self._crashed(request_id, init_ms, started, NO_REASON)
+            crashed = self._crashed(request_id, init_ms, started, NO_REASON)
+            if isinstance(exc, ConnectionError) and exc.errno in _UNREAD:
+                raise NotDelivered(crashed) from None
+            return crashed
         except BaseException:
             self.destroy()  # cancelled: a cancelled invocation kills its sandbox
             raise

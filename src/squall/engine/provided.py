@@ -25,6 +25,7 @@ from squall.engine.ee_base import (
     BaseEnvironment,
     EnvState,
     InvocationResult,
+    NotDelivered,
     error_doc,
 )
 from squall.engine.host import CgroupSupport
@@ -166,7 +167,11 @@ class ProvidedEnvironment(BaseEnvironment):
         if not invocation.outcome.done():
             if self._ended.done():
                 header, _ = self._ended.result()
-                return self._crashed(request_id, init_ms, started, str(header.get("exited") or NO_REASON))
+                handed_out = self._api.handed_out(invocation)
+                crashed = self._crashed(request_id, init_ms, started, str(header.get("exited") or NO_REASON))
+                if not handed_out:  # the runtime died before its /next took the event
+                    raise NotDelivered(crashed)
+                return crashed
             return self._timed_out(request_id, init_ms, started)
         outcome: Outcome = invocation.outcome.result()
         duration = (time.perf_counter() - started) * 1000

@@ -91,6 +91,10 @@ class RuntimeApi:
         self.max_response_bytes = max_response_bytes
         self._queue.put_nowait(invocation)
 
+    def handed_out(self, invocation: Invocation) -> bool:
+        """Did a ``/next`` return this invocation to the runtime?"""
+        return self._current is invocation
+
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
