@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from squall.engine.channel import FrameChannel
+from squall.engine.channel import TOO_LARGE, FrameChannel
 from squall.engine.ee_base import (
     INIT_TIMEOUT_S,
     MAX_LOG_BYTES,
@@ -30,6 +30,7 @@ from squall.engine.ee_base import (
     too_large_doc,
 )
 from squall.engine.host import CgroupSupport
+from squall.engine.runtime.wire import MAX_FRAME
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -121,6 +122,8 @@ class ExecutionEnvironment(BaseEnvironment):
         # A deadline timer that aborts the channel is much cheaper than asyncio.timeout per call.
         self._deadline_hit = False
         timer = loop.call_at(loop.time() + max(deadline - time.time(), 0.0), self._on_deadline)
+        # The reply's body is dropped as it arrives past the limit, never buffered.
+        chan.body_limit = MAX_FRAME if max_response_bytes is None else max_response_bytes
         try:
             try:
                 chan.write(header, event)
@@ -144,8 +147,8 @@ class ExecutionEnvironment(BaseEnvironment):
         duration = (time.perf_counter() - started) * 1000
         self._set_state(EnvState.READY)
         ok = bool(reply.get("ok"))
-        if max_response_bytes is not None and len(body) > max_response_bytes:
-            ok, body = False, too_large_doc(max_response_bytes)
+        if TOO_LARGE in reply:
+            ok, body = False, too_large_doc(chan.body_limit)
         return InvocationResult(
             request_id,
             ok,

@@ -128,7 +128,8 @@ class RuntimeApi:
     async def _read_request(
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> tuple[str, str, dict[str, str], bytes] | None:
-        """One whole request; a body past the response limit is read and dropped (then 413)."""
+        """One request; reading stops once its body passes the response limit (the answer is then
+        413, and the connection is closed without reading the rest)."""
         head: h11.Request | None = None
         body = bytearray()
         limit = (self.max_response_bytes or SYNC_RESPONSE_LIMIT) + 1
@@ -145,14 +146,20 @@ class RuntimeApi:
             if isinstance(event, h11.Request):
                 head = event
             elif isinstance(event, h11.Data):
-                if len(body) < limit:
-                    body += event.data[: limit - len(body)]
+                body += event.data[: limit - len(body)]
+                if len(body) >= limit:
+                    assert head is not None
+                    return self._request(head, body)
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
-                return head.method.decode(), head.target.decode("latin-1"), headers, bytes(body)
+                return self._request(head, body)
             elif isinstance(event, h11.ConnectionClosed):
                 return None
+
+    @staticmethod
+    def _request(head: h11.Request, body: bytearray) -> tuple[str, str, dict[str, str], bytes]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
+        return head.method.decode(), head.target.decode("latin-1"), headers, bytes(body)
 
     async def _route(
         self,
