@@ -33,6 +33,7 @@ from squall.engine.codecache import merged_layers
 from squall.engine.host import CgroupSupport
 from squall.engine.runtime import wire
 from squall.engine.sandbox import Cgroup, rlimits_for
+from squall.engine.scratch import Scratch, ScratchPool, ScratchUnavailable
 from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig, environment_variables, new_log_stream_name, spawn_spec
 from squall.engine.zygote import Zygote
@@ -123,11 +124,14 @@ class BaseEnvironment:
         seccomp: bool = False,
         overlay: bool = True,
         etc_dir: str | None = None,
+        scratch: ScratchPool | None = None,
     ) -> None:
         self.config = config
         self._seccomp = seccomp
         self._overlay = overlay
         self._etc_dir = etc_dir  # the image /etc (image_etc.build_etc) bound at /etc in a private root
+        self._scratch_pool = scratch if "mount" in namespaces else None
+        self._scratch: Scratch | None = None  # the disk-backed /tmp (scratch.py), once taken
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
         self.state = EnvState.STARTING
@@ -159,6 +163,18 @@ class BaseEnvironment:
             merged = await asyncio.to_thread(merged_layers, self.config.layer_dirs)
             self.config = dataclasses.replace(self.config, layer_dirs=(merged,))
 
+    async def _prepare_tmp(self) -> None:
+        """A disk-backed /tmp of EphemeralStorage's size (a spare, else made now off the loop);
+        none to be had: a tmpfs as before (charged to the EE's memory)."""
+        pool = self._scratch_pool
+        if pool is None:
+            return
+        size = self.config.ephemeral_mb
+        self._scratch = pool.take(size)
+        if self._scratch is None:
+            with contextlib.suppress(ScratchUnavailable):
+                self._scratch = await asyncio.to_thread(pool.make, size)
+
     def _spawn(self, extra: dict[str, Any] | None = None) -> None:
         """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error.
 
@@ -178,6 +194,7 @@ class BaseEnvironment:
                 self._namespaces,
                 self._seccomp,
                 self._etc_dir,
+                str(self._scratch.mount) if self._scratch is not None else None,
             )
             spec.update(extra or {})
             spawned = self._zygote.spawn(spec)
@@ -333,6 +350,11 @@ class BaseEnvironment:
 
     def _release(self) -> None:
         self._close_extra()
+        if self._scratch is not None and self._scratch_pool is not None:
+            # reused once the EE's pid namespace is gone (nothing of it can write there any more)
+            reuse = "pid" in self._namespaces and self.pid is not None
+            self._scratch_pool.give_back(self._scratch, self.pid if reuse else None)
+            self._scratch = None
         if self._channel is not None:
             self._channel.close()
         self._channel = None

@@ -31,6 +31,7 @@ from squall.engine.ee_base import (
 )
 from squall.engine.host import CgroupSupport
 from squall.engine.runtime.wire import MAX_FRAME
+from squall.engine.scratch import ScratchPool
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -63,9 +64,17 @@ class ExecutionEnvironment(BaseEnvironment):
         seccomp: bool = False,
         overlay: bool = True,
         etc_dir: str | None = None,
+        scratch: ScratchPool | None = None,
     ) -> None:
         super().__init__(
-            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, etc_dir=etc_dir
+            config,
+            zygote,
+            cgroups,
+            namespaces,
+            seccomp=seccomp,
+            overlay=overlay,
+            etc_dir=etc_dir,
+            scratch=scratch,
         )
         self._chan: FrameChannel | None = None
         self._deadline_hit = False
@@ -73,6 +82,7 @@ class ExecutionEnvironment(BaseEnvironment):
     async def start(self) -> bool:
         """Fork the EE and run its Init phase; False (and DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
+        await self._prepare_tmp()
         self._spawn()
         assert self._channel is not None
         self._channel.setblocking(False)

@@ -31,6 +31,7 @@ from squall.engine.ee_base import (
 from squall.engine.host import CgroupSupport
 from squall.engine.runtime import wire
 from squall.engine.runtime_api import Invocation, Outcome, RuntimeApi
+from squall.engine.scratch import ScratchPool
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -48,9 +49,17 @@ class ProvidedEnvironment(BaseEnvironment):
         seccomp: bool = False,
         overlay: bool = True,
         etc_dir: str | None = None,
+        scratch: ScratchPool | None = None,
     ) -> None:
         super().__init__(
-            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, etc_dir=etc_dir
+            config,
+            zygote,
+            cgroups,
+            namespaces,
+            seccomp=seccomp,
+            overlay=overlay,
+            etc_dir=etc_dir,
+            scratch=scratch,
         )
         self._api: RuntimeApi | None = None
         self._ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
@@ -59,6 +68,7 @@ class ProvidedEnvironment(BaseEnvironment):
     async def start(self) -> bool:
         """Exec the bootstrap and wait for its first ``/next``; False (DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
+        await self._prepare_tmp()
         self._api = RuntimeApi()
         address = await self._api.start()
         started = time.perf_counter()

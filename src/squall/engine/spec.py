@@ -95,6 +95,7 @@ def spawn_spec(
     namespaces: frozenset[str] = frozenset(),
     seccomp: bool = False,
     etc_dir: str | None = None,
+    tmp_dir: str | None = None,
 ) -> dict[str, Any]:
     """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py).
 
@@ -118,4 +119,5 @@ def spawn_spec(
         "gid": SANDBOX_GID,
         "seccomp": seccomp,
         "etc_dir": etc_dir,
+        "tmp_dir": tmp_dir,  # a disk-backed filesystem to bind at /tmp, else a tmpfs of tmp_mb
     }

@@ -4,8 +4,9 @@ Contract: `prepare()` (once, before any EE) fills in what the constructor left
 open by probing the host (namespaces, seccomp, overlayfs, a writable cgroup
 hierarchy, the interpreters), sweeps and makes spare cgroups, and builds the
 runtime SDK (boto3 for every interpreter, see `runtime_sdk`) unless
-`runtime_sdk=False`, and the image /etc private roots bind (`image_etc`). `for_runtime(runtime)` returns the live zygote of the
-runtime's interpreter, starting it on first use (one start at a time per
+`runtime_sdk=False`, the image /etc private roots bind (`image_etc`) and the
+pool of disk-backed /tmp filesystems (`scratch`, where the host allows).
+`for_runtime(runtime)` returns the live zygote of the runtime's interpreter, starting it on first use (one start at a time per
 interpreter); a custom runtime (`provided.*`) uses any zygote, the server's own
 Python's by preference. `environment(config, zygote)` makes an EE of the kind
 the runtime needs (`ee.kind_for`) with these settings. `stop()` stops every
@@ -24,6 +25,8 @@ from squall.engine.host import CgroupSupport, Interpreter, discover_interpreters
 from squall.engine.image_etc import build_etc
 from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk, default_root
 from squall.engine.sandbox import usable_namespaces
+from squall.engine.scratch import ScratchPool, pool_for
+from squall.engine.scratch import supported as scratch_supported
 from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
@@ -53,6 +56,7 @@ class Zygotes:
         self._sdk_root = sdk_root
         self.sdk: RuntimeSdk | None = None
         self.etc_dir: str | None = None
+        self.scratch: ScratchPool | None = None
         self._interpreters = interpreters
         self._cgroups = cgroups
         self._namespaces = namespaces
@@ -76,6 +80,9 @@ class Zygotes:
         if self.etc_dir is None and "mount" in (self._namespaces or ()):
             etc = await asyncio.to_thread(build_etc, (self._sdk_root or default_root()) / "etc")
             self.etc_dir = str(etc)
+        if self.scratch is None and "mount" in (self._namespaces or ()) and scratch_supported():
+            self.scratch = pool_for((self._sdk_root or default_root()).parent / "scratch")
+            self.scratch.warm()
         if self._want_sdk and self.sdk is None:
             try:
                 self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)
@@ -125,6 +132,7 @@ class Zygotes:
             seccomp=bool(self._seccomp),
             overlay=self._overlay,
             etc_dir=self.etc_dir,
+            scratch=self.scratch,
         )
 
     async def stop(self) -> None:

@@ -194,6 +194,8 @@ def build(spec: dict[str, Any]) -> None:
     binds += [(path, path) for path in runtime_paths()]
     binds.append((spec["code_dir"], spec["task_root"]))
     layers = list(spec.get("layer_dirs", ()))
+    tmp = spec.get("tmp_dir")
+    tmp_fd = os.open(tmp, os.O_PATH | os.O_DIRECTORY) if tmp else None
     fds = [os.open(src, os.O_PATH | os.O_DIRECTORY) for src in [b[0] for b in binds] + layers]
     pinned = [f"/proc/self/fd/{fd}" for fd in fds]
     try:
@@ -205,12 +207,18 @@ def build(spec: dict[str, Any]) -> None:
         for i, (_, dest) in enumerate(binds):
             bind_readonly(pinned[i], _dir(root, dest))
         _mount_layers(root, pinned[len(binds) :])
+        if tmp_fd is not None:  # its own disk-backed filesystem (engine/scratch.py), writable
+            target = _dir(root, "/tmp")
+            mount(f"/proc/self/fd/{tmp_fd}", target, None, MS_BIND)
+            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+        else:
+            size = f"size={int(spec['tmp_mb'])}m,mode=1777"
+            mount("tmpfs", _dir(root, "/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, size)
     finally:
         for fd in fds:
             os.close(fd)
-    mount(
-        "tmpfs", _dir(root, "/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777"
-    )
+        if tmp_fd is not None:
+            os.close(tmp_fd)
     _mount_dev(root)
     _dir(root, "/proc")
     os.chmod(root + "/tmp", 0o1777)
