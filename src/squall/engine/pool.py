@@ -78,6 +78,7 @@ class PoolManager:
         self._reaper = Reaper(self._pools.values, keep_alive_s)
         self._provisioned = ProvisionedPool(self._pools, self.zygotes, self._parking)
         self._stopped = False  # after run() ended, EEs that finish their invocation are destroyed
+        self.zygotes.on_death = self._drop_orphans  # a zygote's EEs die with it: drop them at once
 
     @property
     def keep_alive_s(self) -> float:

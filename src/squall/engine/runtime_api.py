@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from dataclasses import dataclass, field
 
 import h11
@@ -106,7 +107,9 @@ class RuntimeApi:
                 if request is None:
                     return
                 method, target, headers, body = request
-                status, payload, extra = await self._route(method, target, headers, body, conn, reader)
+                status, payload, extra = await self._route(
+                    method, target, headers, body, conn, reader, writer
+                )
                 content_type = "application/json" if status != 404 else "text/plain; charset=utf-8"
                 out = [("Content-Type", content_type), ("Content-Length", str(len(payload))), *extra]
                 writer.write(conn.send(h11.Response(status_code=status, headers=out)) or b"")
@@ -169,13 +172,14 @@ class RuntimeApi:
         body: bytes,
         conn: h11.Connection,
         reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
         path = target.split("?", 1)[0]
         if not path.startswith(PREFIX):
             return 404, b"404 page not found\n", []
         parts = path[len(PREFIX) :].split("/")
         if method == "GET" and parts == ["invocation", "next"]:
-            return await self._next(conn, reader)
+            return await self._next(conn, reader, writer)
         if method == "POST" and parts == ["init", "error"]:
             if self.first_next.is_set():
                 msg = "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed"
@@ -209,7 +213,7 @@ class RuntimeApi:
         return 404, b"404 page not found\n", []
 
     async def _next(
-        self, conn: h11.Connection, reader: asyncio.StreamReader
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
         """Long-poll for the next event; a runtime that hangs up meanwhile leaves it to the next caller."""
         self.first_next.set()
@@ -234,5 +238,24 @@ class RuntimeApi:
             if not get.done():
                 get.cancel()
         invocation = get.result()
+        if _peer_closed(writer):  # the runtime is gone, its hang-up not yet seen: keep the event
+            self._queue.put_nowait(invocation)
+            raise ConnectionError("the runtime hung up while waiting for /next")
         self._current = invocation
         return 200, invocation.event, list(invocation.headers.items())
+
+
+def _peer_closed(writer: asyncio.StreamWriter) -> bool:
+    """Has the runtime closed (or reset) this connection, whether or not the loop has seen it yet?"""
+    found = writer.get_extra_info("socket")
+    if found is None:
+        return False
+    sock = socket.socket(fileno=found.fileno())  # the same descriptor, not a copy: detached below
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.detach()

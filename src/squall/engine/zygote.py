@@ -11,10 +11,12 @@ round trip on a local socket).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ class Zygote:
         self.preloaded = preloaded
         self._ctl = ctl
         self._lock = threading.Lock()
+        self.died = False  # seen dead by ``watch``
 
     @classmethod
     def start(
@@ -98,7 +101,22 @@ class Zygote:
         return Spawned(int(reply["pid"]), server_end, log_r)
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return not self.died and self.process.poll() is None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, on_death: Callable[[Zygote], None]) -> None:
+        """Call ``on_death(self)`` on ``loop`` as soon as the zygote exits (a pidfd becomes readable)."""
+        try:
+            pidfd = os.pidfd_open(self.process.pid)
+        except OSError:  # no pidfds here (before Linux 5.3): deaths are found on use instead
+            return
+
+        def died() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self.died = True
+            on_death(self)
+
+        loop.add_reader(pidfd, died)
 
     def stop(self) -> None:
         self._ctl.close()

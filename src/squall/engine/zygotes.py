@@ -10,7 +10,9 @@ pool of disk-backed /tmp filesystems (`scratch`, where the host allows).
 interpreter); a custom runtime (`provided.*`) uses any zygote, the server's own
 Python's by preference. `environment(config, zygote)` makes an EE of the kind
 the runtime needs (`ee.kind_for`) with these settings. `stop()` stops every
-zygote; their EEs die with them (PR_SET_PDEATHSIG).
+zygote; their EEs die with them (PR_SET_PDEATHSIG). A zygote's death is seen at
+once (a pidfd on the loop): `on_death` is called, and the next cold start
+starts a new one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from squall.engine.ee import PROVIDED_RUNTIMES, Environment, kind_for
@@ -61,6 +64,8 @@ class Zygotes:
         self._cgroups = cgroups
         self._namespaces = namespaces
         self._zygotes: dict[str, Zygote] = {}  # by interpreter version
+        #: Called on the event loop when a zygote dies (its EEs die with it).
+        self.on_death: Callable[[], None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def prepare(self) -> None:
@@ -113,8 +118,13 @@ class Zygotes:
             if interp is None:
                 raise UnsupportedRuntime(f"no python{version} interpreter on this host for runtime {runtime}")
             zygote = await asyncio.to_thread(Zygote.start, interp, self._sdk_paths(interp))
+            zygote.watch(asyncio.get_running_loop(), self._died)
             self._zygotes[version] = zygote
             return zygote
+
+    def _died(self, zygote: Zygote) -> None:
+        if self.on_death is not None:
+            self.on_death()
 
     def _sdk_paths(self, interp: Interpreter) -> tuple[str, ...]:
         """The SDK for interpreters its distributions support (e.g. urllib3 2.x needs 3.10+)."""
