@@ -43,7 +43,7 @@ from squall.engine.runtime import rootfs
 
 log = logging.getLogger("squall.engine.scratch")
 
-SPARES = 3  # per size in use
+SPARES = 6  # per size in use
 DEFAULT_MB = 512
 RESERVE_FRACTION = 0.05
 REAP_WAIT_S = 60.0  # how long a used filesystem waits for its EE to be gone before it is destroyed
@@ -162,7 +162,7 @@ class ScratchPool:
                 with self._wake:
                     self._ready[size].append(scratch)
             elif self._used:
-                time.sleep(0.002)  # until their EEs are gone
+                time.sleep(0.005)  # until their EEs are gone
 
     def _recycle(self) -> None:
         with self._wake:
