@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from squall.engine import scratch
 from squall.engine.runtime import namespaces, rootfs, seccomp
 
 # clone(2) flags for unshare(2)
@@ -71,7 +72,8 @@ class Isolation:
             + (
                 "yes (own root: code at /var/task, layers at /opt by "
                 + ("overlayfs" if self.overlay else "merged copies")
-                + ", read-only; private /tmp)"
+                + ", read-only; an image /etc; private /tmp: "
+                + ("its own disk filesystem)" if scratch.supported() else "tmpfs, counted as memory)")
                 if self.private_root
                 else "no (EEs see the host's filesystem)"
             ),
