@@ -179,7 +179,8 @@ class BaseEnvironment:
         """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error.
 
         The zygote only sees the spec (nothing secret); the environment (variables, role
-        credentials) goes to the forked EE over its own channel, its first message.
+        credentials) is the first message on the EE's own channel, queued in the kernel
+        before the zygote passes the descriptor on (see ``Zygote.spawn``).
         """
         try:
             if self._cgroup is not None:
@@ -197,16 +198,12 @@ class BaseEnvironment:
                 str(self._scratch.mount) if self._scratch is not None else None,
             )
             spec.update(extra or {})
-            spawned = self._zygote.spawn(spec)
+            env = environment_variables(self.config, self.log_stream_name, spec["task_root"])
+            spawned = self._zygote.spawn(spec, wire.pack_message({"env": env}))
         except BaseException:
             self._release()
             self._set_state(EnvState.DEAD)
             raise
-        try:  # a few KB into an empty socket buffer: never blocks
-            env = environment_variables(self.config, self.log_stream_name, spec["task_root"])
-            wire.send_message(spawned.channel, {"env": env})
-        except OSError:
-            pass  # the EE is gone already: its Init reports it
         self.pid, self._channel, self._log_fd = spawned.pid, spawned.channel, spawned.log_fd
         # Read the log pipe continuously so a chatty function never blocks on a full pipe.
         self._loop = asyncio.get_running_loop()

@@ -101,8 +101,8 @@ def spawn_spec(
 
     Nothing secret: the zygote is shared by every function, and what passes through its heap
     is inherited by every EE it forks later. The environment (the function's variables, its
-    role's keys and session token) is ``environment_variables``, sent to the EE itself over its
-    channel after the fork (``BaseEnvironment._spawn``).
+    role's keys and session token) is ``environment_variables``, queued in the EE's own channel,
+    which the zygote passes on unread (``BaseEnvironment._spawn``, ``Zygote.spawn``).
     """
     task_root = TASK_ROOT if "mount" in namespaces else config.code_dir
     return {

@@ -5,8 +5,12 @@ interpreter binary (never a pyenv shim) with a control socket; the zygote
 imports boto3/botocore once and reports ready. ``spawn(spec)`` hands it a
 fresh socketpair end and a log pipe's write end; it forks and returns the
 new EE's pid. A spec carries nothing secret (the zygote's heap is every later
-EE's): the caller sends the EE its environment over ``Spawned.channel``. Spawns are serialised by a lock (each is a sub-millisecond
-round trip on a local socket).
+EE's): the EE's environment is ``first``, written into the EE's own channel
+before the zygote gets the descriptor. It waits in the kernel's socket
+buffer, never in the zygote's memory (the zygote passes the descriptor on
+unread), and the EE reads it first thing after the fork, without a round
+trip. Spawns are serialised by a lock (each is a sub-millisecond round trip
+on a local socket).
 """
 
 from __future__ import annotations
@@ -78,11 +82,15 @@ class Zygote:
         ours.settimeout(None)
         return cls(interpreter, process, ours, list(ready.get("preloaded", [])))
 
-    def spawn(self, spec: dict[str, Any]) -> Spawned:
-        """Fork a new execution environment from this zygote; it starts its Init phase at once."""
+    def spawn(self, spec: dict[str, Any], first: bytes = b"") -> Spawned:
+        """Fork a new execution environment from this zygote; it starts its Init phase at once.
+
+        ``first`` (the EE's environment) is queued on the EE's channel before the fork."""
         server_end, ee_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
+            if first:  # a few KB into an empty socket buffer: never blocks
+                server_end.sendall(first)
             with self._lock:
                 socket.send_fds(self._ctl, [wire.pack_message(spec)], [ee_end.fileno(), log_w])
                 reply = wire.recv_header(self._ctl)

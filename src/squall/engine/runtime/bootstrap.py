@@ -11,9 +11,9 @@ execution environment (``run_environment``) and the zygote answers
 
 The spec holds nothing secret: the zygote's heap is inherited by every EE it
 forks later, whatever function or account it serves. The EE's first message
-on its own channel (sent by the server after the fork) is ``{"env": {...}}``:
-the function's environment variables and role credentials, which only that
-EE ever holds.
+on its own channel is ``{"env": {...}}``: the function's environment
+variables and role credentials, which the server queued in that socket
+before handing it over; the zygote never reads it, only the EE does.
 
 An execution environment runs the Init phase (import the handler module),
 reports ``{"ok": true, "init_ms": ...}`` or ``{"ok": false}`` plus an error

@@ -208,9 +208,9 @@ def build(spec: dict[str, Any]) -> None:
             bind_readonly(pinned[i], _dir(root, dest))
         _mount_layers(root, pinned[len(binds) :])
         if tmp_fd is not None:  # its own disk-backed filesystem (engine/scratch.py), writable
-            target = _dir(root, "/tmp")
-            mount(f"/proc/self/fd/{tmp_fd}", target, None, MS_BIND)
-            mount(None, target, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+            # A bind keeps the source mount's nosuid/nodev; no remount (it would take the
+            # filesystem's s_umount lock for writing, which writeback may hold).
+            mount(f"/proc/self/fd/{tmp_fd}", _dir(root, "/tmp"), None, MS_BIND)
         else:
             size = f"size={int(spec['tmp_mb'])}m,mode=1777"
             mount("tmpfs", _dir(root, "/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, size)
