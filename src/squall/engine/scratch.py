@@ -180,7 +180,8 @@ class ScratchPool:
                 self._destroy_image(scratch.image)
                 continue
             with self._wake:
-                full = len(self._ready[scratch.size_mb]) >= self._spares
+                # spares were made while this one was in use: keep some extra rather than churn
+                full = len(self._ready[scratch.size_mb]) >= 2 * self._spares
                 if not full:
                     self._ready[scratch.size_mb].append(scratch)
             if full:
@@ -199,8 +200,11 @@ class ScratchPool:
                         shutil.rmtree(entry.path)
                     else:
                         os.unlink(entry.path)
-            os.chown(scratch.mount, 0, 0)
-            os.chmod(scratch.mount, 0o1777)
+            st = os.stat(scratch.mount)
+            if (st.st_uid, st.st_gid) != (0, 0):  # (the EE's uid cannot change these: never, in practice)
+                os.chown(scratch.mount, 0, 0)
+            if st.st_mode & 0o7777 != 0o1777:
+                os.chmod(scratch.mount, 0o1777)
             return not os.listdir(scratch.mount)
         except OSError:
             return False
