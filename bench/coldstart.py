@@ -16,10 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from squall.engine import scratch
 from squall.engine.environment import ExecutionEnvironment
 from squall.engine.host import CgroupSupport, discover_interpreters, probe_cgroups, probe_isolation
+from squall.engine.image_etc import build_etc
 from squall.engine.netns import Plan, SpareNamespaces
+from squall.engine.runtime_sdk import default_root
 from squall.engine.sandbox import usable_namespaces
+from squall.engine.scratch import ScratchPool, pool_for
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -39,6 +43,8 @@ async def cold(
     namespaces: frozenset[str] = frozenset(),
     seccomp: bool = False,
     network: SpareNamespaces | None = None,
+    etc_dir: str | None = None,
+    tmp: ScratchPool | None = None,
 ) -> list[float]:
     times = []
     if network is not None:
@@ -46,7 +52,9 @@ async def cold(
         await asyncio.sleep(0.1)  # the first spares, as a server has them by its first invocation
     for _ in range(n):
         t0 = time.perf_counter()
-        ee = ExecutionEnvironment(cfg, zygote, cgroups, namespaces, seccomp=seccomp, network=network)
+        ee = ExecutionEnvironment(
+            cfg, zygote, cgroups, namespaces, seccomp=seccomp, network=network, etc_dir=etc_dir, scratch=tmp
+        )
         assert await ee.start()
         result = await ee.invoke(b"{}", time.time() + 3)
         times.append((time.perf_counter() - t0) * 1000)
@@ -94,12 +102,21 @@ def main() -> None:
             runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces))))
         if namespaces and isolation.seccomp:
             cg = support if support.version and support.writable else None
-            label = "cold start, + ns + seccomp"
-            runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True))))
+            # as the server runs them: the image /etc, a disk-backed /tmp where the host allows
+            etc = str(build_etc(default_root() / "etc")) if "mount" in namespaces else None
+            tmp = pool_for(default_root().parent / "scratch") if scratch.supported() else None
+            if tmp is not None:
+                tmp.warm()
+                time.sleep(1.0)  # its first spares
+            label = "cold start, + ns + seccomp" + (" + disk /tmp" if tmp else "")
+            full = {"etc_dir": etc, "tmp": tmp}
+            runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True, **full))))
             if os.geteuid() == 0 and isolation.namespaces.get("net"):
                 spares = SpareNamespaces(Plan(port=4566, egress=True))
-                label = "cold start, + ns + seccomp + net ns"
-                runs.append((label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True, spares))))
+                label += " + net ns"
+                runs.append(
+                    (label, asyncio.run(cold(zygote, cfg, cg, args.n, namespaces, True, spares, **full)))
+                )
                 spares.close()
         if not args.full_only:
             runs.append(("warm invoke", asyncio.run(warm(zygote, cfg, args.n * 10))))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from squall.engine.channel import FrameChannel
+from squall.engine.channel import TOO_LARGE, FrameChannel
 from squall.engine.runtime import wire
 
 uvloop = pytest.importorskip("uvloop")
@@ -95,6 +95,50 @@ def test_oversized_frame_ends_the_channel(run: Callable[[Coroutine[Any, Any, Any
     async def main() -> None:
         chan, peer = await _pair()
         peer.send((wire.MAX_FRAME + 1).to_bytes(4, "big"))
+        with pytest.raises(ConnectionError):
+            await chan.read()
+        chan.close()
+        peer.close()
+
+    run(main())
+
+
+def test_a_body_past_the_limit_is_dropped_as_it_arrives(
+    run: Callable[[Coroutine[Any, Any, Any]], Any],
+) -> None:
+    """Never buffered: the channel only counts the bytes, then delivers the header, flagged."""
+
+    async def main() -> None:
+        chan, peer = await _pair()
+        chan.body_limit = 1000
+        peer.setblocking(False)
+        big = 8 * 1024 * 1024
+        loop = asyncio.get_running_loop()
+        pending = asyncio.ensure_future(chan.read())
+        await loop.sock_sendall(peer, wire.pack_message({"ok": True}, b"x" * big))
+        header, body = await pending
+        assert header == {"ok": True, TOO_LARGE: big} and body == b""
+        assert len(chan._buf) == 0
+        # the channel goes on: the next message within the limit arrives whole
+        pending = asyncio.ensure_future(chan.read())
+        await loop.sock_sendall(peer, wire.pack_message({"ok": True}, b"y" * 1000))
+        assert await pending == ({"ok": True}, b"y" * 1000)
+        chan.close()
+        peer.close()
+
+    run(main())
+
+
+def test_messages_nobody_asked_for_end_the_channel(run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+    """A function writing frames to its channel itself cannot make the server queue them."""
+
+    async def main() -> None:
+        chan, peer = await _pair()
+        peer.sendall(wire.pack_message({"ok": True}, b"1") * 3)
+        for _ in range(1000):
+            if chan._error is not None:
+                break
+            await asyncio.sleep(0.001)
         with pytest.raises(ConnectionError):
             await chan.read()
         chan.close()

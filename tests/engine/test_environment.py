@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from squall.engine.environment import EnvironmentError_, EnvState, ExecutionEnvironment
+from squall.engine.environment import EnvironmentError_, EnvState, ExecutionEnvironment, NotDelivered
 from squall.engine.host import CgroupSupport, discover_interpreters
 from squall.engine.spec import Credentials
 from squall.engine.zygote import Zygote
@@ -259,6 +259,25 @@ def test_crash_is_an_exit_error(zygote: Zygote, write_function: Callable[..., st
     doc = json.loads(run(start_and_invoke(ee)).payload)
     assert doc["errorType"] == "Runtime.ExitError"
     assert ee.state is EnvState.DEAD
+
+
+def test_an_ee_dead_before_the_event_is_not_delivered(
+    zygote: Zygote, write_function: Callable[..., str]
+) -> None:
+    """Killed while idle (its zygote died, say): the invocation never reached the function."""
+    ee = ExecutionEnvironment(config(write_function(ECHO)), zygote)
+
+    async def go() -> None:
+        assert await ee.start()
+        assert ee.pid is not None
+        os.kill(ee.pid, 9)
+        await until(lambda: gone(ee.pid))
+        with pytest.raises(NotDelivered) as lost:
+            await ee.invoke(b"{}", time.time() + 3, request_id="r-lost")
+        assert json.loads(lost.value.result.payload)["errorType"] == "Runtime.ExitError"
+        assert ee.state is EnvState.DEAD
+
+    run(go())
 
 
 def test_freeze_thaw_and_state_machine(zygote: Zygote, write_function: Callable[..., str]) -> None:

@@ -388,3 +388,36 @@ head -c 400m /dev/zero | tail > /dev/null
         assert all(gone(pid) for pid in pids)
 
     run(go())
+
+
+def test_runtime_api_stops_reading_a_response_past_the_limit() -> None:
+    """A 60 MB /response is answered 413 once the limit is passed: the rest is never read."""
+
+    async def go() -> None:
+        api = RuntimeApi(max_response_bytes=1000)
+        host, port = (await api.start()).split(":")
+        try:
+            inv = Invocation("id-big", b"{}", {"Lambda-Runtime-Aws-Request-Id": "id-big"})
+            api.submit(inv, 1000)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(
+                next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
+            )
+            await reader.readexactly(length)
+            big = 60 * 1000 * 1000
+            writer.write(
+                b"POST /2018-06-01/runtime/invocation/id-big/response HTTP/1.1\r\nHost: x\r\n"
+                + f"Content-Length: {big}\r\n\r\n".encode()
+                + b"x" * 64 * 1024  # far less than announced: the answer must not wait for the rest
+            )
+            status = await asyncio.wait_for(reader.readline(), 5)
+            assert status.startswith(b"HTTP/1.1 413"), status
+            outcome = await inv.outcome
+            assert not outcome.ok and json.loads(outcome.body)["errorType"] == "Function.ResponseSizeTooLarge"
+            writer.close()
+        finally:
+            api.close()
+
+    asyncio.run(go())

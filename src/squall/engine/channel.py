@@ -10,6 +10,14 @@ library). Writes go straight to the transport, which buffers what the socket
 does not take at once (an event is at most a few MB, and the EE reads it
 whole before it answers). ``abort()`` (a deadline) and the EE exiting fail the
 pending read with ``ConnectionError`` / ``asyncio.IncompleteReadError``.
+
+What the EE sends is bounded as it arrives, never after: a header frame past
+``MAX_HEADER``, or a second message while one is still unread, is a protocol
+violation (the channel is aborted). A body frame past ``body_limit`` (set per
+invocation: the response size limit) is never buffered: its bytes are counted
+and dropped as they arrive, and once the whole frame has passed, the message is
+delivered with an empty body and ``TOO_LARGE`` (its size) in its header; the
+EE stays usable.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from typing import Any
 
 import orjson
 
-from squall.engine.runtime.wire import MAX_FRAME
+from squall.engine.ee_base import SYNC_RESPONSE_LIMIT
 
 Message = tuple[dict[str, Any], bytes]
 _LEN = 4
+MAX_HEADER = 1024 * 1024
+TOO_LARGE = "squall.too_large"  # set by the channel in a header whose body was dropped: its size
 
 
 def encode_header(header: dict[str, Any]) -> bytes:
@@ -49,6 +59,10 @@ class FrameChannel(asyncio.Protocol):
         self._ready: list[Message] = []
         self._waiter: asyncio.Future[Message] | None = None
         self._error: BaseException | None = None
+        #: The largest body frame kept; larger ones are dropped as they arrive (see the module doc).
+        self.body_limit = SYNC_RESPONSE_LIMIT
+        self._skip = 0  # bytes of an oversized body frame still to drop
+        self._skipped: dict[str, Any] | None = None  # its message's header
 
     @classmethod
     async def connect(cls, sock: socket.socket) -> FrameChannel:
@@ -61,34 +75,60 @@ class FrameChannel(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
+        if self._skip:
+            if len(data) < self._skip:
+                self._skip -= len(data)
+                return
+            data = data[self._skip :]
+            self._skip = 0
+            self._deliver_skipped()
         buf = self._buf
         buf += data
         while True:
             if len(buf) < _LEN:
                 return
             n = int.from_bytes(buf[:_LEN], "big")
-            if n > MAX_FRAME:
-                self._fail(ConnectionError(f"frame of {n} bytes exceeds the limit"))
-                self.abort()
+            if n > MAX_HEADER:
+                self._violation(f"header frame of {n} bytes")
                 return
             body_at = _LEN + n
             if len(buf) < body_at + _LEN:
                 return
             m = int.from_bytes(buf[body_at : body_at + _LEN], "big")
-            if m > MAX_FRAME:
-                self._fail(ConnectionError(f"frame of {m} bytes exceeds the limit"))
-                self.abort()
-                return
+            if m > self.body_limit:  # never buffered: dropped as it arrives
+                header = self._header(buf[_LEN:body_at])
+                del buf[: body_at + _LEN]
+                self._skipped = {**header, TOO_LARGE: m} if isinstance(header, dict) else {TOO_LARGE: m}
+                if len(buf) < m:
+                    self._skip = m - len(buf)
+                    buf.clear()
+                    return
+                del buf[:m]
+                self._deliver_skipped()
+                continue
             end = body_at + _LEN + m
             if len(buf) < end:
                 return
-            try:
-                header = orjson.loads(buf[_LEN:body_at])
-            except orjson.JSONDecodeError:
-                header = json.loads(bytes(buf[_LEN:body_at]))  # what only the stdlib reads (NaN)
+            header = self._header(buf[_LEN:body_at])
             body = bytes(buf[body_at + _LEN : end])
             del buf[:end]
             self._deliver((header, body))
+
+    @staticmethod
+    def _header(raw: bytearray) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return json.loads(bytes(raw))  # what only the stdlib reads (NaN)
+
+    def _deliver_skipped(self) -> None:
+        header, self._skipped = self._skipped, None
+        self._deliver((header or {}, b""))
+
+    def _violation(self, what: str) -> None:
+        self._ready.clear()
+        self._fail(ConnectionError(f"EE protocol violation: {what}"))
+        self.abort()
 
     def eof_received(self) -> bool:
         self._fail(asyncio.IncompleteReadError(bytes(self._buf), None))
@@ -127,10 +167,14 @@ class FrameChannel(asyncio.Protocol):
             self.transport.close()
 
     def _deliver(self, message: Message) -> None:
+        if self._error is not None:
+            return  # aborted: nothing after the failure counts
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(message)
             self._waiter = None
+        elif self._ready:  # one reply per request: a function writing to its channel itself
+            self._violation("a message nobody asked for")
         else:
             self._ready.append(message)
 

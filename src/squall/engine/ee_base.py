@@ -34,9 +34,11 @@ from squall.engine.dns_relay import DnsRelay
 from squall.engine.endpoint_proxy import EndpointProxy
 from squall.engine.host import CgroupSupport
 from squall.engine.netns import Namespace, SpareNamespaces, inside_endpoint
+from squall.engine.runtime import wire
 from squall.engine.sandbox import Cgroup, rlimits_for
+from squall.engine.scratch import Scratch, ScratchPool, ScratchUnavailable
 from squall.engine.spare_cgroups import spares_for
-from squall.engine.spec import FunctionConfig, new_log_stream_name, spawn_spec
+from squall.engine.spec import FunctionConfig, environment_variables, new_log_stream_name, spawn_spec
 from squall.engine.zygote import Zygote
 
 
@@ -65,6 +67,19 @@ MAX_LOG_BYTES = 4 * 1024 * 1024  # per invocation; older output is dropped first
 
 class EnvironmentError_(Exception):
     """An operation was asked of an EE in a state that does not allow it."""
+
+
+class NotDelivered(Exception):
+    """The EE was dead before its function took the event (e.g. its zygote was killed).
+
+    Raised by ``invoke`` (the EE is destroyed): the invocation never reached a live
+    function, so the caller may run it on another EE. ``result`` is what to report if
+    it does not (a ``Runtime.ExitError``, as for a crash).
+    """
+
+    def __init__(self, result: InvocationResult) -> None:
+        super().__init__(f"invocation {result.request_id} never reached a live function")
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -112,10 +127,15 @@ class BaseEnvironment:
         seccomp: bool = False,
         overlay: bool = True,
         network: SpareNamespaces | None = None,
+        etc_dir: str | None = None,
+        scratch: ScratchPool | None = None,
     ) -> None:
         self.config = config
         self._seccomp = seccomp
         self._overlay = overlay
+        self._etc_dir = etc_dir  # the image /etc (image_etc.build_etc) bound at /etc in a private root
+        self._scratch_pool = scratch if "mount" in namespaces else None
+        self._scratch: Scratch | None = None  # the disk-backed /tmp (scratch.py), once taken
         self.id = uuid.uuid4().hex
         self.log_stream_name = new_log_stream_name(config.version)
         self.state = EnvState.STARTING
@@ -174,18 +194,47 @@ class BaseEnvironment:
                 self.config = dataclasses.replace(self.config, endpoint_url=url)
         return ns
 
+    async def _prepare_tmp(self) -> None:
+        """A disk-backed /tmp of EphemeralStorage's size (a spare, else made now off the loop);
+        none to be had: a tmpfs as before (charged to the EE's memory)."""
+        pool = self._scratch_pool
+        if pool is None:
+            return
+        size = self.config.ephemeral_mb
+        self._scratch = pool.take(size)
+        if self._scratch is None:
+            with contextlib.suppress(ScratchUnavailable):
+                self._scratch = await asyncio.to_thread(pool.make, size)
+
     def _spawn(self, extra: dict[str, Any] | None = None) -> None:
-        """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error."""
+        """Create the cgroup and fork the EE (its spec plus ``extra``); INITIALISING after. DEAD on error.
+
+        The zygote only sees the spec (nothing secret); the environment (variables, role
+        credentials) is the first message on the EE's own channel, queued in the kernel
+        before the zygote passes the descriptor on (see ``Zygote.spawn``).
+        """
         try:
             if self._cgroup is not None:
                 self._cgroup.create(self.config.limits)
             procs = self._cgroup.procs_files if self._cgroup else []
             rlimits = rlimits_for(self.config.limits, bool(procs))
             spec = spawn_spec(
-                self.config, self.log_stream_name, procs, rlimits, self._namespaces, self._seccomp
+                self.config,
+                self.log_stream_name,
+                procs,
+                rlimits,
+                self._namespaces,
+                self._seccomp,
+                self._etc_dir,
+                str(self._scratch.mount) if self._scratch is not None else None,
             )
             spec.update(extra or {})
-            spawned = self._zygote.spawn(spec, self._netns.fd if self._netns is not None else None)
+            env = environment_variables(self.config, self.log_stream_name, spec["task_root"])
+            spawned = self._zygote.spawn(
+                spec,
+                wire.pack_message({"env": env}),
+                self._netns.fd if self._netns is not None else None,
+            )
             if self._netns is not None:
                 self._netns.close_fd()  # the EE is in it now
         except BaseException:
@@ -298,6 +347,10 @@ class BaseEnvironment:
             self._loop.remove_reader(self._log_fd)
         self._loop = None
 
+    def orphaned(self) -> bool:
+        """Its zygote is gone: the EE died with it (or is dying), whatever its state says."""
+        return not self._zygote.alive()
+
     def freeze(self) -> None:
         self._set_state(EnvState.FROZEN)
         self._signal_all(frozen=True)
@@ -345,6 +398,11 @@ class BaseEnvironment:
         if self._netns is not None:
             self._netns.close()
             self._netns = None
+        if self._scratch is not None and self._scratch_pool is not None:
+            # reused once the EE's pid namespace is gone (nothing of it can write there any more)
+            reuse = "pid" in self._namespaces and self.pid is not None
+            self._scratch_pool.give_back(self._scratch, self.pid if reuse else None)
+            self._scratch = None
         if self._channel is not None:
             self._channel.close()
         self._channel = None

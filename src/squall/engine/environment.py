@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
 import uuid
 from typing import Any
 
-from squall.engine.channel import FrameChannel
+from squall.engine.channel import TOO_LARGE, FrameChannel
 from squall.engine.ee_base import (
     INIT_TIMEOUT_S,
     MAX_LOG_BYTES,
@@ -24,11 +25,14 @@ from squall.engine.ee_base import (
     EnvironmentError_,
     EnvState,
     InvocationResult,
+    NotDelivered,
     error_doc,
     too_large_doc,
 )
 from squall.engine.host import CgroupSupport
 from squall.engine.netns import SpareNamespaces
+from squall.engine.runtime.wire import MAX_FRAME
+from squall.engine.scratch import ScratchPool
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -40,9 +44,14 @@ __all__ = [
     "EnvironmentError_",
     "ExecutionEnvironment",
     "InvocationResult",
+    "NotDelivered",
 ]
 
 NO_REASON = "Runtime exited without providing a reason"
+# The kernel fails our end with ECONNRESET when the EE's end was closed with bytes unread
+# (the event, or part of it: the function never got it), EPIPE when it was closed before we wrote.
+# A clean EOF means the EE had read everything sent: the function may have run.
+_UNREAD = (errno.ECONNRESET, errno.EPIPE)
 
 
 class ExecutionEnvironment(BaseEnvironment):
@@ -56,9 +65,19 @@ class ExecutionEnvironment(BaseEnvironment):
         seccomp: bool = False,
         overlay: bool = True,
         network: SpareNamespaces | None = None,
+        etc_dir: str | None = None,
+        scratch: ScratchPool | None = None,
     ) -> None:
         super().__init__(
-            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, network=network
+            config,
+            zygote,
+            cgroups,
+            namespaces,
+            seccomp=seccomp,
+            overlay=overlay,
+            network=network,
+            etc_dir=etc_dir,
+            scratch=scratch,
         )
         self._chan: FrameChannel | None = None
         self._deadline_hit = False
@@ -70,6 +89,7 @@ class ExecutionEnvironment(BaseEnvironment):
         if ns is not None and ns.runtime_api is not None:
             ns.runtime_api.close()  # the Python runtime talks over its channel, not the Runtime API
             ns.runtime_api = None
+        await self._prepare_tmp()
         self._spawn()
         assert self._channel is not None
         self._channel.setblocking(False)
@@ -119,13 +139,21 @@ class ExecutionEnvironment(BaseEnvironment):
         # A deadline timer that aborts the channel is much cheaper than asyncio.timeout per call.
         self._deadline_hit = False
         timer = loop.call_at(loop.time() + max(deadline - time.time(), 0.0), self._on_deadline)
+        # The reply's body is dropped as it arrives past the limit, never buffered.
+        chan.body_limit = MAX_FRAME if max_response_bytes is None else max_response_bytes
         try:
-            chan.write(header, event)
+            try:
+                chan.write(header, event)
+            except ConnectionError:  # the EE was gone before the event was sent
+                raise NotDelivered(self._crashed(request_id, init_ms, started, NO_REASON)) from None
             reply, body = await chan.read()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
             if self._deadline_hit:
                 return self._timed_out(request_id, init_ms, started)
-            return self._crashed(request_id, init_ms, started, NO_REASON)
+            crashed = self._crashed(request_id, init_ms, started, NO_REASON)
+            if isinstance(exc, ConnectionError) and exc.errno in _UNREAD:
+                raise NotDelivered(crashed) from None
+            return crashed
         except BaseException:
             self.destroy()  # cancelled: a cancelled invocation kills its sandbox
             raise
@@ -136,8 +164,8 @@ class ExecutionEnvironment(BaseEnvironment):
         duration = (time.perf_counter() - started) * 1000
         self._set_state(EnvState.READY)
         ok = bool(reply.get("ok"))
-        if max_response_bytes is not None and len(body) > max_response_bytes:
-            ok, body = False, too_large_doc(max_response_bytes)
+        if TOO_LARGE in reply:
+            ok, body = False, too_large_doc(chan.body_limit)
         return InvocationResult(
             request_id,
             ok,

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from squall.engine import scratch
 from squall.engine.runtime import namespaces, rootfs, seccomp
 
 # clone(2) flags for unshare(2)
@@ -83,9 +84,10 @@ class Isolation:
             "namespaces: " + (", ".join(ns) if ns else "none"),
             "private root: "
             + (
-                "yes (pivot_root: code at /var/task, layers at /opt by "
+                "yes (own root: code at /var/task, layers at /opt by "
                 + ("overlayfs" if self.overlay else "merged copies")
-                + ", read-only; private /tmp)"
+                + ", read-only; an image /etc; private /tmp: "
+                + ("its own disk filesystem)" if scratch.supported() else "tmpfs, counted as memory)")
                 if self.private_root
                 else "no (EEs see the host's filesystem)"
             ),
@@ -143,7 +145,7 @@ def probe_cgroups() -> CgroupSupport:
 
 
 def probe_private_root() -> tuple[bool, bool]:
-    """Can a child build a root of its own and pivot into it (through a user namespace unless root)?
+    """Can a child build a root of its own and switch into it (through a user namespace unless root)?
     And can it stack layers with a read-only overlayfs there? (private root, overlay)"""
     libc = ctypes.CDLL(None, use_errno=True)
     root = os.geteuid() == 0
@@ -159,7 +161,6 @@ def probe_private_root() -> tuple[bool, bool]:
                 rootfs.mount(None, "/", None, rootfs.MS_REC | rootfs.MS_PRIVATE)
                 new = rootfs.STAGING
                 rootfs.mount("tmpfs", new, "tmpfs", 0, "size=64k")
-                os.mkdir(new + rootfs.OLD_ROOT)
                 rootfs.bind_readonly("/usr", _mkdir(new + "/usr"))
                 overlay = True
                 try:
@@ -170,9 +171,9 @@ def probe_private_root() -> tuple[bool, bool]:
                 except OSError:
                     overlay = False
                 os.chdir(new)
-                pivot = rootfs._SYS_PIVOT_ROOT.get(os.uname().machine)
-                if pivot is not None and libc.syscall(pivot, b".", b"." + rootfs.OLD_ROOT.encode()) == 0:
-                    code = 0 if overlay else 2
+                rootfs.mount(new, "/", None, rootfs.MS_MOVE)
+                os.chroot(".")
+                code = 0 if overlay else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

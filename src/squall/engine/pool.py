@@ -8,7 +8,10 @@ when frozen), else a cold start from the zygote of the function's interpreter
 on-demand EE is started and may refuse it by raising (the concurrency lease's
 scaling rate). After the invocation a healthy EE is parked in its pool
 (``idle.Parking``: frozen once unused for ``freeze_grace_s``); a dead one is
-dropped. ``generation`` is a token the service changes whenever the
+dropped. An invocation whose EE was dead before its function took the event
+(``NotDelivered``: e.g. the zygote was killed, and its EEs with it) runs again
+on another EE, warm or cold (a dead zygote is restarted on the next cold start),
+up to ``MAX_ATTEMPTS`` times. ``generation`` is a token the service changes whenever the
 configuration or code behind ``key`` changes (e.g. $LATEST's RevisionId); an
 EE's credentials are part of it: idle EEs of an older generation are destroyed,
 busy ones when they return (``version_pool``). Idle on-demand EEs are destroyed
@@ -31,15 +34,19 @@ from pathlib import Path
 from typing import Any
 
 from squall.engine.ee import Environment
-from squall.engine.ee_base import EnvState, InvocationResult
+from squall.engine.ee_base import EnvState, InvocationResult, NotDelivered
 from squall.engine.host import CgroupSupport, Interpreter
 from squall.engine.idle import FREEZE_GRACE_S, KEEP_ALIVE_S, Parking, Reaper
 from squall.engine.netns import Plan
 from squall.engine.provisioned_pool import PROVISIONED, ProvisionedPool
 from squall.engine.spec import FunctionConfig
 from squall.engine.version_pool import Pool
+from squall.engine.zygote import ZygoteError
 from squall.engine.zygotes import UnsupportedRuntime, Zygotes
 from squall.lib.tasks import Started
+
+#: Tries of one invocation whose EE turned out dead before the function got the event.
+MAX_ATTEMPTS = 3
 
 __all__ = ["FREEZE_GRACE_S", "KEEP_ALIVE_S", "PROVISIONED", "PoolManager", "UnsupportedRuntime"]
 
@@ -74,6 +81,7 @@ class PoolManager:
         self._reaper = Reaper(self._pools.values, keep_alive_s)
         self._provisioned = ProvisionedPool(self._pools, self.zygotes, self._parking)
         self._stopped = False  # after run() ended, EEs that finish their invocation are destroyed
+        self.zygotes.on_death = self._drop_orphans  # a zygote's EEs die with it: drop them at once
 
     @property
     def keep_alive_s(self) -> float:
@@ -115,6 +123,28 @@ class PoolManager:
         **kw: Any,
     ) -> InvocationResult:
         generation = (generation, config.credentials)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return await self._invoke_once(key, generation, config, event, deadline, on_cold_start, kw)
+            except NotDelivered as lost:  # its EE was dead already (e.g. its zygote was killed)
+                if attempt == MAX_ATTEMPTS - 1:
+                    return lost.result
+                self._drop_orphans()
+            except ZygoteError:  # killed between its liveness check and the spawn: start another
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _invoke_once(
+        self,
+        key: Hashable,
+        generation: Hashable,
+        config: FunctionConfig,
+        event: bytes,
+        deadline: float,
+        on_cold_start: Callable[[], None] | None,
+        kw: dict[str, Any],
+    ) -> InvocationResult:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = Pool(generation)
@@ -150,6 +180,12 @@ class PoolManager:
             pool.busy -= 1
             self._give_back(pool, generation, ee)
         return replace(result, spillover=True) if spillover else result
+
+    def _drop_orphans(self) -> None:
+        """Destroy every idle EE whose zygote died (they died with it); refill provisioned ones."""
+        for key, pool in list(self._pools.items()):
+            if pool.drop_orphans() and pool.provisioned_config is not None:
+                self._provisioned.refill(key, pool)
 
     def _give_back(self, pool: Pool, generation: Hashable, ee: Environment) -> None:
         if ee.state is not EnvState.READY:

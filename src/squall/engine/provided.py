@@ -25,12 +25,14 @@ from squall.engine.ee_base import (
     BaseEnvironment,
     EnvState,
     InvocationResult,
+    NotDelivered,
     error_doc,
 )
 from squall.engine.host import CgroupSupport
 from squall.engine.netns import SpareNamespaces
 from squall.engine.runtime import wire
 from squall.engine.runtime_api import Invocation, Outcome, RuntimeApi
+from squall.engine.scratch import ScratchPool
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
 
@@ -48,9 +50,19 @@ class ProvidedEnvironment(BaseEnvironment):
         seccomp: bool = False,
         overlay: bool = True,
         network: SpareNamespaces | None = None,
+        etc_dir: str | None = None,
+        scratch: ScratchPool | None = None,
     ) -> None:
         super().__init__(
-            config, zygote, cgroups, namespaces, seccomp=seccomp, overlay=overlay, network=network
+            config,
+            zygote,
+            cgroups,
+            namespaces,
+            seccomp=seccomp,
+            overlay=overlay,
+            network=network,
+            etc_dir=etc_dir,
+            scratch=scratch,
         )
         self._api: RuntimeApi | None = None
         self._ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
@@ -60,6 +72,7 @@ class ProvidedEnvironment(BaseEnvironment):
         """Exec the bootstrap and wait for its first ``/next``; False (DEAD, ``init_error`` set) if Init failed."""
         await self._prepare_layers()
         ns = self._prepare_network()
+        await self._prepare_tmp()
         self._api = RuntimeApi()
         # In the EE's own network namespace: 127.0.0.1:9001, as on AWS; else an ephemeral host port.
         try:
@@ -175,7 +188,11 @@ class ProvidedEnvironment(BaseEnvironment):
         if not invocation.outcome.done():
             if self._ended.done():
                 header, _ = self._ended.result()
-                return self._crashed(request_id, init_ms, started, str(header.get("exited") or NO_REASON))
+                handed_out = self._api.handed_out(invocation)
+                crashed = self._crashed(request_id, init_ms, started, str(header.get("exited") or NO_REASON))
+                if not handed_out:  # the runtime died before its /next took the event
+                    raise NotDelivered(crashed)
+                return crashed
             return self._timed_out(request_id, init_ms, started)
         outcome: Outcome = invocation.outcome.result()
         duration = (time.perf_counter() - started) * 1000

@@ -105,6 +105,11 @@ class ProvisionedPool:
             if error is not None:
                 return error
 
+    def refill(self, key: Hashable, pool: Pool) -> None:
+        """Start the provisioned EEs ``pool`` misses (e.g. after dead ones were dropped), in the background."""
+        if pool.provisioned_config is not None and pool.provisioned_alive() < pool.provisioned_target:
+            self._refill(key, pool.generation, pool.provisioned_config, pool.provisioned_target)
+
     def _refill(self, key: Hashable, generation: Hashable, config: FunctionConfig, count: int) -> None:
         """Replace a provisioned EE that died (timeout, crash) in the background."""
         if self.group is not None:

@@ -98,6 +98,10 @@ class RuntimeApi:
         self.max_response_bytes = max_response_bytes
         self._queue.put_nowait(invocation)
 
+    def handed_out(self, invocation: Invocation) -> bool:
+        """Did a ``/next`` return this invocation to the runtime?"""
+        return self._current is invocation
+
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -109,7 +113,9 @@ class RuntimeApi:
                 if request is None:
                     return
                 method, target, headers, body = request
-                status, payload, extra = await self._route(method, target, headers, body, conn, reader)
+                status, payload, extra = await self._route(
+                    method, target, headers, body, conn, reader, writer
+                )
                 content_type = "application/json" if status != 404 else "text/plain; charset=utf-8"
                 out = [("Content-Type", content_type), ("Content-Length", str(len(payload))), *extra]
                 writer.write(conn.send(h11.Response(status_code=status, headers=out)) or b"")
@@ -131,7 +137,8 @@ class RuntimeApi:
     async def _read_request(
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> tuple[str, str, dict[str, str], bytes] | None:
-        """One whole request; a body past the response limit is read and dropped (then 413)."""
+        """One request; reading stops once its body passes the response limit (the answer is then
+        413, and the connection is closed without reading the rest)."""
         head: h11.Request | None = None
         body = bytearray()
         limit = (self.max_response_bytes or SYNC_RESPONSE_LIMIT) + 1
@@ -148,14 +155,20 @@ class RuntimeApi:
             if isinstance(event, h11.Request):
                 head = event
             elif isinstance(event, h11.Data):
-                if len(body) < limit:
-                    body += event.data[: limit - len(body)]
+                body += event.data[: limit - len(body)]
+                if len(body) >= limit:
+                    assert head is not None
+                    return self._request(head, body)
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
-                return head.method.decode(), head.target.decode("latin-1"), headers, bytes(body)
+                return self._request(head, body)
             elif isinstance(event, h11.ConnectionClosed):
                 return None
+
+    @staticmethod
+    def _request(head: h11.Request, body: bytearray) -> tuple[str, str, dict[str, str], bytes]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
+        return head.method.decode(), head.target.decode("latin-1"), headers, bytes(body)
 
     async def _route(
         self,
@@ -165,13 +178,14 @@ class RuntimeApi:
         body: bytes,
         conn: h11.Connection,
         reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
         path = target.split("?", 1)[0]
         if not path.startswith(PREFIX):
             return 404, b"404 page not found\n", []
         parts = path[len(PREFIX) :].split("/")
         if method == "GET" and parts == ["invocation", "next"]:
-            return await self._next(conn, reader)
+            return await self._next(conn, reader, writer)
         if method == "POST" and parts == ["init", "error"]:
             if self.first_next.is_set():
                 msg = "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed"
@@ -205,7 +219,7 @@ class RuntimeApi:
         return 404, b"404 page not found\n", []
 
     async def _next(
-        self, conn: h11.Connection, reader: asyncio.StreamReader
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
         """Long-poll for the next event; a runtime that hangs up meanwhile leaves it to the next caller."""
         self.first_next.set()
@@ -230,5 +244,24 @@ class RuntimeApi:
             if not get.done():
                 get.cancel()
         invocation = get.result()
+        if _peer_closed(writer):  # the runtime is gone, its hang-up not yet seen: keep the event
+            self._queue.put_nowait(invocation)
+            raise ConnectionError("the runtime hung up while waiting for /next")
         self._current = invocation
         return 200, invocation.event, list(invocation.headers.items())
+
+
+def _peer_closed(writer: asyncio.StreamWriter) -> bool:
+    """Has the runtime closed (or reset) this connection, whether or not the loop has seen it yet?"""
+    found = writer.get_extra_info("socket")
+    if found is None:
+        return False
+    sock = socket.socket(fileno=found.fileno())  # the same descriptor, not a copy: detached below
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.detach()

@@ -94,8 +94,16 @@ def spawn_spec(
     rlimits: dict[str, int],
     namespaces: frozenset[str] = frozenset(),
     seccomp: bool = False,
+    etc_dir: str | None = None,
+    tmp_dir: str | None = None,
 ) -> dict[str, Any]:
-    """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py)."""
+    """The spawn request the zygote forwards to the new EE (see runtime/bootstrap.py).
+
+    Nothing secret: the zygote is shared by every function, and what passes through its heap
+    is inherited by every EE it forks later. The environment (the function's variables, its
+    role's keys and session token) is ``environment_variables``, queued in the EE's own channel,
+    which the zygote passes on unread (``BaseEnvironment._spawn``, ``Zygote.spawn``).
+    """
     task_root = TASK_ROOT if "mount" in namespaces else config.code_dir
     return {
         "handler": config.handler,
@@ -104,11 +112,12 @@ def spawn_spec(
         "tmp_mb": config.ephemeral_mb,
         "namespaces": sorted(namespaces),
         "function_arn": config.function_arn,
-        "env": environment_variables(config, log_stream_name, task_root),
         "cgroup_procs": cgroup_procs,
         "rlimits": rlimits,
         "layer_dirs": list(config.layer_dirs),
         "uid": SANDBOX_UID,
         "gid": SANDBOX_GID,
         "seccomp": seccomp,
+        "etc_dir": etc_dir,
+        "tmp_dir": tmp_dir,  # a disk-backed filesystem to bind at /tmp, else a tmpfs of tmp_mb
     }

@@ -77,6 +77,20 @@ class Pool:
         self.idle.clear()
         self.provisioned.clear()
 
+    def drop_orphans(self) -> int:
+        """Destroy the idle EEs (on-demand and provisioned) whose zygote is gone; how many."""
+        gone = 0
+        for entries in (self.idle, self.provisioned):
+            keep = []
+            for idle in entries:
+                if idle.ee.orphaned():
+                    idle.take().destroy()
+                    gone += 1
+                else:
+                    keep.append(idle)
+            entries[:] = keep
+        return gone
+
     def expire(self, cutoff: float) -> int:
         """Destroy the idle on-demand EEs parked before `cutoff`; how many."""
         keep = [i for i in self.idle if i.since >= cutoff]

@@ -4,16 +4,24 @@
 interpreter binary (never a pyenv shim) with a control socket; the zygote
 imports boto3/botocore once and reports ready. ``spawn(spec)`` hands it a
 fresh socketpair end and a log pipe's write end (and, where EEs get one, the
-fd of the EE's network namespace); it forks and returns the new EE's pid. Spawns are serialised by a lock (each is a sub-millisecond
-round trip on a local socket).
+fd of the EE's network namespace); it forks and returns the
+new EE's pid. A spec carries nothing secret (the zygote's heap is every later
+EE's): the EE's environment is ``first``, written into the EE's own channel
+before the zygote gets the descriptor. It waits in the kernel's socket
+buffer, never in the zygote's memory (the zygote passes the descriptor on
+unread), and the EE reads it first thing after the fork, without a round
+trip. Spawns are serialised by a lock (each is a sub-millisecond round trip
+on a local socket).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ class Zygote:
         self.preloaded = preloaded
         self._ctl = ctl
         self._lock = threading.Lock()
+        self.died = False  # seen dead by ``watch``
 
     @classmethod
     def start(
@@ -74,12 +83,16 @@ class Zygote:
         ours.settimeout(None)
         return cls(interpreter, process, ours, list(ready.get("preloaded", [])))
 
-    def spawn(self, spec: dict[str, Any], netns_fd: int | None = None) -> Spawned:
+    def spawn(self, spec: dict[str, Any], first: bytes = b"", netns_fd: int | None = None) -> Spawned:
         """Fork a new execution environment from this zygote; it starts its Init phase at once.
-        With ``netns_fd`` (a third descriptor) it joins that network namespace first."""
+
+        ``first`` (the EE's environment) is queued on the EE's channel before the fork. With
+        ``netns_fd`` (a third descriptor) the EE joins that network namespace first."""
         server_end, ee_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_r, log_w = os.pipe()
         try:
+            if first:  # a few KB into an empty socket buffer: never blocks
+                server_end.sendall(first)
             with self._lock:
                 fds = [ee_end.fileno(), log_w] + ([netns_fd] if netns_fd is not None else [])
                 socket.send_fds(self._ctl, [wire.pack_message(spec)], fds)
@@ -99,7 +112,22 @@ class Zygote:
         return Spawned(int(reply["pid"]), server_end, log_r)
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return not self.died and self.process.poll() is None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, on_death: Callable[[Zygote], None]) -> None:
+        """Call ``on_death(self)`` on ``loop`` as soon as the zygote exits (a pidfd becomes readable)."""
+        try:
+            pidfd = os.pidfd_open(self.process.pid)
+        except OSError:  # no pidfds here (before Linux 5.3): deaths are found on use instead
+            return
+
+        def died() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            self.died = True
+            on_death(self)
+
+        loop.add_reader(pidfd, died)
 
     def stop(self) -> None:
         self._ctl.close()

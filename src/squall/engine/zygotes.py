@@ -4,13 +4,17 @@ Contract: `prepare()` (once, before any EE) fills in what the constructor left
 open by probing the host (namespaces, seccomp, overlayfs, a writable cgroup
 hierarchy, the interpreters), sweeps and makes spare cgroups, and builds the
 runtime SDK (boto3 for every interpreter, see `runtime_sdk`) unless
-`runtime_sdk=False`, and, given a network `Plan` and root, installs the egress
-firewall and starts making spare network namespaces (`netns`). `for_runtime(runtime)` returns the live zygote of the
-runtime's interpreter, starting it on first use (one start at a time per
+`runtime_sdk=False`, builds the image /etc private roots bind (`image_etc`) and
+the pool of disk-backed /tmp filesystems (`scratch`, where the host allows),
+and, given a network `Plan` and root, installs the egress firewall and starts
+making spare network namespaces (`netns`). `for_runtime(runtime)` returns the
+live zygote of the runtime's interpreter, starting it on first use (one start at a time per
 interpreter); a custom runtime (`provided.*`) uses any zygote, the server's own
 Python's by preference. `environment(config, zygote)` makes an EE of the kind
 the runtime needs (`ee.kind_for`) with these settings. `stop()` stops every
-zygote; their EEs die with them (PR_SET_PDEATHSIG).
+zygote; their EEs die with them (PR_SET_PDEATHSIG). A zygote's death is seen at
+once (a pidfd on the loop): `on_death` is called, and the next cold start
+starts a new one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from squall.engine import firewall
@@ -33,10 +38,13 @@ from squall.engine.host import (
     probe_isolation,
     probe_namespace,
 )
+from squall.engine.image_etc import build_etc
 from squall.engine.netns import Plan, SpareNamespaces, loopback_nameservers
 from squall.engine.netns import spares_for as network_spares
-from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk
+from squall.engine.runtime_sdk import RuntimeSdk, SdkUnavailable, build_sdk, default_root
 from squall.engine.sandbox import usable_namespaces
+from squall.engine.scratch import ScratchPool, pool_for
+from squall.engine.scratch import supported as scratch_supported
 from squall.engine.spare_cgroups import spares_for
 from squall.engine.spec import FunctionConfig
 from squall.engine.zygote import Zygote
@@ -70,10 +78,14 @@ class Zygotes:
         self._want_sdk = runtime_sdk
         self._sdk_root = sdk_root
         self.sdk: RuntimeSdk | None = None
+        self.etc_dir: str | None = None
+        self.scratch: ScratchPool | None = None
         self._interpreters = interpreters
         self._cgroups = cgroups
         self._namespaces = namespaces
         self._zygotes: dict[str, Zygote] = {}  # by interpreter version
+        #: Called on the event loop when a zygote dies (its EEs die with it).
+        self.on_death: Callable[[], None] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def prepare(self) -> None:
@@ -92,6 +104,12 @@ class Zygotes:
             spares_for(self._cgroups).warm()  # sweeps what killed servers left, makes spares
         if self._plan is not None and self.network is None:
             await asyncio.to_thread(self._prepare_network, self._plan)
+        if self.etc_dir is None and "mount" in (self._namespaces or ()):
+            etc = await asyncio.to_thread(build_etc, (self._sdk_root or default_root()) / "etc")
+            self.etc_dir = str(etc)
+        if self.scratch is None and "mount" in (self._namespaces or ()) and scratch_supported():
+            self.scratch = pool_for((self._sdk_root or default_root()).parent / "scratch")
+            self.scratch.warm()
         if self._want_sdk and self.sdk is None:
             try:
                 self.sdk = await asyncio.to_thread(build_sdk, self._sdk_root)
@@ -139,8 +157,13 @@ class Zygotes:
             if interp is None:
                 raise UnsupportedRuntime(f"no python{version} interpreter on this host for runtime {runtime}")
             zygote = await asyncio.to_thread(Zygote.start, interp, self._sdk_paths(interp))
+            zygote.watch(asyncio.get_running_loop(), self._died)
             self._zygotes[version] = zygote
             return zygote
+
+    def _died(self, zygote: Zygote) -> None:
+        if self.on_death is not None:
+            self.on_death()
 
     def _sdk_paths(self, interp: Interpreter) -> tuple[str, ...]:
         """The SDK for interpreters its distributions support (e.g. urllib3 2.x needs 3.10+)."""
@@ -158,6 +181,8 @@ class Zygotes:
             seccomp=bool(self._seccomp),
             overlay=self._overlay,
             network=self.network,
+            etc_dir=self.etc_dir,
+            scratch=self.scratch,
         )
 
     async def stop(self) -> None:

@@ -10,6 +10,12 @@ network namespace, which the child joins (``setns``) before anything else. It fo
 execution environment (``run_environment``) and the zygote answers
 ``{"pid": PID}``. The zygote ignores SIGCHLD so its children are reaped.
 
+The spec holds nothing secret: the zygote's heap is inherited by every EE it
+forks later, whatever function or account it serves. The EE's first message
+on its own channel is ``{"env": {...}}``: the function's environment
+variables and role credentials, which the server queued in that socket
+before handing it over; the zygote never reads it, only the EE does.
+
 An execution environment runs the Init phase (import the handler module),
 reports ``{"ok": true, "init_ms": ...}`` or ``{"ok": false}`` plus an error
 body, and then serves invocations one at a time: header + event body in,
@@ -287,6 +293,10 @@ def run_environment(
 ) -> None:
     """The forked child: enter the sandbox, Init, then serve invocations until the channel closes."""
     started = time.perf_counter()
+    try:
+        spec["env"] = _wire.recv_header(chan)["env"]
+    except _wire.ChannelClosed:
+        return
     _enter_sandbox(spec, chan, log_fd, net_fd)
     if "exec" in spec:
         run_exec(spec, chan)
@@ -329,6 +339,26 @@ def _recv_spawn(ctl: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
         rest += chunk
     spec: dict[str, Any] = json.loads(rest)
     return spec, fds
+
+
+def _close_inherited(keep: list[int]) -> None:
+    """Close every descriptor the zygote held except ``keep`` (in the forked child).
+
+    O_CLOEXEC does not help across a fork: without this, the EE would inherit e.g. the
+    zygote's handle on the host's pid namespace (``PidNamespaceForChild``)."""
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, _fd_limit())
+
+
+def _fd_limit() -> int:
+    try:
+        return max(int(name) for name in os.listdir("/proc/self/fd")) + 1
+    except (OSError, ValueError):
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _preload() -> list[str]:
@@ -381,6 +411,7 @@ def zygote(ctl: socket.socket) -> None:
                 # namespace the child sees no parent pid: nothing to compare.)
                 _namespaces.die_with_parent(None if newpid else me)
                 ctl.close()
+                _close_inherited([0, 1, 2, *fds])
                 run_environment(spec, socket.socket(fileno=chan_fd), log_fd, net_fd)
             except BaseException:
                 traceback.print_exc()

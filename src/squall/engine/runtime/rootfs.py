@@ -2,24 +2,30 @@
 
 Inside the EE's own mount namespace, ``build(spec)`` makes a tmpfs the new
 root and fills it with read-only bind mounts of what a runtime needs: the
-system directories (``/usr``, ``/lib*``, ``/bin``, ``/sbin``, ``/etc``), the
+system directories (``/usr``, ``/lib*``, ``/bin``, ``/sbin``), the image
+``/etc`` (``spec["etc_dir"]``, see ``engine/image_etc.py``; the host's only
+when none is given), the
 interpreter's prefixes and every ``sys.path`` directory at the same paths (so
 modules the zygote imported, and those imported lazily later, keep working),
 the function's code at ``/var/task``, its layers at ``/opt`` (one bind mount,
 or a read-only overlayfs when there are several: later layers win, as when
 AWS extracts them in order into /opt), a private tmpfs ``/tmp`` sized by
-EphemeralStorage and a minimal ``/dev``. It then pivots into it with the old
-root parked at ``/.old``; ``seal()`` (run by pid 1 of the EE's pid namespace
-after it mounted a fresh ``/proc``) covers the old root with an empty mount and
-makes ``/`` read-only. What was not mounted — the data directory, other functions' code,
-the host's /tmp, /root and /home — no longer exists for the EE.
+EphemeralStorage and a minimal ``/dev``. It then moves that tmpfs onto ``/``
+and chroots into it (as ``switch_root`` does), so the host's mounts are
+beneath the EE's root and unreachable from it: the kernel leaves them out of
+``/proc/self/mounts`` (it lists only mounts reachable from the reader's root)
+and no path leads to them; the EE has no capability to chroot again.
+Unmounting the old root instead (pivot_root + umount) waits for an RCU grace
+period, milliseconds on a busy host. ``seal()`` (run by pid 1 of the EE's pid
+namespace after it mounted a fresh ``/proc``) makes ``/`` read-only. What was
+not mounted — the data directory, other functions' code, the host's /etc,
+/tmp, /root and /home — does not exist for the EE.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import sys
 from typing import Any
 
@@ -29,11 +35,11 @@ MS_NODEV = 4
 MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
+MS_MOVE = 8192
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 _ST_KEEP = MS_NOSUID | MS_NODEV | MS_NOEXEC | 1024 | 2048 | 4096  # + noatime, nodiratime, relatime
 
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _SYS_MOUNT_SETATTR = 442
 _AT_FDCWD = -100
 _AT_RECURSIVE = 0x8000
@@ -43,7 +49,6 @@ _MOUNT_ATTR_NOSUID = 2
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 STAGING = "/tmp"  # where the new root is assembled (in this mount namespace only)
-OLD_ROOT = "/.old"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -175,13 +180,22 @@ def _mount_dev(root: str) -> None:
 
 
 def build(spec: dict[str, Any]) -> None:
-    """Assemble the private root and pivot into it (the old root stays at /.old until ``seal``)."""
+    """Assemble the private root, move it onto / and chroot into it (the host's mounts stay beneath)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Hold every source by an O_PATH descriptor first: the staging tmpfs may cover some of them.
-    binds = [(top, top) for top in SYSTEM_DIRS if os.path.isdir(top) and not os.path.islink(top)]
+    etc = spec.get("etc_dir")
+    binds = [
+        (top, top)
+        for top in SYSTEM_DIRS
+        if os.path.isdir(top) and not os.path.islink(top) and not (etc and top == "/etc")
+    ]
+    if etc:
+        binds.append((etc, "/etc"))
     binds += [(path, path) for path in runtime_paths()]
     binds.append((spec["code_dir"], spec["task_root"]))
     layers = list(spec.get("layer_dirs", ()))
+    tmp = spec.get("tmp_dir")
+    tmp_fd = os.open(tmp, os.O_PATH | os.O_DIRECTORY) if tmp else None
     fds = [os.open(src, os.O_PATH | os.O_DIRECTORY) for src in [b[0] for b in binds] + layers]
     pinned = [f"/proc/self/fd/{fd}" for fd in fds]
     try:
@@ -193,32 +207,29 @@ def build(spec: dict[str, Any]) -> None:
         for i, (_, dest) in enumerate(binds):
             bind_readonly(pinned[i], _dir(root, dest))
         _mount_layers(root, pinned[len(binds) :])
+        if tmp_fd is not None:  # its own disk-backed filesystem (engine/scratch.py), writable
+            # A bind keeps the source mount's nosuid/nodev; no remount (it would take the
+            # filesystem's s_umount lock for writing, which writeback may hold).
+            mount(f"/proc/self/fd/{tmp_fd}", _dir(root, "/tmp"), None, MS_BIND)
+        else:
+            size = f"size={int(spec['tmp_mb'])}m,mode=1777"
+            mount("tmpfs", _dir(root, "/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, size)
     finally:
         for fd in fds:
             os.close(fd)
-    mount(
-        "tmpfs", _dir(root, "/tmp"), "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(spec['tmp_mb'])}m,mode=1777"
-    )
+        if tmp_fd is not None:
+            os.close(tmp_fd)
     _mount_dev(root)
     _dir(root, "/proc")
-    _dir(root, OLD_ROOT)
     os.chmod(root + "/tmp", 0o1777)
-    pivot = _SYS_PIVOT_ROOT.get(platform.machine())
-    if pivot is None:
-        raise OSError(f"pivot_root: unknown architecture {platform.machine()}")
-    check(_libc.syscall(pivot, root.encode(), (root + OLD_ROOT).encode()), "pivot_root")
+    os.chdir(root)
+    mount(root, "/", None, MS_MOVE)
+    os.chroot(".")
     os.chdir("/")
 
 
 def seal() -> None:
-    """Cover the old root and make the new root read-only (after /proc is mounted).
-
-    The old root is not unmounted: an unmount waits for an RCU grace period
-    (milliseconds on a busy host, most of a cold start). An empty read-only
-    tmpfs stacked on /.old hides it instead; nothing in the EE can remove that
-    (no capabilities, and seccomp refuses umount), and paths never lead below it.
-    """
-    mount("tmpfs", OLD_ROOT, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+    """Make the new root read-only (after /proc is mounted)."""
     mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
