@@ -136,9 +136,10 @@ class RuntimeApi:
 
     async def _read_request(
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> tuple[str, str, dict[str, str], bytes] | None:
-        """One request; reading stops once its body passes the response limit (the answer is then
-        413, and the connection is closed without reading the rest)."""
+    ) -> tuple[str, str, dict[str, str], bytes | None] | None:
+        """One request; its body is None when it passes the response limit. Reading stops there
+        (at the head when its Content-Length says so, else once the limit is passed: what was
+        read is dropped), the answer is then 413 and the connection is closed."""
         head: h11.Request | None = None
         body = bytearray()
         limit = (self.max_response_bytes or SYNC_RESPONSE_LIMIT) + 1
@@ -154,28 +155,30 @@ class RuntimeApi:
                 continue
             if isinstance(event, h11.Request):
                 head = event
+                if _declared_length(head) >= limit:
+                    return self._request(head, None)
             elif isinstance(event, h11.Data):
                 body += event.data[: limit - len(body)]
                 if len(body) >= limit:
                     assert head is not None
-                    return self._request(head, body)
+                    return self._request(head, None)
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
-                return self._request(head, body)
+                return self._request(head, bytes(body))
             elif isinstance(event, h11.ConnectionClosed):
                 return None
 
     @staticmethod
-    def _request(head: h11.Request, body: bytearray) -> tuple[str, str, dict[str, str], bytes]:
+    def _request(head: h11.Request, body: bytes | None) -> tuple[str, str, dict[str, str], bytes | None]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
-        return head.method.decode(), head.target.decode("latin-1"), headers, bytes(body)
+        return head.method.decode(), head.target.decode("latin-1"), headers, body
 
     async def _route(
         self,
         method: str,
         target: str,
         headers: dict[str, str],
-        body: bytes,
+        body: bytes | None,
         conn: h11.Connection,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
@@ -191,9 +194,8 @@ class RuntimeApi:
                 msg = "State transition from Ready to InitError failed for runtime. Error: State transition is not allowed"
                 return 403, error_doc("InvalidStateTransition", msg), []
             if not self.init_failure.done():
-                self.init_failure.set_result(
-                    _error_body(body, headers.get("lambda-runtime-function-error-type"))
-                )
+                error_type = headers.get("lambda-runtime-function-error-type")
+                self.init_failure.set_result(_error_body(body or b"", error_type))
             return 202, b'{"status":"OK"}', []
         if (
             method == "POST"
@@ -205,12 +207,16 @@ class RuntimeApi:
             if current is None or parts[1] != current.request_id or current.outcome.done():
                 return 400, error_doc("InvalidRequestID", "Invalid request ID"), []
             self._current = None
+            limit = self.max_response_bytes or SYNC_RESPONSE_LIMIT
+            if body is None:  # past the limit: not kept, not read further
+                current.outcome.set_result(Outcome(False, too_large_doc(limit)))
+                msg = f"Exceeded maximum allowed payload size ({limit} bytes)."
+                return 413, error_doc("RequestEntityTooLarge", msg), []
             if parts[2] == "error":
                 error_type = headers.get("lambda-runtime-function-error-type")
                 current.outcome.set_result(Outcome(False, _error_body(body, error_type)))
                 return 202, b'{"status":"OK"}', []
-            limit = self.max_response_bytes
-            if limit is not None and len(body) > limit:
+            if len(body) > limit:
                 current.outcome.set_result(Outcome(False, too_large_doc(limit)))
                 msg = f"Exceeded maximum allowed payload size ({limit} bytes)."
                 return 413, error_doc("RequestEntityTooLarge", msg), []
@@ -249,6 +255,18 @@ class RuntimeApi:
             raise ConnectionError("the runtime hung up while waiting for /next")
         self._current = invocation
         return 200, invocation.event, list(invocation.headers.items())
+
+
+def _declared_length(head: h11.Request) -> int:
+    """The request's Content-Length (0 when absent or not a number: chunked bodies are counted
+    as they arrive)."""
+    for name, value in head.headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def _peer_closed(writer: asyncio.StreamWriter) -> bool:
