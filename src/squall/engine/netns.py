@@ -37,7 +37,6 @@ index is tried.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import ctypes
@@ -51,6 +50,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from squall.engine.netlink import Netlink
+from squall.lib.singletons import PerProcess
 
 CLONE_NEWNET = 0x40000000
 RUNTIME_API_PORT = 9001
@@ -287,21 +287,9 @@ class SpareNamespaces:
             _check(_libc.setns(ns.fd, CLONE_NEWNET), "setns(ee)")
 
 
-_registry: dict[Plan, SpareNamespaces] = {}
-_registry_lock = threading.Lock()
+_instances: PerProcess[Plan, SpareNamespaces] = PerProcess(SpareNamespaces)
 
 
 def spares_for(plan: Plan) -> SpareNamespaces:
     """The process-wide spares of one plan."""
-    with _registry_lock:
-        found = _registry.get(plan)
-        if found is None:
-            found = _registry[plan] = SpareNamespaces(plan)
-        return found
-
-
-@atexit.register
-def _close_all() -> None:
-    for spares in list(_registry.values()):
-        with contextlib.suppress(OSError):
-            spares.close()
+    return _instances.get(plan)

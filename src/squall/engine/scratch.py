@@ -26,7 +26,6 @@ killed are unmounted and removed by the next one.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import itertools
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from squall.engine.runtime import rootfs
+from squall.lib.singletons import PerProcess
 
 log = logging.getLogger("squall.engine.scratch")
 
@@ -289,21 +289,9 @@ def _run(*args: str) -> str:
     return out.stdout
 
 
-_registry: dict[Path, ScratchPool] = {}
-_registry_lock = threading.Lock()
+_instances: PerProcess[Path, ScratchPool] = PerProcess(ScratchPool)
 
 
 def pool_for(root: Path) -> ScratchPool:
     """The process-wide pool under ``root``."""
-    with _registry_lock:
-        found = _registry.get(root)
-        if found is None:
-            found = _registry[root] = ScratchPool(root)
-        return found
-
-
-@atexit.register
-def close_all() -> None:
-    for pool in list(_registry.values()):
-        with contextlib.suppress(OSError):
-            pool.close()
+    return _instances.get(root)

@@ -19,7 +19,6 @@ allows it, else the background thread retries (up to a minute), so
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import itertools
@@ -29,6 +28,7 @@ import time
 
 from squall.engine.host import CgroupSupport
 from squall.engine.sandbox import Cgroup
+from squall.lib.singletons import PerProcess
 
 SPARES = 4  # cgroups kept ready
 RETRY_S = 0.01  # between attempts to remove a busy cgroup
@@ -140,21 +140,9 @@ class SpareCgroups:
                 self._doomed.extend(left)
 
 
-_registry: dict[CgroupSupport, SpareCgroups] = {}
-_registry_lock = threading.Lock()
+_instances: PerProcess[CgroupSupport, SpareCgroups] = PerProcess(SpareCgroups)
 
 
 def spares_for(support: CgroupSupport) -> SpareCgroups:
     """The process-wide spares of one cgroup hierarchy."""
-    with _registry_lock:
-        found = _registry.get(support)
-        if found is None:
-            found = _registry[support] = SpareCgroups(support)
-        return found
-
-
-@atexit.register
-def _close_all() -> None:
-    for spares in list(_registry.values()):
-        with contextlib.suppress(OSError):
-            spares.close()
+    return _instances.get(support)
