@@ -66,15 +66,13 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def server_rss_kb(server_pid: int) -> int:
-    """VmRSS of the server and its worker processes (not zygotes, not EEs)."""
+    """VmRSS of the server and its worker processes (`python -m squall.worker`): not zygotes,
+    not EEs, and not the short-lived children the server forks to run a tool (mkfs, losetup,
+    nft), whose copy of the server's pages would count again until they exec."""
     total = 0
     for pid in [server_pid, *procs.descendants(server_pid)]:
         try:
-            chain, p = [], pid
-            while p != server_pid and p > 1:
-                chain.append(p)
-                p = procs.parent(p)
-            if any(procs.runs_bootstrap(q) for q in chain):
+            if pid != server_pid and b"squall.worker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
