@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from squall.engine.netlink import Netlink
+from squall.lib.refill import Refilling
 from squall.lib.singletons import PerProcess
 
 CLONE_NEWNET = 0x40000000
@@ -162,7 +163,7 @@ def loopback_nameservers(resolv_conf: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-class SpareNamespaces:
+class SpareNamespaces(Refilling):
     def __init__(self, plan: Plan, spares: int = SPARES) -> None:
         self.plan = plan
         self._spares = spares
@@ -170,9 +171,7 @@ class SpareNamespaces:
         self._ready: collections.deque[Namespace] = collections.deque()
         self._slots = itertools.count(os.getpid() * 7)
         self._slot_lock = threading.Lock()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        super().__init__("squall-netns")
         self.failure: OSError | None = None  # the background thread's last error
 
     def take(self) -> Namespace:
@@ -188,22 +187,9 @@ class SpareNamespaces:
         self._poke()
 
     def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
+        self._stop_thread()
         while self._ready:
             self._ready.popleft().close()
-
-    def _poke(self) -> None:
-        with self._wake:
-            if self._closed:
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="squall-netns", daemon=True)
-                self._thread.start()
-            self._wake.notify()
 
     def _run(self) -> None:
         while True:

@@ -33,12 +33,12 @@ import logging
 import os
 import shutil
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from squall.engine.runtime import rootfs
+from squall.lib.refill import Refilling
 from squall.lib.singletons import PerProcess
 
 log = logging.getLogger("squall.engine.scratch")
@@ -71,7 +71,7 @@ def supported() -> bool:
     )
 
 
-class ScratchPool:
+class ScratchPool(Refilling):
     def __init__(self, root: Path, spares: int = SPARES) -> None:
         self.root = root
         self._dir = root / str(os.getpid())
@@ -81,9 +81,7 @@ class ScratchPool:
         self._used: list[tuple[float, Scratch, int | None]] = []  # (give up after, scratch, EE pid)
         self._live: set[Path] = set()  # images made and not yet destroyed
         self._names = itertools.count()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        super().__init__("squall-scratch")
 
     # -- the event loop's side ---------------------------------------------------------------
 
@@ -111,26 +109,13 @@ class ScratchPool:
         self._poke()
 
     def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
+        self._stop_thread()
         for path in list(self._live):
             self._destroy_image(path)
         with contextlib.suppress(OSError):
             self._dir.rmdir()
 
     # -- the background thread ---------------------------------------------------------------
-
-    def _poke(self) -> None:
-        with self._wake:
-            if self._closed:
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="squall-scratch", daemon=True)
-                self._thread.start()
-            self._wake.notify()
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):

@@ -23,11 +23,11 @@ import collections
 import contextlib
 import itertools
 import os
-import threading
 import time
 
 from squall.engine.host import CgroupSupport
 from squall.engine.sandbox import Cgroup
+from squall.lib.refill import Refilling
 from squall.lib.singletons import PerProcess
 
 SPARES = 4  # cgroups kept ready
@@ -35,16 +35,14 @@ RETRY_S = 0.01  # between attempts to remove a busy cgroup
 GIVE_UP_S = 60.0
 
 
-class SpareCgroups:
+class SpareCgroups(Refilling):
     def __init__(self, support: CgroupSupport, spares: int = SPARES) -> None:
         self._support = support
         self._spares = spares
         self._ready: collections.deque[Cgroup] = collections.deque()
         self._doomed: list[tuple[float, Cgroup]] = []  # (given up after, cgroup) still to remove
         self._names = itertools.count()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        super().__init__("squall-cgroups")
 
     def take(self, name: str) -> Cgroup:
         """A cgroup for one EE: a spare (directories made) if one is ready, else a new one named ``name``."""
@@ -64,11 +62,7 @@ class SpareCgroups:
         self._poke()
 
     def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
+        self._stop_thread()
         while self._ready:
             self._ready.popleft().remove(wait=False)
         for _, cgroup in self._doomed:
@@ -78,15 +72,6 @@ class SpareCgroups:
     def warm(self) -> None:
         """Start the background thread now: it first sweeps the cgroups of killed servers."""
         self._poke()
-
-    def _poke(self) -> None:
-        with self._wake:
-            if self._closed:
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="squall-cgroups", daemon=True)
-                self._thread.start()
-            self._wake.notify()
 
     def _sweep_stale(self) -> None:
         """Clear the cgroups of servers that died without ``close`` (killed; their pid is gone):
