@@ -29,12 +29,7 @@ from squall.engine.ee_base import (
     error_doc,
     too_large_doc,
 )
-from squall.engine.host import CgroupSupport
-from squall.engine.netns import SpareNamespaces
 from squall.engine.runtime.wire import MAX_FRAME
-from squall.engine.scratch import ScratchPool
-from squall.engine.spec import FunctionConfig
-from squall.engine.zygote import Zygote
 
 __all__ = [
     "INIT_TIMEOUT_S",
@@ -55,32 +50,8 @@ _UNREAD = (errno.ECONNRESET, errno.EPIPE)
 
 
 class ExecutionEnvironment(BaseEnvironment):
-    def __init__(
-        self,
-        config: FunctionConfig,
-        zygote: Zygote,
-        cgroups: CgroupSupport | None = None,
-        namespaces: frozenset[str] = frozenset(),
-        *,
-        seccomp: bool = False,
-        overlay: bool = True,
-        network: SpareNamespaces | None = None,
-        etc_dir: str | None = None,
-        scratch: ScratchPool | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            zygote,
-            cgroups,
-            namespaces,
-            seccomp=seccomp,
-            overlay=overlay,
-            network=network,
-            etc_dir=etc_dir,
-            scratch=scratch,
-        )
-        self._chan: FrameChannel | None = None
-        self._deadline_hit = False
+    _chan: FrameChannel | None = None  # per instance once started (see start)
+    _deadline_hit = False
 
     async def start(self) -> bool:
         """Fork the EE and run its Init phase; False (and DEAD, ``init_error`` set) if Init failed."""

@@ -28,45 +28,16 @@ from squall.engine.ee_base import (
     NotDelivered,
     error_doc,
 )
-from squall.engine.host import CgroupSupport
-from squall.engine.netns import SpareNamespaces
 from squall.engine.runtime import wire
 from squall.engine.runtime_api import Invocation, Outcome, RuntimeApi
-from squall.engine.scratch import ScratchPool
-from squall.engine.spec import FunctionConfig
-from squall.engine.zygote import Zygote
 
 NO_REASON = "Runtime exited without providing a reason"
 
 
 class ProvidedEnvironment(BaseEnvironment):
-    def __init__(
-        self,
-        config: FunctionConfig,
-        zygote: Zygote,
-        cgroups: CgroupSupport | None = None,
-        namespaces: frozenset[str] = frozenset(),
-        *,
-        seccomp: bool = False,
-        overlay: bool = True,
-        network: SpareNamespaces | None = None,
-        etc_dir: str | None = None,
-        scratch: ScratchPool | None = None,
-    ) -> None:
-        super().__init__(
-            config,
-            zygote,
-            cgroups,
-            namespaces,
-            seccomp=seccomp,
-            overlay=overlay,
-            network=network,
-            etc_dir=etc_dir,
-            scratch=scratch,
-        )
-        self._api: RuntimeApi | None = None
-        self._ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
-        self._writer: asyncio.StreamWriter | None = None
+    _api: RuntimeApi | None = None  # per instance once started (see start)
+    _ended: asyncio.Task[tuple[dict[str, Any], bytes]] | None = None
+    _writer: asyncio.StreamWriter | None = None
 
     async def start(self) -> bool:
         """Exec the bootstrap and wait for its first ``/next``; False (DEAD, ``init_error`` set) if Init failed."""
