@@ -75,6 +75,38 @@ def test_spares_are_made_ahead_and_taken() -> None:
         spares.close()
 
 
+@root_only
+def test_a_namespace_given_back_is_reused_only_once_its_ee_is_gone() -> None:
+    import subprocess
+    import time
+
+    spares = SpareNamespaces(Plan(port=45997, egress=False), spares=1)
+    try:
+        ns = spares.take()
+        identity = os.readlink(f"/proc/self/fd/{ns.fd}")
+        old_listener = ns.endpoint[0]
+        ee = subprocess.Popen(["sleep", "30"])  # stands in for the EE's pid 1
+        spares.give_back(ns, ee.pid)
+        assert old_listener.fileno() == -1  # its sockets are closed at once
+        time.sleep(0.2)  # the thread has looked several times meanwhile (every 20 ms)
+        reused = [os.readlink(f"/proc/self/fd/{n.fd}") for n in list(spares._ready)]
+        assert identity not in reused  # never while a process of the EE may be in it
+        ee.kill()
+        ee.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            found = [n for n in list(spares._ready) if os.readlink(f"/proc/self/fd/{n.fd}") == identity]
+            if found:
+                break
+            time.sleep(0.01)
+        assert found, "the namespace was not reused"
+        again = found[0]
+        assert again.runtime_api is not None and again.runtime_api.fileno() != -1  # new listeners
+        assert again.endpoint and again.endpoint[0] is not old_listener
+    finally:
+        spares.close()
+
+
 def test_the_endpoint_a_function_gets() -> None:
     assert inside_endpoint("http://localhost:4566", 4566) == "http://localhost:4566"
     assert inside_endpoint("http://127.0.0.1:4566/", 4566) == "http://127.0.0.1:4566/"

@@ -235,8 +235,6 @@ class BaseEnvironment:
                 wire.pack_message({"env": env}),
                 self._netns.fd if self._netns is not None else None,
             )
-            if self._netns is not None:
-                self._netns.close_fd()  # the EE is in it now
         except BaseException:
             self._release()
             self._set_state(EnvState.DEAD)
@@ -395,8 +393,10 @@ class BaseEnvironment:
         if self._dns is not None:
             self._dns.close()
             self._dns = None
-        if self._netns is not None:
-            self._netns.close()
+        if self._netns is not None and self._network is not None:
+            # reused once the EE's pid namespace is gone (nothing of it is left in the namespace)
+            reuse = "pid" in self._namespaces and self.pid is not None
+            self._network.give_back(self._netns, self.pid if reuse else None)
             self._netns = None
         if self._scratch is not None and self._scratch_pool is not None:
             # reused once the EE's pid namespace is gone (nothing of it can write there any more)

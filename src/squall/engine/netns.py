@@ -23,6 +23,11 @@ Nothing of the host's namespace is visible: not its loopback services (other
 Squall servers included), not its abstract Unix sockets (their names are
 per network namespace), not another EE's Runtime API.
 
+An EE's namespace is reused by a later EE once the first is gone (``give_back``:
+its pid 1 gone means every process that was in the namespace is; the thread then
+makes new listeners in it): making a namespace with its veth and having the
+kernel tear one down cost a cold start 1-2 ms of CPU on a small machine.
+
 ``SpareNamespaces`` keeps ``SPARES`` ready, made by a background thread:
 the thread ``unshare(CLONE_NEWNET)``\\ s (namespaces are per thread), holds
 the new namespace by an fd, sets it up over rtnetlink (``netlink.py``), and
@@ -46,6 +51,8 @@ import itertools
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -58,6 +65,8 @@ RUNTIME_API_PORT = 9001
 SUBNET = ipaddress.IPv4Network("10.213.0.0/16")  # one /30 per EE: 16,384 of them
 HOST_PREFIX = "sqh"  # the host end of an EE's veth: sqh<n>
 SPARES = 8  # a burst of cold starts takes these while the thread makes more (~1.4 ms each)
+REUSE_WAIT_S = 5.0  # how long a given-back namespace waits for its EE's processes to be gone
+RECYCLE_POLL_S = 0.02  # how often the thread looks for given-back namespaces to set up again
 _SLOTS = SUBNET.num_addresses // 4
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -86,6 +95,13 @@ class Namespace:
 
     def close(self) -> None:
         """Let go of it: the kernel removes the namespace (and its veth) once no process is in it."""
+        self.close_sockets()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def close_sockets(self) -> None:
+        """Close the listeners and UDP sockets made inside (the namespace itself is kept)."""
         for sock in [*self.endpoint, *self.dns]:
             sock.close()
         self.endpoint.clear()
@@ -93,15 +109,6 @@ class Namespace:
         if self.runtime_api is not None:
             self.runtime_api.close()
             self.runtime_api = None
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def close_fd(self) -> None:
-        """The EE has joined: the namespace lives on through its processes and our sockets."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "localhost.localstack.cloud")
@@ -171,6 +178,8 @@ class SpareNamespaces(Refilling):
         self._ready: collections.deque[Namespace] = collections.deque()
         self._slots = itertools.count(os.getpid() * 7)
         self._slot_lock = threading.Lock()
+        # Given back by EEs: (pid of the EE, give up after, namespace), reused once the pid is gone.
+        self._used: list[tuple[int, float, Namespace]] = []
         super().__init__("squall-netns")
         self.failure: OSError | None = None  # the background thread's last error
 
@@ -186,18 +195,62 @@ class SpareNamespaces(Refilling):
     def warm(self) -> None:
         self._poke()
 
+    def give_back(self, ns: Namespace, pid: int | None) -> None:
+        """An EE is done with `ns`. Once its process `pid` (pid 1 of the EE's pid namespace: when
+        it is gone, so is every process that was in the namespace) has gone, the namespace is set
+        up again (new listeners) and reused: making one and having the kernel tear one down cost
+        far more. Without a pid (never spawned, or no pid namespace) it is closed."""
+        ns.close_sockets()
+        if pid is None or ns.fd < 0:
+            ns.close()
+            return
+        with self._wake:
+            if self._closed:
+                ns.close()
+                return
+            self._used.append((pid, time.monotonic() + REUSE_WAIT_S, ns))
+        self._poke()
+
     def close(self) -> None:
         self._stop_thread()
         while self._ready:
             self._ready.popleft().close()
+        for _, _, ns in self._used:
+            ns.close()
+        self._used.clear()
+
+    def _recycle(self) -> None:
+        """Set up again the namespaces whose EE is gone (closed when the pool is full or the EE
+        outlives the wait)."""
+        with self._wake:
+            used, self._used = self._used, []
+        now = time.monotonic()
+        for pid, until, ns in used:
+            if os.path.exists(f"/proc/{pid}"):
+                if until > now:
+                    with self._wake:
+                        self._used.append((pid, until, ns))
+                else:
+                    ns.close()
+                continue
+            if len(self._ready) >= self._spares * 2:
+                ns.close()
+                continue
+            try:
+                self._enter(ns, self._listen_inside)
+            except OSError:
+                ns.close()
+                continue
+            self._ready.append(ns)
 
     def _run(self) -> None:
         while True:
+            self._recycle()
             with self._wake:
                 if self._closed:
                     return
                 if len(self._ready) >= self._spares:
-                    self._wake.wait()
+                    self._wake.wait(RECYCLE_POLL_S if self._used else None)
                     continue
             try:
                 made = self.make()
@@ -228,18 +281,37 @@ class SpareNamespaces(Refilling):
         try:
             with Netlink() as nl:
                 nl.link_up(socket.if_nametoindex("lo"))
-                ns.runtime_api = _listen(socket.AF_INET, "127.0.0.1", RUNTIME_API_PORT)
-                ns.endpoint.append(_listen(socket.AF_INET, "127.0.0.1", self.plan.port))
-                with contextlib.suppress(OSError):  # no IPv6 here: "localhost" is 127.0.0.1 alone
-                    ns.endpoint.append(_listen(socket.AF_INET6, "::1", self.plan.port))
                 if self.plan.egress:
                     self._veth(nl, ns)
-                    for server in self.plan.dns:
-                        ns.dns.append(_udp(server, 53))
+            self._listen_inside(ns)
         except BaseException:
             ns.close()
             raise
         return ns
+
+    def _listen_inside(self, ns: Namespace) -> None:
+        """The sockets an EE's namespace gets (this thread is in it): the Runtime API's and the
+        endpoint's listeners, the loopback nameservers' UDP sockets."""
+        try:
+            ns.runtime_api = _listen(socket.AF_INET, "127.0.0.1", RUNTIME_API_PORT)
+            ns.endpoint.append(_listen(socket.AF_INET, "127.0.0.1", self.plan.port))
+            with contextlib.suppress(OSError):  # no IPv6 here: "localhost" is 127.0.0.1 alone
+                ns.endpoint.append(_listen(socket.AF_INET6, "::1", self.plan.port))
+            if self.plan.egress and ns.address is not None:
+                for server in self.plan.dns:
+                    ns.dns.append(_udp(server, 53))
+        except BaseException:
+            ns.close_sockets()
+            raise
+
+    def _enter(self, ns: Namespace, work: Callable[[Namespace], None]) -> None:
+        """Run `work(ns)` on this thread inside `ns`, then come back."""
+        _check(_libc.setns(ns.fd, CLONE_NEWNET), "setns(ee)")
+        try:
+            work(ns)
+        finally:
+            if _libc.setns(self._host, CLONE_NEWNET) != 0:  # pragma: no cover - never seen
+                os.abort()
 
     def _veth(self, nl: Netlink, ns: Namespace) -> None:
         for _ in range(64):
