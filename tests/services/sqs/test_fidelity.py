@@ -34,3 +34,21 @@ def test_queue_attribute_names_are_checked_by_sqs_itself(sqs: Any, new_queue: An
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])
     assert error_code(exc) == "InvalidAttributeName"
     assert exc.value.response["Error"]["Message"] == "Unknown Attribute ApproximateReceiveCount."
+
+
+def test_path_style_queue_urls(server: Any, sqs: Any, new_queue: Any) -> None:
+    # LocalStack's path-style queue URLs (SQS_ENDPOINT_STRATEGY=path,
+    # https://docs.localstack.cloud/user-guide/aws/sqs/#queue-urls):
+    # http://host:port/queue/<region>/<account>/<name>, as users of LocalStack send them.
+    url = new_queue()
+    name = url.rsplit("/", 1)[1]
+    endpoint = url.rsplit("/", 2)[0]
+    path_style = f"{endpoint}/queue/us-east-1/000000000000/{name}"
+    sqs.send_message(QueueUrl=path_style, MessageBody="via path style")
+    got = sqs.receive_message(QueueUrl=path_style, WaitTimeSeconds=5)
+    assert [m["Body"] for m in got["Messages"]] == ["via path style"]
+    arn = sqs.get_queue_attributes(QueueUrl=path_style, AttributeNames=["QueueArn"])["Attributes"]
+    assert arn["QueueArn"] == f"arn:aws:sqs:us-east-1:000000000000:{name}"
+    with pytest.raises(ClientError) as exc:  # the region in the path is the queue's
+        sqs.send_message(QueueUrl=f"{endpoint}/queue/eu-west-1/000000000000/{name}", MessageBody="x")
+    assert error_code(exc) == "AWS.SimpleQueueService.NonExistentQueue"
