@@ -15,6 +15,8 @@ CERT_PATH = "/_squall/sns/SimpleNotificationService-squall.pem"
 ACTION_PATH = "/_squall/sns/"
 #: AWS's UnsubscribeURL: the endpoint root, `?Action=Unsubscribe&SubscriptionArn=<ARN as is>`.
 UNSUBSCRIBE_LINK = "/?Action=Unsubscribe&"
+#: AWS's SubscribeURL: the endpoint root, `?Action=ConfirmSubscription&TopicArn=<ARN as is>&Token=...`.
+CONFIRM_LINK = "/?Action=ConfirmSubscription&"
 USER_AGENT = "Amazon Simple Notification Service Agent"
 
 
@@ -33,10 +35,8 @@ class Envelopes:
         return f"{self.endpoint}{UNSUBSCRIBE_LINK}SubscriptionArn={sub_arn}"
 
     def subscribe_url(self, topic_arn: str, token: str) -> str:
-        return (
-            f"{self.endpoint}{ACTION_PATH}?Action=ConfirmSubscription"
-            f"&TopicArn={quote(topic_arn, safe='')}&Token={quote(token, safe='')}"
-        )
+        """As AWS writes it: the endpoint root, the ARN as is (the token is hex)."""
+        return f"{self.endpoint}{CONFIRM_LINK}TopicArn={topic_arn}&Token={quote(token, safe='')}"
 
     def notification(self, msg: Message, sub: Subscription, version: str) -> dict[str, Any]:
         """The Notification envelope (SQS and HTTP/S bodies), signed."""
