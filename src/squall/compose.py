@@ -214,6 +214,7 @@ def build_services(settings: Settings, data_dir: DataDir, *, worker: bool = Fals
         sns = built.get("sns")
         if sns is not None:
             services.extra_routes.append((sns.route_prefix, sns.serve_url))
+            services.extra_routes.extend((prefix, sns.serve_url) for prefix in sns.link_prefixes)
         if s3 is not None:
             services.cors = s3.cors
     return services

@@ -31,7 +31,7 @@ from typing import Any
 from squall.gateway.auth import CredentialStore
 from squall.gateway.cors import Cors, CrossOrigin
 from squall.gateway.deadlines import Deadlines
-from squall.gateway.extra_routes import RawHandler, serve_extra
+from squall.gateway.extra_routes import RawHandler, extra_route_matches, serve_extra
 from squall.gateway.health import HEALTH_PATHS, Health
 from squall.gateway.pipeline import Pipeline, request_timeout
 from squall.gateway.streaming import Disconnected, RequestBody, discard_body
@@ -127,7 +127,7 @@ class Gateway:
             await _send(send, self.health.response(head.method == "HEAD"))
             return
         for prefix, handler in self.extra_routes:
-            if head.path.startswith(prefix) and head.method in ("GET", "HEAD"):
+            if head.method in ("GET", "HEAD") and extra_route_matches(prefix, head):
                 await _send(send, await serve_extra(handler, head, request_id))
                 return
         # S3 CORS: a preflight is answered here; an actual request gets headers added below.

@@ -155,14 +155,15 @@ def _pattern(text: str, max_length: int | None) -> _Pattern | None:
 _FINE: list[str] = []  # never appended to
 
 
-def _scalar_constraints(shape: Shape) -> Callable[[Any], list[str]] | None:
+def _scalar_constraints(shape: Shape, enums: bool = True) -> Callable[[Any], list[str]] | None:
     """The constraint messages a scalar/container value of `shape` breaks
-    (not recursing into children); None when the shape has no such constraints."""
+    (not recursing into children); None when the shape has no such constraints.
+    `enums`: whether the service's front end enforces the model's enums (see `UNENFORCED_ENUMS`)."""
     t = shape.type_name
     meta = shape.metadata
     lo = meta.get("min")
     hi = meta.get("max")
-    enum = list(shape.enum) if t == "string" and shape.enum else None
+    enum = list(shape.enum) if enums and t == "string" and shape.enum else None
     pattern = _pattern(str(meta["pattern"]), hi) if t == "string" and meta.get("pattern") else None
     pattern_text = str(meta.get("pattern", ""))
     sized = t in ("string", "blob", "list", "map")
@@ -235,10 +236,10 @@ def _is_document(shape: Shape) -> bool:
     return shape.type_name == "structure" and bool(shape.metadata.get("document"))
 
 
-def _constrained(shape: Shape) -> bool:
+def _constrained(shape: Shape, enums: bool = True) -> bool:
     """Whether a value already of the right type can break `shape` itself (children aside):
     lengths, ranges, enums, patterns, required members, nulls a decoder lets through."""
-    if _scalar_constraints(shape) is not None:
+    if _scalar_constraints(shape, enums) is not None:
         return True
     t = shape.type_name
     if t == "structure":
@@ -251,9 +252,10 @@ class _Compiler:
     guarantees each shape's Python type (the json and CBOR tree decoders), so subtrees
     where nothing but the type could be wrong are not visited at all."""
 
-    def __init__(self, typed: bool = False) -> None:
+    def __init__(self, typed: bool = False, enums: bool = True) -> None:
         self._memo: Memo[Check] = Memo()
         self._typed = typed
+        self._enums = enums
         self._needs_memo: dict[tuple[str, str], bool] = {}
 
     def needs(self, shape: Shape) -> bool:
@@ -272,7 +274,7 @@ class _Compiler:
                 if k in seen:
                     continue
                 seen.add(k)
-                if _constrained(s):
+                if _constrained(s, self._enums):
                     found = True
                     break
                 stack.extend(_children(s))
@@ -285,7 +287,7 @@ class _Compiler:
     def _build(self, shape: Shape) -> Check:
         t = shape.type_name
         sensitive = bool(shape.metadata.get("sensitive"))
-        broken = _scalar_constraints(shape)
+        broken = _scalar_constraints(shape, self._enums)
 
         def mistyped(value: Any, path: str, out: list[Violation]) -> None:
             shown = None if sensitive else render(value)
@@ -463,7 +465,11 @@ class _Compiler:
         hidden = any(s.metadata.get("sensitive") for s in (shape, shape.key, shape.value))
 
         # Typed string keys: their constraint messages straight from the rule.
-        key_rule = _scalar_constraints(shape.key) if self._typed and shape.key.type_name == "string" else None
+        key_rule = (
+            _scalar_constraints(shape.key, self._enums)
+            if self._typed and shape.key.type_name == "string"
+            else None
+        )
 
         def check(value: Any, path: str, out: list[Violation]) -> None:
             if mistyped is not None and not isinstance(value, dict):
@@ -519,9 +525,18 @@ class _Compiler:
         return check
 
 
+# Services whose front end does not enforce the enums of their model: the lists there are
+# documentation (and sometimes wrong: SQS's ReceiveMessage `AttributeNames` is modelled as
+# QueueAttributeName, yet AWS documents and accepts message system attribute names such as
+# ApproximateReceiveCount there, and ignores names it does not know). The service checks the
+# names it cares about itself, with its own errors (SQS: InvalidAttributeName "Unknown
+# Attribute X." for queue attributes). See docs/audits/enum-validation.md.
+UNENFORCED_ENUMS = frozenset({"sqs"})
+
+
 @cache
 def _compiler(service: str, typed: bool) -> _Compiler:
-    return _Compiler(typed)
+    return _Compiler(typed, enums=service not in UNENFORCED_ENUMS)
 
 
 @cache

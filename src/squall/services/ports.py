@@ -103,6 +103,8 @@ class QueuedMessage:
     receipt_handle: str
     body: str
     md5_of_body: str
+    #: MD5OfMessageAttributes as SendMessage answered it; None when the message has none.
+    md5_of_message_attributes: str | None
     #: System attributes as ReceiveMessage(AttributeNames=["All"]) returns them.
     attributes: dict[str, str]
     #: Message attributes in stored form: {"DataType", "StringValue" | "BinaryValue" (base64)}.

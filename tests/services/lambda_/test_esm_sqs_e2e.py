@@ -99,7 +99,8 @@ def test_batch_delivered_with_aws_fields_then_deleted(clients: tuple[Any, Any]) 
         "colour": {"DataType": "String", "StringValue": "blue"},
         "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
     }
-    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    sent = sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]
+    md5_of_attributes = next(e["MD5OfMessageAttributes"] for e in sent if e["Id"] == "0")
     name = function(lam, out)
     m = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, BatchSize=10)
     got = invocations(sqs, out, 10)
@@ -109,6 +110,10 @@ def test_batch_delivered_with_aws_fields_then_deleted(clients: tuple[Any, Any]) 
     r = records["m0"]
     assert r["eventSource"] == "aws:sqs" and r["eventSourceARN"] == arn and r["awsRegion"] == "us-east-1"
     assert r["md5OfBody"] == hashlib.md5(b"m0").hexdigest()
+    # https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html (example SQS message event):
+    # md5OfMessageAttributes is SQS's MD5OfMessageAttributes, null for a message without any.
+    assert r["md5OfMessageAttributes"] == md5_of_attributes
+    assert "md5OfMessageAttributes" in records["m1"] and records["m1"]["md5OfMessageAttributes"] is None
     assert r["messageId"] and r["receiptHandle"]
     assert r["attributes"]["ApproximateReceiveCount"] == "1"
     assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(r["attributes"])

@@ -65,7 +65,15 @@ def test_entity_too_small_and_abort(s3) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as exc:
         s3.complete_multipart_upload(Bucket=name, Key="k", UploadId=uid, MultipartUpload={
             "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})  # fmt: skip
-    assert error(exc)["Code"] == "EntityTooSmall"
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList (EntityTooSmall,
+    # 400) with the message AWS answers (quoted in issue 14) and the fields of AWS's EntityTooSmall
+    # error shape (ProposedSize, MinSizeAllowed, PartNumber, ETag: LocalStack's API generated from
+    # AWS's S3 specification) for the first part under 5 MiB.
+    err = error(exc)
+    assert err["Code"] == "EntityTooSmall" and exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err["Message"] == "Your proposed upload is smaller than the minimum allowed size"
+    assert err["ProposedSize"] == "5" and err["MinSizeAllowed"] == str(5 * 1024 * 1024)
+    assert err["PartNumber"] == "1" and err["ETag"] == e1.strip('"')
     s3.abort_multipart_upload(Bucket=name, Key="k", UploadId=uid)
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=name)
     with pytest.raises(ClientError) as exc:

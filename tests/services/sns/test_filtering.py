@@ -73,14 +73,31 @@ def test_body_scope(sns: Any, sqs: Any, new_topic: Any, new_queue: Any) -> None:
             SubscriptionArn=sub, AttributeName="FilterPolicyScope", AttributeValue="MessageAttributes"
         )
     assert error_code(exc) == "InvalidParameter"
+    # SetSubscriptionAttributes names the attribute once (the prefix used to appear twice)
     assert error_message(exc).startswith("Invalid parameter: FilterPolicy: ")
+    assert error_message(exc).count("Invalid parameter") == 1
 
 
 def test_invalid_policies(sns: Any, new_topic: Any, new_queue: Any) -> None:
     topic = new_topic()
     _, arn = new_queue()
-    for policy in ('{"a": "not-a-list"}', '{"a": [{"numeric": [">", "x"]}]}', '{"a": [{"bogus": 1}]}'):
+    # AWS's wording, as recorded by moto's SNS tests against AWS (test_subscribe_invalid_filter_policy):
+    # Subscribe: "Invalid parameter: Attributes Reason: FilterPolicy: Value of < must be numeric ...";
+    # SetSubscriptionAttributes: "Invalid parameter: FilterPolicy: <reason>".
+    reasons = {
+        '{"a": "not-a-list"}': '"a" must be an object or an array',
+        '{"a": [{"numeric": [">", "x"]}]}': "Value of > must be numeric",
+        '{"a": [{"bogus": 1}]}': "Unrecognized match type bogus",
+    }
+    for policy, reason in reasons.items():
         with pytest.raises(ClientError) as exc:
             sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"FilterPolicy": policy})
         assert error_code(exc) == "InvalidParameter"
-        assert error_message(exc).startswith("Invalid parameter: FilterPolicy: ")
+        assert error_message(exc) == f"Invalid parameter: Attributes Reason: FilterPolicy: {reason}"
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True)
+    for policy, reason in reasons.items():
+        with pytest.raises(ClientError) as exc:
+            sns.set_subscription_attributes(
+                SubscriptionArn=sub["SubscriptionArn"], AttributeName="FilterPolicy", AttributeValue=policy
+            )
+        assert error_message(exc) == f"Invalid parameter: FilterPolicy: {reason}"

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
@@ -56,6 +57,12 @@ def subscribe_confirmed(sns: Any, topic: str, receiver: Receiver, **attrs: str) 
     doc = req.json
     verify(doc)
     assert doc["Type"] == "SubscriptionConfirmation" and doc["TopicArn"] == topic
+    # AWS's form (https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html,
+    # SubscriptionConfirmation example): the endpoint root, the topic ARN not percent-encoded
+    link = urlsplit(doc["SubscribeURL"])
+    assert (
+        link.path == "/" and link.query == f"Action=ConfirmSubscription&TopicArn={topic}&Token={doc['Token']}"
+    )
     # visiting SubscribeURL (unsigned GET) confirms, like on AWS
     with urllib.request.urlopen(doc["SubscribeURL"]) as resp:
         assert b"<SubscriptionArn>" in resp.read()

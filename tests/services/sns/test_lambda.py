@@ -69,5 +69,8 @@ def test_lambda_gets_the_sns_event(server: Any, sns: Any, sqs: Any, new_topic: A
     event = record["Sns"]
     assert event["Type"] == "Notification" and event["MessageId"] == mid and event["TopicArn"] == topic
     assert event["Message"] == "to lambda" and event["Subject"] is None
-    assert event["SigningCertUrl"].endswith(".pem") and "UnsubscribeUrl" in event and event["Signature"]
+    assert event["SigningCertUrl"].endswith(".pem") and event["Signature"]
+    # https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html (example event):
+    # "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:..."
+    assert event["UnsubscribeUrl"].endswith(f"/?Action=Unsubscribe&SubscriptionArn={sub}")
     assert event["MessageAttributes"] == {"k": {"Type": "String", "Value": "v"}}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
@@ -24,7 +25,7 @@ def receive(sqs: Any, url: str, n: int = 1, **kw: Any) -> list[dict[str, Any]]:
     return got
 
 
-def test_publish_to_sqs_envelope(sns: Any, sqs: Any, new_topic: Any, new_queue: Any) -> None:
+def test_publish_to_sqs_envelope(server: Any, sns: Any, sqs: Any, new_topic: Any, new_queue: Any) -> None:
     topic = new_topic()
     url, arn = new_queue()
     sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
@@ -42,7 +43,13 @@ def test_publish_to_sqs_envelope(sns: Any, sqs: Any, new_topic: Any, new_queue: 
     assert env["Subject"] == "greeting" and env["Message"] == "hello"
     assert env["Timestamp"].endswith("Z") and len(env["Timestamp"]) == 24
     assert env["SignatureVersion"] == "1" and env["Signature"]
-    assert env["SigningCertURL"].endswith(".pem") and sub.replace(":", "%3A") in env["UnsubscribeURL"]
+    assert env["SigningCertURL"].endswith(".pem")
+    # AWS's form (https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html,
+    # "Notification message body" example): the endpoint root, the ARN not percent-encoded:
+    # "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-west-2:..."
+    link = urlsplit(env["UnsubscribeURL"])
+    assert link.port == server.port and link.path == "/"
+    assert link.query == f"Action=Unsubscribe&SubscriptionArn={sub}"
     assert env["MessageAttributes"] == {
         "color": {"Type": "String", "Value": "red"},
         "size": {"Type": "Number", "Value": "3"},

@@ -51,6 +51,7 @@ def record(queue: FeedQueue, msg: QueuedMessage) -> dict[str, Any]:
         "body": msg.body,
         "attributes": msg.attributes,
         "messageAttributes": {name: _attribute(a) for name, a in msg.message_attributes.items()},
+        "md5OfMessageAttributes": msg.md5_of_message_attributes,
         "md5OfBody": msg.md5_of_body,
         "eventSource": "aws:sqs",
         "eventSourceARN": queue.arn,

@@ -204,12 +204,13 @@ class Multipart:
             chosen.append({**part, "number": number})
         for part in chosen[:-1]:
             if part["size"] < MIN_PART:
+                # AWS's wording and fields (the ETag is the part's MD5 in hex, unquoted).
                 raise ServiceError(
                     "EntityTooSmall",
-                    "Your proposed upload is smaller than the minimum allowed object size.",
+                    "Your proposed upload is smaller than the minimum allowed size",
                     400,
                     fields={"ProposedSize": part["size"], "MinSizeAllowed": MIN_PART,
-                            "PartNumber": part["number"], "ETag": part["etag"]},
+                            "PartNumber": part["number"], "ETag": part["etag"].strip('"')},
                 )  # fmt: skip
         md5s = b"".join(bytes.fromhex(p["etag"].strip('"')) for p in chosen)
         etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"'

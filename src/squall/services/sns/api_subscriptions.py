@@ -64,8 +64,11 @@ def check_endpoint(protocol: str, endpoint: str) -> None:
         raise invalid_parameter(f"Invalid SMS endpoint: {endpoint}")
 
 
-def check_sub_attribute(protocol: str, name: str, value: str, scope: str | None = None) -> str:
-    """Validate one attribute; `scope` is the FilterPolicyScope a FilterPolicy is checked for."""
+def check_sub_attribute(
+    protocol: str, name: str, value: str, scope: str | None = None, *, subscribing: bool = False
+) -> str:
+    """Validate one attribute; `scope` is the FilterPolicyScope a FilterPolicy is checked for;
+    `subscribing`: given to Subscribe (whose messages name the Attributes parameter)."""
     if name not in SUB_ATTRIBUTES:
         raise invalid_parameter("AttributeName")
     if name == "RawMessageDelivery":
@@ -75,7 +78,7 @@ def check_sub_attribute(protocol: str, name: str, value: str, scope: str | None 
             raise invalid_parameter(f"Delivery protocol [{protocol}] does not support raw message delivery.")
         return value.lower()
     if name == "FilterPolicy" and value:
-        filtering.check(value, scope)
+        filtering.check(value, scope, subscribing=subscribing)
     elif name == "FilterPolicyScope" and value not in ("MessageAttributes", "MessageBody"):
         raise invalid_parameter("Attributes Reason: FilterPolicyScope: Invalid value [" + value + "]")
     elif name == "RedrivePolicy" and value:
@@ -109,7 +112,7 @@ class SubscriptionsApi:
             )
         given: dict[str, str] = params.get("Attributes") or {}
         scope = given.get("FilterPolicyScope")
-        attrs = {k: check_sub_attribute(protocol, k, v, scope) for k, v in given.items()}
+        attrs = {k: check_sub_attribute(protocol, k, v, scope, subscribing=True) for k, v in given.items()}
         for sub in self.directory.subscriptions_of(topic):
             if sub.protocol == protocol and sub.endpoint == endpoint:
                 if any(sub.attributes.get(k, "") != v for k, v in attrs.items()):

@@ -13,6 +13,10 @@ from squall.services.sns.signing import Signer
 
 CERT_PATH = "/_squall/sns/SimpleNotificationService-squall.pem"
 ACTION_PATH = "/_squall/sns/"
+#: AWS's UnsubscribeURL: the endpoint root, `?Action=Unsubscribe&SubscriptionArn=<ARN as is>`.
+UNSUBSCRIBE_LINK = "/?Action=Unsubscribe&"
+#: AWS's SubscribeURL: the endpoint root, `?Action=ConfirmSubscription&TopicArn=<ARN as is>&Token=...`.
+CONFIRM_LINK = "/?Action=ConfirmSubscription&"
 USER_AGENT = "Amazon Simple Notification Service Agent"
 
 
@@ -26,13 +30,13 @@ class Envelopes:
         return self.endpoint + CERT_PATH
 
     def unsubscribe_url(self, sub_arn: str) -> str:
-        return f"{self.endpoint}{ACTION_PATH}?Action=Unsubscribe&SubscriptionArn={quote(sub_arn, safe='')}"
+        """As AWS writes it: the endpoint root and the ARN not percent-encoded (":" is legal in
+        a query; an ARN holds no "&", "=", "#" or space)."""
+        return f"{self.endpoint}{UNSUBSCRIBE_LINK}SubscriptionArn={sub_arn}"
 
     def subscribe_url(self, topic_arn: str, token: str) -> str:
-        return (
-            f"{self.endpoint}{ACTION_PATH}?Action=ConfirmSubscription"
-            f"&TopicArn={quote(topic_arn, safe='')}&Token={quote(token, safe='')}"
-        )
+        """As AWS writes it: the endpoint root, the ARN as is (the token is hex)."""
+        return f"{self.endpoint}{CONFIRM_LINK}TopicArn={topic_arn}&Token={quote(token, safe='')}"
 
     def notification(self, msg: Message, sub: Subscription, version: str) -> dict[str, Any]:
         """The Notification envelope (SQS and HTTP/S bodies), signed."""

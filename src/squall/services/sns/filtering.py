@@ -18,13 +18,16 @@ def _compiled(policy: str, scope: str) -> Pattern:
     )
 
 
-def check(policy: str, scope: str | None = None) -> None:
+def check(policy: str, scope: str | None = None, *, subscribing: bool = False) -> None:
     """Validate a FilterPolicy for a scope (default MessageAttributes); InvalidParameter
-    "Invalid parameter: FilterPolicy: <reason>" otherwise."""
+    otherwise, worded as AWS words it: "Invalid parameter: FilterPolicy: <reason>" from
+    SetSubscriptionAttributes, "Invalid parameter: Attributes Reason: FilterPolicy: <reason>"
+    from Subscribe (`subscribing`)."""
     try:
         _compiled(policy, scope or "MessageAttributes")
     except PatternError as err:
-        raise invalid_parameter(f"FilterPolicy: {err}") from None
+        where = "Attributes Reason: FilterPolicy" if subscribing else "FilterPolicy"
+        raise invalid_parameter(f"{where}: {err.reason}") from None
 
 
 def matches(policy: str | None, scope: str | None, message: str, attributes: dict[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from squall.services.sns.api_publish import PublishApi
 from squall.services.sns.api_subscriptions import SubscriptionsApi
 from squall.services.sns.api_topics import TopicsApi
 from squall.services.sns.delivery import DeliveryWorker
-from squall.services.sns.envelope import ACTION_PATH, CERT_PATH, Envelopes
+from squall.services.sns.envelope import ACTION_PATH, CERT_PATH, CONFIRM_LINK, UNSUBSCRIBE_LINK, Envelopes
 from squall.services.sns.errors import authorization_error
 from squall.services.sns.outbox import Outbox
 from squall.services.sns.publishing import SnsTopics
@@ -34,6 +34,9 @@ class SnsProvider(ServiceProvider):
     service = "sns"
     #: Served unsigned by the gateway (GET/HEAD): the certificate and the confirm/unsubscribe links.
     route_prefix = ACTION_PATH
+    #: SubscribeURL and UnsubscribeURL at the endpoint root, as AWS hands them out (unsigned
+    #: requests only, see gateway/extra_routes.py).
+    link_prefixes = (CONFIRM_LINK, UNSUBSCRIBE_LINK)
 
     def __init__(
         self,
@@ -72,10 +75,10 @@ class SnsProvider(ServiceProvider):
         query = {k: v[0] for k, v in parse_qs(query_string).items()}
         action = query.get("Action")
         try:
-            if path == ACTION_PATH and action == "ConfirmSubscription":
+            if path in (ACTION_PATH, "/") and action == "ConfirmSubscription":
                 arn = self.subscriptions.confirm(query.get("TopicArn", ""), query.get("Token", "")).arn
                 result = f"<ConfirmSubscriptionResult><SubscriptionArn>{escape(arn)}</SubscriptionArn></ConfirmSubscriptionResult>"
-            elif path == ACTION_PATH and action == "Unsubscribe":
+            elif path in (ACTION_PATH, "/") and action == "Unsubscribe":
                 sub = self.directory.subscription(query.get("SubscriptionArn", ""))
                 if sub.authenticate_unsubscribe:
                     raise authorization_error("The unsubscribe action requires AWS authentication")

@@ -82,6 +82,7 @@ def _received(queue: Queue, msg: Message) -> QueuedMessage:
         receipt_handle=msg.handle(queue.qid),
         body=msg.body,
         md5_of_body=msg.md5_body,
+        md5_of_message_attributes=msg.md5_attributes or None,
         attributes=system_attributes(queue, msg),
         message_attributes=msg.attributes,
         group=msg.group,

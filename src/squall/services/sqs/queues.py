@@ -78,11 +78,13 @@ def parse_arn(arn: str) -> tuple[str, str, str] | None:
 
 
 def parse_url(url: str, default_account: str, default_region: str) -> tuple[str, str, str]:
-    """(account, region, name) of a queue URL: any URL whose path is /<account>/<name>;
-    the region comes from an `sqs.REGION.` / `REGION.` host (as in
-    `sqs.eu-west-1.localhost.localstack.cloud`) else from the request."""
+    """(account, region, name) of a queue URL: any URL whose path is /<account>/<name>, the
+    region from an `sqs.REGION.` / `REGION.` host (as in `sqs.eu-west-1.localhost.localstack.cloud`)
+    else from the request; or LocalStack's path style, /queue/<region>/<account>/<name>."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     segments = [s for s in parts.path.split("/") if s]
+    if len(segments) == 4 and segments[0] == "queue" and segments[2].isdigit():
+        return segments[2], segments[1], segments[3]
     if len(segments) != 2 or not segments[0].isdigit():
         raise queue_does_not_exist()
     match = _HOST_REGION.match(parts.hostname or "")
