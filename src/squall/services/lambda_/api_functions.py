@@ -231,7 +231,9 @@ class FunctionsApi:
                 w.delete(PC_NS, pack(a, rg, name, q))
         self.shared.codes.release(a, rg, dropped)
         self.shared.directory.deleted(ref if q else unqualified(ref))
-        return {}
+        # AWS answers 204 (API reference, DeleteFunction: "HTTP/1.1 204"); the model leaves the code
+        # to the output's statusCode member
+        return {"StatusCode": 204}
 
 
 def as_qualified(config: dict[str, Any], ref: FunctionRef) -> dict[str, Any]:
