@@ -64,10 +64,14 @@ def test_enum_and_pattern_and_length() -> None:
         "Value 'bad name!' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:"
         in err.message
     )
-    assert (
-        "Value 'cobol' at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [nodejs, "
-        in err.message
+    # Lambda checks the runtime after the other members (awslabs/amazon-redshift-monitoring#25 records
+    # its own error for it): not part of the front end's ValidationException
+    assert err.code == "ValidationException" and "'runtime'" not in err.message
+    err = _error("lambda", "CreateFunction", {**base, "FunctionName": "f", "Runtime": "cobol"})
+    assert err.code == "InvalidParameterValueException" and err.message.startswith(
+        "Value cobol at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [nodejs, "
     )
+    assert err.message.endswith("] or be a valid ARN")
     err = _error("lambda", "CreateFunction", {**base, "FunctionName": "x" * 141})
     assert "Member must have length less than or equal to 140" in err.message
 

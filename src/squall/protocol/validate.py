@@ -29,6 +29,10 @@ Codes per service family:
   violations `InvalidArgument` with ArgumentName/ArgumentValue, except enums: a storage
   class header is `InvalidStorageClass`, a LocationConstraint `InvalidLocationConstraint`, a
   notification event type `InvalidArgument`, any other value in the XML body `MalformedXML`.
+- Lambda: a `Runtime` outside the model's enum is `InvalidParameterValueException` "Value X at
+  'runtime' failed to satisfy constraint: Member must satisfy enum value set: [...] or be a valid
+  ARN" (the value unquoted) when nothing else is wrong; other violations come first, as a
+  `ValidationException` that leaves the runtime out (Lambda checks it after the front end).
 """
 
 from __future__ import annotations
@@ -588,6 +592,25 @@ def _error(route: Route, found: list[Violation]) -> ServiceError:
             return ServiceError("ValidationError", _coral_message(missing))
         first = found[0]
         return ServiceError("InvalidParameter", f"Invalid parameter: {first.wire} Reason: {first.constraint}")
+    if service == "lambda":
+        # Lambda checks the runtime itself, after the front end's checks of the other members:
+        # its own code, the value unquoted and "or be a valid ARN"
+        runtime = next(
+            (v for v in found if v.path == "runtime" and v.constraint.startswith("Member must satisfy enum")),
+            None,
+        )
+        others = [v for v in found if v is not runtime]
+        if others:
+            return ServiceError("ValidationException", _coral_message(others))
+        if runtime is not None:
+            value = (runtime.value or "").strip("'")
+            return ServiceError(
+                "InvalidParameterValueException",
+                f"Value {value} at 'runtime' failed to satisfy constraint: "
+                f"{runtime.constraint} or be a valid ARN",
+                400,
+                fields={"Type": "User"},
+            )
     if route.protocol in (Protocol.QUERY, Protocol.EC2):
         return ServiceError("ValidationError", _coral_message([_as_sent(v) for v in found]))
     return ServiceError("ValidationException", _coral_message(found))

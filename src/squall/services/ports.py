@@ -37,7 +37,7 @@ class FunctionEvents(Protocol):
     def submit(self, principal: Principal, function: str, payload: bytes, *, region: str) -> str:
         """Commit one asynchronous invocation of `function` (name or ARN, qualified or not);
         its request id. ResourceNotFoundException, AccessDeniedException,
-        RequestTooLargeException."""
+        RequestEntityTooLargeException."""
         ...
 
     def allowed(self, principal: Principal, function: str, *, region: str) -> bool:

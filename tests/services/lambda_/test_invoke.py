@@ -118,11 +118,20 @@ def test_errors(server: RunningServer) -> None:
     with pytest.raises(ClientError) as err:
         lam.invoke(FunctionName=name, Payload=b"{not json")
     assert err.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    # AWS's recorded answer (awslabs/aws-athena-query-federation#793): "Request must be smaller than
+    # 6291456 bytes for the InvokeFunction operation (Service: AWSLambda; Status Code: 413; Error Code:
+    # RequestEntityTooLargeException"; the limit is the 6 MB of docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
     big = json.dumps({"x": "a" * 6_300_000}).encode()
     with pytest.raises(ClientError) as err:
         lam.invoke(FunctionName=name, Payload=big)
-    assert err.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert err.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert err.value.response["Error"]["Message"] == (
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    )
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    # exactly at the limit is accepted (a JSON string of 6291456 bytes)
+    edge = b'"' + b"a" * (6_291_456 - 2) + b'"'
+    assert lam.invoke(FunctionName=name, Payload=edge)["StatusCode"] == 200
 
 
 def test_invoke_after_restart(tmp_path: Path) -> None:

@@ -118,11 +118,16 @@ def test_default_is_two_retries_and_qualified_alias(fast_server: RunningServer) 
 def test_event_errors(fast_server: RunningServer) -> None:
     lam = fast_server.client("lambda")
     name = new_function(lam)
+    # recorded (ASFHyP3/hyp3#2241): RequestEntityTooLargeException "264496 byte payload is too large
+    # for the Event invocation type (limit 262144 bytes)"; the limit is now 1 MB
+    payload = b'{"a": "' + b"x" * 1_048_576 + b'"}'
     with pytest.raises(ClientError) as err:
-        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"a": "' + b"x" * 1_048_576 + b'"}')
-    assert err.value.response["Error"]["Code"] == "RequestTooLargeException"
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    assert err.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
-    assert "1048576 bytes" in err.value.response["Error"]["Message"]
+    assert err.value.response["Error"]["Message"] == (
+        f"{len(payload)} byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    )
     with pytest.raises(ClientError) as err:
         lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{not json")
     assert err.value.response["Error"]["Code"] == "InvalidRequestContentException"

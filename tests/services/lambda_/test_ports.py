@@ -84,7 +84,7 @@ def test_the_own_account_needs_no_policy_and_missing_functions_are_refused(provi
     assert err.value.code == "ResourceNotFoundException"
     with pytest.raises(ServiceError) as err:
         events.submit(ROOT, "f", b"x" * (1_048_576 + 1), region=R)
-    assert err.value.code == "RequestTooLargeException"
+    assert err.value.code == "RequestEntityTooLargeException"
 
 
 def test_hostile_another_accounts_bucket_cannot_use_a_grant_meant_for_the_owners_buckets(

@@ -20,6 +20,7 @@ from squall.services.lambda_.functions import (
     config_of,
     conflict,
     fn_key,
+    is_version_number,
     mark_pending,
     new_revision,
     now_text,
@@ -29,7 +30,7 @@ from squall.services.lambda_.functions import (
     ver_key,
     versions,
 )
-from squall.services.lambda_.names import LATEST, FunctionRef, function_not_found
+from squall.services.lambda_.names import LATEST, FunctionRef, function_arn, function_not_found
 from squall.services.lambda_.settings import apply_settings, check_combined_size, resolve_layers
 from squall.services.lambda_.shared import Shared, check_grant, ref_of
 from squall.services.lambda_.validation import check_config, invalid
@@ -133,7 +134,7 @@ class FunctionsApi:
         check_grant(self.shared, ctx, ref, "lambda:GetFunctionConfiguration")
         with self.shared.store.read() as r:
             config, _ = config_of(r, ref)
-        return config
+        return as_qualified(config, ref)
 
     @operation("GetFunction")
     def get_function(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +144,7 @@ class FunctionsApi:
             config, code = config_of(r, ref)
             fn = read_function(r, ref)
         out: dict[str, Any] = {
-            "Configuration": config,
+            "Configuration": as_qualified(config, ref),
             "Code": {"RepositoryType": "S3", "Location": self.shared.codes.presigned_url(ctx.endpoint, code)},
         }
         if ref.qualifier is None and fn.tags:
@@ -230,7 +231,18 @@ class FunctionsApi:
                 w.delete(PC_NS, pack(a, rg, name, q))
         self.shared.codes.release(a, rg, dropped)
         self.shared.directory.deleted(ref if q else unqualified(ref))
-        return {}
+        # AWS answers 204 (API reference, DeleteFunction: "HTTP/1.1 204"); the model leaves the code
+        # to the output's statusCode member
+        return {"StatusCode": 204}
+
+
+def as_qualified(config: dict[str, Any], ref: FunctionRef) -> dict[str, Any]:
+    """The configuration as AWS shows it through an alias: `FunctionArn` qualified by the alias
+    (`Version` stays the version the alias points to)."""
+    q = ref.qualifier
+    if q is None or q == LATEST or is_version_number(q):
+        return config
+    return {**config, "FunctionArn": function_arn(ref.account_id, ref.region, ref.name, q)}
 
 
 def _alias_uses(alias: dict[str, Any], version: str) -> bool:

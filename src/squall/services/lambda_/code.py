@@ -83,11 +83,16 @@ def combined_too_big(size: int) -> ServiceError:
     )
 
 
+#: AWS's answer to bytes it cannot unzip at CreateFunction / UpdateFunctionCode / PublishLayerVersion
+#: (recorded: boto/boto3#488, terraform-aws-github-runner#2269 with `Type: User`, Sparticuz/chromium#322).
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+
 def measure(data: bytes) -> int:
     """The package's real unzipped size, counted while inflating (the zip's declared sizes are
     not trusted); AWS's error past 262,144,000 bytes or for an entry or symbolic link that would
-    land outside the code directory. A zip that cannot be read counts 0 here: the lifecycle
-    worker marks the function Failed, as AWS does. Blocking (inflates up to 250 MB): call it
+    land outside the code directory; AWS's "Could not unzip uploaded file" for bytes that are
+    not a readable zip. Blocking (inflates up to 250 MB): call it
     in a thread."""
     try:
         return codecache.scan(data, UNZIPPED_LIMIT)
@@ -100,8 +105,10 @@ def measure(data: bytes) -> int:
             400,
             fields={"Type": "User"},
         ) from None
-    except codecache.CodeCacheError:
-        return 0
+    except codecache.CodeCacheError:  # not a zip, or a damaged one: AWS refuses it at upload
+        raise ServiceError(
+            "InvalidParameterValueException", UNZIP_FAILED, 400, fields={"Type": "User"}
+        ) from None
 
 
 def zip_problem(data: bytes) -> str | None:

@@ -92,13 +92,17 @@ def _check_json(payload: bytes) -> None:
             raise _invalid_content(f"Could not parse request body into json: {exc}") from None
 
 
-def _too_large(limit: int) -> ServiceError:
-    return ServiceError(
-        "RequestTooLargeException",
-        f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
-        413,
-        fields={"Type": "User"},
+def _too_large(size: int, limit: int, kind: str) -> ServiceError:
+    """AWS's 413 for an Invoke payload past the limit (recorded responses: "Request must be smaller
+    than 6291456 bytes for the InvokeFunction operation", awslabs/aws-athena-query-federation#793;
+    "264496 byte payload is too large for the Event invocation type (limit 262144 bytes)",
+    ASFHyP3/hyp3#2241; both `RequestEntityTooLargeException`)."""
+    message = (
+        f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+        if kind == "Event"
+        else f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
     )
+    return ServiceError("RequestEntityTooLargeException", message, 413, fields={"Type": "User"})
 
 
 class InvokeApi:
@@ -115,7 +119,7 @@ class InvokeApi:
         kind = params.get("InvocationType") or "RequestResponse"
         limit = ASYNC_REQUEST_LIMIT if kind == "Event" else REQUEST_LIMIT
         if len(payload) > limit:
-            raise _too_large(limit)
+            raise _too_large(len(payload), limit, kind)
         target = self.invoker.resolve(ref)
         state = target.config.get("State")
         if state != "Active":

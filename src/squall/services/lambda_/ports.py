@@ -67,8 +67,9 @@ class LambdaEvents:
             )
         if len(payload) > ASYNC_REQUEST_LIMIT:
             raise ServiceError(
-                "RequestTooLargeException",
-                f"Request must be smaller than {ASYNC_REQUEST_LIMIT} bytes for the InvokeFunction operation",
+                "RequestEntityTooLargeException",
+                f"{len(payload)} byte payload is too large for the Event invocation type "
+                f"(limit {ASYNC_REQUEST_LIMIT} bytes)",
                 413,
                 fields={"Type": "User"},
             )

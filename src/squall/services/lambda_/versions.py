@@ -74,7 +74,7 @@ def publish(
         if code_sha and code_sha != latest["CodeSha256"]:
             raise invalid(
                 f"CodeSHA256 ({code_sha}) is different from current CodeSHA256 in $LATEST "
-                f"({latest['CodeSha256']}). Please try again with the current CodeSHA256."
+                f"({latest['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST."
             )
         fp = fingerprint(latest)
         if fn.published and fn.published[0] == fp:
@@ -149,7 +149,9 @@ class VersionsApi:
         start = int(params.get("Marker") or 0) if str(params.get("Marker") or "0").isdigit() else 0
         with self.shared.store.read() as r:
             fn = read_function(r, ref)
-            configs = [fn.config] + [v.config for v in versions(r, ref)]
+            # $LATEST is listed with its qualified ARN (`...:function:NAME:$LATEST`), as AWS lists it
+            latest = {**fn.config, "FunctionArn": function_arn(ref.account_id, ref.region, ref.name, LATEST)}
+            configs = [latest] + [v.config for v in versions(r, ref)]
         positions = [0] + [int(c["Version"]) for c in configs[1:]]
         page = [(p, c) for p, c in zip(positions, configs, strict=True) if p >= start][: limit + 1]
         out: dict[str, Any] = {"Versions": [c for _, c in page[:limit]]}
