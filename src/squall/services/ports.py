@@ -128,6 +128,11 @@ class FeedQueue(Protocol):
     @property
     def fifo(self) -> bool: ...
 
+    @property
+    def visibility_timeout(self) -> int:
+        """The queue's current `VisibilityTimeout` attribute, in seconds."""
+        ...
+
     async def receive(self, limit: int, wait_s: float) -> Sequence[QueuedMessage]:
         """Up to `limit` messages (made invisible for the queue's current visibility timeout);
         waits up to `wait_s` for the first."""

@@ -120,6 +120,7 @@ def test_invoke_config_over_the_wire(server: RunningServer) -> None:
 
 def test_event_source_mappings_over_the_wire(server: RunningServer) -> None:
     c = server.client("lambda")
+    server.client("sqs").create_queue(QueueName="jobs")  # a mapping's queue must exist
     create_named(c, "wire-esm")
     m = c.create_event_source_mapping(FunctionName="wire-esm", EventSourceArn=QUEUE, BatchSize=5)
     assert m["State"] == "Creating" and m["BatchSize"] == 5

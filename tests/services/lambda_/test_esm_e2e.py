@@ -24,6 +24,7 @@ def wait_state(c, uuid: str, state: str) -> dict:  # type: ignore[no-untyped-def
 
 def test_mapping_lifecycle(server) -> None:
     c = server.client("lambda")
+    server.client("sqs").create_queue(QueueName="e2e-jobs")  # a mapping's queue must exist
     name = create_function(c, "esm")
     m = c.create_event_source_mapping(FunctionName=name, EventSourceArn=QUEUE)
     assert m["State"] == "Creating" and m["BatchSize"] == 10
@@ -53,6 +54,7 @@ def test_mapping_survives_restart(tmp_path) -> None:
     srv = start_server(tmp_path / "data")
     try:
         c = srv.client("lambda")
+        srv.client("sqs").create_queue(QueueName="e2e-jobs")  # a mapping's queue must exist
         name = create_function(c, "esmr")
         uuid = c.create_event_source_mapping(FunctionName=name, EventSourceArn=QUEUE, Enabled=False)["UUID"]
     finally:

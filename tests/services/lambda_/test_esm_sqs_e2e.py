@@ -136,9 +136,12 @@ def test_function_error_returns_messages_then_dlq(clients: tuple[Any, Any]) -> N
     out, _ = new_queue(sqs)
     dlq_url, dlq_arn = new_queue(sqs)
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
-    url, arn = new_queue(sqs, VisibilityTimeout="1", RedrivePolicy=policy)
+    url, arn = new_queue(sqs, VisibilityTimeout="20", RedrivePolicy=policy)
     name = function(lam, out)
     m = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)
+    # (the mapping needs a visibility timeout >= the function's at create; shortened after, so
+    # that the failed message comes back quickly)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "1"})
     sqs.send_message(QueueUrl=url, MessageBody="fail")
     got = invocations(sqs, out, 2)
     assert [b[0]["attributes"]["ApproximateReceiveCount"] for b in got] == ["1", "2"]

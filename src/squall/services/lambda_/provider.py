@@ -107,7 +107,11 @@ class LambdaProvider(ServiceProvider):
         self.events = LambdaEvents(directory, self.attachments.policies, self.async_queue)
         self.destinations.functions = self.events
         self.shared.grants = self.attachments.policies.allows
-        self.attachments.mappings.check_source = SourceAccess(self.invoker.acting_principal, queues).check
+        self.attachments.mappings.check_source = SourceAccess(
+            self.invoker.acting_principal,
+            queues,
+            lambda ref: int(self.invoker.resolve(ref).config.get("Timeout") or 3),
+        ).check
         #: The pollers of SQS event source mappings (None: no SQS in this server).
         self.sqs_pollers = (
             SqsPollers(self.attachments.mappings, self.invoker, queues, endpoint)

@@ -47,6 +47,10 @@ class FeedQueue:
         self.region = queue.region
         self.fifo = queue.fifo
 
+    @property
+    def visibility_timeout(self) -> int:
+        return self._current().int_attr("VisibilityTimeout")
+
     def _current(self) -> Queue:
         """The queue's latest record (its visibility timeout or redrive policy may have changed)."""
         return self._queues.directory.get(self._queue.account, self._queue.region, self._queue.name)
