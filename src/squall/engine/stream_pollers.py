@@ -13,7 +13,10 @@ Positions (what `Checkpoints` stores per shard) are "after this sequence number"
 done). `StartingPosition` is resolved once, the first time the mapping runs, for the
 shards open then (TRIM_HORIZON: `BEGIN`; LATEST: after the shard's last record, closed
 shards `END`; AT_TIMESTAMP: before the first record at or after the time) and
-checkpointed at once; shards that appear later start at their beginning.
+checkpointed at once; shards that appear later start at their beginning. A spec may carry
+`start_positions`, the positions LATEST stood at when the mapping was enabled (resolved by the
+caller before it reported Enabled): then those are used, and a shard missing from them opened
+after that moment and starts at its beginning, so nothing written after Enabled is skipped.
 
 A shard task reads up to `batch_size * parallelization` records after its position
 (waiting on `ShardSource.wait`, and with a batching window up to `window_s` for a full
@@ -111,6 +114,8 @@ class StreamSpec:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     tumbling_s: float = 0.0
     revision: Hashable = None
+    #: LATEST resolved earlier: (shard id, position) pairs; None: resolved when the poller first runs.
+    start_positions: tuple[tuple[str, str], ...] | None = None
 
 
 def before(seq: str) -> str:
@@ -177,6 +182,8 @@ class StreamPoller(Generic[R]):
             first = self.source.first_seq_at(sid, spec.start_timestamp)
             if first is not None:
                 return before(first)
+        if spec.starting_position == LATEST and spec.start_positions is not None:
+            return dict(spec.start_positions).get(sid, BEGIN)
         if shard.end_seq is not None:
             return END
         return self.source.latest_seq(sid) or BEGIN

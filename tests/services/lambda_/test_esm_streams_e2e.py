@@ -145,3 +145,35 @@ def test_restart_neither_loses_nor_replays(tmp_path: Path) -> None:
         assert not sqs.receive_message(QueueUrl=out, WaitTimeSeconds=2).get("Messages")
     finally:
         srv.stop()
+
+
+def test_latest_is_positioned_once_enabled(server: RunningServer) -> None:
+    """A LATEST mapping that reports Enabled delivers what is written right after, every time.
+
+    AWS: "LATEST - Read only new records" (https://docs.aws.amazon.com/lambda/latest/api/
+    API_CreateEventSourceMapping.html, StartingPosition) and the DynamoDB Streams tutorial
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb-example.html) writes items as soon as
+    the mapping is Enabled and expects the function to see them. Squall records where LATEST
+    stands when the mapping is created, before it can report Enabled."""
+    lam, ddb, sqs = server.client("lambda"), server.client("dynamodb"), server.client("sqs")
+    out, _ = new_queue(sqs)
+    fn = f"esm-{uuid.uuid4().hex[:10]}"
+    create(lam, fn, Code={"ZipFile": make_zip(SOURCE)}, Timeout=20, Environment={"Variables": {"OUT": out}})
+    runs = 8
+    streams = []
+    for i in range(runs):
+        name, stream = table(ddb)
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"before-{i}"}})  # not after LATEST: never delivered
+        mid = lam.create_event_source_mapping(
+            FunctionName=fn, EventSourceArn=stream, StartingPosition="LATEST"
+        )["UUID"]
+        deadline = time.monotonic() + 15
+        while lam.get_event_source_mapping(UUID=mid)["State"] != "Enabled":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"after-{i}"}})
+        streams.append(stream)
+    got = records(invocations(sqs, out, runs, timeout=60))
+    keys = sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in got)
+    assert keys == sorted(f"after-{i}" for i in range(runs))
+    assert {r["eventSourceARN"] for r in got} == set(streams)

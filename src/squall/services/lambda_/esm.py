@@ -50,6 +50,10 @@ class EventSourceMappings:
         #: Checks a source of another account (esm_access.SourceAccess.check; the provider sets
         #: it once the ports exist). None: not checked (a store-only unit test).
         self.check_source: Callable[[FunctionRef, str, str, str], None] | None = None
+        #: Where LATEST stands now on a stream ({shard id: position}, engine.stream_pollers'
+        #: positions), recorded when a stream mapping is created or enabled, before it can report
+        #: Enabled (the provider sets it when DynamoDB is served). None: resolved by the poller.
+        self.latest_positions: Callable[[str], dict[str, str]] | None = None
 
     def _function(self, ctx_account: str, ctx_region: str, name: str) -> tuple[FunctionRef, str]:
         ref = parse_function(name, account_id=ctx_account, region=ctx_region)
@@ -82,6 +86,7 @@ class EventSourceMappings:
         mapping_arn = f"arn:aws:lambda:{region}:{account}:event-source-mapping:{mapping_id}"
         if self.check_source is not None:
             self.check_source(ref, source, kind, mapping_arn)
+        self._record_latest(cfg)
         t = now()
         cfg.update(
             UUID=mapping_id,
@@ -139,6 +144,8 @@ class EventSourceMappings:
             enabled = params.get("Enabled")
             target = current if enabled is None else ("Enabled" if enabled else "Disabled")
             state = "Updating" if target == current else ("Enabling" if target == "Enabled" else "Disabling")
+            if state == "Enabling":
+                self._record_latest(merged)
             merged.update(
                 LastModified=t,
                 State=state,
@@ -148,6 +155,26 @@ class EventSourceMappings:
             )
             w.put(NS, pack(account, region, mapping_id), dumps(merged))
         return _output(merged)
+
+    def _record_latest(self, cfg: dict[str, Any]) -> None:
+        if (
+            self.latest_positions is not None
+            and cfg.get("StartingPosition") == "LATEST"
+            and rules.source_kind(cfg["EventSourceArn"]) == rules.DYNAMODB
+        ):
+            try:
+                cfg["_latest"] = self.latest_positions(cfg["EventSourceArn"])
+            except ServiceError:
+                cfg.pop("_latest", None)  # (the stream is gone: the poller reports it)
+
+    def start_positions(self, account: str, region: str, mapping_id: str) -> dict[str, str] | None:
+        """Where LATEST stood when the mapping was created or last enabled (None: not recorded)."""
+        with self._store.read() as r:
+            raw = r.get(NS, pack(account, region, mapping_id))
+        if raw is None:
+            return None
+        latest: dict[str, str] | None = loads(raw).get("_latest")
+        return latest
 
     def delete(self, account: str, region: str, mapping_id: str) -> dict[str, Any]:
         with self._store.write() as w:

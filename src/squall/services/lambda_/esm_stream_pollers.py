@@ -4,7 +4,8 @@ fed from the mappings store, with durable per-shard checkpoints.
 `desired()` turns every Enabled DynamoDB stream mapping into a `StreamSpec` (batching,
 ParallelizationFactor, StartingPosition, the retry policy; its revision holds what needs
 a fresh poller). `open(spec)` builds the `DynamoShardSource`, `DynamoStreamHandler` and
-`StoreCheckpoints`. A record's age limit is `MaximumRecordAgeInSeconds`, or the stream's
+`StoreCheckpoints`; a LATEST mapping starts where `latest_positions` found the stream when it
+was created or enabled (recorded with the mapping). A record's age limit is `MaximumRecordAgeInSeconds`, or the stream's
 24 h retention when that is -1.
 
 Checkpoints live in namespace `lambda.esm.checkpoint`: (mapping uuid, shard id) -> the
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 
 from squall.engine.stream_batches import RetryPolicy
-from squall.engine.stream_pollers import StreamPoller, StreamPollerManager, StreamSpec
+from squall.engine.stream_pollers import BEGIN, END, StreamPoller, StreamPollerManager, StreamSpec
 from squall.eventpattern import lambda_record_document
 from squall.lib.tasks import Started
 from squall.observability import Metrics
@@ -113,7 +114,8 @@ class DynamoStreamPollers:
         for cfg in self.mappings.active(rules.DYNAMODB):
             uuid = cfg["UUID"]
             configs[uuid] = cfg
-            out[uuid] = spec_of(cfg)
+            account, region = _scope(cfg)
+            out[uuid] = spec_of(cfg, self.mappings.start_positions(account, region, uuid))
         left = self._known - set(out)
         if left:  # disabled or deleted: a deleted mapping's checkpoints go too
             existing = self.mappings.ids()
@@ -160,8 +162,18 @@ class DynamoStreamPollers:
             self.mappings.record_result(account, region, mapping_id, result)
 
 
-def spec_of(cfg: dict[str, Any]) -> StreamSpec:
-    """A mapping's poller specification."""
+def latest_positions(streams: StreamRecords, stream_arn: str) -> dict[str, str]:
+    """Where LATEST stands now on each shard of a stream (closed shards: done), recorded by
+    `EventSourceMappings` when a LATEST mapping is created or enabled, so that the mapping is
+    positioned before it reports Enabled."""
+    return {
+        s.shard_id: END if s.end_seq is not None else (streams.latest_seq(stream_arn, s.shard_id) or BEGIN)
+        for s in streams.shards(stream_arn)
+    }
+
+
+def spec_of(cfg: dict[str, Any], start_positions: dict[str, str] | None = None) -> StreamSpec:
+    """A mapping's poller specification (`start_positions`: LATEST as recorded at enabling)."""
     max_age = int(cfg.get("MaximumRecordAgeInSeconds", -1))
     policy = RetryPolicy(
         max_retries=int(cfg.get("MaximumRetryAttempts", -1)),
@@ -198,4 +210,5 @@ def spec_of(cfg: dict[str, Any]) -> StreamSpec:
         policy=policy,
         tumbling_s=float(cfg.get("TumblingWindowInSeconds") or 0),
         revision=revision,
+        start_positions=tuple(sorted(start_positions.items())) if start_positions is not None else None,
     )

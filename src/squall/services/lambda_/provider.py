@@ -33,7 +33,7 @@ from squall.services.lambda_.contracts import LayerResolver
 from squall.services.lambda_.destinations import DeliveringSink, Senders
 from squall.services.lambda_.esm_access import SourceAccess
 from squall.services.lambda_.esm_pollers import SqsPollers
-from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers
+from squall.services.lambda_.esm_stream_pollers import DynamoStreamPollers, latest_positions
 from squall.services.lambda_.functions import Directory
 from squall.services.lambda_.invoke import InvokeApi
 from squall.services.lambda_.invoker import Invoker
@@ -132,6 +132,9 @@ class LambdaProvider(ServiceProvider):
             if streams is not None
             else None
         )
+        if streams is not None:
+            stream_records = streams
+            self.attachments.mappings.latest_positions = lambda arn: latest_positions(stream_records, arn)
         super().__init__(
             FunctionsApi(self.shared),
             VersionsApi(self.shared),
