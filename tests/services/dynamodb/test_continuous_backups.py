@@ -37,7 +37,8 @@ def test_enable_and_disable_pitr_is_stored(ddb) -> None:  # type: ignore[no-unty
     )["ContinuousBackupsDescription"]
     pitr = out["PointInTimeRecoveryDescription"]
     assert pitr["PointInTimeRecoveryStatus"] == "ENABLED" and pitr["RecoveryPeriodInDays"] == 7
-    read = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    read = ddb.describe_continuous_backups(TableName=arn)["ContinuousBackupsDescription"]
     pitr = read["PointInTimeRecoveryDescription"]
     assert pitr["PointInTimeRecoveryStatus"] == "ENABLED" and pitr["RecoveryPeriodInDays"] == 7
     assert pitr["EarliestRestorableDateTime"] and pitr["LatestRestorableDateTime"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import cbor2
 
+from squall.protocol.errors import ServiceError
 from squall.services.base import RequestContext
 from squall.services.dynamodb import itemstore
 from squall.services.dynamodb.catalog import Catalog, describe
@@ -277,11 +278,14 @@ class TablesApi:
         return {"ContinuousBackupsDescription": _backups(desc)}
 
     def _backups_table(self, r: Any, ctx: RequestContext, name: str) -> Table:
-        """The backup operations answer TableNotFoundException, not ResourceNotFoundException."""
-        table = self.catalog.find(r, ctx.account_id, ctx.region, name)
-        if table is None:
-            raise table_not_found(f"Table not found: {name}")
-        return table
+        """The table by name or ARN; the backup operations answer TableNotFoundException, not
+        ResourceNotFoundException."""
+        try:
+            return self.catalog.get(r, ctx.account_id, ctx.region, name)
+        except ServiceError as e:
+            if e.code != "ResourceNotFoundException":
+                raise
+            raise table_not_found(f"Table not found: {name}") from None
 
 
 def _backups(desc: dict[str, Any]) -> dict[str, Any]:
