@@ -15,6 +15,11 @@ def not_found(message: str | None = None) -> ServiceError:
     return ServiceError("ResourceNotFoundException", message or "Requested resource not found", 400)
 
 
+def table_not_found(message: str) -> ServiceError:
+    """The backup operations' error for a missing table (DescribeContinuousBackups...)."""
+    return ServiceError("TableNotFoundException", message, 400)
+
+
 def in_use(message: str) -> ServiceError:
     return ServiceError("ResourceInUseException", message, 400)
 

@@ -38,6 +38,8 @@ _UPDATABLE = (
     "FunctionResponseTypes",
 )
 _CREATE_ONLY = ("StartingPosition", "StartingPositionTimestamp")
+#: tags per mapping, as for functions
+MAX_TAGS = 50
 
 
 class EventSourceMappings:
@@ -99,6 +101,7 @@ class EventSourceMappings:
             _settle_at=t + self._delay,
             _kind=kind,
             _created=t,
+            _tags=dict(params.get("Tags") or {}),
         )
         with self._store.write() as w:
             _check_duplicate(w, account, region, source, fn_arn, ref.name, kind, None)
@@ -186,6 +189,34 @@ class EventSourceMappings:
         cfg = _settled(loads(raw))
         cfg.update(State="Deleting", StateTransitionReason="USER_INITIATED")
         return _output(cfg)
+
+    def tags(
+        self, account: str, region: str, arn: str, update: Callable[[dict[str, str]], None] | None
+    ) -> dict[str, str]:
+        """The mapping's tags (a `tags.TagTarget` for `event-source-mapping` ARNs), after
+        `update` when one is given; ResourceNotFoundException for an unknown mapping."""
+        parts = arn.split(":")
+        if len(parts) != 7 or parts[3] != region or parts[4] != account:
+            raise not_found()
+        key = pack(account, region, parts[6])
+        if update is None:
+            with self._store.read() as r:
+                raw = r.get(NS, key)
+            if raw is None:
+                raise not_found()
+            return dict(loads(raw).get("_tags") or {})
+        with self._store.write() as w:
+            raw = w.get(NS, key)
+            if raw is None:
+                raise not_found()
+            cfg = loads(raw)
+            tags = dict(cfg.get("_tags") or {})
+            update(tags)
+            if len(tags) > MAX_TAGS:
+                raise invalid(f"Number of tags exceeds resource tag limit of {MAX_TAGS}.")
+            cfg["_tags"] = tags
+            w.put(NS, key, dumps(cfg))
+        return tags
 
     def list_mappings(
         self,

@@ -86,6 +86,7 @@ class LambdaProvider(ServiceProvider):
             store, codes, Lifecycle(store, codes), directory, layers or self.attachments.layers, objects
         )
         self.tags = TagsApi(self.shared)
+        self.tags.add_target("event-source-mapping", self.attachments.mappings.tags)
         self.pools = PoolManager(keep_alive_s=keep_alive_s, network=network)
         self.limiter = limiter or Limiter()
         self.invoker = Invoker(
