@@ -8,10 +8,8 @@ Here every connection must complete each request head (request line and headers)
 `header_timeout` seconds of its connection, or of that request's first byte; else it is
 closed.
 
-One loop timer serves every connection (as `deadlines.py` does for body reads): the
-waiting connections sit in an insertion-ordered dict (all share one timeout, so it is
-ordered by deadline) and a single timer fires for the earliest. A request costs a dict
-insert and a pop, no timer handle of its own.
+One loop timer serves every connection (`deadlines.TimerQueue`, as for body reads): a
+request costs a dict insert and a pop, no timer handle of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +18,8 @@ import asyncio
 from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from squall.gateway.deadlines import TimerQueue
 
 
 class Closable(Protocol):
@@ -31,41 +31,19 @@ class HeadDeadlines:
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._waiting: dict[Closable, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: TimerQueue[Closable, None] = TimerQueue(timeout, _timed_out)
 
     def start(self, conn: Closable, loop: asyncio.AbstractEventLoop) -> None:
         """`conn` waits for a request head from now (no-op if it already waits)."""
-        if conn in self._waiting:
-            return
-        if loop is not self._loop:
-            self._loop, self._timer = loop, None
-            self._waiting.clear()
-        deadline = loop.time() + self.timeout
-        self._waiting[conn] = deadline
-        if self._timer is None:
-            self._timer = loop.call_at(deadline, self._fire)
+        self._queue.add(conn, None, loop)
 
     def done(self, conn: Closable) -> None:
         """`conn`'s head arrived (or it closed)."""
-        self._waiting.pop(conn, None)
+        self._queue.discard(conn)
 
-    def _fire(self) -> None:
-        loop = self._loop
-        self._timer = None
-        if loop is None:
-            return
-        now = loop.time()
-        waiting = self._waiting
-        while waiting:
-            conn = next(iter(waiting))
-            deadline = waiting[conn]
-            if deadline > now:
-                self._timer = loop.call_at(deadline, self._fire)
-                return
-            del waiting[conn]
-            conn.head_timed_out()
+
+def _timed_out(conn: Closable, _: None) -> None:
+    conn.head_timed_out()
 
 
 def guarded_http(header_timeout: float) -> type[asyncio.Protocol]:
